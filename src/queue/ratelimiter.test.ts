@@ -1,0 +1,79 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { FakeClock } from './clock.js';
+import {
+  ItemExponentialRateLimiter,
+  MaxOfRateLimiter,
+  TokenBucketRateLimiter,
+  defaultControllerRateLimiter,
+} from './ratelimiter.js';
+
+test('exponential backoff doubles from 5 ms per key and is capped at 1000 s', () => {
+  const rl = new ItemExponentialRateLimiter();
+  assert.deepEqual([1, 2, 3, 4, 5].map(() => rl.when('a')), [5, 10, 20, 40, 80]);
+  assert.equal(rl.numRequeues('a'), 5);
+  // Another key has its own history.
+  assert.equal(rl.when('b'), 5);
+  for (let i = 0; i < 100; i++) rl.when('a');
+  assert.equal(rl.when('a'), 1_000_000);
+});
+
+test('exponential backoff honours custom base and cap', () => {
+  const rl = new ItemExponentialRateLimiter({ baseDelayMs: 100, maxDelayMs: 350 });
+  assert.deepEqual([rl.when('k'), rl.when('k'), rl.when('k'), rl.when('k')], [100, 200, 350, 350]);
+});
+
+test('forget resets the backoff of one key only', () => {
+  const rl = new ItemExponentialRateLimiter();
+  rl.when('a');
+  rl.when('a');
+  rl.when('b');
+  rl.forget('a');
+  assert.equal(rl.numRequeues('a'), 0);
+  assert.equal(rl.when('a'), 5);
+  assert.equal(rl.when('b'), 10);
+});
+
+test('token bucket allows a burst, then spaces retries at the rate', () => {
+  const clock = new FakeClock();
+  const rl = new TokenBucketRateLimiter({ qps: 10, burst: 3, clock });
+  assert.deepEqual([rl.when('a'), rl.when('b'), rl.when('c')], [0, 0, 0]);
+  // Tokens are reserved, so successive callers queue behind each other at 100 ms intervals.
+  assert.equal(rl.when('d'), 100);
+  assert.equal(rl.when('e'), 200);
+  clock.advance(1000);
+  // 1 s refills 10 tokens, minus the 2 owed, capped at burst 3.
+  assert.deepEqual([rl.when('f'), rl.when('g'), rl.when('h')], [0, 0, 0]);
+  assert.equal(rl.when('i'), 100);
+});
+
+test('token bucket defaults to burst 100 at 10 qps', () => {
+  const clock = new FakeClock();
+  const rl = new TokenBucketRateLimiter({ clock });
+  for (let i = 0; i < 100; i++) assert.equal(rl.when(`k${i}`), 0);
+  assert.equal(rl.when('x'), 100);
+});
+
+test('max-of limiter returns the largest delay and forgets in all children', () => {
+  const clock = new FakeClock();
+  const exp = new ItemExponentialRateLimiter({ baseDelayMs: 1000 });
+  const bucket = new TokenBucketRateLimiter({ qps: 1, burst: 1, clock });
+  const rl = new MaxOfRateLimiter(exp, bucket);
+  assert.equal(rl.when('a'), 1000);
+  // Bucket now owes 1 s for the next token, exponential says 1000 for a new key: equal.
+  assert.equal(rl.when('b'), 1000);
+  // Third: bucket 2 s, exponential for 'a' 2 s.
+  assert.equal(rl.when('a'), 2000);
+  assert.equal(rl.numRequeues('a'), 2);
+  rl.forget('a');
+  assert.equal(rl.numRequeues('a'), 0);
+});
+
+test('default controller limiter: 5 ms doubling for one key, bucket bites after 100 distinct keys', () => {
+  const clock = new FakeClock();
+  const rl = defaultControllerRateLimiter(clock);
+  assert.deepEqual([rl.when('a'), rl.when('a'), rl.when('a')], [5, 10, 20]);
+  for (let i = 0; i < 97; i++) rl.when(`k${i}`);
+  // 100 tokens spent; the next new key would get 5 ms from exponential but waits for the bucket.
+  assert.equal(rl.when('late'), 100);
+});

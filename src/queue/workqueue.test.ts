@@ -1,0 +1,184 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { FakeClock, settle } from './clock.js';
+import { ItemExponentialRateLimiter } from './ratelimiter.js';
+import { WorkQueue, type QueueMetrics } from './workqueue.js';
+
+function newQueue(metrics?: QueueMetrics): { q: WorkQueue; clock: FakeClock } {
+  const clock = new FakeClock();
+  const q = new WorkQueue({ clock, rateLimiter: new ItemExponentialRateLimiter(), metrics });
+  return { q, clock };
+}
+
+test('adds of a pending key coalesce into one', async () => {
+  const { q } = newQueue();
+  q.add('a');
+  q.add('b');
+  q.add('a');
+  q.add('a');
+  assert.equal(q.len(), 2);
+  assert.equal(await q.get(), 'a');
+  assert.equal(await q.get(), 'b');
+  assert.equal(q.len(), 0);
+});
+
+test('a key being processed is not handed to a second worker', async () => {
+  const { q } = newQueue();
+  q.add('a');
+  assert.equal(await q.get(), 'a');
+  q.add('a');
+  assert.equal(q.len(), 0, 'a processing key waits in the dirty set, not the queue');
+  let second: string | undefined = 'pending';
+  const p = q.get().then((k) => (second = k));
+  await settle();
+  assert.equal(second, 'pending', 'second worker must block while the key is processing');
+  q.done('a');
+  await p;
+  assert.equal(second, 'a', 'done re-queues the dirty key');
+});
+
+test('a burst of adds during processing yields exactly one more round', async () => {
+  const { q } = newQueue();
+  q.add('a');
+  await q.get();
+  for (let i = 0; i < 10; i++) q.add('a');
+  q.done('a');
+  assert.equal(q.len(), 1);
+  assert.equal(await q.get(), 'a');
+  q.done('a');
+  assert.equal(q.len(), 0);
+});
+
+test('done without a dirty add does not requeue', async () => {
+  const { q } = newQueue();
+  q.add('a');
+  await q.get();
+  q.done('a');
+  assert.equal(q.len(), 0);
+});
+
+test('blocked getters are served in FIFO order as keys arrive', async () => {
+  const { q } = newQueue();
+  const got: (string | undefined)[] = [];
+  const p1 = q.get().then((k) => got.push(k));
+  const p2 = q.get().then((k) => got.push(k));
+  q.add('x');
+  q.add('y');
+  await Promise.all([p1, p2]);
+  assert.deepEqual(got, ['x', 'y']);
+  assert.equal(q.processingCount(), 2);
+});
+
+test('addAfter delivers in deadline order, not call order', async () => {
+  const { q, clock } = newQueue();
+  q.addAfter('late', 300);
+  q.addAfter('early', 100);
+  q.addAfter('mid', 200);
+  q.add('now');
+  assert.equal(q.len(), 1);
+  assert.equal(q.delayedCount(), 3);
+  clock.advance(99);
+  assert.equal(q.len(), 1);
+  clock.advance(201);
+  assert.equal(q.len(), 4);
+  const order = [await q.get(), await q.get(), await q.get(), await q.get()];
+  assert.deepEqual(order, ['now', 'early', 'mid', 'late']);
+});
+
+test('addAfter keeps the earlier deadline when a key is delayed twice', () => {
+  const { q, clock } = newQueue();
+  q.addAfter('a', 500);
+  q.addAfter('a', 100);
+  q.addAfter('a', 900);
+  clock.advance(100);
+  assert.equal(q.len(), 1);
+  clock.advance(1000);
+  assert.equal(q.len(), 1, 'stale delayed entries must not add the key again');
+});
+
+test('addAfter with zero delay adds immediately', () => {
+  const { q } = newQueue();
+  q.addAfter('a', 0);
+  assert.equal(q.len(), 1);
+});
+
+test('addRateLimited backs off 5, 10, 20 ms and forget resets it', () => {
+  const { q, clock } = newQueue();
+  const readyAfter = (): number => {
+    let waited = 0;
+    while (q.len() === 0) {
+      clock.advance(1);
+      waited++;
+    }
+    return waited;
+  };
+  const delays: number[] = [];
+  for (let i = 0; i < 3; i++) {
+    q.addRateLimited('a');
+    delays.push(readyAfter());
+    void q.get();
+    q.done('a');
+  }
+  assert.deepEqual(delays, [5, 10, 20]);
+  assert.equal(q.numRequeues('a'), 3);
+  q.forget('a');
+  q.addRateLimited('a');
+  assert.equal(readyAfter(), 5);
+});
+
+test('addRateLimited honours a caller floor such as Retry-After', () => {
+  const { q, clock } = newQueue();
+  q.addRateLimited('a', 2000);
+  clock.advance(1999);
+  assert.equal(q.len(), 0);
+  clock.advance(1);
+  assert.equal(q.len(), 1);
+});
+
+test('shutdown resolves blocked getters with undefined and ignores later adds', async () => {
+  const { q, clock } = newQueue();
+  const p = q.get();
+  q.addAfter('d', 10);
+  q.shutdown();
+  assert.equal(await p, undefined);
+  q.add('a');
+  clock.advance(100);
+  assert.equal(q.len(), 0);
+  assert.equal(await q.get(), undefined);
+  assert.equal(clock.pendingTimers(), 0, 'the delay timer is cancelled');
+});
+
+test('shutDownWithDrain waits for in-flight keys to be done', async () => {
+  const { q } = newQueue();
+  q.add('a');
+  q.add('b');
+  await q.get();
+  let drained = false;
+  const p = q.shutDownWithDrain().then(() => (drained = true));
+  await settle();
+  assert.equal(drained, false);
+  q.add('a');
+  q.done('a');
+  await p;
+  assert.equal(drained, true);
+  assert.equal(await q.get(), undefined, 'the dropped pending key b is not delivered');
+});
+
+test('metrics observe add, queue wait, work time, retry and depth', async () => {
+  const events: string[] = [];
+  const { q, clock } = newQueue({
+    onAdd: (k) => events.push(`add ${k}`),
+    onGet: (k, w) => events.push(`get ${k} ${w}`),
+    onDone: (k, w) => events.push(`done ${k} ${w}`),
+    onRetry: (k) => events.push(`retry ${k}`),
+    onDepth: (d) => events.push(`depth ${d}`),
+  });
+  q.add('a');
+  q.add('a');
+  clock.advance(7);
+  await q.get();
+  clock.advance(3);
+  q.done('a');
+  q.addRateLimited('a');
+  assert.deepEqual(events, ['add a', 'depth 1', 'get a 7', 'depth 0', 'done a 3', 'retry a']);
+});
