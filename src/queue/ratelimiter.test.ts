@@ -8,7 +8,7 @@ import {
   defaultControllerRateLimiter,
 } from './ratelimiter.js';
 
-test('exponential backoff doubles from 5 ms per key and is capped at 1000 s', () => {
+void test('exponential backoff doubles from 5 ms per key and is capped at 1000 s', () => {
   const rl = new ItemExponentialRateLimiter();
   assert.deepEqual([1, 2, 3, 4, 5].map(() => rl.when('a')), [5, 10, 20, 40, 80]);
   assert.equal(rl.numRequeues('a'), 5);
@@ -18,12 +18,12 @@ test('exponential backoff doubles from 5 ms per key and is capped at 1000 s', ()
   assert.equal(rl.when('a'), 1_000_000);
 });
 
-test('exponential backoff honours custom base and cap', () => {
+void test('exponential backoff honours custom base and cap', () => {
   const rl = new ItemExponentialRateLimiter({ baseDelayMs: 100, maxDelayMs: 350 });
   assert.deepEqual([rl.when('k'), rl.when('k'), rl.when('k'), rl.when('k')], [100, 200, 350, 350]);
 });
 
-test('forget resets the backoff of one key only', () => {
+void test('forget resets the backoff of one key only', () => {
   const rl = new ItemExponentialRateLimiter();
   rl.when('a');
   rl.when('a');
@@ -34,7 +34,7 @@ test('forget resets the backoff of one key only', () => {
   assert.equal(rl.when('b'), 10);
 });
 
-test('token bucket allows a burst, then spaces retries at the rate', () => {
+void test('token bucket allows a burst, then spaces retries at the rate', () => {
   const clock = new FakeClock();
   const rl = new TokenBucketRateLimiter({ qps: 10, burst: 3, clock });
   assert.deepEqual([rl.when('a'), rl.when('b'), rl.when('c')], [0, 0, 0]);
@@ -47,14 +47,14 @@ test('token bucket allows a burst, then spaces retries at the rate', () => {
   assert.equal(rl.when('i'), 100);
 });
 
-test('token bucket defaults to burst 100 at 10 qps', () => {
+void test('token bucket defaults to burst 100 at 10 qps', () => {
   const clock = new FakeClock();
   const rl = new TokenBucketRateLimiter({ clock });
   for (let i = 0; i < 100; i++) assert.equal(rl.when(`k${i}`), 0);
   assert.equal(rl.when('x'), 100);
 });
 
-test('max-of limiter returns the largest delay and forgets in all children', () => {
+void test('max-of limiter returns the largest delay and forgets in all children', () => {
   const clock = new FakeClock();
   const exp = new ItemExponentialRateLimiter({ baseDelayMs: 1000 });
   const bucket = new TokenBucketRateLimiter({ qps: 1, burst: 1, clock });
@@ -69,7 +69,7 @@ test('max-of limiter returns the largest delay and forgets in all children', () 
   assert.equal(rl.numRequeues('a'), 0);
 });
 
-test('default controller limiter: 5 ms doubling for one key, bucket bites after 100 distinct keys', () => {
+void test('default controller limiter: 5 ms doubling for one key, bucket bites after 100 distinct keys', () => {
   const clock = new FakeClock();
   const rl = defaultControllerRateLimiter(clock);
   assert.deepEqual([rl.when('a'), rl.when('a'), rl.when('a')], [5, 10, 20]);

@@ -10,7 +10,7 @@ function newQueue(metrics?: QueueMetrics): { q: WorkQueue; clock: FakeClock } {
   return { q, clock };
 }
 
-test('adds of a pending key coalesce into one', async () => {
+void test('adds of a pending key coalesce into one', async () => {
   const { q } = newQueue();
   q.add('a');
   q.add('b');
@@ -22,7 +22,7 @@ test('adds of a pending key coalesce into one', async () => {
   assert.equal(q.len(), 0);
 });
 
-test('a key being processed is not handed to a second worker', async () => {
+void test('a key being processed is not handed to a second worker', async () => {
   const { q } = newQueue();
   q.add('a');
   assert.equal(await q.get(), 'a');
@@ -37,7 +37,7 @@ test('a key being processed is not handed to a second worker', async () => {
   assert.equal(second, 'a', 'done re-queues the dirty key');
 });
 
-test('a burst of adds during processing yields exactly one more round', async () => {
+void test('a burst of adds during processing yields exactly one more round', async () => {
   const { q } = newQueue();
   q.add('a');
   await q.get();
@@ -49,7 +49,7 @@ test('a burst of adds during processing yields exactly one more round', async ()
   assert.equal(q.len(), 0);
 });
 
-test('done without a dirty add does not requeue', async () => {
+void test('done without a dirty add does not requeue', async () => {
   const { q } = newQueue();
   q.add('a');
   await q.get();
@@ -57,7 +57,7 @@ test('done without a dirty add does not requeue', async () => {
   assert.equal(q.len(), 0);
 });
 
-test('blocked getters are served in FIFO order as keys arrive', async () => {
+void test('blocked getters are served in FIFO order as keys arrive', async () => {
   const { q } = newQueue();
   const got: (string | undefined)[] = [];
   const p1 = q.get().then((k) => got.push(k));
@@ -69,7 +69,7 @@ test('blocked getters are served in FIFO order as keys arrive', async () => {
   assert.equal(q.processingCount(), 2);
 });
 
-test('addAfter delivers in deadline order, not call order', async () => {
+void test('addAfter delivers in deadline order, not call order', async () => {
   const { q, clock } = newQueue();
   q.addAfter('late', 300);
   q.addAfter('early', 100);
@@ -85,7 +85,7 @@ test('addAfter delivers in deadline order, not call order', async () => {
   assert.deepEqual(order, ['now', 'early', 'mid', 'late']);
 });
 
-test('addAfter keeps the earlier deadline when a key is delayed twice', () => {
+void test('addAfter keeps the earlier deadline when a key is delayed twice', () => {
   const { q, clock } = newQueue();
   q.addAfter('a', 500);
   q.addAfter('a', 100);
@@ -96,13 +96,13 @@ test('addAfter keeps the earlier deadline when a key is delayed twice', () => {
   assert.equal(q.len(), 1, 'stale delayed entries must not add the key again');
 });
 
-test('addAfter with zero delay adds immediately', () => {
+void test('addAfter with zero delay adds immediately', () => {
   const { q } = newQueue();
   q.addAfter('a', 0);
   assert.equal(q.len(), 1);
 });
 
-test('addRateLimited backs off 5, 10, 20 ms and forget resets it', () => {
+void test('addRateLimited backs off 5, 10, 20 ms and forget resets it', () => {
   const { q, clock } = newQueue();
   const readyAfter = (): number => {
     let waited = 0;
@@ -126,7 +126,7 @@ test('addRateLimited backs off 5, 10, 20 ms and forget resets it', () => {
   assert.equal(readyAfter(), 5);
 });
 
-test('addRateLimited honours a caller floor such as Retry-After', () => {
+void test('addRateLimited honours a caller floor such as Retry-After', () => {
   const { q, clock } = newQueue();
   q.addRateLimited('a', 2000);
   clock.advance(1999);
@@ -135,7 +135,7 @@ test('addRateLimited honours a caller floor such as Retry-After', () => {
   assert.equal(q.len(), 1);
 });
 
-test('shutdown resolves blocked getters with undefined and ignores later adds', async () => {
+void test('shutdown resolves blocked getters with undefined and ignores later adds', async () => {
   const { q, clock } = newQueue();
   const p = q.get();
   q.addAfter('d', 10);
@@ -148,7 +148,7 @@ test('shutdown resolves blocked getters with undefined and ignores later adds', 
   assert.equal(clock.pendingTimers(), 0, 'the delay timer is cancelled');
 });
 
-test('shutDownWithDrain waits for in-flight keys to be done', async () => {
+void test('shutDownWithDrain waits for in-flight keys to be done', async () => {
   const { q } = newQueue();
   q.add('a');
   q.add('b');
@@ -164,7 +164,7 @@ test('shutDownWithDrain waits for in-flight keys to be done', async () => {
   assert.equal(await q.get(), undefined, 'the dropped pending key b is not delivered');
 });
 
-test('metrics observe add, queue wait, work time, retry and depth', async () => {
+void test('metrics observe add, queue wait, work time, retry and depth', async () => {
   const events: string[] = [];
   const { q, clock } = newQueue({
     onAdd: (k) => events.push(`add ${k}`),
