@@ -1,0 +1,73 @@
+# bosun — the README's two commands are `make run` and `make test`; each installs what it needs.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# The local cluster `make run` and `make install` use unless KUBECONFIG is given explicitly.
+CLUSTER_DIR ?= .bosun/cluster
+# The cluster `make test` starts once per run and stops at the end (KEEP_CLUSTER=1 keeps it).
+TEST_CLUSTER_DIR ?= .bosun/test-cluster
+# Operators `make run` starts.
+OPERATORS ?= message
+BOSUN := node bin/bosun.js
+SOURCES := $(shell find src -name '*.ts' -not -name '*.test.ts' 2>/dev/null)
+
+# An explicit KUBECONFIG=... on the make command line targets that cluster; otherwise the local one.
+ifeq ($(origin KUBECONFIG),command line)
+TARGET_KUBECONFIG := $(KUBECONFIG)
+else
+TARGET_KUBECONFIG := $(abspath $(CLUSTER_DIR))/kubeconfig
+endif
+
+.PHONY: help
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+node_modules/.bosun-installed: package.json package-lock.json
+	@echo "bosun: installing npm dependencies (npm ci)"
+	npm ci --no-audit --no-fund --ignore-scripts
+	@touch $@
+
+dist/.built: node_modules/.bosun-installed $(SOURCES) tsconfig.json tsconfig.build.json
+	@echo "bosun: compiling TypeScript to dist/"
+	@rm -rf dist && npx tsc -p tsconfig.build.json
+	@touch $@
+
+.PHONY: deps build
+deps: node_modules/.bosun-installed ## install npm dependencies
+build: dist/.built ## compile TypeScript
+
+.PHONY: cluster-up cluster-down cluster-status
+cluster-up: build ## start the local control plane (builds its programs on first use)
+	$(BOSUN) cluster up --dir $(CLUSTER_DIR)
+cluster-down: build ## stop the local control plane
+	$(BOSUN) cluster down --dir $(CLUSTER_DIR)
+cluster-status: build ## show what the local control plane runs
+	$(BOSUN) cluster status --dir $(CLUSTER_DIR)
+
+.PHONY: install
+install: build ## install the CRDs into the target cluster
+ifneq ($(origin KUBECONFIG),command line)
+	@$(BOSUN) cluster up --dir $(CLUSTER_DIR)
+endif
+	kubectl --kubeconfig $(TARGET_KUBECONFIG) apply -f config/crd/
+
+.PHONY: run
+run: install ## run the operators against the local cluster (or KUBECONFIG=... explicitly)
+	@echo "bosun: operators: $(OPERATORS). In another shell:"
+	@echo "  export KUBECONFIG=$(TARGET_KUBECONFIG)"
+	@echo "  kubectl apply -f examples/message.yaml && kubectl get messages"
+	$(BOSUN) run $(OPERATORS) --kubeconfig $(TARGET_KUBECONFIG) --standalone
+
+.PHONY: typecheck lint test unit
+typecheck: deps ## type-check everything
+	npx tsc -p tsconfig.json --noEmit
+lint: deps ## lint everything
+	npx eslint .
+
+TEST_FILES = $(shell find src operators bench test -name '*.test.ts' -not -path '*/node_modules/*' 2>/dev/null | sort)
+
+test: build typecheck lint ## type-check, lint, unit, integration and end-to-end tests on a real control plane
+	@echo "bosun: starting the test cluster in $(TEST_CLUSTER_DIR)"
+	$(BOSUN) cluster up --dir $(TEST_CLUSTER_DIR)
+	@status=0; BOSUN_TEST_CLUSTER_DIR=$(abspath $(TEST_CLUSTER_DIR)) node --import tsx --test --test-concurrency=1 --test-timeout=600000 $(TEST_FILES) || status=$$?; \
+	  if [ "$(KEEP_CLUSTER)" != "1" ]; then $(BOSUN) cluster down --dir $(TEST_CLUSTER_DIR); fi; exit $$status
