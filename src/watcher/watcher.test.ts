@@ -1,0 +1,360 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { WatchEvent } from '../client/client.js';
+import { ApiError } from '../client/errors.js';
+import type { KubeObject } from '../client/types.js';
+import { FakeClock, settle } from '../queue/clock.js';
+import { type ListWatchSource, type RestartReason, type SourcePage, type WatcherEvent, Backoff, runWatcher } from './watcher.js';
+
+/** A watch stream the test feeds by hand; it ends when the watcher aborts it, like a real request. */
+class FakeStream implements AsyncIterable<WatchEvent> {
+  private buffered: IteratorResult<WatchEvent>[] = [];
+  private failure: unknown;
+  private waiting: { resolve: (r: IteratorResult<WatchEvent>) => void; reject: (e: unknown) => void } | undefined;
+  aborted = false;
+
+  constructor(
+    signal: AbortSignal,
+    private readonly honourAbort = true,
+  ) {
+    signal.addEventListener('abort', () => {
+      this.aborted = true;
+      if (this.honourAbort) this.end();
+    });
+  }
+
+  push(type: WatchEvent['type'], object: KubeObject): void {
+    this.deliver({ done: false, value: { type, object } });
+  }
+
+  end(): void {
+    this.deliver({ done: true, value: undefined });
+  }
+
+  fail(err: unknown): void {
+    if (this.waiting) {
+      const w = this.waiting;
+      this.waiting = undefined;
+      w.reject(err);
+    } else this.failure = err;
+  }
+
+  private deliver(r: IteratorResult<WatchEvent>): void {
+    if (this.waiting) {
+      const w = this.waiting;
+      this.waiting = undefined;
+      w.resolve(r);
+    } else this.buffered.push(r);
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<WatchEvent> {
+    return {
+      next: () => {
+        const r = this.buffered.shift();
+        if (r) return Promise.resolve(r);
+        if (this.failure !== undefined) {
+          const f = this.failure;
+          this.failure = undefined;
+          return Promise.reject(f);
+        }
+        return new Promise((resolve, reject) => (this.waiting = { resolve, reject }));
+      },
+      return: () => Promise.resolve({ done: true, value: undefined }),
+    };
+  }
+}
+
+interface WatchCall {
+  resourceVersion: string;
+  timeoutSeconds: number;
+  allowWatchBookmarks: boolean;
+  stream: FakeStream;
+}
+
+/** An in-memory list/watch source: lists return `pages`, watches return streams the test controls. */
+class FakeSource implements ListWatchSource {
+  pages: SourcePage[] = [{ items: [], resourceVersion: '1' }];
+  listCalls: { limit: number; continue?: string | undefined }[] = [];
+  watchCalls: WatchCall[] = [];
+  listError: unknown;
+  watchError: unknown;
+  honourAbort = true;
+
+  list(opts: { limit: number; continue?: string | undefined }): Promise<SourcePage> {
+    this.listCalls.push({ limit: opts.limit, continue: opts.continue });
+    if (this.listError !== undefined) {
+      const e = this.listError;
+      return Promise.reject(e);
+    }
+    const idx = opts.continue ? Number(opts.continue) : 0;
+    return Promise.resolve(this.pages[idx]!);
+  }
+
+  watch(opts: { resourceVersion: string; allowWatchBookmarks: boolean; timeoutSeconds: number }, signal: AbortSignal): AsyncIterable<WatchEvent> {
+    if (this.watchError !== undefined) {
+      const e = this.watchError;
+      this.watchError = undefined;
+      // Like KubeClient.watch: the error surfaces on the first next().
+      return {
+        [Symbol.asyncIterator]: () => ({ next: () => Promise.reject(e) }),
+      };
+    }
+    const stream = new FakeStream(signal, this.honourAbort);
+    this.watchCalls.push({ ...opts, stream });
+    return stream;
+  }
+
+  lastStream(): FakeStream {
+    const c = this.watchCalls.at(-1);
+    assert.ok(c, 'no watch started');
+    return c.stream;
+  }
+}
+
+function obj(name: string, rv: string): KubeObject {
+  return { apiVersion: 'v1', kind: 'Pod', metadata: { namespace: 'ns', name, resourceVersion: rv } };
+}
+
+interface Harness {
+  source: FakeSource;
+  clock: FakeClock;
+  events: WatcherEvent[];
+  restarts: { reason: RestartReason; delayMs: number; error?: unknown }[];
+  ctrl: AbortController;
+  done: Promise<void>;
+  finished: () => boolean;
+}
+
+async function start(source = new FakeSource(), idleTimeoutMs = 60_000): Promise<Harness> {
+  const clock = new FakeClock(1_000_000);
+  const events: WatcherEvent[] = [];
+  const restarts: Harness['restarts'] = [];
+  const ctrl = new AbortController();
+  let finished = false;
+  const done = runWatcher(source, (ev) => void events.push(ev), ctrl.signal, {
+    clock,
+    random: () => 0,
+    idleTimeoutMs,
+    hooks: { onRestart: (reason, info) => restarts.push({ reason, ...info }) },
+  }).then(() => {
+    finished = true;
+  });
+  await settle();
+  return { source, clock, events, restarts, ctrl, done, finished: () => finished };
+}
+
+void test('lists all pages, emits one restart with every object, then watches from the list resourceVersion', async () => {
+  const source = new FakeSource();
+  source.pages = [
+    { items: [obj('a', '5')], resourceVersion: '10', continue: '1' },
+    { items: [obj('b', '7')], resourceVersion: '10' },
+  ];
+  const h = await start(source);
+  assert.deepEqual(source.listCalls, [{ limit: 500, continue: undefined }, { limit: 500, continue: '1' }]);
+  assert.equal(h.events.length, 1);
+  const first = h.events[0]!;
+  assert.equal(first.type, 'restart');
+  assert.deepEqual(first.type === 'restart' ? first.objects.map((o) => o.metadata.name) : [], ['a', 'b']);
+  assert.equal(source.watchCalls.length, 1);
+  const w = source.watchCalls[0]!;
+  assert.equal(w.resourceVersion, '10');
+  assert.equal(w.allowWatchBookmarks, true);
+  assert.ok(w.timeoutSeconds >= 300 && w.timeoutSeconds <= 600);
+  h.ctrl.abort();
+  await h.done;
+});
+
+void test('forwards applied and deleted events and reconnects after an error from the last resourceVersion', async () => {
+  const h = await start();
+  const s = h.source.lastStream();
+  s.push('ADDED', obj('a', '2'));
+  s.push('MODIFIED', obj('a', '3'));
+  s.push('DELETED', obj('a', '4'));
+  await settle();
+  assert.deepEqual(
+    h.events.slice(1).map((e) => e.type),
+    ['applied', 'applied', 'deleted'],
+  );
+  s.fail(new Error('connection reset'));
+  await settle();
+  assert.equal(h.restarts.length, 1);
+  assert.equal(h.restarts[0]!.reason, 'error');
+  assert.equal(h.restarts[0]!.delayMs, 800);
+  assert.equal(h.source.watchCalls.length, 1, 'waits for the backoff before reconnecting');
+  await h.clock.advanceAsync(800);
+  assert.equal(h.source.watchCalls.length, 2);
+  assert.equal(h.source.watchCalls[1]!.resourceVersion, '4');
+  assert.equal(h.source.listCalls.length, 1, 'no relist on a non-410 error');
+  h.ctrl.abort();
+  await h.done;
+});
+
+void test('a bookmark advances the resourceVersion used on reconnect', async () => {
+  const h = await start();
+  const s = h.source.lastStream();
+  s.push('ADDED', obj('a', '2'));
+  s.push('BOOKMARK', { kind: 'Pod', apiVersion: 'v1', metadata: { resourceVersion: '99' } });
+  await settle();
+  assert.equal(h.events.length, 2, 'bookmarks are not forwarded');
+  // A clean close after a healthy stream (server timeout) reconnects at once.
+  await h.clock.advanceAsync(5000);
+  s.end();
+  await settle();
+  assert.deepEqual(h.restarts.map((r) => [r.reason, r.delayMs]), [['closed', 0]]);
+  assert.equal(h.source.watchCalls[1]!.resourceVersion, '99');
+  h.ctrl.abort();
+  await h.done;
+});
+
+void test('410 Gone as an ERROR event relists and emits relist, then watches from the new resourceVersion', async () => {
+  const h = await start();
+  h.source.pages = [{ items: [obj('x', '50')], resourceVersion: '60' }];
+  h.source.lastStream().push('ERROR', { kind: 'Status', code: 410, reason: 'Expired', message: 'too old' } as unknown as KubeObject);
+  await settle();
+  assert.equal(h.restarts[0]!.reason, 'gone');
+  assert.equal(h.restarts[0]!.delayMs, 0, 'a single 410 relists immediately');
+  assert.equal(h.source.listCalls.length, 2);
+  const relist = h.events.at(-1)!;
+  assert.equal(relist.type, 'relist');
+  assert.equal(h.source.watchCalls.at(-1)!.resourceVersion, '60');
+  h.ctrl.abort();
+  await h.done;
+});
+
+void test('410 Gone thrown by the watch call relists too; back-to-back 410s back off', async () => {
+  const h = await start();
+  h.source.watchError = new ApiError({ verb: 'watch', kind: 'Pod' }, 410, { reason: 'Expired', code: 410 });
+  h.source.lastStream().end();
+  await h.clock.advanceAsync(0);
+  // The clean-but-short close backs off first.
+  assert.equal(h.restarts[0]!.reason, 'closed');
+  await h.clock.advanceAsync(h.restarts[0]!.delayMs);
+  assert.equal(h.restarts[1]!.reason, 'gone');
+  assert.equal(h.source.listCalls.length, 2);
+  h.source.lastStream().push('ERROR', { code: 410 } as unknown as KubeObject);
+  await settle();
+  assert.equal(h.restarts[2]!.reason, 'gone');
+  assert.ok(h.restarts[2]!.delayMs > 0, 'a second consecutive 410 is backed off');
+  h.ctrl.abort();
+  await h.done;
+});
+
+void test('a non-410 ERROR event reconnects without relisting', async () => {
+  const h = await start();
+  h.source.lastStream().push('ERROR', { code: 500, message: 'internal' } as unknown as KubeObject);
+  await settle();
+  assert.equal(h.restarts[0]!.reason, 'error');
+  await h.clock.advanceAsync(800);
+  assert.equal(h.source.listCalls.length, 1);
+  assert.equal(h.source.watchCalls.length, 2);
+  h.ctrl.abort();
+  await h.done;
+});
+
+void test('a silent stream is abandoned after the idle timeout and restarted from the last resourceVersion', async () => {
+  const source = new FakeSource();
+  // A dead TCP connection: aborting does not end the stream.
+  source.honourAbort = false;
+  const h = await start(source, 10_000);
+  h.source.lastStream().push('ADDED', obj('a', '7'));
+  await settle();
+  await h.clock.advanceAsync(9_999);
+  assert.equal(h.restarts.length, 0, 'events reset the idle timer');
+  await h.clock.advanceAsync(1);
+  assert.equal(h.restarts[0]!.reason, 'silent');
+  assert.equal(source.watchCalls[0]!.stream.aborted, true, 'the dead request is aborted');
+  await h.clock.advanceAsync(h.restarts[0]!.delayMs);
+  assert.equal(source.watchCalls.length, 2);
+  assert.equal(source.watchCalls[1]!.resourceVersion, '7');
+  h.ctrl.abort();
+  await h.done;
+});
+
+void test('backoff grows 800, 1600, … capped at 30 s, and resets after a healthy period', async () => {
+  const h = await start();
+  for (let i = 0; i < 8; i++) {
+    h.source.lastStream().fail(new Error('boom'));
+    await settle();
+    await h.clock.advanceAsync(h.restarts.at(-1)!.delayMs);
+  }
+  assert.deepEqual(
+    h.restarts.map((r) => r.delayMs),
+    [800, 1600, 3200, 6400, 12800, 25600, 30000, 30000],
+  );
+  await h.clock.advanceAsync(121_000);
+  h.source.lastStream().fail(new Error('boom'));
+  await settle();
+  assert.equal(h.restarts.at(-1)!.delayMs, 800);
+  h.ctrl.abort();
+  await h.done;
+});
+
+void test('list errors are retried with backoff until the list succeeds', async () => {
+  const source = new FakeSource();
+  source.listError = new ApiError({ verb: 'list', kind: 'Pod' }, 429, { reason: 'TooManyRequests' }, 1);
+  const h = await start(source);
+  assert.equal(h.events.length, 0);
+  await h.clock.advanceAsync(800);
+  await h.clock.advanceAsync(1600);
+  assert.equal(source.listCalls.length, 3);
+  source.listError = undefined;
+  await h.clock.advanceAsync(3200);
+  assert.equal(h.events[0]?.type, 'restart');
+  assert.equal(source.watchCalls.length, 1);
+  h.ctrl.abort();
+  await h.done;
+});
+
+void test('a throwing sink replays the event from the previous resourceVersion', async () => {
+  const source = new FakeSource();
+  const clock = new FakeClock();
+  const ctrl = new AbortController();
+  let fail = true;
+  const seen: string[] = [];
+  const done = runWatcher(
+    source,
+    (ev) => {
+      if (ev.type !== 'applied') return;
+      seen.push(ev.object.metadata.name ?? '');
+      if (fail) {
+        fail = false;
+        throw new Error('store bug');
+      }
+    },
+    ctrl.signal,
+    { clock, random: () => 0 },
+  );
+  await settle();
+  source.lastStream().push('ADDED', obj('a', '2'));
+  await settle();
+  await clock.advanceAsync(800);
+  assert.equal(source.watchCalls[1]!.resourceVersion, '1', 'resourceVersion did not advance past the failed event');
+  ctrl.abort();
+  await done;
+  assert.deepEqual(seen, ['a']);
+});
+
+void test('abort stops the watcher during a watch and during a backoff sleep', async () => {
+  const h = await start();
+  h.ctrl.abort();
+  await h.done;
+  assert.equal(h.finished(), true);
+  assert.equal(h.source.lastStream().aborted, true);
+
+  const h2 = await start();
+  h2.source.lastStream().fail(new Error('x'));
+  await settle();
+  h2.ctrl.abort();
+  await h2.done;
+  assert.equal(h2.source.watchCalls.length, 1, 'no reconnect after abort');
+  assert.equal(h2.clock.pendingTimers(), 0, 'no timers left behind');
+});
+
+void test('Backoff applies jitter within the cap', () => {
+  const clock = new FakeClock();
+  const b = new Backoff({ jitter: 0.5 }, clock, () => 0.999);
+  const first = b.next();
+  assert.ok(first > 800 && first < 1200);
+  for (let i = 0; i < 10; i++) b.next();
+  assert.equal(b.next(), 30_000);
+});

@@ -1,0 +1,316 @@
+import type { KubeClient, WatchEvent } from '../client/client.js';
+import { isGone, type Status } from '../client/errors.js';
+import type { KubeObject, ResourceType } from '../client/types.js';
+import { type Clock, realClock } from '../queue/clock.js';
+
+/** One page of a list as the watcher needs it. */
+export interface SourcePage<T extends KubeObject = KubeObject> {
+  items: T[];
+  resourceVersion: string;
+  continue?: string | undefined;
+}
+
+/** Where a watcher lists and watches from; injected so tests can drive the state machine without a server. */
+export interface ListWatchSource<T extends KubeObject = KubeObject> {
+  /** Lists one page; `continue` is the previous page's token. */
+  list(opts: { limit: number; continue?: string | undefined; signal: AbortSignal }): Promise<SourcePage<T>>;
+  /** Opens a watch from `resourceVersion`; the iterable ends when the stream closes and must honour `signal`. */
+  watch(
+    opts: { resourceVersion: string; allowWatchBookmarks: boolean; timeoutSeconds: number },
+    signal: AbortSignal,
+  ): AsyncIterable<WatchEvent<T>>;
+}
+
+/** What to list and watch through a KubeClient. */
+export interface ClientSourceOptions {
+  /** Namespace to watch; absent for all namespaces or cluster-scoped types. */
+  namespace?: string;
+  labelSelector?: string;
+  fieldSelector?: string;
+}
+
+/** Adapts a KubeClient and resource type into a ListWatchSource. */
+export function clientSource<T extends KubeObject = KubeObject>(
+  client: KubeClient,
+  type: ResourceType,
+  opts: ClientSourceOptions = {},
+): ListWatchSource<T> {
+  const { namespace, labelSelector, fieldSelector } = opts;
+  return {
+    list: (o) => client.list<T>(type, { namespace, labelSelector, fieldSelector, limit: o.limit, continue: o.continue, signal: o.signal }),
+    watch: (o, signal) => client.watch<T>(type, { namespace, labelSelector, fieldSelector, ...o }, signal),
+  };
+}
+
+/** What the watcher tells its consumer: full lists (to replace a store), then single changes. */
+export type WatcherEvent<T extends KubeObject = KubeObject> =
+  /** The full list: `restart` for the first list of this watcher, `relist` for later ones (after 410 Gone). */
+  | { type: 'restart' | 'relist'; objects: T[] }
+  | { type: 'applied'; object: T }
+  | { type: 'deleted'; object: T };
+
+/** Why a watch stream was re-established. */
+export type RestartReason = 'gone' | 'error' | 'silent' | 'closed';
+
+/** Observers for metrics and logs; synchronous, must not throw. */
+export interface WatcherHooks {
+  /** A new watch (or list) is about to start after `reason`, after waiting `delayMs`. */
+  onRestart?(reason: RestartReason, info: { delayMs: number; error?: unknown }): void;
+  /** A full list completed with `count` objects in `durationMs`. */
+  onList?(count: number, durationMs: number): void;
+}
+
+/** Reconnect backoff: client-go's reflector defaults (800 ms ×2 up to 30 s, reset after 2 min without failure). */
+export interface BackoffOptions {
+  initialMs?: number;
+  factor?: number;
+  maxMs?: number;
+  /** Each delay is multiplied by 1 + jitter × random() (default 0.5), then capped at maxMs. */
+  jitter?: number;
+  /** The backoff starts over when the previous failure was longer ago than this (default 120 s). */
+  resetAfterMs?: number;
+}
+
+/** Options of a watcher. */
+export interface WatcherOptions {
+  /** List page size (default 500). */
+  pageSize?: number;
+  /** Bounds of the server-side watch timeout, randomised so many watchers do not reconnect in lockstep (300–600 s). */
+  minTimeoutSeconds?: number;
+  maxTimeoutSeconds?: number;
+  /** A stream with no event or bookmark for this long is assumed dead and restarted (default 5 min). */
+  idleTimeoutMs?: number;
+  /** A stream that closes cleanly sooner than this is treated as a failure and backed off (default 1 s). */
+  minHealthyStreamMs?: number;
+  backoff?: BackoffOptions;
+  hooks?: WatcherHooks;
+  clock?: Clock;
+  /** Random source for jitter and timeouts, in [0, 1). */
+  random?: () => number;
+}
+
+/** An ERROR event in a watch stream that is not 410 Gone. */
+export class WatchStreamError extends Error {
+  override readonly name = 'WatchStreamError';
+  /** The Status the server sent. */
+  readonly status: Status;
+
+  constructor(status: Status) {
+    super(`watch stream error: ${status.code ?? '?'} ${status.reason ?? ''}: ${status.message ?? JSON.stringify(status)}`);
+    this.status = status;
+  }
+}
+
+/** Jittered exponential backoff that resets after a quiet period. */
+export class Backoff {
+  private attempt = 0;
+  private lastFailure = -Infinity;
+  private readonly o: Required<BackoffOptions>;
+
+  constructor(
+    opts: BackoffOptions,
+    private readonly clock: Clock,
+    private readonly random: () => number,
+  ) {
+    this.o = { initialMs: 800, factor: 2, maxMs: 30_000, jitter: 0.5, resetAfterMs: 120_000, ...opts };
+  }
+
+  /** The delay before the next attempt after a failure now. */
+  next(): number {
+    const now = this.clock.now();
+    if (now - this.lastFailure > this.o.resetAfterMs) this.attempt = 0;
+    this.lastFailure = now;
+    const base = Math.min(this.o.initialMs * this.o.factor ** this.attempt, this.o.maxMs);
+    this.attempt++;
+    return Math.min(base * (1 + this.o.jitter * this.random()), this.o.maxMs);
+  }
+}
+
+type StreamOutcome = 'closed' | 'short' | 'gone' | 'silent';
+
+/**
+ * Runs the list-then-watch state machine until `signal` fires, feeding `sink`. It never gives up:
+ * 410 Gone relists, any other failure reconnects from the last resourceVersion after a backoff.
+ * `sink` may be async; the watcher waits for it, and a throwing sink counts as a stream error
+ * (the event is replayed, because the resourceVersion advances only after the sink accepted it).
+ */
+export async function runWatcher<T extends KubeObject = KubeObject>(
+  source: ListWatchSource<T>,
+  sink: (ev: WatcherEvent<T>) => void | Promise<void>,
+  signal: AbortSignal,
+  opts: WatcherOptions = {},
+): Promise<void> {
+  const clock = opts.clock ?? realClock;
+  const random = opts.random ?? Math.random;
+  const pageSize = opts.pageSize ?? 500;
+  const minT = opts.minTimeoutSeconds ?? 300;
+  const maxT = opts.maxTimeoutSeconds ?? 600;
+  const idleTimeoutMs = opts.idleTimeoutMs ?? 300_000;
+  const minHealthyStreamMs = opts.minHealthyStreamMs ?? 1000;
+  const hooks = opts.hooks ?? {};
+  const backoff = new Backoff(opts.backoff ?? {}, clock, random);
+
+  let rv: string | undefined;
+  let listed = false;
+  let needList = true;
+  let lastWasGone = false;
+
+  while (!signal.aborted) {
+    let reason: RestartReason;
+    let error: unknown;
+    let delayMs = 0;
+    try {
+      if (needList) {
+        const started = clock.now();
+        const { items, resourceVersion } = await listAll(source, pageSize, signal);
+        if (signal.aborted) return;
+        hooks.onList?.(items.length, clock.now() - started);
+        await sink({ type: listed ? 'relist' : 'restart', objects: items });
+        listed = true;
+        needList = false;
+        rv = resourceVersion;
+      }
+      const timeoutSeconds = Math.floor(minT + random() * (maxT - minT));
+      const outcome = await watchOnce(source, rv ?? '', timeoutSeconds, idleTimeoutMs, minHealthyStreamMs, clock, signal, sink, (v) => {
+        rv = v;
+      });
+      if (signal.aborted) return;
+      if (outcome === 'gone') {
+        needList = true;
+        reason = 'gone';
+        // One 410 is routine (the window moved on); back-to-back 410s mean something is wrong, so slow down.
+        delayMs = lastWasGone ? backoff.next() : 0;
+        lastWasGone = true;
+      } else {
+        lastWasGone = false;
+        reason = outcome === 'short' ? 'closed' : outcome;
+        delayMs = outcome === 'closed' ? 0 : backoff.next();
+      }
+    } catch (err) {
+      if (signal.aborted) return;
+      if (isGone(err)) {
+        needList = true;
+        reason = 'gone';
+        delayMs = lastWasGone ? backoff.next() : 0;
+        lastWasGone = true;
+      } else {
+        lastWasGone = false;
+        reason = 'error';
+        delayMs = backoff.next();
+      }
+      error = err;
+    }
+    hooks.onRestart?.(reason, error === undefined ? { delayMs } : { delayMs, error });
+    if (delayMs > 0) await sleep(delayMs, clock, signal);
+  }
+}
+
+async function listAll<T extends KubeObject>(source: ListWatchSource<T>, limit: number, signal: AbortSignal): Promise<SourcePage<T>> {
+  const items: T[] = [];
+  let cont: string | undefined;
+  let resourceVersion = '';
+  do {
+    const page = await source.list({ limit, continue: cont, signal });
+    for (const it of page.items) items.push(it);
+    resourceVersion = page.resourceVersion;
+    cont = page.continue || undefined;
+  } while (cont && !signal.aborted);
+  return { items, resourceVersion };
+}
+
+async function watchOnce<T extends KubeObject>(
+  source: ListWatchSource<T>,
+  resourceVersion: string,
+  timeoutSeconds: number,
+  idleTimeoutMs: number,
+  minHealthyStreamMs: number,
+  clock: Clock,
+  signal: AbortSignal,
+  sink: (ev: WatcherEvent<T>) => void | Promise<void>,
+  setRv: (rv: string) => void,
+): Promise<StreamOutcome> {
+  const ctrl = new AbortController();
+  const started = clock.now();
+  // The idle watchdog and the caller's abort race each next(): a dead TCP stream may never settle on its own.
+  let wake: (() => void) | undefined;
+  const stopped = new Promise<'stop'>((resolve) => {
+    wake = () => resolve('stop');
+  });
+  const onAbort = (): void => {
+    ctrl.abort(signal.reason);
+    wake?.();
+  };
+  signal.addEventListener('abort', onAbort, { once: true });
+  let silent = false;
+  let timer: unknown;
+  const arm = (): void => {
+    if (timer !== undefined) clock.clearTimeout(timer);
+    timer = clock.setTimeout(() => {
+      silent = true;
+      ctrl.abort(new Error(`no watch event for ${idleTimeoutMs} ms`));
+      wake?.();
+    }, idleTimeoutMs);
+  };
+  const disarm = (): void => {
+    if (timer !== undefined) clock.clearTimeout(timer);
+    timer = undefined;
+  };
+
+  const iter = source.watch({ resourceVersion, allowWatchBookmarks: true, timeoutSeconds }, ctrl.signal)[Symbol.asyncIterator]();
+  try {
+    arm();
+    for (;;) {
+      const next = await Promise.race([iter.next(), stopped]);
+      if (next === 'stop') return silent ? 'silent' : 'closed';
+      if (next.done) return clock.now() - started < minHealthyStreamMs ? 'short' : 'closed';
+      disarm();
+      const ev = next.value;
+      const evRv = ev.object?.metadata?.resourceVersion;
+      switch (ev.type) {
+        case 'ERROR': {
+          const status = ev.object as unknown as Status;
+          if (status.code === 410) return 'gone';
+          throw new WatchStreamError(status);
+        }
+        case 'BOOKMARK':
+          break;
+        case 'ADDED':
+        case 'MODIFIED':
+          await sink({ type: 'applied', object: ev.object });
+          break;
+        case 'DELETED':
+          await sink({ type: 'deleted', object: ev.object });
+          break;
+        default:
+          throw new WatchStreamError({ message: `unknown watch event type ${String(ev.type)}` });
+      }
+      if (evRv) setRv(evRv);
+      if (signal.aborted) return 'closed';
+      arm();
+    }
+  } finally {
+    disarm();
+    signal.removeEventListener('abort', onAbort);
+    ctrl.abort();
+    // Not awaited: on a hung stream return() would queue behind the pending next().
+    void Promise.resolve(iter.return?.()).catch(() => undefined);
+  }
+}
+
+function sleep(ms: number, clock: Clock, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) {
+      resolve();
+      return;
+    }
+    const t = clock.setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = (): void => {
+      clock.clearTimeout(t);
+      resolve();
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+}
