@@ -9,7 +9,7 @@ TEST_CLUSTER_DIR ?= .bosun/test-cluster
 # Operators `make run` starts.
 OPERATORS ?= message
 BOSUN := node bin/bosun.js
-SOURCES := $(shell find src -name '*.ts' -not -name '*.test.ts' 2>/dev/null)
+SOURCES := $(shell find src operators -name '*.ts' -not -name '*.test.ts' 2>/dev/null)
 
 # An explicit KUBECONFIG=... on the make command line targets that cluster; otherwise the local one.
 ifeq ($(origin KUBECONFIG),command line)

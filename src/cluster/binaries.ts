@@ -1,9 +1,9 @@
 import { spawn, execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { constants as fsc } from 'node:fs';
+import { constants as fsc, readFileSync } from 'node:fs';
 import { access, chmod, mkdir, mkdtemp, open, readFile, rename, rm, stat, writeFile, readdir } from 'node:fs/promises';
 import { homedir, arch as osArch } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { KUBERNETES_VERSION, PROGRAMS, versionOf, type ProgramName } from './versions.js';
@@ -23,8 +23,19 @@ export class BinaryError extends Error {
 
 /** The root of the bosun package: tools/ (the Go wrapper modules) lives there. */
 export function packageRoot(): string {
-  // This file is src/cluster/binaries.ts or dist/cluster/binaries.js: two levels below the root either way.
-  return resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+  // Walk up from this file (src/cluster or dist/src/cluster) to the package.json that names bosun.
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    try {
+      const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { name?: string };
+      if (pkg.name === 'bosun') return dir;
+    } catch {
+      /* not here */
+    }
+    const up = dirname(dir);
+    if (up === dir) throw new BinaryError('cannot find the bosun package root (package.json named "bosun") above ' + fileURLToPath(import.meta.url));
+    dir = up;
+  }
 }
 
 /** The cache directory for built programs: $BOSUN_CACHE_DIR, else $XDG_CACHE_HOME/bosun, else ~/.cache/bosun. */
