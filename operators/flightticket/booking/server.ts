@@ -327,7 +327,13 @@ export async function startBookingService(opts: BookingServiceOptions): Promise<
   }
 
   const server: Server = createServer((req, res) => {
-    const p = handle(req, res).finally(() => inflight.delete(p));
+    // handle() answers its own errors; this catch is for a failure while answering one.
+    const p = handle(req, res)
+      .catch((err: unknown) => {
+        log.error({ err }, 'booking service failed to answer a request');
+        res.destroy();
+      })
+      .finally(() => inflight.delete(p));
     inflight.add(p);
   });
   try {
