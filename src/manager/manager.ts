@@ -1,0 +1,276 @@
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import { CacheSet, type Informer } from '../cache/informer.js';
+import { CONTROLLER_INDEX, LABEL_INDEX, NAMESPACE_INDEX } from '../cache/store.js';
+import { KubeClient } from '../client/client.js';
+import { keyOf, type KubeObject, type ResourceType } from '../client/types.js';
+import type { ControllerSpec } from '../controller/builder.js';
+import { ReconcileContext, type CacheReader, type EventSink } from '../controller/context.js';
+import { Controller, type ChangeSource } from '../controller/controller.js';
+import { EventRecorder } from '../events/recorder.js';
+import { enqueueMapped, enqueueObject, enqueueOwner } from '../handler/enqueue.js';
+import { HealthChecks, metricsRoutes, startHttpServer, type RunningHttpServer } from '../health/server.js';
+import { LeaderElector } from '../leaderelection/lease.js';
+import { createLogger, objectLogger, type Logger } from '../log/logger.js';
+import { Metrics } from '../metrics/metrics.js';
+import type { WatchChange } from '../predicate/predicate.js';
+
+/** Leader election settings; a Lease in `namespace` named `name`. */
+export interface LeaderElectionOptions {
+  namespace: string;
+  name: string;
+  /** This replica's identity; default hostname plus a random suffix. */
+  identity?: string;
+  leaseDurationMs?: number;
+  renewDeadlineMs?: number;
+  retryPeriodMs?: number;
+}
+
+/** Options of a manager. */
+export interface ManagerOptions {
+  /** API client; default one built from the kubeconfig chain. */
+  client?: KubeClient;
+  /** Kubeconfig file and context, when no client is given. */
+  kubeconfig?: string;
+  context?: string;
+  /** Namespaces to watch; absent or empty for all. */
+  namespaces?: string[];
+  /** Server-side-apply field manager and Event source; default 'bosun'. */
+  fieldManager?: string;
+  /** Leader election; absent for none (standalone). */
+  leaderElection?: LeaderElectionOptions;
+  /** '/metrics' address ('host:port', ':port', '0' off); default '0'. */
+  metricsAddr?: string;
+  /** '/healthz' and '/readyz' address; default '0'. */
+  healthAddr?: string;
+  /** Default concurrent reconciles per controller. */
+  workers?: number;
+  logger?: Logger;
+  /** How long graceful shutdown waits for in-flight reconciles, in ms (default 30 s). */
+  shutdownTimeoutMs?: number;
+}
+
+/** Raised when this replica loses its Lease: it must stop, as another replica may now act. */
+export class LeaderElectionLostError extends Error {
+  override name = 'LeaderElectionLostError';
+}
+
+function informerSource(inf: Informer, name: string): ChangeSource {
+  return {
+    name,
+    subscribe(fn: (c: WatchChange) => void) {
+      inf.addEventHandler({
+        onAdd: (object) => fn({ type: 'add', object }),
+        onUpdate: (old, object) => fn({ type: 'update', old, object }),
+        onDelete: (object) => fn({ type: 'delete', object }),
+      });
+    },
+    async waitForSync(signal?: AbortSignal) {
+      await inf.waitForSync(signal);
+    },
+  };
+}
+
+function labelSelector(labels?: Record<string, string>): string | undefined {
+  if (!labels) return undefined;
+  return Object.entries(labels)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(',');
+}
+
+/**
+ * Runs controllers in one process: it owns the API client, the shared caches, metrics, health
+ * probes and leader election, starts controllers once their caches have synced (and, with leader
+ * election, once this replica leads), and on shutdown drains in-flight reconciles before it stops.
+ */
+export class Manager {
+  /** The API client every controller writes through. */
+  readonly client: KubeClient;
+  /** The shared informers, one per watched type. */
+  readonly caches: CacheSet;
+  /** Prometheus metrics served at /metrics. */
+  readonly metrics: Metrics;
+  /** Health and readiness checks served at /healthz and /readyz. */
+  readonly health: HealthChecks;
+  /** The manager's logger. */
+  readonly log: Logger;
+  private readonly opts: ManagerOptions;
+  private readonly specs: ControllerSpec[] = [];
+  private readonly controllers: Controller[] = [];
+  /** The informer reads go to, per type (the first registered scope). */
+  private readonly readers = new Map<string, Informer>();
+  private readonly recorder: EventRecorder;
+  private readonly fieldManager: string;
+
+  constructor(opts: ManagerOptions = {}) {
+    this.opts = opts;
+    this.log = opts.logger ?? createLogger({});
+    this.client = opts.client ?? KubeClient.fromConfig({ kubeconfig: opts.kubeconfig, context: opts.context });
+    this.metrics = new Metrics();
+    this.health = new HealthChecks();
+    this.fieldManager = opts.fieldManager ?? 'bosun';
+    this.caches = new CacheSet(this.client, {
+      defaultNamespaces: opts.namespaces,
+      watcher: {
+        hooks: {
+          onRestart: (reason, info) => {
+            this.metrics.watchRestarted('*', reason);
+            if (info.error) this.log.warn({ reason, delayMs: info.delayMs, err: (info.error as Error).message ?? String(info.error) }, 'watch restarting');
+          },
+        },
+      },
+      onHandlerError: (err, type, event, obj) => this.log.error({ kind: type.kind, event, key: keyOf(obj), err: (err as Error).message }, 'event handler failed'),
+    });
+    this.recorder = new EventRecorder(this.client, { component: this.fieldManager, logger: this.log });
+  }
+
+  /** Adds a controller declared with `controller(name).for(...)...reconcile(fn)`. */
+  add(spec: ControllerSpec): this {
+    if (this.specs.some((s) => s.name === spec.name)) throw new Error(`a controller named '${spec.name}' is already added; controller names must be unique`);
+    this.specs.push(spec);
+    const workers = spec.workers ?? this.opts.workers;
+    const ctrl = new Controller(
+      {
+        name: spec.name,
+        workers,
+        logger: this.log,
+        queueMetrics: this.metrics.queueHooks(spec.name),
+        observer: { reconcileDone: (c, r, s) => this.metrics.reconcileDone(c, r, s) },
+      },
+      (req, signal) => {
+        const log = objectLogger(this.log, { kind: spec.forType.kind, metadata: { namespace: req.namespace, name: req.name } }, { controller: spec.name });
+        const ctx = new ReconcileContext(spec.name, this.client, this.cacheReader(), log, this.events(), this.fieldManager, signal);
+        return spec.reconcile(req, ctx);
+      },
+    );
+    this.metrics.registerController(spec.name, workers);
+    ctrl.watch(informerSource(this.informer(spec.forType), spec.forType.plural), enqueueObject(), spec.forPredicates);
+    for (const o of spec.owns) {
+      ctrl.watch(informerSource(this.informer(o.type, o.labels), o.type.plural), enqueueOwner(spec.forType), o.predicates);
+    }
+    for (const w of spec.watches) {
+      ctrl.watch(informerSource(this.informer(w.type, w.labels), w.type.plural), enqueueMapped(w.map ?? (() => [])), w.predicates);
+    }
+    this.controllers.push(ctrl);
+    return this;
+  }
+
+  /** The declared controllers, for tools such as RBAC generation. */
+  get controllerSpecs(): readonly ControllerSpec[] {
+    return this.specs;
+  }
+
+  private informer(type: ResourceType, labels?: Record<string, string>): Informer {
+    const inf = this.caches.informerFor(type, { labelSelector: labelSelector(labels) });
+    const key = `${type.group}/${type.plural}`;
+    if (!this.readers.has(key)) this.readers.set(key, inf);
+    return inf;
+  }
+
+  /** Read access to the caches of every watched type. */
+  cacheReader(): CacheReader {
+    const lookup = (type: ResourceType): Informer | undefined => this.readers.get(`${type.group}/${type.plural}`);
+    const notWatched = (type: ResourceType): never => {
+      throw new Error(`${type.kind} is not watched by any controller of this manager, so it is not cached; add .owns(${type.kind}) or .watches(${type.kind}, …) to the controller`);
+    };
+    return {
+      get: <T extends KubeObject>(type: ResourceType, namespace: string | undefined, name: string) =>
+        (lookup(type) ?? notWatched(type)).store.get(namespace ? `${namespace}/${name}` : name) as T | undefined,
+      list: <T extends KubeObject>(type: ResourceType, o: { namespace?: string; labels?: Record<string, string> } = {}) => {
+        const store = (lookup(type) ?? notWatched(type)).store;
+        let items = o.namespace !== undefined ? store.byIndex(NAMESPACE_INDEX, o.namespace) : store.list();
+        const labels = Object.entries(o.labels ?? {});
+        if (labels.length) {
+          const [k, v] = labels[0]!;
+          items = (o.namespace === undefined ? store.byIndex(LABEL_INDEX, `${k}=${v}`) : items).filter((x) => labels.every(([lk, lv]) => x.metadata.labels?.[lk] === lv));
+        }
+        return items as T[];
+      },
+      ownedBy: <T extends KubeObject>(type: ResourceType, owner: KubeObject) =>
+        (lookup(type) ?? notWatched(type)).store.byIndex(CONTROLLER_INDEX, owner.metadata.uid ?? '') as T[],
+    };
+  }
+
+  /** The Event sink controllers write through. */
+  events(): EventSink {
+    return {
+      normal: (obj, reason, message) => this.recorder.normal(obj, reason, message),
+      warning: (obj, reason, message) => this.recorder.warning(obj, reason, message),
+    };
+  }
+
+  /**
+   * Runs until `signal` aborts (or leadership is lost): serves metrics and probes, starts the
+   * caches, waits for leadership if configured, then runs the controllers; on abort, stops taking
+   * work, waits for in-flight reconciles, releases the Lease and closes connections.
+   */
+  async start(signal: AbortSignal): Promise<void> {
+    const servers: RunningHttpServer[] = [];
+    const cacheAbort = new AbortController();
+    const ctrlAbort = new AbortController();
+    const onStop = () => ctrlAbort.abort();
+    signal.addEventListener('abort', onStop, { once: true });
+    let lost: LeaderElectionLostError | undefined;
+    let elector: LeaderElector | undefined;
+    try {
+      this.health.addHealthCheck('ping', () => true);
+      this.health.addReadyCheck('caches-synced', () => this.caches.hasSynced());
+      const metricsSrv = await startHttpServer({ address: this.opts.metricsAddr ?? '0', routes: metricsRoutes(this.metrics), logger: this.log });
+      if (metricsSrv) servers.push(metricsSrv);
+      const healthSrv = await startHttpServer({ address: this.opts.healthAddr ?? '0', routes: this.health.routes(), logger: this.log });
+      if (healthSrv) servers.push(healthSrv);
+      if (metricsSrv) this.log.info({ port: metricsSrv.port }, 'serving /metrics');
+      if (healthSrv) this.log.info({ port: healthSrv.port }, 'serving /healthz and /readyz');
+
+      // Caches start before leadership so a standby replica takes over with a warm cache.
+      const cachesDone = this.caches.start(cacheAbort.signal);
+      const synced = await this.caches.waitForSync(ctrlAbort.signal);
+      if (synced) this.log.info({ controllers: this.specs.map((s) => s.name) }, 'caches synced');
+
+      if (this.opts.leaderElection && !ctrlAbort.signal.aborted) {
+        const le = this.opts.leaderElection;
+        const identity = le.identity ?? `${hostname()}-${randomBytes(3).toString('hex')}`;
+        let leading!: () => void;
+        const becameLeader = new Promise<void>((r) => (leading = r));
+        elector = new LeaderElector(this.client, {
+          namespace: le.namespace,
+          name: le.name,
+          identity,
+          leaseDurationMs: le.leaseDurationMs,
+          renewDeadlineMs: le.renewDeadlineMs,
+          retryPeriodMs: le.retryPeriodMs,
+          logger: this.log,
+          onStartedLeading: () => {
+            this.metrics.leader(le.name, true);
+            leading();
+          },
+          onStoppedLeading: () => {
+            this.metrics.leader(le.name, false);
+            if (!ctrlAbort.signal.aborted) {
+              lost = new LeaderElectionLostError(`lost the Lease ${le.namespace}/${le.name}; stopping so that only the new leader acts`);
+              ctrlAbort.abort();
+            }
+          },
+        });
+        void elector.run(ctrlAbort.signal);
+        this.log.info({ lease: `${le.namespace}/${le.name}`, identity }, 'waiting for leadership');
+        await Promise.race([becameLeader, new Promise<void>((r) => ctrlAbort.signal.addEventListener('abort', () => r(), { once: true }))]);
+      }
+
+      if (!ctrlAbort.signal.aborted) {
+        const run = Promise.all(this.controllers.map((c) => c.start(ctrlAbort.signal)));
+        await run;
+      }
+      // Controllers have drained; now the caches and the rest can stop.
+      cacheAbort.abort();
+      await cachesDone;
+    } finally {
+      cacheAbort.abort();
+      signal.removeEventListener('abort', onStop);
+      if (elector) await elector.release().catch((err: unknown) => this.log.warn({ err: (err as Error).message }, 'could not release the Lease'));
+      await Promise.all(servers.map((s) => s.close()));
+      this.client.close();
+    }
+    if (lost) throw lost;
+  }
+}
