@@ -1,1 +1,29 @@
-export {};
+/**
+ * bosun: write Kubernetes operators in TypeScript.
+ *
+ * The data path, in the order the folders read: client → watcher → cache → queue → controller
+ * (reconcile or kopf-style handlers) → writes through the client; a manager runs it all.
+ */
+export * from './client/types.js';
+export * from './client/errors.js';
+export { KubeClient, type KubeClientConfig } from './client/client.js';
+export { Pod, Event, Deployment, Service, Secret, ConfigMap, Lease, Namespace, CustomResourceDefinition as CustomResourceDefinitionType } from './client/resources.js';
+export { CacheSet, Informer } from './cache/informer.js';
+export { Store } from './cache/store.js';
+export { WorkQueue } from './queue/workqueue.js';
+export * from './queue/ratelimiter.js';
+export * from './reconcile/types.js';
+export * from './predicate/predicate.js';
+export * from './handler/enqueue.js';
+export { Controller, DEFAULT_WORKERS } from './controller/controller.js';
+export { controller, ControllerBuilder, type ControllerSpec, type Reconciler } from './controller/builder.js';
+export { ReconcileContext, type CacheReader, type EventSink, type StatusUpdate } from './controller/context.js';
+export { controllerRef, isControlledBy } from './controller/owner.js';
+export * from './handlers/handlers.js';
+export * from './finalizer/finalizer.js';
+export * from './status/conditions.js';
+export { jsonEqual } from './status/equal.js';
+export { Manager, LeaderElectionLostError, type ManagerOptions, type LeaderElectionOptions } from './manager/manager.js';
+export { createLogger, objectLogger, type Logger } from './log/logger.js';
+export { Metrics } from './metrics/metrics.js';
+export * from './crd/index.js';

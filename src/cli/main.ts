@@ -4,6 +4,7 @@ import { Command } from 'commander';
 import { packageRoot } from '../cluster/binaries.js';
 import { KUBERNETES_VERSION } from '../cluster/versions.js';
 import { clusterCommand } from './cluster.js';
+import { runCommand } from './run.js';
 
 /** The bosun package version, read from package.json. */
 export function bosunVersion(): string {
@@ -23,6 +24,7 @@ export function program(): Command {
       process.stdout.write(`bosun ${bosunVersion()} (local cluster: Kubernetes ${KUBERNETES_VERSION})\n`);
     });
   prog.addCommand(clusterCommand());
+  prog.addCommand(runCommand());
   return prog;
 }
 
