@@ -6,6 +6,8 @@ import type { Message } from './resource.js';
 export const DEFAULT_IMAGE = 'busybox:1.36';
 /** Labels every Message Pod carries, so the operator caches only its own Pods. */
 export const POD_LABELS = { 'app.kubernetes.io/managed-by': 'bosun-message-operator' } as const;
+/** An annotation on a Message that picks another image for its Pod (default DEFAULT_IMAGE or $MESSAGE_POD_IMAGE). */
+export const IMAGE_ANNOTATION = 'myorg.dev/pod-image';
 /** The annotation recording which text a Pod prints: Pod specs are immutable, so a new text means a new Pod. */
 export const TEXT_HASH_ANNOTATION = 'myorg.dev/text-hash';
 
@@ -23,7 +25,8 @@ export function podName(msg: Message): string {
 }
 
 /** The Pod a Message should have: prints the text, meets the `restricted` Pod Security profile. */
-export function desiredPod(msg: Message, image = process.env.MESSAGE_POD_IMAGE ?? DEFAULT_IMAGE): Pod {
+export function desiredPod(msg: Message): Pod {
+  const image = msg.metadata.annotations?.[IMAGE_ANNOTATION] ?? process.env.MESSAGE_POD_IMAGE ?? DEFAULT_IMAGE;
   const text = msg.spec?.text ?? '';
   return {
     metadata: {
