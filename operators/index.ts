@@ -1,5 +1,8 @@
 // The operators `bosun run` knows, by name.
-import type { ControllerSpec } from 'bosun';
+import type { ControllerSpec, CustomResource } from 'bosun';
+import { ApplicationResource } from './application/resource.js';
+import { FlightTicketResource } from './flightticket/resource.js';
+import { MessageResource } from './message/resource.js';
 import { messageHandlers } from './message/handlers.js';
 import { messageController } from './message/reconciler.js';
 
@@ -8,3 +11,6 @@ export const OPERATORS: Record<string, { description: string; controllers: () =>
   message: { description: 'Message → one Pod printing its text (reconcile style)', controllers: () => [messageController] },
   'message-handlers': { description: 'the same Message operator in the kopf style (handlers)', controllers: () => [messageHandlers] },
 };
+
+/** Every custom resource the operators define: `bosun generate` writes their CRDs to config/crd. */
+export const RESOURCES: readonly CustomResource[] = [MessageResource, ApplicationResource, FlightTicketResource];

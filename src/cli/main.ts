@@ -5,6 +5,8 @@ import { packageRoot } from '../cluster/binaries.js';
 import { KUBERNETES_VERSION } from '../cluster/versions.js';
 import { clusterCommand } from './cluster.js';
 import { runCommand } from './run.js';
+import { generateCommand } from './generate.js';
+import { bookingServiceCommand } from '../../operators/flightticket/booking/main.js';
 
 /** The bosun package version, read from package.json. */
 export function bosunVersion(): string {
@@ -25,6 +27,8 @@ export function program(): Command {
     });
   prog.addCommand(clusterCommand());
   prog.addCommand(runCommand());
+  prog.addCommand(generateCommand());
+  prog.addCommand(bookingServiceCommand());
   return prog;
 }
 
