@@ -3,9 +3,9 @@ import { isNotFound } from '../client/errors.js';
 import { apiVersionOf, type KubeObject, type ResourceType } from '../client/types.js';
 import type { Logger } from '../log/logger.js';
 import { setCondition, type ConditionInput } from '../status/conditions.js';
-import { jsonSubsetEqual } from '../status/equal.js';
+import { jsonContains, jsonSubsetEqual } from '../status/equal.js';
 import type { Condition } from '../crd/conditions.js';
-import { controllerRef } from './owner.js';
+import { controllerRef, isControlledBy } from './owner.js';
 
 /** Read access to the shared caches; reconcilers read here, never from the API server. */
 export interface CacheReader {
@@ -69,6 +69,21 @@ export class ReconcileContext {
       },
     };
     return this.client.apply<T>(childType, desired, { fieldManager: this.fieldManager, force: true });
+  }
+
+  /**
+   * Makes a child match `desired`, writing only when it must: when the cached child is missing,
+   * not controlled by `owner`, or lacks any field `desired` sets (a hand edit, an older version).
+   * Returns true when it wrote. Converged children cost no request, so restarts make no writes.
+   */
+  async ensureOwned(childType: ResourceType, ownerType: ResourceType, owner: KubeObject, desired: KubeObject): Promise<boolean> {
+    const namespace = childType.namespaced ? (desired.metadata.namespace ?? owner.metadata.namespace) : undefined;
+    const current = this.cache.get(childType, namespace, desired.metadata.name ?? '');
+    if (current && isControlledBy(current, owner) && jsonContains({ ...desired, metadata: { labels: desired.metadata.labels, annotations: desired.metadata.annotations } }, current)) {
+      return false;
+    }
+    await this.applyOwned(childType, ownerType, owner, desired);
+    return true;
   }
 
   /** Deletes an object; an object already gone is success (deletes are idempotent). */

@@ -22,3 +22,23 @@ export function jsonSubsetEqual(want: Record<string, unknown>, have: Record<stri
   if (!have) return Object.values(want).every((v) => v === undefined);
   return Object.entries(want).every(([k, v]) => v === undefined || jsonEqual(v, have[k]));
 }
+
+/**
+ * Whether `actual` holds every value `desired` sets (objects compared field by field, arrays
+ * element by element, extra fields in `actual` ignored): the API server adds defaults to what
+ * we apply, and a child that still carries all our fields needs no write.
+ */
+export function jsonContains(desired: unknown, actual: unknown): boolean {
+  if (desired === undefined) return true;
+  if (desired === null || typeof desired !== 'object') {
+    if (typeof desired === 'number' && typeof actual === 'string') return String(desired) === actual;
+    return desired === actual;
+  }
+  if (actual === null || typeof actual !== 'object') return false;
+  if (Array.isArray(desired)) {
+    if (!Array.isArray(actual) || actual.length !== desired.length) return false;
+    return desired.every((v, i) => jsonContains(v, actual[i]));
+  }
+  const a = actual as Record<string, unknown>;
+  return Object.entries(desired as Record<string, unknown>).every(([k, v]) => jsonContains(v, a[k]));
+}

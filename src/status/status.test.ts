@@ -21,3 +21,13 @@ test('jsonEqual ignores key order and undefined fields', () => {
   assert.ok(jsonSubsetEqual({ phase: 'Running' }, { phase: 'Running', extra: 1 }));
   assert.ok(!jsonSubsetEqual({ phase: 'Running' }, { phase: 'Pending' }));
 });
+
+test('jsonContains accepts server defaults and catches edits', async () => {
+  const { jsonContains } = await import('./equal.js');
+  const desired = { spec: { replicas: 2, template: { spec: { containers: [{ name: 'app', image: 'nginx', ports: [{ containerPort: 80 }] }] } } } };
+  const defaulted = { spec: { replicas: 2, strategy: { type: 'RollingUpdate' }, template: { spec: { containers: [{ name: 'app', image: 'nginx', ports: [{ containerPort: 80, protocol: 'TCP' }], terminationMessagePath: '/dev/termination-log' }] } } } };
+  assert.ok(jsonContains(desired, defaulted));
+  assert.ok(!jsonContains(desired, { ...defaulted, spec: { ...defaulted.spec, replicas: 3 } }));
+  assert.ok(!jsonContains(desired, { spec: { replicas: 2, template: { spec: { containers: [] } } } }));
+  assert.ok(jsonContains({ limits: { cpu: 1 } }, { limits: { cpu: '1' } }));
+});
