@@ -185,3 +185,14 @@ void test('errors in nested arrays name the item path', () => {
   refused(Type.Object({ items: Type.Array(Type.Object({ when: Type.Date() })) }), 'Message.spec.items[*].when', /not a JSON type/);
   refused(Type.Object({ m: Type.Record(Type.String(), Type.Null()) }), 'Message.spec.m.*', /type: null/);
 });
+void test('refuses list-type map lists that Kubernetes would refuse', () => {
+  const item = Type.Object({ name: Type.Optional(Type.String()), port: Type.Integer() });
+  const map = (keys: string[]) => Type.Array(item, { 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': keys });
+  refused(Type.Object({ ports: map(['name']) }), 'Message.spec.ports[*].name', /optional and has no default/);
+  refused(Type.Object({ ports: map(['nope']) }), 'Message.spec.ports', /map key "nope"/);
+  refused(Type.Object({ ports: map([]) }), 'Message.spec.ports', /without x-kubernetes-list-map-keys/);
+  refused(Type.Object({ ports: Type.Array(Type.String(), { 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['a'] }) }),
+    'Message.spec.ports', /items are not objects/);
+  refused(Type.Object({ s: Type.String({ 'x-kubernetes-list-type': 'set' }) }), 'Message.spec.s', /not an array/);
+  assert.ok(toStructuralSchema(Type.Object({ ports: map(['port']) }), at));
+});

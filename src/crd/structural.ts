@@ -153,6 +153,7 @@ export function toStructuralSchema(schema: unknown, at: string): JSONSchemaProps
     throw new StructuralSchemaError(at, 'is an array without an items schema', 'use Type.Array(itemSchema)');
   }
   convertObject(schema, out, at);
+  checkListType(out, at);
   return canonical(out);
 }
 
@@ -232,6 +233,47 @@ function copyExtensions(schema: Schema, out: JSONSchemaProps, at: string): void 
     }
     if (key === 'x-kubernetes-validations') checkRules(value, at);
     (out as Record<string, unknown>)[key] = value;
+  }
+}
+
+// The API server checks these when the CRD is applied; catching them here names the TypeScript field.
+function checkListType(out: JSONSchemaProps, at: string): void {
+  if (out['x-kubernetes-preserve-unknown-fields'] === false) {
+    throw new StructuralSchemaError(at, 'has x-kubernetes-preserve-unknown-fields: false; it must be true or absent',
+      'remove it: pruning unknown fields is the default');
+  }
+  const listType = out['x-kubernetes-list-type'];
+  const keys = out['x-kubernetes-list-map-keys'];
+  if (listType !== undefined && out.type !== 'array') {
+    throw new StructuralSchemaError(at, `has x-kubernetes-list-type but is ${out.type ?? 'untyped'}, not an array`,
+      'put x-kubernetes-list-type on the Type.Array(...) options');
+  }
+  if (keys !== undefined && listType !== 'map') {
+    throw new StructuralSchemaError(at, 'has x-kubernetes-list-map-keys without x-kubernetes-list-type: map',
+      'add "x-kubernetes-list-type": "map"');
+  }
+  if (listType !== 'map') return;
+  const items = out.items;
+  if (items?.type !== 'object' || items.properties === undefined) {
+    throw new StructuralSchemaError(at, 'is a list-type map whose items are not objects',
+      'use Type.Array(Type.Object({...})) or x-kubernetes-list-type "atomic"/"set"');
+  }
+  if (keys === undefined || keys.length === 0) {
+    throw new StructuralSchemaError(at, 'is a list-type map without x-kubernetes-list-map-keys',
+      'add "x-kubernetes-list-map-keys": ["name"] naming the key field(s)');
+  }
+  for (const key of keys) {
+    const field = items.properties[key];
+    if (field === undefined) {
+      throw new StructuralSchemaError(at, `lists map key "${key}", which is not a field of its items`, 'name an existing item field');
+    }
+    if (!(items.required ?? []).includes(key) && field.default === undefined) {
+      throw new StructuralSchemaError(`${at}[*].${key}`, 'is a list map key but is optional and has no default',
+        'make the key field required (drop Type.Optional) or give it a default');
+    }
+    if (field.type !== 'string' && field.type !== 'integer' && field.type !== 'boolean' && field.type !== 'number') {
+      throw new StructuralSchemaError(`${at}[*].${key}`, 'is a list map key but is not a scalar', 'use a string or integer key');
+    }
   }
 }
 
