@@ -295,7 +295,8 @@ func (r *MessageReconciler) updateStatus(ctx context.Context, msg *Message, phas
 // mirroring that Pod.
 func (r *MessageReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	log := ctrl.LoggerFrom(ctx)
-	log.Info("Reconciling Message", "name", req.Name, "namespace", req.Namespace)
+	// The logger from the context already carries the name and namespace.
+	log.Info("Reconciling Message")
 
 	var msg Message
 	if err := r.Get(ctx, req.NamespacedName, &msg); err != nil {
@@ -379,6 +380,8 @@ func main() {
 		"The address the health probe endpoint binds to, e.g. :8081; 0 disables it.")
 	flag.BoolVar(&enableLeaderElection, "leader-elect", false,
 		"Enable leader election, so only one instance of the operator is active.")
+	var namespace string
+	flag.StringVar(&namespace, "namespace", "", "Watch only this namespace; empty watches all namespaces.")
 	flag.IntVar(&workers, "workers", 8, "How many Messages are reconciled at once (MaxConcurrentReconciles).")
 	opts := zap.Options{Development: false}
 	opts.BindFlags(flag.CommandLine)
@@ -400,12 +403,16 @@ func main() {
 		os.Exit(1)
 	}
 
-	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
-		Scheme: sch,
+	cacheOpts := cache.Options{ByObject: map[client.Object]cache.ByObject{
 		// Cache only this operator's Pods, as bosun's Message operator does.
-		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
-			&corev1.Pod{}: {Label: labels.SelectorFromSet(labels.Set{managedByLabel: operatorName})},
-		}},
+		&corev1.Pod{}: {Label: labels.SelectorFromSet(labels.Set{managedByLabel: operatorName})},
+	}}
+	if namespace != "" {
+		cacheOpts.DefaultNamespaces = map[string]cache.Config{namespace: {}}
+	}
+	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
+		Scheme:                 sch,
+		Cache:                  cacheOpts,
 		Metrics:                metricsserver.Options{BindAddress: metricsAddr},
 		HealthProbeBindAddress: probeAddr,
 		LeaderElection:         enableLeaderElection,
