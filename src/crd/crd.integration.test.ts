@@ -3,8 +3,12 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
+import { Type } from '@sinclair/typebox';
 import { stringify } from 'yaml';
 import { eventually, startTestEnv, type TestEnv } from '../envtest/index.js';
+import { ConditionsSchema } from './conditions.js';
+import { renderCrdYaml, toCustomResourceDefinition } from './generate.js';
+import { cel, defineResource, intOrString } from './resource.js';
 
 const crdDir = fileURLToPath(new URL('../../config/crd/', import.meta.url));
 let env: TestEnv;
@@ -96,4 +100,61 @@ void test('status conditions are validated through the status subresource', asyn
   assert.match(badState.stderr, /status\.state: Unsupported value: "Lost"/);
   const badCondition = await patch({ conditions: [{ type: 'Ready', status: 'Maybe', reason: 'X', message: '', lastTransitionTime: '2026-01-01T00:00:00Z' }] });
   assert.match(badCondition.stderr, /status\.conditions\[0\]\.status: Unsupported value: "Maybe"/);
+});
+
+// Every shape the converter translates (rather than refuses) must be one the API server accepts.
+void test('every translated TypeBox shape yields a CRD the API server accepts', async () => {
+  const shape = defineResource({
+    group: 'scratch.bosun.dev', version: 'v1alpha1', kind: 'Shape', plural: 'shapes', scope: 'Cluster', categories: ['all'],
+    description: 'Every shape bosun translates.',
+    spec: Type.Object(
+      {
+        port: intOrString({ description: 'int or string' }),
+        maybe: Type.Union([Type.String(), Type.Null()]),
+        labels: Type.Record(Type.String(), Type.String()),
+        color: Type.Union([Type.Literal('red'), Type.Literal('blue')]),
+        free: Type.Unsafe<object>({ type: 'object', 'x-kubernetes-preserve-unknown-fields': true }),
+        pod: Type.Unsafe<object>({ type: 'object', 'x-kubernetes-embedded-resource': true, 'x-kubernetes-preserve-unknown-fields': true }),
+        ratio: Type.Number({ exclusiveMinimum: 0, exclusiveMaximum: 1 }),
+        ports: Type.Array(Type.Object({ name: Type.String(), port: Type.Integer() }),
+          { 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['name'], maxItems: 10 }),
+        tags: Type.Array(Type.String({ maxLength: 10 }), { 'x-kubernetes-list-type': 'set', maxItems: 5 }),
+        loose: Type.Object({ a: Type.String() }, { additionalProperties: true }),
+        strict: Type.Object({ a: Type.String() }, { additionalProperties: false }),
+        empty: Type.Object({}),
+      },
+      { 'x-kubernetes-validations': [cel('self.tags.all(t, t.size() > 0)', 'tags must not be empty', { fieldPath: '.tags' })] },
+    ),
+    status: Type.Object({ conditions: Type.Optional(ConditionsSchema) }),
+    validations: [cel('self.metadata.name.size() < 30', 'names are short')],
+    printerColumns: [{ name: 'Port', jsonPath: '.spec.port' }, { name: 'Ratio', jsonPath: '.spec.ratio', priority: 1 }],
+  });
+  await env.kubectlOk(['apply', '--dry-run=server', '-f', '-'], renderCrdYaml(shape));
+});
+
+// Pins the premise of the refusals in structural.ts: the API server rejects these shapes too.
+void test('the API server refuses the shapes bosun refuses', async () => {
+  const base = toCustomResourceDefinition(defineResource({
+    group: 'scratch.bosun.dev', version: 'v1', kind: 'Bad', plural: 'bads', scope: 'Namespaced', description: 'x',
+    spec: Type.Object({ a: Type.String() }), status: Type.Object({}),
+  }));
+  const withSpec = (spec: unknown) => {
+    const crd = structuredClone(base);
+    const schema = crd.spec.versions[0]?.schema.openAPIV3Schema;
+    if (schema?.properties) schema.properties.spec = spec as never;
+    return stringify(crd);
+  };
+  const cases: Array<[unknown, RegExp]> = [
+    [{ type: 'object', properties: { a: { $ref: '#/definitions/x' } } }, /\$ref/],
+    [{ type: 'object', patternProperties: { '^a': { type: 'string' } } }, /patternProperties/],
+    [{ type: 'object', properties: { a: { type: 'string' } }, additionalProperties: { type: 'string' } }, /additionalProperties/],
+    [{ type: 'object', properties: { a: {} } }, /properties\[spec\]\.properties\[a\]\.type: Required value/],
+    [{ type: 'object', properties: { a: { type: 'array', items: [{ type: 'string' }] } } }, /items/],
+    [{ type: 'object', properties: { a: { type: 'array', uniqueItems: true, items: { type: 'string' } } } }, /uniqueItems/],
+  ];
+  for (const [spec, problem] of cases) {
+    const r = await env.kubectl(['apply', '--dry-run=server', '-f', '-'], withSpec(spec));
+    assert.notEqual(r.code, 0, `API server accepted ${JSON.stringify(spec)}`);
+    assert.match(r.stderr, problem);
+  }
 });
