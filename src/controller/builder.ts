@@ -27,6 +27,11 @@ export interface ControllerSpec {
   reconcile: Reconciler;
   /** Types the controller writes besides those it watches (for RBAC generation). */
   writes: ResourceType[];
+  /**
+   * For controllers that keep state between reconciles (the kopf style): makes a fresh reconcile
+   * function and watches per manager, so two managers in one process never share that state.
+   */
+  instantiate?: () => { reconcile: Reconciler; watches: SecondaryWatch[] };
 }
 
 /** Options of `owns` and `watches`. */

@@ -6,7 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { KubeObject, ResourceType } from '../client/types.js';
-import { controller, type ControllerSpec } from '../controller/builder.js';
+import { controller, type ControllerSpec, type Reconciler, type SecondaryWatch } from '../controller/builder.js';
 import type { ReconcileContext } from '../controller/context.js';
 import { addFinalizer, hasFinalizer, removeFinalizer } from '../finalizer/finalizer.js';
 import type { Logger } from '../log/logger.js';
@@ -156,6 +156,15 @@ export class HandlersBuilder<T extends KubeObject> {
 
   /** The controller that runs these handlers. */
   build(): ControllerSpec {
+    const first = this.instance();
+    const b = controller(this.name).for(this.type, { predicates: [generationChanged()] });
+    if (this.workerCount !== undefined) b.workers(this.workerCount);
+    for (const w of first.watches) b.watches(w.type, w.map!, { labels: w.labels, predicates: w.predicates });
+    return { ...b.reconcile(first.reconcile), instantiate: () => this.instance() };
+  }
+
+  // Each manager gets its own diff-base memory and pending-children map.
+  private instance(): { reconcile: Reconciler; watches: SecondaryWatch[] } {
     const type = this.type;
     const finalizer = `bosun.dev/${this.name}`;
     // Diff-base hashes written by this process, by key (with the uid, since a name can be reused):
@@ -166,12 +175,11 @@ export class HandlersBuilder<T extends KubeObject> {
     // Children that changed since their owner was last handled, by owner key (events turned into levels).
     const changedChildren = new Map<string, Map<string, { type: ResourceType; handler: OwnedHandler<T> }>>();
 
-    const b = controller(this.name).for(type, { predicates: [generationChanged()] });
-    if (this.workerCount !== undefined) b.workers(this.workerCount);
-    for (const h of this.owned) {
-      b.watches(
-        h.type,
-        (child: KubeObject) => {
+    const watches: SecondaryWatch[] = this.owned.map((h) => ({
+      type: h.type,
+      labels: h.labels,
+      predicates: [],
+      map: (child: KubeObject) => {
           const ref = child.metadata.ownerReferences?.find((r) => r.controller === true && r.kind === type.kind);
           if (!ref) return [];
           const owner = { namespace: type.namespaced ? child.metadata.namespace : undefined, name: ref.name };
@@ -180,10 +188,8 @@ export class HandlersBuilder<T extends KubeObject> {
           if (!m) changedChildren.set(key, (m = new Map()));
           m.set(`${h.type.plural}/${child.metadata.namespace ?? ''}/${child.metadata.name ?? ''}`, { type: h.type, handler: h });
           return [owner];
-        },
-        { labels: h.labels },
-      );
-    }
+      },
+    }));
 
     const run = async (req: Request, ctx: ReconcileContext): Promise<void> => {
       let obj = ctx.cache.get<T>(type, req.namespace, req.name);
@@ -257,9 +263,7 @@ export class HandlersBuilder<T extends KubeObject> {
         handled.set(req.key, { uid, hash });
       }
     };
-    return b.reconcile(async (req, ctx) => {
-      await run(req, ctx);
-    });
+    return { reconcile: async (req, ctx) => run(req, ctx), watches };
   }
 }
 

@@ -128,6 +128,7 @@ export class Manager {
   add(spec: ControllerSpec): this {
     if (this.specs.some((s) => s.name === spec.name)) throw new Error(`a controller named '${spec.name}' is already added; controller names must be unique`);
     this.specs.push(spec);
+    const { reconcile, watches } = spec.instantiate ? spec.instantiate() : spec;
     const workers = spec.workers ?? this.opts.workers;
     const ctrl = new Controller(
       {
@@ -140,7 +141,7 @@ export class Manager {
       (req, signal) => {
         const log = objectLogger(this.log, { kind: spec.forType.kind, metadata: { namespace: req.namespace, name: req.name } }, { controller: spec.name });
         const ctx = new ReconcileContext(spec.name, this.client, this.cacheReader(), log, this.events(), this.fieldManager, signal);
-        return spec.reconcile(req, ctx);
+        return reconcile(req, ctx);
       },
     );
     this.metrics.registerController(spec.name, workers);
@@ -148,7 +149,7 @@ export class Manager {
     for (const o of spec.owns) {
       ctrl.watch(informerSource(this.informer(o.type, o.labels), o.type.plural), enqueueOwner(spec.forType), o.predicates);
     }
-    for (const w of spec.watches) {
+    for (const w of watches) {
       ctrl.watch(informerSource(this.informer(w.type, w.labels), w.type.plural), enqueueMapped(w.map ?? (() => [])), w.predicates);
     }
     this.controllers.push(ctrl);

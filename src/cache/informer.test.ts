@@ -1,0 +1,177 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { KubeObject, ResourceType } from '../client/types.js';
+import { settle } from '../queue/clock.js';
+import { FakeSource } from '../watcher/testing.js';
+import { CacheSet, Informer } from './informer.js';
+import { LABEL_INDEX } from './store.js';
+
+function pod(ns: string, name: string, rv: string, labels?: Record<string, string>): KubeObject {
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { namespace: ns, name, resourceVersion: rv, labels, managedFields: [{ manager: 'x' }] },
+  };
+}
+
+function recorder(): { log: string[]; handler: Parameters<Informer['addEventHandler']>[0] } {
+  const log: string[] = [];
+  return {
+    log,
+    handler: {
+      onAdd: (o, initial) => log.push(`add ${o.metadata.name}${initial ? ' initial' : ''}`),
+      onUpdate: (a, b) => log.push(`update ${b.metadata.name} ${a.metadata.resourceVersion}->${b.metadata.resourceVersion}`),
+      onDelete: (o) => log.push(`delete ${o.metadata.name}`),
+    },
+  };
+}
+
+void test('syncs from the first list, strips managedFields, and fires handlers after the store is updated', async () => {
+  const src = new FakeSource();
+  src.pages = [{ items: [pod('a', 'p1', '1'), pod('a', 'p2', '2')], resourceVersion: '2' }];
+  const inf = new Informer(() => src);
+  const { log, handler } = recorder();
+  let storeSawIt = false;
+  inf.addEventHandler(handler);
+  inf.addEventHandler({ onAdd: (o) => (storeSawIt ||= inf.store.get(`a/${o.metadata.name}`) === o) });
+  const ctrl = new AbortController();
+  assert.equal(inf.hasSynced(), false);
+  const run = inf.start(ctrl.signal);
+  assert.equal(await inf.waitForSync(), true);
+  assert.deepEqual(log, ['add p1 initial', 'add p2 initial']);
+  assert.ok(storeSawIt, 'handlers run after the store holds the object');
+  assert.equal(inf.store.get('a/p1')?.metadata.managedFields, undefined);
+
+  const s = src.lastStream();
+  s.push('MODIFIED', pod('a', 'p1', '3'));
+  s.push('MODIFIED', pod('a', 'p1', '3'));
+  s.push('ADDED', pod('a', 'p3', '4'));
+  s.push('DELETED', pod('a', 'p2', '5'));
+  await settle();
+  assert.deepEqual(log.slice(2), ['update p1 1->3', 'add p3', 'delete p2']);
+  assert.equal(inf.store.get('a/p2'), undefined);
+  assert.equal(inf.store.size, 2);
+  ctrl.abort();
+  await run;
+});
+
+void test('a relist synthesizes deletes for vanished objects, updates for changed ones, adds for new ones', async () => {
+  const src = new FakeSource();
+  src.pages = [{ items: [pod('a', 'keep', '1'), pod('a', 'change', '1'), pod('a', 'gone', '1')], resourceVersion: '1' }];
+  const inf = new Informer(() => src);
+  const { log, handler } = recorder();
+  inf.addEventHandler(handler);
+  const ctrl = new AbortController();
+  const run = inf.start(ctrl.signal);
+  await inf.waitForSync();
+  log.length = 0;
+  src.pages = [{ items: [pod('a', 'keep', '1'), pod('a', 'change', '7'), pod('a', 'new', '8')], resourceVersion: '9' }];
+  src.lastStream().push('ERROR', { code: 410 } as unknown as KubeObject);
+  await settle();
+  assert.deepEqual(log.sort(), ['add new', 'delete gone', 'update change 1->7']);
+  assert.deepEqual(inf.store.keys().sort(), ['a/change', 'a/keep', 'a/new']);
+  assert.deepEqual(
+    inf.store.byIndex(LABEL_INDEX, 'x=y'),
+    [],
+  );
+  ctrl.abort();
+  await run;
+});
+
+void test('one watcher per namespace; a relist in one namespace does not delete objects of another', async () => {
+  const sources = new Map<string | undefined, FakeSource>();
+  for (const ns of ['a', 'b']) {
+    const s = new FakeSource();
+    s.pages = [{ items: [pod(ns, `${ns}1`, '1')], resourceVersion: '1' }];
+    sources.set(ns, s);
+  }
+  const inf = new Informer((ns) => sources.get(ns)!, { namespaces: ['b', 'a', 'a'] });
+  const ctrl = new AbortController();
+  const run = inf.start(ctrl.signal);
+  await inf.waitForSync();
+  assert.deepEqual(inf.store.keys().sort(), ['a/a1', 'b/b1']);
+  const a = sources.get('a')!;
+  a.pages = [{ items: [], resourceVersion: '5' }];
+  a.lastStream().push('ERROR', { code: 410 } as unknown as KubeObject);
+  await settle();
+  assert.deepEqual(inf.store.keys(), ['b/b1']);
+  ctrl.abort();
+  await run;
+});
+
+void test('hasSynced waits for every namespace; waitForSync returns false on abort', async () => {
+  const slow = new FakeSource();
+  let release: () => void = () => {};
+  const gate = new Promise<void>((r) => (release = r));
+  const origList = slow.list.bind(slow);
+  slow.list = async (o) => {
+    await gate;
+    return origList(o);
+  };
+  const fast = new FakeSource();
+  const inf = new Informer((ns) => (ns === 'slow' ? slow : fast), { namespaces: ['fast', 'slow'] });
+  const ctrl = new AbortController();
+  const run = inf.start(ctrl.signal);
+  await settle();
+  assert.equal(inf.hasSynced(), false);
+  const abortWait = new AbortController();
+  const w = inf.waitForSync(abortWait.signal);
+  abortWait.abort();
+  assert.equal(await w, false);
+  release();
+  assert.equal(await inf.waitForSync(), true);
+  ctrl.abort();
+  await run;
+});
+
+void test('a late handler gets the cached objects replayed as adds; a throwing handler does not break the cache', async () => {
+  const src = new FakeSource();
+  src.pages = [{ items: [pod('a', 'p1', '1')], resourceVersion: '1' }];
+  const errors: string[] = [];
+  const inf = new Informer(() => src, { onHandlerError: (_e, ev, o) => errors.push(`${ev} ${o.metadata.name}`) });
+  inf.addEventHandler({
+    onAdd: () => {
+      throw new Error('bad handler');
+    },
+  });
+  const ctrl = new AbortController();
+  const run = inf.start(ctrl.signal);
+  await inf.waitForSync();
+  const { log, handler } = recorder();
+  const off = inf.addEventHandler(handler);
+  assert.deepEqual(log, ['add p1 initial']);
+  src.lastStream().push('ADDED', pod('a', 'p2', '2'));
+  await settle();
+  assert.equal(inf.store.size, 2);
+  assert.deepEqual(errors, ['add p1', 'add p2']);
+  off();
+  src.lastStream().push('ADDED', pod('a', 'p3', '3'));
+  await settle();
+  assert.deepEqual(log, ['add p1 initial', 'add p2']);
+  ctrl.abort();
+  await run;
+});
+
+void test('CacheSet shares one informer per type and scope and starts late informers', async () => {
+  const Pod: ResourceType = { group: '', version: 'v1', kind: 'Pod', plural: 'pods', namespaced: true };
+  const Ns: ResourceType = { group: '', version: 'v1', kind: 'Namespace', plural: 'namespaces', namespaced: false };
+  const calls: string[] = [];
+  const set = new CacheSet((type, ns, scope) => {
+    calls.push(`${type.plural} ${ns ?? '*'} ${scope.labelSelector ?? ''}`);
+    return new FakeSource();
+  });
+  const a = set.informerFor(Pod, { namespaces: ['x', 'y'] });
+  const b = set.informerFor(Pod, { namespaces: ['y', 'x'] });
+  const c = set.informerFor(Pod, { namespaces: ['x', 'y'], labelSelector: 'app=z' });
+  assert.equal(a, b);
+  assert.notEqual(a, c);
+  const ctrl = new AbortController();
+  const run = set.start(ctrl.signal);
+  assert.equal(await set.waitForSync(), true);
+  // Namespaces are ignored for cluster-scoped types; created after start, it starts at once.
+  const n = set.informerFor(Ns, { namespaces: ['x'] });
+  assert.equal(await n.waitForSync(), true);
+  assert.deepEqual(calls.sort(), ['namespaces * ', 'pods x ', 'pods x app=z', 'pods y ', 'pods y app=z']);
+  ctrl.abort();
+  await run;
+});

@@ -1,0 +1,260 @@
+import type { KubeClient } from '../client/client.js';
+import { type KubeObject, type ResourceType, keyOf } from '../client/types.js';
+import { type ListWatchSource, type WatcherEvent, type WatcherOptions, clientSource, runWatcher } from '../watcher/watcher.js';
+import { type IndexFunc, NAMESPACE_INDEX, Store, stripManagedFields } from './store.js';
+
+/** Callbacks fired after the store has been updated; synchronous, so a slow handler delays the cache. */
+export interface EventHandler<T extends KubeObject = KubeObject> {
+  /** A new object; `initial` is true for objects of the first list (and replays to late handlers). */
+  onAdd?(obj: T, initial: boolean): void;
+  /** An object changed (its resourceVersion differs from the cached one). */
+  onUpdate?(oldObj: T, newObj: T): void;
+  /** An object was deleted, or vanished between two lists; `obj` is its last known state. */
+  onDelete?(obj: T): void;
+}
+
+/** Builds the list/watch source of one namespace (undefined: all namespaces or cluster-scoped). */
+export type SourceFactory<T extends KubeObject = KubeObject> = (namespace: string | undefined) => ListWatchSource<T>;
+
+/** Options of an informer. */
+export interface InformerOptions<T extends KubeObject = KubeObject> {
+  /** Namespaces to watch, one watcher each; absent or empty for all namespaces. */
+  namespaces?: string[];
+  /** Applied to every object before it is stored (default: strip managedFields). */
+  transform?: (obj: T) => T;
+  /** Extra named indexes besides owner, controller, label and namespace. */
+  indexers?: Record<string, IndexFunc<T>>;
+  /** Options passed to each watcher (hooks for restart metrics go here). */
+  watcher?: WatcherOptions;
+  /** Called when an event handler throws; the informer keeps going. */
+  onHandlerError?(err: unknown, event: 'add' | 'update' | 'delete', obj: T): void;
+}
+
+/** A store kept current by one watcher per namespace, with event handlers (a shared informer). */
+export class Informer<T extends KubeObject = KubeObject> {
+  /** The cached objects; read-only for callers. */
+  readonly store: Store<T>;
+  private readonly handlers = new Set<EventHandler<T>>();
+  private readonly scopes: (string | undefined)[];
+  private readonly synced = new Set<string | undefined>();
+  private syncWaiters: (() => void)[] = [];
+  private readonly transform: (obj: T) => T;
+  private running: Promise<void> | undefined;
+
+  constructor(
+    private readonly sourceFor: SourceFactory<T>,
+    private readonly opts: InformerOptions<T> = {},
+  ) {
+    this.store = new Store<T>(opts.indexers);
+    this.scopes = opts.namespaces && opts.namespaces.length > 0 ? [...new Set(opts.namespaces)] : [undefined];
+    this.transform = opts.transform ?? stripManagedFields;
+  }
+
+  /** An informer for `type` through a KubeClient, optionally filtered by label/field selector. */
+  static forType<T extends KubeObject = KubeObject>(
+    client: KubeClient,
+    type: ResourceType,
+    opts: InformerOptions<T> & { labelSelector?: string; fieldSelector?: string } = {},
+  ): Informer<T> {
+    const { labelSelector, fieldSelector } = opts;
+    const namespaces = type.namespaced ? opts.namespaces : undefined;
+    return new Informer<T>((namespace) => clientSource<T>(client, type, { namespace, labelSelector, fieldSelector }), {
+      ...opts,
+      namespaces,
+    });
+  }
+
+  /** Registers handlers; objects already cached are replayed as adds. Returns an unsubscribe function. */
+  addEventHandler(h: EventHandler<T>): () => void {
+    this.handlers.add(h);
+    if (h.onAdd) for (const obj of this.store.list()) this.call(h, 'add', obj, () => h.onAdd?.(obj, true));
+    return () => {
+      this.handlers.delete(h);
+    };
+  }
+
+  /** Registers an extra index (before or after start). */
+  addIndexer(name: string, fn: IndexFunc<T>): void {
+    this.store.addIndexer(name, fn);
+  }
+
+  /** Starts the watchers; resolves when `signal` fires and they have stopped. Calling it again returns the same run. */
+  start(signal: AbortSignal): Promise<void> {
+    this.running ??= Promise.all(
+      this.scopes.map((ns) => runWatcher<T>(this.sourceFor(ns), (ev) => this.apply(ns, ev), signal, this.opts.watcher)),
+    ).then(() => undefined);
+    return this.running;
+  }
+
+  /** Whether every namespace's first list has been stored. */
+  hasSynced(): boolean {
+    return this.synced.size === this.scopes.length;
+  }
+
+  /** Resolves true once synced, or false if `signal` fires first. */
+  waitForSync(signal?: AbortSignal): Promise<boolean> {
+    if (this.hasSynced()) return Promise.resolve(true);
+    if (signal?.aborted) return Promise.resolve(false);
+    return new Promise((resolve) => {
+      const onAbort = (): void => resolve(false);
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.syncWaiters.push(() => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve(true);
+      });
+    });
+  }
+
+  /** Applies one watcher event for namespace scope `ns` to the store, then notifies handlers. */
+  private apply(ns: string | undefined, ev: WatcherEvent<T>): void {
+    switch (ev.type) {
+      case 'restart':
+      case 'relist':
+        this.replace(ns, ev.objects);
+        if (!this.synced.has(ns)) {
+          this.synced.add(ns);
+          if (this.hasSynced()) for (const w of this.syncWaiters.splice(0)) w();
+        }
+        return;
+      case 'applied':
+        this.applyOne(this.transform(ev.object), false);
+        return;
+      case 'deleted': {
+        const obj = this.transform(ev.object);
+        this.store.remove(keyOf(obj));
+        // The API's final state (deletionTimestamp, last status) is more useful than the cached one.
+        this.emitDelete(obj);
+        return;
+      }
+    }
+  }
+
+  private applyOne(obj: T, initial: boolean): void {
+    const key = keyOf(obj);
+    const old = this.store.get(key);
+    // Same resourceVersion means no change (a relist or replayed event): no store write, no update event.
+    if (old && old.metadata.resourceVersion === obj.metadata.resourceVersion) return;
+    this.store.upsert(obj);
+    for (const h of this.handlers) {
+      if (old) {
+        if (h.onUpdate) this.call(h, 'update', obj, () => h.onUpdate?.(old, obj));
+      } else if (h.onAdd) this.call(h, 'add', obj, () => h.onAdd?.(obj, initial));
+    }
+  }
+
+  private replace(ns: string | undefined, objects: T[]): void {
+    const initial = !this.synced.has(ns);
+    const seen = new Set<string>();
+    for (const raw of objects) {
+      const obj = this.transform(raw);
+      seen.add(keyOf(obj));
+      this.applyOne(obj, initial);
+    }
+    // Anything in this scope the list no longer has was deleted while we were not watching.
+    const inScope = ns === undefined ? this.store.keys() : this.store.indexKeys(NAMESPACE_INDEX, ns);
+    for (const key of inScope) {
+      if (seen.has(key)) continue;
+      const old = this.store.remove(key);
+      if (old) this.emitDelete(old);
+    }
+  }
+
+  private emitDelete(obj: T): void {
+    for (const h of this.handlers) if (h.onDelete) this.call(h, 'delete', obj, () => h.onDelete?.(obj));
+  }
+
+  private call(_h: EventHandler<T>, event: 'add' | 'update' | 'delete', obj: T, fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      // One faulty handler must not stop the store from tracking the cluster.
+      this.opts.onHandlerError?.(err, event, obj);
+    }
+  }
+}
+
+/** Which objects a shared informer covers; two requests with equal scopes share one informer. */
+export interface CacheScope {
+  namespaces?: string[];
+  labelSelector?: string;
+  fieldSelector?: string;
+}
+
+/** Builds sources for a resource type and scope; the default goes through a KubeClient. */
+export type TypedSourceFactory = (type: ResourceType, namespace: string | undefined, scope: CacheScope) => ListWatchSource;
+
+/** Options of a CacheSet. */
+export interface CacheSetOptions {
+  /** Namespaces used when `informerFor` is called without any (absent: all namespaces). */
+  defaultNamespaces?: string[];
+  /** Options passed to every informer's watchers. */
+  watcher?: WatcherOptions;
+  /** Called when an event handler throws. */
+  onHandlerError?(err: unknown, type: ResourceType, event: 'add' | 'update' | 'delete', obj: KubeObject): void;
+}
+
+/** The set of shared informers of a manager: one per (resource type, scope), started together. */
+export class CacheSet {
+  private readonly informers = new Map<string, Informer<KubeObject>>();
+  private readonly sourceFor: TypedSourceFactory;
+  private signal: AbortSignal | undefined;
+  private readonly runs: Promise<void>[] = [];
+
+  constructor(
+    clientOrFactory: KubeClient | TypedSourceFactory,
+    private readonly opts: CacheSetOptions = {},
+  ) {
+    this.sourceFor =
+      typeof clientOrFactory === 'function'
+        ? clientOrFactory
+        : (type, namespace, scope) =>
+            clientSource(clientOrFactory, type, { namespace, labelSelector: scope.labelSelector, fieldSelector: scope.fieldSelector });
+  }
+
+  /** The shared informer of `type` for `scope`, created on first use and started at once if the set runs. */
+  informerFor<T extends KubeObject = KubeObject>(type: ResourceType, scope: CacheScope = {}): Informer<T> {
+    const namespaces = type.namespaced ? [...new Set(scope.namespaces ?? this.opts.defaultNamespaces ?? [])].sort() : [];
+    const norm: CacheScope = { namespaces, labelSelector: scope.labelSelector ?? '', fieldSelector: scope.fieldSelector ?? '' };
+    const key = [type.group, type.version, type.plural, namespaces.join(','), norm.labelSelector, norm.fieldSelector].join('|');
+    let inf = this.informers.get(key);
+    if (!inf) {
+      inf = new Informer<KubeObject>((ns) => this.sourceFor(type, ns, norm), {
+        namespaces,
+        watcher: this.opts.watcher,
+        onHandlerError: (err, event, obj) => this.opts.onHandlerError?.(err, type, event, obj),
+      });
+      this.informers.set(key, inf);
+      if (this.signal) this.runs.push(inf.start(this.signal));
+    }
+    return inf as unknown as Informer<T>;
+  }
+
+  /** Starts every informer, and any created later; resolves when `signal` fires and all have stopped. */
+  async start(signal: AbortSignal): Promise<void> {
+    if (this.signal) throw new CacheStartedError('CacheSet.start was called twice; start it once per manager');
+    this.signal = signal;
+    for (const inf of this.informers.values()) this.runs.push(inf.start(signal));
+    await new Promise<void>((resolve) => {
+      if (signal.aborted) resolve();
+      else signal.addEventListener('abort', () => resolve(), { once: true });
+    });
+    // Informers created during the run appended themselves; wait for every one.
+    await Promise.all(this.runs);
+  }
+
+  /** Resolves true once every informer created so far has synced, false if `signal` fires first. */
+  async waitForSync(signal?: AbortSignal): Promise<boolean> {
+    const results = await Promise.all([...this.informers.values()].map((i) => i.waitForSync(signal)));
+    return results.every((r) => r);
+  }
+
+  /** Whether every informer created so far has synced. */
+  hasSynced(): boolean {
+    return [...this.informers.values()].every((i) => i.hasSynced());
+  }
+}
+
+/** `CacheSet.start` was called more than once. */
+export class CacheStartedError extends Error {
+  override readonly name = 'CacheStartedError';
+}
