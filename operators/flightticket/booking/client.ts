@@ -113,6 +113,12 @@ export class BookingClient {
     return items[0];
   }
 
+  /** Bookings whose idempotency key starts with `prefix` (any state, oldest first): all a client object made. */
+  async listByKeyPrefix(prefix: string, filter: { state?: 'active' | 'cancelled' } = {}): Promise<Booking[]> {
+    const q = `keyPrefix=${encodeURIComponent(prefix)}${filter.state ? `&state=${filter.state}` : ''}`;
+    return (await this.request<{ items: Booking[] }>('GET', `/v1/bookings?${q}`)).items;
+  }
+
   /** Bookings, optionally only those in one state. */
   async list(filter: { state?: 'active' | 'cancelled' } = {}): Promise<Booking[]> {
     const q = filter.state ? `?state=${filter.state}` : '';

@@ -152,6 +152,17 @@ void describe('booking service', () => {
     assert.equal(res.status, 400);
   });
 
+  void test('keyPrefix lists every booking whose key starts with it, literally (no wildcards)', async () => {
+    const a = await client.book('pfx_1.a', { from: 'ICN', to: 'NRT', number: 1 });
+    const b = await client.book('pfx_1.b', { from: 'ICN', to: 'JFK', number: 1 });
+    await client.book('pfxX1.c', { from: 'ICN', to: 'LAX', number: 1 }); // '_' must not match 'X'
+    await client.cancel(a.id);
+    assert.deepEqual((await client.listByKeyPrefix('pfx_1.')).map((x) => x.id), [a.id, b.id]);
+    assert.deepEqual((await client.listByKeyPrefix('pfx_1.', { state: 'active' })).map((x) => x.id), [b.id]);
+    assert.deepEqual(await client.listByKeyPrefix('pfx%'), []);
+    assert.equal((await raw('/v1/bookings?keyPrefix=')).status, 400);
+  });
+
   void test('change sets the seat count; replaying the original POST still matches and returns the current booking', async () => {
     const booking = await client.book('change-1', { from: 'CJU', to: 'GMP', number: 2 });
     const changed = await client.change(booking.id, 5);

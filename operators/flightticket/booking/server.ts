@@ -213,9 +213,12 @@ export async function startBookingService(opts: BookingServiceOptions): Promise<
           throw new HttpError(400, 'invalid_request', `state must be "active" or "cancelled", got ${JSON.stringify(state)}`);
         }
         const key = query.get('key');
+        const keyPrefix = query.get('keyPrefix');
+        if (keyPrefix === '') throw new HttpError(400, 'invalid_request', 'keyPrefix must not be empty; omit it to list every booking');
         const items: Booking[] = await store.list({
           ...(state ? { state: state as BookingState } : {}),
           ...(key !== null ? { idempotencyKey: key } : {}),
+          ...(keyPrefix !== null ? { keyPrefix } : {}),
         });
         return { status: 200, body: { items } };
       }

@@ -36,6 +36,8 @@ export class DataDirLockedError extends Error {
 export interface ListFilter {
   state?: BookingState;
   idempotencyKey?: string;
+  /** Only bookings whose idempotency key starts with this: every booking one client object made. */
+  keyPrefix?: string;
 }
 
 /** The outcome of {@link BookingStore.book}: the booking and whether this call created it. */
@@ -196,6 +198,11 @@ export class BookingStore {
     if (filter.idempotencyKey !== undefined) {
       params.push(filter.idempotencyKey);
       where.push(`idempotency_key = $${params.length}`);
+    }
+    if (filter.keyPrefix !== undefined) {
+      params.push(filter.keyPrefix);
+      // starts_with, not LIKE: a key may contain % or _, which LIKE would read as wildcards.
+      where.push(`starts_with(idempotency_key, $${params.length})`);
     }
     const sql = `SELECT * FROM bookings ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at, id`;
     return (await this.db.query<Row>(sql, params)).rows.map(toBooking);
