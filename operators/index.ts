@@ -1,6 +1,7 @@
 // The operators `bosun run` knows, by name.
 import type { ControllerSpec, CustomResource } from 'bosun';
 import { ApplicationResource } from './application/resource.js';
+import { applicationController } from './application/reconciler.js';
 import { FlightTicketResource } from './flightticket/resource.js';
 import { MessageResource } from './message/resource.js';
 import { messageHandlers } from './message/handlers.js';
@@ -10,6 +11,7 @@ import { messageController } from './message/reconciler.js';
 export const OPERATORS: Record<string, { description: string; controllers: () => ControllerSpec[] }> = {
   message: { description: 'Message → one Pod printing its text (reconcile style)', controllers: () => [messageController] },
   'message-handlers': { description: 'the same Message operator in the kopf style (handlers)', controllers: () => [messageHandlers] },
+  application: { description: 'Application → a Deployment and a ClusterIP Service, status mirrors readiness', controllers: () => [applicationController] },
 };
 
 /** Every custom resource the operators define: `bosun generate` writes their CRDs to config/crd. */
