@@ -71,3 +71,26 @@ test: build typecheck lint ## type-check, lint, unit, integration and end-to-end
 	$(BOSUN) cluster up --dir $(TEST_CLUSTER_DIR)
 	@status=0; BOSUN_TEST_CLUSTER_DIR=$(abspath $(TEST_CLUSTER_DIR)) node --import tsx --test --test-concurrency=1 --test-timeout=600000 $(TEST_FILES) || status=$$?; \
 	  if [ "$(KEEP_CLUSTER)" != "1" ]; then $(BOSUN) cluster down --dir $(TEST_CLUSTER_DIR); fi; exit $$status
+
+# ---- Manifests and deployment (config/default = config/crd + config/rbac + config/manager) ----
+# The image `make deploy` runs; required, there is no sensible default registry.
+IMG ?=
+# The image config/manager/kustomization.yaml sets; `make deploy` swaps it for IMG in the rendered output.
+BASE_IMG := $(shell awk '/newName:/ {n=$$2} /newTag:/ {t=$$2} END {print n ":" t}' config/manager/kustomization.yaml)
+
+.PHONY: manifests deploy undeploy
+manifests: deps ## write config/crd and config/rbac (least-privilege RBAC) from the code
+	node --import tsx src/cli/run-main.ts generate manifests
+
+deploy: ## deploy CRDs, RBAC and the operator: make deploy IMG=<registry>/bosun:<tag> [KUBECONFIG=...]
+	@if [ -z "$(IMG)" ]; then echo "bosun: make deploy needs the operator image: make deploy IMG=<registry>/bosun:<tag> (build it with: docker build -t <registry>/bosun:<tag> .)" >&2; exit 2; fi
+	@set -o pipefail; out=$$(kubectl kustomize config/default | sed -E 's#^([[:space:]]+image: )$(BASE_IMG)$$#\1$(IMG)#') && \
+	  grep -q "image: $(IMG)$$" <<<"$$out" || { echo "bosun: could not set the image: no 'image: $(BASE_IMG)' in kubectl kustomize config/default" >&2; exit 1; }; \
+	  kubectl --kubeconfig $(TARGET_KUBECONFIG) apply -f - <<<"$$out"
+
+undeploy: ## delete what make deploy created (CRDs too, so every custom resource goes with them)
+	kubectl kustomize config/default | kubectl --kubeconfig $(TARGET_KUBECONFIG) delete --ignore-not-found -f -
+
+.PHONY: bench
+bench: build ## benchmarks against kopf, controller-runtime and the floor (FULL=1 for all sizes)
+	FULL=$(FULL) node --import tsx bench/converge.ts

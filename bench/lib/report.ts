@@ -1,0 +1,165 @@
+// Turns run results into bench/results/latest.json (kept dated too), a table in docs/benchmarks.md
+// and a PNG chart of convergence time against N.
+import { execFileSync } from 'node:child_process';
+import { cpus, totalmem } from 'node:os';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Resvg } from '@resvg/resvg-js';
+import { CONTENDERS, type ContenderName, type RunResult } from './run.js';
+
+const ROOT = join(import.meta.dirname, '..', '..');
+const BEGIN = '<!-- converge:begin (written by bench/converge.ts) -->';
+const END = '<!-- converge:end -->';
+
+/** The median of a list of numbers (undefined for an empty list). */
+export function median(xs: number[]): number | undefined {
+  if (xs.length === 0) return undefined;
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m] : (s[m - 1]! + s[m]!) / 2;
+}
+
+/** One scenario's summary, in the shape of bench/results/latest.json. */
+export interface ConvergeScenario {
+  name: 'converge';
+  n: number;
+  rounds: number;
+  floor_s?: number;
+  bosun_s?: number;
+  kopf_s?: number;
+  controller_runtime_s?: number;
+  bosun_rss_mib?: number;
+  kopf_rss_mib?: number;
+  controller_runtime_rss_mib?: number;
+  /** Medians over rounds of the per-round ratio contender/floor. */
+  ratio_to_floor: Partial<Record<ContenderName, number>>;
+  /** API requests per Message by verb and resource, median over rounds. */
+  requests: Partial<Record<ContenderName, Record<string, number>>>;
+}
+
+const field = (c: ContenderName) => c.replace('-', '_');
+
+/** Summarises the runs of one N: medians over rounds, ratios against the floor within each round. */
+export function summarise(n: number, runs: RunResult[]): ConvergeScenario {
+  const of = (c: ContenderName) => runs.filter((r) => r.contender === c && r.n === n);
+  const s: ConvergeScenario = { name: 'converge', n, rounds: Math.max(...CONTENDERS.map((c) => of(c).length)), ratio_to_floor: {}, requests: {} };
+  const rec = s as unknown as Record<string, unknown>;
+  for (const c of CONTENDERS) {
+    const rs = of(c);
+    if (rs.length === 0) continue;
+    rec[`${field(c)}_s`] = round(median(rs.map((r) => r.seconds)));
+    const rss = rs.map((r) => r.peakRssMiB).filter((x): x is number => x !== undefined);
+    if (rss.length) rec[`${field(c)}_rss_mib`] = round(median(rss));
+    const ratios = rs
+      .map((r) => {
+        const fl = of('floor').find((f) => f.round === r.round);
+        return fl ? r.seconds / fl.seconds : undefined;
+      })
+      .filter((x): x is number => x !== undefined);
+    if (ratios.length && c !== 'floor') s.ratio_to_floor[c] = round(median(ratios));
+    const keys = new Set(rs.flatMap((r) => Object.keys(r.requestsPerMessage)));
+    s.requests[c] = Object.fromEntries([...keys].sort().map((k) => [k, round(median(rs.map((r) => r.requestsPerMessage[k] ?? 0)))!]));
+  }
+  return s;
+}
+
+function round(x: number | undefined): number | undefined {
+  return x === undefined ? undefined : Math.round(x * 100) / 100;
+}
+
+function commit(): string {
+  try {
+    return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim();
+  } catch {
+    return 'unknown';
+  }
+}
+
+const COLORS: Record<ContenderName, string> = { floor: '#777777', bosun: '#1f77b4', kopf: '#d62728', 'controller-runtime': '#2ca02c' };
+
+/** An SVG line chart of median convergence time against N, one line per contender (log-log when N spans decades). */
+export function chartSvg(scenarios: ConvergeScenario[]): string {
+  const W = 720;
+  const H = 420;
+  const m = { l: 70, r: 180, t: 40, b: 60 };
+  const ns = scenarios.map((s) => s.n);
+  const ys = scenarios.flatMap((s) => CONTENDERS.map((c) => (s as unknown as Record<string, number | undefined>)[`${field(c)}_s`]).filter((v): v is number => v !== undefined));
+  const logx = (v: number) => Math.log10(v);
+  const [x0, x1] = [logx(Math.min(...ns)) - 0.1, logx(Math.max(...ns)) + 0.1];
+  const [y0, y1] = [Math.log10(Math.max(0.01, Math.min(...ys) / 1.5)), Math.log10(Math.max(...ys) * 1.5)];
+  const px = (n: number) => m.l + ((logx(n) - x0) / (x1 - x0 || 1)) * (W - m.l - m.r);
+  const py = (s: number) => H - m.b - ((Math.log10(s) - y0) / (y1 - y0 || 1)) * (H - m.t - m.b);
+  const parts: string[] = [`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="DejaVu Sans, sans-serif" font-size="13">`, `<rect width="100%" height="100%" fill="white"/>`];
+  parts.push(`<text x="${W / 2 - 80}" y="24" font-size="15">Time until all Messages are Ready</text>`);
+  parts.push(`<line x1="${m.l}" y1="${H - m.b}" x2="${W - m.r}" y2="${H - m.b}" stroke="black"/><line x1="${m.l}" y1="${m.t}" x2="${m.l}" y2="${H - m.b}" stroke="black"/>`);
+  for (const n of ns) parts.push(`<text x="${px(n) - 12}" y="${H - m.b + 18}">${n}</text>`);
+  parts.push(`<text x="${(W - m.r) / 2}" y="${H - 15}">N (Messages, log scale)</text>`);
+  for (let e = Math.floor(y0); e <= Math.ceil(y1); e++) {
+    for (const k of [1, 2, 5]) {
+      const v = k * 10 ** e;
+      if (Math.log10(v) < y0 || Math.log10(v) > y1) continue;
+      parts.push(`<line x1="${m.l - 4}" y1="${py(v)}" x2="${W - m.r}" y2="${py(v)}" stroke="#eeeeee"/><text x="${m.l - 50}" y="${py(v) + 4}">${v < 1 ? v.toFixed(2) : v} s</text>`);
+    }
+  }
+  CONTENDERS.forEach((c, i) => {
+    const pts = scenarios
+      .map((s) => [s.n, (s as unknown as Record<string, number | undefined>)[`${field(c)}_s`]] as const)
+      .filter((p): p is readonly [number, number] => p[1] !== undefined);
+    if (pts.length === 0) return;
+    parts.push(`<polyline fill="none" stroke="${COLORS[c]}" stroke-width="2.5" points="${pts.map(([n, s]) => `${px(n)},${py(s)}`).join(' ')}"/>`);
+    for (const [n, s] of pts) parts.push(`<circle cx="${px(n)}" cy="${py(s)}" r="4" fill="${COLORS[c]}"/>`);
+    parts.push(`<rect x="${W - m.r + 20}" y="${m.t + 20 + i * 24}" width="14" height="14" fill="${COLORS[c]}"/><text x="${W - m.r + 40}" y="${m.t + 32 + i * 24}">${c}</text>`);
+  });
+  parts.push('</svg>');
+  return parts.join('\n');
+}
+
+/** Writes latest.json (and a dated copy), the chart, and the table section of docs/benchmarks.md. */
+export async function writeReport(scenarios: ConvergeScenario[], command: string): Promise<void> {
+  const date = new Date().toISOString();
+  const result = { date, commit: commit(), machine: `${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB, ${cpus()[0]?.model ?? ''}`.trim(), command, scenarios };
+  const dir = join(ROOT, 'bench', 'results');
+  await mkdir(dir, { recursive: true });
+  await writeFile(join(dir, 'latest.json'), `${JSON.stringify(result, null, 2)}\n`);
+  await writeFile(join(dir, `${date.slice(0, 19).replace(/[:T]/g, '-')}.json`), `${JSON.stringify(result, null, 2)}\n`);
+  const png = new Resvg(chartSvg(scenarios), { font: { loadSystemFonts: true } }).render().asPng();
+  await writeFile(join(ROOT, 'docs', 'benchmarks-converge.png'), png);
+
+  const fmt = (v: number | undefined, unit = '') => (v === undefined ? '—' : `${v}${unit}`);
+  const lines = [
+    BEGIN,
+    `Measured ${date.slice(0, 16).replace('T', ' ')} UTC at commit \`${result.commit}\` on ${result.machine}, with:`,
+    '',
+    '```',
+    command,
+    '```',
+    '',
+    'Convergence: N Messages created at once (32 concurrent creates) on a fresh control plane per run; time until every Message is Ready',
+    '(floor: until its last status write). Medians over rounds; the ratio to the floor is taken within each round, then the median.',
+    '',
+    '| N | rounds | floor | bosun | kopf | controller-runtime | bosun ÷ floor | kopf ÷ bosun | controller-runtime ÷ bosun | bosun RSS | kopf RSS | controller-runtime RSS |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|',
+  ];
+  for (const s of scenarios) {
+    const kb = s.kopf_s && s.bosun_s ? round(s.kopf_s / s.bosun_s) : undefined;
+    const cb = s.controller_runtime_s && s.bosun_s ? round(s.controller_runtime_s / s.bosun_s) : undefined;
+    lines.push(
+      `| ${s.n} | ${s.rounds} | ${fmt(s.floor_s, ' s')} | ${fmt(s.bosun_s, ' s')} | ${fmt(s.kopf_s, ' s')} | ${fmt(s.controller_runtime_s, ' s')} | ${fmt(s.ratio_to_floor.bosun, '×')} | ${fmt(kb, '×')} | ${fmt(cb, '×')} | ${fmt(s.bosun_rss_mib, ' MiB')} | ${fmt(s.kopf_rss_mib, ' MiB')} | ${fmt(s.controller_runtime_rss_mib, ' MiB')} |`,
+    );
+  }
+  lines.push('', '![convergence time against N](benchmarks-converge.png)', '', 'API requests per Message during the run (apiserver_request_total, median over rounds):', '');
+  for (const s of scenarios) {
+    lines.push(`N = ${s.n}:`, '', '| contender | requests |', '|---|---|');
+    for (const c of CONTENDERS) {
+      const r = s.requests[c];
+      if (r) lines.push(`| ${c} | ${Object.entries(r).map(([k, v]) => `${k}: ${v}`).join(', ')} |`);
+    }
+    lines.push('');
+  }
+  lines.push(END);
+  const docPath = join(ROOT, 'docs', 'benchmarks.md');
+  let doc = await readFile(docPath, 'utf8').catch(() => '# Benchmarks\n\n');
+  const section = lines.join('\n');
+  doc = doc.includes(BEGIN) ? doc.slice(0, doc.indexOf(BEGIN)) + section + doc.slice(doc.indexOf(END) + END.length) : `${doc.trimEnd()}\n\n## Convergence\n\n${section}\n`;
+  await writeFile(docPath, doc);
+}
