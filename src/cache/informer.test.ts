@@ -26,7 +26,7 @@ function recorder(): { log: string[]; handler: Parameters<Informer['addEventHand
   };
 }
 
-void test('syncs from the first list, strips managedFields, and fires handlers after the store is updated', async () => {
+void test('syncs from the first list, strips managedFields, and fires handlers after the store is updated', async (t) => {
   const src = new FakeSource();
   src.pages = [{ items: [pod('a', 'p1', '1'), pod('a', 'p2', '2')], resourceVersion: '2' }];
   const inf = new Informer(() => src);
@@ -35,9 +35,12 @@ void test('syncs from the first list, strips managedFields, and fires handlers a
   inf.addEventHandler(handler);
   inf.addEventHandler({ onAdd: (o) => (storeSawIt ||= inf.store.get(`a/${o.metadata.name}`) === o) });
   const ctrl = new AbortController();
+  // A failed assertion must not leave watchers running and the test process hanging.
+  t.after(() => ctrl.abort());
   assert.equal(inf.hasSynced(), false);
   const run = inf.start(ctrl.signal);
   assert.equal(await inf.waitForSync(), true);
+  await settle();
   assert.deepEqual(log, ['add p1 initial', 'add p2 initial']);
   assert.ok(storeSawIt, 'handlers run after the store holds the object');
   assert.equal(inf.store.get('a/p1')?.metadata.managedFields, undefined);
@@ -55,30 +58,34 @@ void test('syncs from the first list, strips managedFields, and fires handlers a
   await run;
 });
 
-void test('a relist synthesizes deletes for vanished objects, updates for changed ones, adds for new ones', async () => {
+void test('a relist synthesizes deletes for vanished objects, updates for changed ones, adds for new ones', async (t) => {
   const src = new FakeSource();
   src.pages = [{ items: [pod('a', 'keep', '1'), pod('a', 'change', '1'), pod('a', 'gone', '1')], resourceVersion: '1' }];
   const inf = new Informer(() => src);
   const { log, handler } = recorder();
   inf.addEventHandler(handler);
   const ctrl = new AbortController();
+  // A failed assertion must not leave watchers running and the test process hanging.
+  t.after(() => ctrl.abort());
   const run = inf.start(ctrl.signal);
   await inf.waitForSync();
+  await settle();
   log.length = 0;
-  src.pages = [{ items: [pod('a', 'keep', '1'), pod('a', 'change', '7'), pod('a', 'new', '8')], resourceVersion: '9' }];
+  src.pages = [{ items: [pod('a', 'keep', '1'), pod('a', 'change', '7', { v: '2' }), pod('a', 'new', '8')], resourceVersion: '9' }];
   src.lastStream().push('ERROR', { code: 410 } as unknown as KubeObject);
   await settle();
   assert.deepEqual(log.sort(), ['add new', 'delete gone', 'update change 1->7']);
   assert.deepEqual(inf.store.keys().sort(), ['a/change', 'a/keep', 'a/new']);
   assert.deepEqual(
-    inf.store.byIndex(LABEL_INDEX, 'x=y'),
-    [],
+    inf.store.byIndex(LABEL_INDEX, 'v=2').map((o) => o.metadata.name),
+    ['change'],
+    'indexes follow relist updates',
   );
   ctrl.abort();
   await run;
 });
 
-void test('one watcher per namespace; a relist in one namespace does not delete objects of another', async () => {
+void test('one watcher per namespace; a relist in one namespace does not delete objects of another', async (t) => {
   const sources = new Map<string | undefined, FakeSource>();
   for (const ns of ['a', 'b']) {
     const s = new FakeSource();
@@ -87,8 +94,11 @@ void test('one watcher per namespace; a relist in one namespace does not delete 
   }
   const inf = new Informer((ns) => sources.get(ns)!, { namespaces: ['b', 'a', 'a'] });
   const ctrl = new AbortController();
+  // A failed assertion must not leave watchers running and the test process hanging.
+  t.after(() => ctrl.abort());
   const run = inf.start(ctrl.signal);
   await inf.waitForSync();
+  await settle();
   assert.deepEqual(inf.store.keys().sort(), ['a/a1', 'b/b1']);
   const a = sources.get('a')!;
   a.pages = [{ items: [], resourceVersion: '5' }];
@@ -99,7 +109,7 @@ void test('one watcher per namespace; a relist in one namespace does not delete 
   await run;
 });
 
-void test('hasSynced waits for every namespace; waitForSync returns false on abort', async () => {
+void test('hasSynced waits for every namespace; waitForSync returns false on abort', async (t) => {
   const slow = new FakeSource();
   let release: () => void = () => {};
   const gate = new Promise<void>((r) => (release = r));
@@ -111,6 +121,8 @@ void test('hasSynced waits for every namespace; waitForSync returns false on abo
   const fast = new FakeSource();
   const inf = new Informer((ns) => (ns === 'slow' ? slow : fast), { namespaces: ['fast', 'slow'] });
   const ctrl = new AbortController();
+  // A failed assertion must not leave watchers running and the test process hanging.
+  t.after(() => ctrl.abort());
   const run = inf.start(ctrl.signal);
   await settle();
   assert.equal(inf.hasSynced(), false);
@@ -120,11 +132,12 @@ void test('hasSynced waits for every namespace; waitForSync returns false on abo
   assert.equal(await w, false);
   release();
   assert.equal(await inf.waitForSync(), true);
+  await settle();
   ctrl.abort();
   await run;
 });
 
-void test('a late handler gets the cached objects replayed as adds; a throwing handler does not break the cache', async () => {
+void test('a late handler gets the cached objects replayed as adds; a throwing handler does not break the cache', async (t) => {
   const src = new FakeSource();
   src.pages = [{ items: [pod('a', 'p1', '1')], resourceVersion: '1' }];
   const errors: string[] = [];
@@ -135,8 +148,11 @@ void test('a late handler gets the cached objects replayed as adds; a throwing h
     },
   });
   const ctrl = new AbortController();
+  // A failed assertion must not leave watchers running and the test process hanging.
+  t.after(() => ctrl.abort());
   const run = inf.start(ctrl.signal);
   await inf.waitForSync();
+  await settle();
   const { log, handler } = recorder();
   const off = inf.addEventHandler(handler);
   assert.deepEqual(log, ['add p1 initial']);
@@ -152,7 +168,7 @@ void test('a late handler gets the cached objects replayed as adds; a throwing h
   await run;
 });
 
-void test('CacheSet shares one informer per type and scope and starts late informers', async () => {
+void test('CacheSet shares one informer per type and scope and starts late informers', async (t) => {
   const Pod: ResourceType = { group: '', version: 'v1', kind: 'Pod', plural: 'pods', namespaced: true };
   const Ns: ResourceType = { group: '', version: 'v1', kind: 'Namespace', plural: 'namespaces', namespaced: false };
   const calls: string[] = [];
@@ -166,6 +182,8 @@ void test('CacheSet shares one informer per type and scope and starts late infor
   assert.equal(a, b);
   assert.notEqual(a, c);
   const ctrl = new AbortController();
+  // A failed assertion must not leave watchers running and the test process hanging.
+  t.after(() => ctrl.abort());
   const run = set.start(ctrl.signal);
   assert.equal(await set.waitForSync(), true);
   // Namespaces are ignored for cluster-scoped types; created after start, it starts at once.

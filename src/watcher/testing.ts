@@ -14,10 +14,12 @@ export class FakeStream implements AsyncIterable<WatchEvent> {
     signal: AbortSignal,
     private readonly honourAbort = true,
   ) {
-    signal.addEventListener('abort', () => {
+    const onAbort = (): void => {
       this.aborted = true;
       if (this.honourAbort) this.end();
-    });
+    };
+    if (signal.aborted) onAbort();
+    else signal.addEventListener('abort', onAbort, { once: true });
   }
 
   /** Delivers one event to the watcher. */

@@ -245,6 +245,20 @@ void test('abort stops the watcher during a watch and during a backoff sleep', a
   assert.equal(h2.clock.pendingTimers(), 0, 'no timers left behind');
 });
 
+void test('an abort that fires while the sink handles the list stops the watcher before it watches', async () => {
+  const source = new FakeSource();
+  const ctrl = new AbortController();
+  await runWatcher(
+    source,
+    (ev) => {
+      if (ev.type === 'restart') ctrl.abort();
+    },
+    ctrl.signal,
+    { clock: new FakeClock() },
+  );
+  assert.equal(source.watchCalls.length, 0);
+});
+
 void test('Backoff applies jitter within the cap', () => {
   const clock = new FakeClock();
   const b = new Backoff({ jitter: 0.5 }, clock, () => 0.999);

@@ -240,6 +240,8 @@ async function watchOnce<T extends KubeObject>(
     ctrl.abort(signal.reason);
     wake?.();
   };
+  // An abort that fired before this point (e.g. while the sink ran) sends no event; check it now.
+  if (signal.aborted) return 'closed';
   signal.addEventListener('abort', onAbort, { once: true });
   let silent = false;
   let timer: unknown;
