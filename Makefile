@@ -94,3 +94,7 @@ undeploy: ## delete what make deploy created (CRDs too, so every custom resource
 .PHONY: bench
 bench: build ## benchmarks against kopf, controller-runtime and the floor (FULL=1 for all sizes)
 	FULL=$(FULL) node --import tsx bench/converge.ts
+
+.PHONY: demo
+demo: build ## apply the examples on the local cluster, show what the operators made, clean up
+	bash hack/demo.sh

@@ -44,7 +44,8 @@ export async function runOperators(names: string[], o: RunOptions): Promise<void
   for (const n of chosen) {
     if (!OPERATORS[n]) throw new InvalidArgumentError(`unknown operator '${n}'; choose from: ${Object.keys(OPERATORS).join(', ')}`);
   }
-  const logger = createLogger({ verbose: o.verbose, name: 'bosun' });
+  // No logger name: 'name' is the object's name on every reconcile line.
+  const logger = createLogger({ verbose: o.verbose });
   const leaderElect = o.leaderElect === true && o.standalone !== true;
   const mgr = new Manager({
     kubeconfig: o.kubeconfig,
