@@ -1,0 +1,103 @@
+// RBAC is derived from code; these tests pin the verbs per declaration, refuse wildcards, and fail
+// when the checked-in config/rbac (or config/crd) no longer matches what generation gives.
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { parseAllDocuments } from 'yaml';
+import { controller } from '../controller/builder.js';
+import { ConfigMap, Deployment, Pod, Secret, Service } from '../client/resources.js';
+import type { ResourceType } from '../client/types.js';
+import { generateManifests, repoManifestSources, rbacFor } from '../cli/manifests.js';
+import { RbacDeclarationError, RbacWildcardError, assertNoWildcards, clusterRules, generateRbac, type PolicyRule, type RbacObject } from './generate.js';
+
+const root = join(import.meta.dirname, '..', '..');
+const Widget: ResourceType = { group: 'example.com', version: 'v1', kind: 'Widget', plural: 'widgets', namespaced: true };
+
+function verbsFor(rules: PolicyRule[], group: string, resource: string): string[] {
+  return rules.filter((r) => r.apiGroups.includes(group) && r.resources.includes(resource)).flatMap((r) => r.verbs);
+}
+
+const spec = controller('widget')
+  .for(Widget)
+  .owns(Deployment)
+  .watches(ConfigMap, () => [])
+  .writes(Service)
+  .reconcile(async () => {});
+
+void test('verbs follow the declaration: for, owns, watches, writes, plus Events', () => {
+  const rules = clusterRules([spec]);
+  assert.deepEqual(verbsFor(rules, 'example.com', 'widgets'), ['get', 'list', 'watch', 'update', 'patch']);
+  assert.deepEqual(verbsFor(rules, 'example.com', 'widgets/status'), ['get', 'update', 'patch']);
+  assert.deepEqual(verbsFor(rules, 'example.com', 'widgets/finalizers'), ['update']);
+  assert.deepEqual(verbsFor(rules, 'apps', 'deployments'), ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete']);
+  assert.deepEqual(verbsFor(rules, '', 'configmaps'), ['get', 'list', 'watch']);
+  assert.deepEqual(verbsFor(rules, '', 'services'), ['create', 'update', 'patch', 'delete']);
+  assert.deepEqual(verbsFor(rules, '', 'events'), ['create', 'patch']);
+  assert.deepEqual(verbsFor(rules, '', 'secrets'), [], 'nothing undeclared');
+});
+
+void test('the same verbs on one group merge into one rule, in a stable order', () => {
+  const a = clusterRules([spec, controller('pods').for(Widget).owns(Pod).reconcile(async () => {})]);
+  const core = a.find((r) => r.apiGroups[0] === '' && r.resources.includes('pods'));
+  assert.deepEqual(core?.resources, ['pods'], 'pods alone: configmaps have other verbs');
+  assert.deepEqual(clusterRules([spec]), clusterRules([spec, spec]), 'a controller twice grants nothing more');
+});
+
+void test('objects: ServiceAccount, ClusterRole + binding, the Lease Role + binding, named reads by resourceNames', () => {
+  const files = generateRbac([spec], { prefix: 'demo', namespace: 'demo-system', reads: [{ type: Secret, names: ['api-key'] }] });
+  const objs = files.flatMap((f) => f.objects);
+  const kinds = objs.map((o) => `${o.kind}/${o.metadata.name}`);
+  assert.deepEqual(kinds, [
+    'ServiceAccount/demo-controller-manager',
+    'ClusterRole/demo-manager-role',
+    'ClusterRoleBinding/demo-manager-rolebinding',
+    'Role/demo-leader-election-role',
+    'RoleBinding/demo-leader-election-rolebinding',
+    'Role/demo-named-reads-role',
+    'RoleBinding/demo-named-reads-rolebinding',
+  ]);
+  const lease = objs.find((o) => o.metadata.name === 'demo-leader-election-role')!;
+  assert.equal(lease.metadata.namespace, 'demo-system');
+  assert.deepEqual(lease.rules, [{ apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'create', 'update'] }]);
+  const reads = objs.find((o) => o.metadata.name === 'demo-named-reads-role')!;
+  assert.deepEqual(reads.rules, [{ apiGroups: [''], resources: ['secrets'], resourceNames: ['api-key'], verbs: ['get'] }]);
+  for (const b of objs.filter((o) => o.kind.endsWith('Binding'))) assert.deepEqual(b.subjects, [{ kind: 'ServiceAccount', name: 'demo-controller-manager', namespace: 'demo-system' }]);
+});
+
+void test('named reads must name objects of a namespaced type', () => {
+  assert.throws(() => generateRbac([spec], { prefix: 'd', namespace: 'n', reads: [{ type: Secret, names: [] }] }), RbacDeclarationError);
+  assert.throws(() => generateRbac([spec], { prefix: 'd', namespace: 'n', reads: [{ type: Secret, names: ['*'] }] }), RbacDeclarationError);
+  const Node: ResourceType = { group: '', version: 'v1', kind: 'Node', plural: 'nodes', namespaced: false };
+  assert.throws(() => generateRbac([spec], { prefix: 'd', namespace: 'n', reads: [{ type: Node, names: ['a'] }] }), /cluster-scoped/);
+});
+
+void test('a wildcard anywhere in a rule is refused, naming the object and field', () => {
+  const bad: RbacObject = { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', metadata: { name: 'x' }, rules: [{ apiGroups: ['*'], resources: ['pods'], verbs: ['get'] }] };
+  assert.throws(() => assertNoWildcards([bad]), (e: Error) => e instanceof RbacWildcardError && /ClusterRole x: rules\[0\]\.apiGroups/.test(e.message));
+  const Star: ResourceType = { group: '', version: 'v1', kind: 'All', plural: '*', namespaced: true };
+  assert.throws(() => generateRbac([controller('s').for(Star).reconcile(async () => {})], { prefix: 'd', namespace: 'n' }), RbacWildcardError);
+});
+
+void test('the checked-in config/rbac and config/crd match generation (run `make manifests` when this fails)', async () => {
+  const stale = await generateManifests({ out: join(root, 'config/crd'), rbacOut: join(root, 'config/rbac'), check: true });
+  assert.deepEqual(stale, [], `stale generated manifests; run: make manifests`);
+});
+
+void test('no checked-in RBAC file grants a wildcard', () => {
+  const dir = join(root, 'config/rbac');
+  const objects = readdirSync(dir)
+    .filter((f) => f.endsWith('.yaml'))
+    .flatMap((f) => parseAllDocuments(readFileSync(join(dir, f), 'utf8')).map((d) => d.toJS() as RbacObject));
+  assert.ok(objects.some((o) => o.kind === 'ClusterRole'), 'config/rbac holds the ClusterRole');
+  assertNoWildcards(objects);
+});
+
+void test("this repository's operators: the Message operator's grants, nothing on Secrets beyond named reads", () => {
+  const objs = rbacFor(repoManifestSources()).flatMap((f) => f.objects);
+  const cluster = objs.find((o) => o.kind === 'ClusterRole')!.rules!;
+  assert.deepEqual(verbsFor(cluster, 'myorg.dev', 'messages'), ['get', 'list', 'watch', 'update', 'patch']);
+  assert.deepEqual(verbsFor(cluster, '', 'pods'), ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete']);
+  assert.ok(!cluster.some((r) => r.resources.includes('secrets') && r.verbs.some((v) => v !== 'get' && v !== 'list' && v !== 'watch')), 'no Secret writes cluster-wide');
+  assert.ok(!cluster.some((r) => r.resources.includes('nodes')), 'nothing on Nodes');
+});
