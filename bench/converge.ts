@@ -1,18 +1,26 @@
-// `make bench`: convergence of N Messages for bosun, kopf, controller-runtime and the floor,
+// `make bench`: bosun, kopf, controller-runtime and the floor doing the Message operator's work,
 // interleaved (A B C D, A B C D, …) on a fresh control plane per run; prints the figures and
 // writes bench/results/latest.json and docs/benchmarks.md.
 import { parseArgs } from 'node:util';
-import { CONTENDERS, runOnce, type ContenderName, type RunResult } from './lib/run.js';
+import { CONTENDERS, runOnce, runRestart, runStream, type ContenderName, type RestartResult, type RunResult, type StreamResult } from './lib/run.js';
 import { summarise, writeReport } from './lib/report.js';
 
+const full = process.env.FULL === '1';
 const { values } = parseArgs({
   options: {
-    /** Comma-separated N values. */
-    n: { type: 'string', default: process.env.FULL === '1' ? '100,1000,5000' : '100,1000' },
-    /** Rounds per N (each round runs every contender once). */
+    /** Comma-separated N values for the convergence scenario. */
+    n: { type: 'string', default: full ? '100,1000,5000' : '100,1000' },
+    /** Rounds (each round runs every contender once). */
     rounds: { type: 'string', default: '3' },
     /** Comma-separated contenders. */
     contenders: { type: 'string', default: CONTENDERS.join(',') },
+    /** Comma-separated scenarios: converge, restart, stream. */
+    scenarios: { type: 'string', default: full ? 'converge,restart,stream' : 'converge' },
+    /** N for the restart scenario. */
+    'restart-n': { type: 'string', default: '1000' },
+    /** Creates per second and seconds for the stream scenario. */
+    'stream-rate': { type: 'string', default: '50' },
+    'stream-seconds': { type: 'string', default: '60' },
     /** Skip writing docs and results (a dry run). */
     'no-write': { type: 'boolean', default: false },
   },
@@ -22,20 +30,34 @@ const ns = values.n.split(',').map(Number);
 const rounds = Number(values.rounds);
 const contenders = values.contenders.split(',') as ContenderName[];
 for (const c of contenders) if (!CONTENDERS.includes(c)) throw new Error(`unknown contender '${c}'; choose from ${CONTENDERS.join(', ')}`);
-const command = `node --import tsx bench/converge.ts --n ${values.n} --rounds ${rounds} --contenders ${values.contenders}`;
+const scenarios = values.scenarios.split(',');
+const command = `node --import tsx bench/converge.ts ${process.argv.slice(2).join(' ')}`.trim() + (full ? '   # FULL=1' : '');
 const log = (l: string) => process.stdout.write(`${l}\n`);
 
 const runs: RunResult[] = [];
+const restarts: RestartResult[] = [];
+const streams: StreamResult[] = [];
 const t0 = Date.now();
-for (const n of ns) {
-  log(`converge n=${n}`);
-  for (let round = 1; round <= rounds; round++) {
-    for (const c of contenders) runs.push(await runOnce(c, n, round, log));
+if (scenarios.includes('converge')) {
+  for (const n of ns) {
+    log(`converge n=${n}`);
+    for (let round = 1; round <= rounds; round++) for (const c of contenders) runs.push(await runOnce(c, n, round, log));
   }
 }
-const scenarios = ns.map((n) => summarise(n, runs));
-for (const s of scenarios) {
+if (scenarios.includes('restart')) {
+  const n = Number(values['restart-n']);
+  log(`restart n=${n}`);
+  for (let round = 1; round <= rounds; round++) for (const c of contenders.filter((x) => x !== 'floor')) restarts.push(await runRestart(c, n, round, log));
+}
+if (scenarios.includes('stream')) {
+  const rate = Number(values['stream-rate']);
+  const secs = Number(values['stream-seconds']);
+  log(`stream ${rate}/s for ${secs} s`);
+  for (let round = 1; round <= rounds; round++) for (const c of contenders.filter((x) => x !== 'floor')) streams.push(await runStream(c, rate, secs, round, log));
+}
+const converge = ns.filter(() => runs.length > 0).map((n) => summarise(n, runs));
+for (const s of converge) {
   log(`n=${s.n}: ${contenders.map((c) => `${c} ${(s as unknown as Record<string, number>)[`${c.replace('-', '_')}_s`] ?? '—'} s`).join(', ')}; bosun/floor ${s.ratio_to_floor.bosun ?? '—'}×`);
 }
 log(`total ${Math.round((Date.now() - t0) / 1000)} s`);
-if (!values['no-write']) await writeReport(scenarios, command);
+if (!values['no-write']) await writeReport(converge, restarts, streams, command);

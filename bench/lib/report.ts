@@ -5,7 +5,7 @@ import { cpus, totalmem } from 'node:os';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Resvg } from '@resvg/resvg-js';
-import { CONTENDERS, type ContenderName, type RunResult } from './run.js';
+import { CONTENDERS, type ContenderName, type RestartResult, type RunResult, type StreamResult } from './run.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const BEGIN = '<!-- converge:begin (written by bench/converge.ts) -->';
@@ -115,18 +115,22 @@ export function chartSvg(scenarios: ConvergeScenario[]): string {
 }
 
 /** Writes latest.json (and a dated copy), the chart, and the table section of docs/benchmarks.md. */
-export async function writeReport(scenarios: ConvergeScenario[], command: string): Promise<void> {
+export async function writeReport(scenarios: ConvergeScenario[], restarts: RestartResult[], streams: StreamResult[], command: string): Promise<void> {
   const date = new Date().toISOString();
-  const result = { date, commit: commit(), machine: `${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB, ${cpus()[0]?.model ?? ''}`.trim(), command, scenarios };
+  const restartSummary = summariseBy(restarts, (r) => `${r.contender}`).map(([c, rs]) => ({ name: 'restart', contender: c, n: rs[0]!.n, rounds: rs.length, writes: median(rs.map((r) => r.writes)), seconds_until_idle: round(median(rs.map((r) => r.secondsUntilIdle))), requests: rs[0]!.requests }));
+  const streamSummary = summariseBy(streams, (r) => `${r.contender}`).map(([c, rs]) => ({ name: 'stream', contender: c, rate: rs[0]!.rate, seconds: rs[0]!.durationS, rounds: rs.length, p50_ms: median(rs.map((r) => r.p50_ms)), p99_ms: median(rs.map((r) => r.p99_ms)), not_ready: Math.max(...rs.map((r) => r.missing)) }));
+  const result = { date, commit: commit(), machine: `${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB, ${cpus()[0]?.model ?? ''}`.trim(), command, scenarios: [...scenarios, ...restartSummary, ...streamSummary] };
   const dir = join(ROOT, 'bench', 'results');
   await mkdir(dir, { recursive: true });
   await writeFile(join(dir, 'latest.json'), `${JSON.stringify(result, null, 2)}\n`);
   await writeFile(join(dir, `${date.slice(0, 19).replace(/[:T]/g, '-')}.json`), `${JSON.stringify(result, null, 2)}\n`);
-  const png = new Resvg(chartSvg(scenarios), { font: { loadSystemFonts: true } }).render().asPng();
-  await writeFile(join(ROOT, 'docs', 'benchmarks-converge.png'), png);
+  if (scenarios.length > 0) {
+    const png = new Resvg(chartSvg(scenarios), { font: { loadSystemFonts: true } }).render().asPng();
+    await writeFile(join(ROOT, 'docs', 'benchmarks-converge.png'), png);
+  }
 
   const fmt = (v: number | undefined, unit = '') => (v === undefined ? '—' : `${v}${unit}`);
-  const lines = [
+  const lines: string[] = [
     BEGIN,
     `Measured ${date.slice(0, 16).replace('T', ' ')} UTC at commit \`${result.commit}\` on ${result.machine}, with:`,
     '',
@@ -137,6 +141,7 @@ export async function writeReport(scenarios: ConvergeScenario[], command: string
     'Convergence: N Messages created at once (32 concurrent creates) on a fresh control plane per run; time until every Message is Ready',
     '(floor: until its last status write). Medians over rounds; the ratio to the floor is taken within each round, then the median.',
     '',
+    ...(scenarios.length ? [] : ['(no convergence runs in this invocation)']),
     '| N | rounds | floor | bosun | kopf | controller-runtime | bosun ÷ floor | kopf ÷ bosun | controller-runtime ÷ bosun | bosun RSS | kopf RSS | controller-runtime RSS |',
     '|---|---|---|---|---|---|---|---|---|---|---|---|',
   ];
@@ -156,10 +161,26 @@ export async function writeReport(scenarios: ConvergeScenario[], command: string
     }
     lines.push('');
   }
+  if (restartSummary.length) {
+    lines.push(`Restart over ${restartSummary[0]!.n} converged Messages (writes to Messages, Pods and Events by the new process; time until no request for 3 s):`, '', '| contender | writes | until idle | requests |', '|---|---|---|---|');
+    for (const r of restartSummary) lines.push(`| ${r.contender} | ${r.writes} | ${r.seconds_until_idle} s | ${Object.entries(r.requests).map(([k, v]) => `${k}: ${v}`).join(', ')} |`);
+    lines.push('');
+  }
+  if (streamSummary.length) {
+    lines.push(`Steady stream: ${streamSummary[0]!.rate} creates/s for ${streamSummary[0]!.seconds} s; create-to-Ready latency (medians over rounds):`, '', '| contender | p50 | p99 | not Ready after 60 s |', '|---|---|---|---|');
+    for (const r of streamSummary) lines.push(`| ${r.contender} | ${r.p50_ms} ms | ${r.p99_ms} ms | ${r.not_ready} |`);
+    lines.push('');
+  }
   lines.push(END);
   const docPath = join(ROOT, 'docs', 'benchmarks.md');
   let doc = await readFile(docPath, 'utf8').catch(() => '# Benchmarks\n\n');
   const section = lines.join('\n');
   doc = doc.includes(BEGIN) ? doc.slice(0, doc.indexOf(BEGIN)) + section + doc.slice(doc.indexOf(END) + END.length) : `${doc.trimEnd()}\n\n## Convergence\n\n${section}\n`;
   await writeFile(docPath, doc);
+}
+
+function summariseBy<T>(xs: T[], key: (x: T) => string): [string, T[]][] {
+  const m = new Map<string, T[]>();
+  for (const x of xs) m.set(key(x), [...(m.get(key(x)) ?? []), x]);
+  return [...m];
 }

@@ -69,8 +69,8 @@ async function requestCounts(apiserverUrl: string, pki: ClusterPki): Promise<Map
   for (const line of text.split('\n')) {
     if (!line.startsWith('apiserver_request_total{')) continue;
     const labels = Object.fromEntries([...line.matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1], m[2]]));
-    if (!['messages', 'pods', 'events', 'leases'].includes(labels.resource ?? '')) continue;
-    if (labels.resource === 'leases' && labels.scope !== 'namespace') continue;
+    // Messages, their Pods and Events: what the contenders touch (kwok's node leases would never go idle).
+    if (!['messages', 'pods', 'events'].includes(labels.resource ?? '')) continue;
     const key = `${labels.verb} ${labels.resource}${labels.subresource ? `/${labels.subresource}` : ''}`;
     counts.set(key, (counts.get(key) ?? 0) + Number(line.slice(line.lastIndexOf(' ') + 1)));
   }
@@ -157,8 +157,16 @@ async function floorWrites(client: KubeClient, created: AsyncIterable<Message>):
   await Promise.all(inflight);
 }
 
-/** Runs one contender on a fresh control plane over `n` Messages created at once. */
-export async function runOnce(contender: ContenderName, n: number, round: number, log: (l: string) => void): Promise<RunResult> {
+/** A fresh control plane with the Message CRD and an empty namespace, and a running contender. */
+interface Bench {
+  client: KubeClient;
+  kubeconfig: string;
+  contender: Started;
+  counts(): Promise<Map<string, number>>;
+  restartContender(): Promise<void>;
+}
+
+async function withBench<T>(contender: ContenderName, fn: (b: Bench) => Promise<T>): Promise<T> {
   const dir = await mkdtemp(join(tmpdir(), 'bosun-bench-'));
   const progress = () => undefined;
   const { kubeconfig, state } = await up({ dir, progress });
@@ -174,70 +182,202 @@ export async function runOnce(contender: ContenderName, n: number, round: number
     await k(['wait', '--for=condition=Established', 'crd/messages.myorg.dev']);
     await k(['create', 'namespace', NS]);
     for (let i = 0; i < 200 && (await runKubectl(kubeconfig, ['get', 'sa', 'default', '-n', NS])).code !== 0; i++) await new Promise((r) => setTimeout(r, 100));
-
-    started = await startContender(contender, kubeconfig);
-    if (contender !== 'floor') {
+    const warmUp = async (name: string) => {
+      if (contender === 'floor') return;
       // A warm-up Message tells us the contender is up and has synced, for every contender alike.
-      await client.create(MessageResource, { apiVersion: 'myorg.dev/v1', kind: 'Message', metadata: { name: 'warmup', namespace: NS }, spec: { text: 'warm up' } });
+      await client.create(MessageResource, { apiVersion: 'myorg.dev/v1', kind: 'Message', metadata: { name, namespace: NS }, spec: { text: 'warm up' } });
       const until = Date.now() + 120_000;
       for (;;) {
-        const m = await client.get<Message>(MessageResource, NS, 'warmup');
+        const m = await client.get<Message>(MessageResource, NS, name);
         if (isReady(m)) break;
-        if (Date.now() > until) throw new Error(`${contender} did not make the warm-up Message Ready within 120 s`);
+        if (Date.now() > until) throw new Error(`${contender} did not make the warm-up Message ${name} Ready within 120 s`);
         await new Promise((r) => setTimeout(r, 100));
       }
-    }
-    const before = await requestCounts(state.apiserverUrl, pki);
-    const ac = new AbortController();
-    const t0 = performance.now();
-    const msgs = Array.from({ length: n }, (_, i) => message(i));
-    if (contender === 'floor') {
-      // The floor reacts to each create's response directly: no watch, no cache, no latency.
-      const queue: Message[] = [];
-      let wake: (() => void) | undefined;
-      let finished = false;
-      const creates = pool(msgs, 32, async (m) => {
-        queue.push(await client.create<Message>(MessageResource, m));
-        wake?.();
-      }).then(() => {
-        finished = true;
-        wake?.();
-      });
-      const feed = async function* (): AsyncIterable<Message> {
-        for (;;) {
-          const m = queue.shift();
-          if (m) yield m;
-          else if (finished) return;
-          else await new Promise<void>((r) => (wake = r));
-        }
-      };
-      await Promise.all([creates, floorWrites(client, feed())]);
-    } else {
-      const readyP = waitAllReady(client, n, ac.signal);
-      await pool(msgs, 32, async (m) => {
-        await client.create(MessageResource, m);
-      });
-      const timeout = setTimeout(() => ac.abort(), 600_000);
-      await readyP;
-      clearTimeout(timeout);
-    }
-    const seconds = (performance.now() - t0) / 1000;
-    ac.abort();
-    const rss = peakRssMiB(started.child?.pid);
-    // Requests still in flight when the last Message turned Ready belong to the run; give them a moment.
-    await new Promise((r) => setTimeout(r, 500));
-    const after = await requestCounts(state.apiserverUrl, pki);
-    const requestsPerMessage: Record<string, number> = {};
-    for (const [key, v] of after) {
-      const d = v - (before.get(key) ?? 0);
-      if (d > 0) requestsPerMessage[key] = Math.round((d / n) * 100) / 100;
-    }
-    log(`  ${contender.padEnd(18)} n=${n} round ${round}: ${seconds.toFixed(2)} s${rss ? `, peak RSS ${rss.toFixed(0)} MiB` : ''}`);
-    return { contender, n, round, seconds, peakRssMiB: rss, requestsPerMessage };
+    };
+    started = await startContender(contender, kubeconfig);
+    await warmUp('warmup');
+    const bench: Bench = {
+      client,
+      kubeconfig,
+      contender: started,
+      counts: () => requestCounts(state.apiserverUrl, pki),
+      async restartContender() {
+        await started?.stop();
+        started = await startContender(contender, kubeconfig);
+        bench.contender = started;
+      },
+    };
+    return await fn(bench);
   } finally {
     await started?.stop();
     client.close();
     await down({ dir, purge: true, progress });
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+function perMessage(before: Map<string, number>, after: Map<string, number>, n: number): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [key, v] of after) {
+    const d = v - (before.get(key) ?? 0);
+    if (d > 0) out[key] = Math.round((d / n) * 100) / 100;
+  }
+  return out;
+}
+
+/** Creates N Messages at once and waits until all are Ready (the floor: makes the writes itself). */
+async function converge(b: Bench, contender: ContenderName, n: number): Promise<number> {
+  const ac = new AbortController();
+  const t0 = performance.now();
+  const msgs = Array.from({ length: n }, (_, i) => message(i));
+  if (contender === 'floor') {
+    // The floor reacts to each create's response directly: no watch, no cache, no latency.
+    const queue: Message[] = [];
+    let wake: (() => void) | undefined;
+    let finished = false;
+    const creates = pool(msgs, 32, async (m) => {
+      queue.push(await b.client.create<Message>(MessageResource, m));
+      wake?.();
+    }).then(() => {
+      finished = true;
+      wake?.();
+    });
+    const feed = async function* (): AsyncIterable<Message> {
+      for (;;) {
+        const m = queue.shift();
+        if (m) yield m;
+        else if (finished) return;
+        else await new Promise<void>((r) => (wake = r));
+      }
+    };
+    await Promise.all([creates, floorWrites(b.client, feed())]);
+  } else {
+    const readyP = waitAllReady(b.client, n, ac.signal);
+    await pool(msgs, 32, async (m) => {
+      await b.client.create(MessageResource, m);
+    });
+    const timeout = setTimeout(() => ac.abort(), 900_000);
+    await readyP;
+    clearTimeout(timeout);
+  }
+  ac.abort();
+  return (performance.now() - t0) / 1000;
+}
+
+/** Runs one contender on a fresh control plane over `n` Messages created at once. */
+export async function runOnce(contender: ContenderName, n: number, round: number, log: (l: string) => void): Promise<RunResult> {
+  return withBench(contender, async (b) => {
+    const before = await b.counts();
+    const seconds = await converge(b, contender, n);
+    const rss = peakRssMiB(b.contender.child?.pid);
+    // Requests still in flight when the last Message turned Ready belong to the run; give them a moment.
+    await new Promise((r) => setTimeout(r, 500));
+    const requestsPerMessage = perMessage(before, await b.counts(), n);
+    log(`  ${contender.padEnd(18)} n=${n} round ${round}: ${seconds.toFixed(2)} s${rss ? `, peak RSS ${rss.toFixed(0)} MiB` : ''}`);
+    return { contender, n, round, seconds, peakRssMiB: rss, requestsPerMessage };
+  });
+}
+
+const WRITE_VERBS = new Set(['POST', 'PUT', 'PATCH', 'DELETE', 'APPLY', 'CREATE', 'UPDATE']);
+
+/** What a restart over converged Messages cost. */
+export interface RestartResult {
+  contender: ContenderName;
+  n: number;
+  round: number;
+  /** Writes (create, update, patch, delete) to Messages, Pods and Events after the restart. */
+  writes: number;
+  /** Seconds from the restart until the API server saw no request from the operator for 3 s. */
+  secondsUntilIdle: number;
+  requests: Record<string, number>;
+}
+
+/** Converges N Messages, restarts the contender, and counts what the new process writes. */
+export async function runRestart(contender: ContenderName, n: number, round: number, log: (l: string) => void): Promise<RestartResult> {
+  return withBench(contender, async (b) => {
+    await converge(b, contender, n);
+    await new Promise((r) => setTimeout(r, 2000));
+    const before = await b.counts();
+    const t0 = performance.now();
+    await b.restartContender();
+    let last = before;
+    let lastChange = performance.now();
+    while (performance.now() - lastChange < 3000 && performance.now() - t0 < 300_000) {
+      await new Promise((r) => setTimeout(r, 250));
+      const now = await b.counts();
+      // Watches stay open and count once; any other request, a read included, means still busy.
+      const changed = [...now].some(([k, v]) => !k.startsWith('WATCH') && v !== (last.get(k) ?? 0));
+      if (changed) lastChange = performance.now();
+      last = now;
+    }
+    const requests: Record<string, number> = {};
+    let writes = 0;
+    for (const [k, v] of last) {
+      const d = v - (before.get(k) ?? 0);
+      if (d <= 0) continue;
+      requests[k] = d;
+      if (WRITE_VERBS.has(k.split(' ')[0] ?? '')) writes += d;
+    }
+    const secondsUntilIdle = (lastChange - t0) / 1000;
+    log(`  ${contender.padEnd(18)} restart n=${n} round ${round}: ${writes} writes, idle after ${secondsUntilIdle.toFixed(2)} s`);
+    return { contender, n, round, writes, secondsUntilIdle, requests };
+  });
+}
+
+/** Latency from create to Ready under a steady stream of creates. */
+export interface StreamResult {
+  contender: ContenderName;
+  rate: number;
+  durationS: number;
+  round: number;
+  p50_ms: number;
+  p99_ms: number;
+  /** Messages not Ready 60 s after the stream ended. */
+  missing: number;
+}
+
+function percentile(xs: number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length ? s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]! : NaN;
+}
+
+/** Creates `rate` Messages per second for `durationS` seconds and measures create-to-Ready latency. */
+export async function runStream(contender: ContenderName, rate: number, durationS: number, round: number, log: (l: string) => void): Promise<StreamResult> {
+  return withBench(contender, async (b) => {
+    const total = rate * durationS;
+    const sentAt = new Map<string, number>();
+    const readyAt = new Map<string, number>();
+    const ac = new AbortController();
+    const list = await b.client.list<Message>(MessageResource, { namespace: NS });
+    const watching = (async () => {
+      try {
+        for await (const ev of b.client.watch<Message>(MessageResource, { namespace: NS, resourceVersion: list.resourceVersion, allowWatchBookmarks: true, timeoutSeconds: 600 }, ac.signal)) {
+          const name = ev.object.metadata?.name ?? '';
+          if ((ev.type === 'ADDED' || ev.type === 'MODIFIED') && !readyAt.has(name) && isReady(ev.object)) readyAt.set(name, performance.now());
+          if (readyAt.size >= total) return;
+        }
+      } catch {
+        /* aborted */
+      }
+    })();
+    const t0 = performance.now();
+    const creates: Promise<void>[] = [];
+    for (let i = 0; i < total; i++) {
+      const due = t0 + (i * 1000) / rate;
+      const wait = due - performance.now();
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      const m = message(i);
+      sentAt.set(m.metadata.name!, performance.now());
+      creates.push(b.client.create(MessageResource, m).then(() => undefined));
+    }
+    await Promise.all(creates);
+    const until = performance.now() + 60_000;
+    while (readyAt.size < total && performance.now() < until) await new Promise((r) => setTimeout(r, 200));
+    ac.abort();
+    await watching;
+    const lat = [...readyAt].map(([name, t]) => t - (sentAt.get(name) ?? t));
+    const r: StreamResult = { contender, rate, durationS, round, p50_ms: Math.round(percentile(lat, 50)), p99_ms: Math.round(percentile(lat, 99)), missing: total - readyAt.size };
+    log(`  ${contender.padEnd(18)} stream ${rate}/s × ${durationS} s round ${round}: p50 ${r.p50_ms} ms, p99 ${r.p99_ms} ms, not Ready ${r.missing}`);
+    return r;
+  });
 }
