@@ -6,6 +6,8 @@ import { KUBERNETES_VERSION } from '../cluster/versions.js';
 import { clusterCommand } from './cluster.js';
 import { runCommand } from './run.js';
 import { generateCommand } from './generate.js';
+import { manifestsCommand } from './manifests.js';
+import { createApiCommand, initCommand } from './scaffold.js';
 import { bookingServiceCommand } from '../../operators/flightticket/booking/main.js';
 
 /** The bosun package version, read from package.json. */
@@ -27,7 +29,9 @@ export function program(): Command {
     });
   prog.addCommand(clusterCommand());
   prog.addCommand(runCommand());
-  prog.addCommand(generateCommand());
+  prog.addCommand(generateCommand().addCommand(manifestsCommand()));
+  prog.addCommand(initCommand());
+  prog.addCommand(createApiCommand());
   prog.addCommand(bookingServiceCommand());
   return prog;
 }

@@ -31,9 +31,31 @@ export class ManifestSourceError extends Error {
   override name = 'ManifestSourceError';
 }
 
+/**
+ * The environment config/manager/manager.yaml gives the operators. Some operators build their controllers
+ * from the environment; generation declares them with the values the Deployment uses, not the caller's shell.
+ */
+export const DEPLOYMENT_ENV: Readonly<Record<string, string>> = {
+  FLIGHTTICKET_API_KEY_SECRET: `${OPERATOR_NAMESPACE}/${FLIGHTTICKET_API_KEY_SECRET_NAME}`,
+  FLIGHTTICKET_BOOKING_URL: `http://flightticket-booking.${OPERATOR_NAMESPACE}.svc:8080`,
+};
+
+function withDeploymentEnv<T>(fn: () => T): T {
+  const saved = Object.fromEntries(Object.keys(DEPLOYMENT_ENV).map((k) => [k, process.env[k]]));
+  Object.assign(process.env, DEPLOYMENT_ENV);
+  try {
+    return fn();
+  } finally {
+    for (const [k, v] of Object.entries(saved)) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+  }
+}
+
 /** This repository's sources: every registered operator's controllers, deduplicated, and their named reads. */
 export function repoManifestSources(): ManifestSources {
-  const controllers = [...new Set(Object.values(OPERATORS).flatMap((o) => o.controllers()))];
+  const controllers = [...new Set(withDeploymentEnv(() => Object.values(OPERATORS).flatMap((o) => o.controllers())))];
   // The FlightTicket operator reads its API key by name; env FLIGHTTICKET_API_KEY_SECRET in
   // config/manager points at this Secret in the operator namespace, so a Role can name it exactly.
   const reads: NamedRead[] = OPERATORS.flightticket ? [{ type: Secret, names: [FLIGHTTICKET_API_KEY_SECRET_NAME] }] : [];

@@ -27,6 +27,8 @@ export interface ControllerSpec {
   reconcile: Reconciler;
   /** Types the controller writes besides those it watches (for RBAC generation). */
   writes: ResourceType[];
+  /** Types the controller reads by name without watching them, e.g. a Secret holding a key (RBAC: get only). */
+  reads?: ResourceType[];
   /**
    * For controllers that keep state between reconciles (the kopf style): makes a fresh reconcile
    * function and watches per manager, so two managers in one process never share that state.
@@ -52,6 +54,7 @@ export class ControllerBuilder {
   private readonly ownsList: SecondaryWatch[] = [];
   private readonly watchList: SecondaryWatch[] = [];
   private readonly writeList: ResourceType[] = [];
+  private readonly readList: ResourceType[] = [];
   private workerCount: number | undefined;
 
   constructor(private readonly name: string) {}
@@ -81,6 +84,12 @@ export class ControllerBuilder {
     return this;
   }
 
+  /** Types read by name without a watch (for example a Secret holding an API key): RBAC grants get, never writes. */
+  reads(...types: ResourceType[]): this {
+    this.readList.push(...types);
+    return this;
+  }
+
   /** Concurrent reconciles for this controller (default: the manager's). */
   workers(n: number): this {
     this.workerCount = n;
@@ -99,6 +108,7 @@ export class ControllerBuilder {
       workers: this.workerCount,
       reconcile: fn,
       writes: this.writeList,
+      reads: this.readList,
     };
   }
 }

@@ -11,7 +11,8 @@ import { parse, stringify } from 'yaml';
 import { OPERATORS } from '../../operators/index.js';
 import { eventually, runKubectl, startTestEnv, type TestEnv } from '../envtest/index.js';
 import { serviceAccountName } from './generate.js';
-import { RBAC_PREFIX } from '../cli/manifests.js';
+import { FLIGHTTICKET_API_KEY_SECRET_NAME, RBAC_PREFIX } from '../cli/manifests.js';
+import { startBookingService } from '../../operators/flightticket/booking/server.js';
 
 const root = join(import.meta.dirname, '..', '..');
 const RESTRICTED = { 'pod-security.kubernetes.io/enforce': 'restricted', 'pod-security.kubernetes.io/warn': 'restricted' };
@@ -111,6 +112,8 @@ void describe('the generated RBAC, used through a token for the generated Servic
   const logs: string[] = [];
   let workNs: string;
   let appNs: string;
+  let ftNs: string;
+  let booking: Awaited<ReturnType<typeof startBookingService>> | undefined;
 
   before(async () => {
     // The first describe applies the overlay; applying again is idempotent and lets this block run alone.
@@ -120,11 +123,19 @@ void describe('the generated RBAC, used through a token for the generated Servic
     await tokenKubeconfig(env.kubeconfig, token, saKubeconfig);
     workNs = await env.namespace('rbac-msg', RESTRICTED);
     appNs = await env.namespace('rbac-app');
+    ftNs = await env.namespace('rbac-ft');
+    const ftEnv: Record<string, string> = {};
+    if (OPERATORS.flightticket) {
+      // As deployed: the API key Secret sits in the operator namespace under the name the named-reads Role allows.
+      booking = await startBookingService({ dataDir: join(tmp, 'booking'), apiKey: 'rbac-test-key', port: 0 });
+      await env.kubectlOk(['create', 'secret', 'generic', FLIGHTTICKET_API_KEY_SECRET_NAME, '-n', ns, '--from-literal=apiKey=rbac-test-key']);
+      Object.assign(ftEnv, { FLIGHTTICKET_BOOKING_URL: booking.url, FLIGHTTICKET_API_KEY_SECRET: `${ns}/${FLIGHTTICKET_API_KEY_SECRET_NAME}` });
+    }
     // The operators `bosun run` offers that this test knows how to exercise; others join as they land.
-    const names = ['message', 'application'].filter((n) => OPERATORS[n]);
+    const names = ['message', 'application', 'flightticket'].filter((n) => OPERATORS[n]);
     operator = spawn(process.execPath, ['--import', 'tsx', join(root, 'src/cli/run-main.ts'), 'run', ...names, '--kubeconfig', saKubeconfig, '--standalone', '--metrics-addr', '0', '--health-addr', '0'], {
       cwd: root,
-      env: { ...process.env, KUBECONFIG: saKubeconfig },
+      env: { ...process.env, ...ftEnv, KUBECONFIG: saKubeconfig },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     for (const s of [operator.stdout!, operator.stderr!]) s.on('data', (d: Buffer) => logs.push(...d.toString().split('\n').filter(Boolean)));
@@ -135,6 +146,7 @@ void describe('the generated RBAC, used through a token for the generated Servic
       operator.kill('SIGTERM');
       await new Promise((r) => operator!.once('exit', r));
     }
+    await booking?.close();
   });
 
   test('the token is the ServiceAccount, not an admin', async () => {
@@ -160,10 +172,21 @@ void describe('the generated RBAC, used through a token for the generated Servic
     assert.ok(!logs.some((l) => /forbidden/i.test(l)), `the operator hit a Forbidden:\n${logs.filter((l) => /forbidden/i.test(l)).join('\n')}`);
   });
 
+  test('is sufficient: a FlightTicket gets booked with the key read from the named Secret', { skip: OPERATORS.flightticket ? false : 'the flightticket operator is not registered in operators/index.ts' }, async () => {
+    await env.kubectlOk(['apply', '-n', ftNs, '-f', '-'], 'apiVersion: flights.com/v1\nkind: FlightTicket\nmetadata:\n  name: trip\nspec:\n  from: ICN\n  to: NRT\n  number: 2\n');
+    const r = await env.kubectl(['wait', '-n', ftNs, '--for=condition=Ready', 'flightticket/trip', '--timeout=60s']);
+    assert.equal(r.code, 0, `${r.stderr}\noperator logs:\n${logs.slice(-30).join('\n')}`);
+    assert.equal(await env.kubectlOk(['get', 'flightticket', 'trip', '-n', ftNs, '-o', 'jsonpath={.status.state}']), 'Booked');
+    assert.ok(!logs.some((l) => /forbidden/i.test(l)), `the operator hit a Forbidden:\n${logs.filter((l) => /forbidden/i.test(l)).join('\n')}`);
+  });
+
   test('is minimal: Secrets cannot be deleted, Nodes not listed, ConfigMaps not written, other Leases not touched', async () => {
     const can = async (...args: string[]) => (await runKubectl(saKubeconfig, ['auth', 'can-i', ...args])).stdout.trim();
     assert.equal(await can('delete', 'secrets', '-n', ns), 'no');
     assert.equal(await can('list', 'secrets', '-n', ns), 'no');
+    assert.equal(await can('get', 'secrets', '-n', ns), 'no', 'only the named Secret is readable');
+    assert.equal(await can('get', `secrets/${FLIGHTTICKET_API_KEY_SECRET_NAME}`, '-n', ns), OPERATORS.flightticket ? 'yes' : 'no');
+    assert.equal(await can('delete', `secrets/${FLIGHTTICKET_API_KEY_SECRET_NAME}`, '-n', ns), 'no');
     assert.equal(await can('list', 'nodes'), 'no');
     assert.equal(await can('create', 'configmaps', '-n', workNs), 'no');
     assert.equal(await can('patch', 'configmaps', '-n', workNs), 'no');

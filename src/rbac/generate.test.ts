@@ -98,6 +98,16 @@ void test("this repository's operators: the Message operator's grants, nothing o
   const cluster = objs.find((o) => o.kind === 'ClusterRole')!.rules!;
   assert.deepEqual(verbsFor(cluster, 'myorg.dev', 'messages'), ['get', 'list', 'watch', 'update', 'patch']);
   assert.deepEqual(verbsFor(cluster, '', 'pods'), ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete']);
-  assert.ok(!cluster.some((r) => r.resources.includes('secrets') && r.verbs.some((v) => v !== 'get' && v !== 'list' && v !== 'watch')), 'no Secret writes cluster-wide');
+  assert.ok(!cluster.some((r) => r.resources.includes('secrets') && r.verbs.some((v) => v !== 'get' && v !== 'list' && v !== 'watch')), 'no Secret writes cluster-wide: a controller that only reads a Secret by name must declare .reads(Secret), not .writes(Secret)');
   assert.ok(!cluster.some((r) => r.resources.includes('nodes')), 'nothing on Nodes');
+});
+
+void test('reads: get only; a named read narrows it to a Role in the operator namespace', () => {
+  const reader = controller('reader').for(Widget).reads(Secret).reconcile(async () => {});
+  assert.deepEqual(verbsFor(clusterRules([reader]), '', 'secrets'), ['get']);
+  const files = generateRbac([reader], { prefix: 'd', namespace: 'n', reads: [{ type: Secret, names: ['key'] }] });
+  const cluster = files.flatMap((f) => f.objects).find((o) => o.kind === 'ClusterRole')!.rules!;
+  assert.deepEqual(verbsFor(cluster, '', 'secrets'), [], 'no cluster-wide Secret access');
+  const role = files.flatMap((f) => f.objects).find((o) => o.metadata.name === 'd-named-reads-role')!;
+  assert.deepEqual(role.rules, [{ apiGroups: [''], resources: ['secrets'], resourceNames: ['key'], verbs: ['get'] }]);
 });

@@ -109,9 +109,13 @@ function cmp(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-/** The cluster-wide rules the controllers need: every watch is cluster-wide, so every grant is too. */
-export function clusterRules(controllers: readonly ControllerSpec[]): PolicyRule[] {
+/**
+ * The cluster-wide rules the controllers need: every watch is cluster-wide, so every grant is too.
+ * A type a controller `reads` is granted `get` here unless a named read narrows it to a Role.
+ */
+export function clusterRules(controllers: readonly ControllerSpec[], namedReads: readonly NamedRead[] = []): PolicyRule[] {
   const set = new RuleSet();
+  const narrowed = new Set(namedReads.map((r) => `${r.type.group}/${r.type.plural}`));
   for (const c of controllers) {
     const t = c.forType;
     set.add(t.group, t.plural, PRIMARY);
@@ -120,6 +124,7 @@ export function clusterRules(controllers: readonly ControllerSpec[]): PolicyRule
     for (const o of c.owns) set.add(o.type.group, o.type.plural, OWNED);
     for (const w of c.watches) set.add(w.type.group, w.type.plural, WATCHED);
     for (const w of c.writes) set.add(w.group, w.plural, WRITTEN);
+    for (const r of c.reads ?? []) if (!narrowed.has(`${r.group}/${r.plural}`)) set.add(r.group, r.plural, ['get']);
     // kopf-style watches are onOwned children the handlers create and replace, so they get owner verbs.
     if (c.instantiate) for (const w of c.instantiate().watches) set.add(w.type.group, w.type.plural, OWNED);
   }
@@ -184,7 +189,7 @@ export function generateRbac(controllers: readonly ControllerSpec[], opts: RbacO
   });
   const files: RbacFile[] = [
     { file: 'service_account.yaml', objects: [{ apiVersion: 'v1', kind: 'ServiceAccount', metadata: meta(sa, namespace) }] },
-    { file: 'role.yaml', objects: [{ apiVersion: rbac, kind: 'ClusterRole', metadata: meta(`${prefix}-manager-role`), rules: clusterRules(controllers) }] },
+    { file: 'role.yaml', objects: [{ apiVersion: rbac, kind: 'ClusterRole', metadata: meta(`${prefix}-manager-role`), rules: clusterRules(controllers, opts.reads ?? []) }] },
     { file: 'role_binding.yaml', objects: [binding('ClusterRoleBinding', `${prefix}-manager-rolebinding`, 'ClusterRole', `${prefix}-manager-role`)] },
     { file: 'leader_election_role.yaml', objects: [{ apiVersion: rbac, kind: 'Role', metadata: meta(`${prefix}-leader-election-role`, namespace), rules: leaderElectionRules() }] },
     { file: 'leader_election_role_binding.yaml', objects: [binding('RoleBinding', `${prefix}-leader-election-rolebinding`, 'Role', `${prefix}-leader-election-role`, namespace)] },
