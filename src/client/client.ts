@@ -2,7 +2,8 @@ import http from 'node:http';
 import https from 'node:https';
 import { readFileSync } from 'node:fs';
 import { StringDecoder } from 'node:string_decoder';
-import { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
+import { loadClusterConfig, type ClusterConfig } from './kubeconfig.js';
 import { ApiError, KubeConfigError, type RequestTarget, type Status, TransportError, parseRetryAfter } from './errors.js';
 import { type KubeObject, type ResourceType, apiVersionOf } from './types.js';
 
@@ -139,8 +140,8 @@ export function resourcePath(type: ResourceType, namespace?: string, name?: stri
 export class KubeClient {
   /** The API server base URL. */
   readonly server: string;
-  /** The loaded kubeconfig, for code that needs other details (current namespace, user). */
-  readonly kubeConfig: KubeConfig;
+  /** The cluster, context and credentials this client uses. */
+  readonly config: ClusterConfig;
   private readonly base: URL;
   private readonly transport: typeof https | typeof http;
   private readonly agent: http.Agent;
@@ -149,14 +150,19 @@ export class KubeClient {
   private authHeaders: Promise<Record<string, string>> | undefined;
   private authFetchedAt = 0;
 
-  private constructor(kc: KubeConfig, opts: KubeClientConfig, tls: https.AgentOptions) {
-    const cluster = kc.getCurrentCluster();
-    if (!cluster) throw new KubeConfigError(`kubeconfig context '${kc.getCurrentContext()}' has no cluster; fix the context's cluster entry`);
-    this.kubeConfig = kc;
-    this.server = cluster.server.replace(/\/+$/, '');
+  private constructor(config: ClusterConfig, opts: KubeClientConfig) {
+    this.config = config;
+    this.server = config.server;
     this.base = new URL(this.server);
     const plain = this.base.protocol === 'http:';
     this.transport = plain ? http : https;
+    // TLS material lives in the agent so every pooled socket reuses it.
+    const tls: https.AgentOptions = {};
+    if (config.ca) tls.ca = config.ca;
+    if (config.cert) tls.cert = config.cert;
+    if (config.key) tls.key = config.key;
+    if (config.skipTLSVerify) tls.rejectUnauthorized = false;
+    if (config.tlsServerName) tls.servername = config.tlsServerName;
     const agentOpts: https.AgentOptions = { keepAlive: true, maxSockets: opts.maxSockets ?? 64, keepAliveMsecs: 30_000, ...tls };
     this.agent = plain ? new http.Agent(agentOpts) : new https.Agent(agentOpts);
     this.requestTimeoutMs = opts.requestTimeoutMs ?? 60_000;
@@ -165,50 +171,35 @@ export class KubeClient {
 
   /** Builds a client from a kubeconfig file or the default chain ($KUBECONFIG, ~/.kube/config, in-cluster). */
   static fromConfig(opts: KubeClientConfig = {}): KubeClient {
-    const kc = new KubeConfig();
-    try {
-      if (opts.kubeconfig) kc.loadFromFile(opts.kubeconfig);
-      else kc.loadFromDefault();
-    } catch (err) {
-      throw new KubeConfigError(
-        `cannot load kubeconfig ${opts.kubeconfig ?? '(default chain)'}: ${err instanceof Error ? err.message : String(err)}`,
-        { cause: err },
-      );
-    }
-    if (opts.context) {
-      if (!kc.getContextObject(opts.context)) {
-        const known = kc.getContexts().map((c) => c.name).join(', ');
-        throw new KubeConfigError(`kubeconfig has no context '${opts.context}'; known contexts: ${known || '(none)'}`);
-      }
-      kc.setCurrentContext(opts.context);
-    }
-    return KubeClient.fromKubeConfig(kc, opts);
+    return new KubeClient(loadClusterConfig({ kubeconfig: opts.kubeconfig, context: opts.context }), opts);
   }
 
-  /** Builds a client from an already loaded KubeConfig. */
+  /** Builds a client from a ClusterConfig (see `loadClusterConfig`). */
+  static fromClusterConfig(config: ClusterConfig, opts: KubeClientConfig = {}): KubeClient {
+    return new KubeClient(config, opts);
+  }
+
+  /** Builds a client from a `@kubernetes/client-node` KubeConfig someone already loaded. */
   static fromKubeConfig(kc: KubeConfig, opts: KubeClientConfig = {}): KubeClient {
     const cluster = kc.getCurrentCluster();
+    if (!cluster) throw new KubeConfigError(`kubeconfig context '${kc.getCurrentContext()}' has no cluster; fix the context's cluster entry`);
     const user = kc.getCurrentUser();
-    const tls: https.AgentOptions = {};
-    // TLS material is read once; it lives in the agent so every pooled socket reuses it.
-    const read = (file?: string, data?: string): Buffer | undefined => {
-      if (data) return Buffer.from(data, 'base64');
-      if (file) return readFileSyncSafe(file);
-      return undefined;
-    };
-    if (cluster) {
-      const ca = read(cluster.caFile, cluster.caData);
-      if (ca) tls.ca = ca;
-      if (cluster.skipTLSVerify) tls.rejectUnauthorized = false;
-      if (cluster.tlsServerName) tls.servername = cluster.tlsServerName;
-    }
-    if (user) {
-      const cert = read(user.certFile, user.certData);
-      const key = read(user.keyFile, user.keyData);
-      if (cert) tls.cert = cert;
-      if (key) tls.key = key;
-    }
-    return new KubeClient(kc, opts, tls);
+    const read = (file?: string, data?: string): Buffer | undefined => (data ? Buffer.from(data, 'base64') : file ? readFileSyncSafe(file) : undefined);
+    const ctx = kc.getContextObject(kc.getCurrentContext());
+    return new KubeClient(
+      {
+        server: cluster.server.replace(/\/+$/, ''),
+        namespace: ctx?.namespace ?? 'default',
+        context: kc.getCurrentContext(),
+        ca: read(cluster.caFile, cluster.caData),
+        cert: read(user?.certFile, user?.certData),
+        key: read(user?.keyFile, user?.keyData),
+        skipTLSVerify: cluster.skipTLSVerify,
+        tlsServerName: cluster.tlsServerName,
+        authHeaders: () => fetchAuthHeaders(kc),
+      },
+      opts,
+    );
   }
 
   /** Closes pooled connections; in-flight requests finish or fail. */
@@ -218,8 +209,7 @@ export class KubeClient {
 
   /** The namespace of the current kubeconfig context, or 'default'. */
   defaultNamespace(): string {
-    const ctx = this.kubeConfig.getContextObject(this.kubeConfig.getCurrentContext());
-    return ctx?.namespace ?? 'default';
+    return this.config.namespace;
   }
 
   /** Lists one page of `type`; follow `continue` for more. */
@@ -441,7 +431,7 @@ export class KubeClient {
     const now = Date.now();
     if (!this.authHeaders || now - this.authFetchedAt > AUTH_TTL_MS) {
       this.authFetchedAt = now;
-      this.authHeaders = fetchAuthHeaders(this.kubeConfig).catch((err: unknown) => {
+      this.authHeaders = this.config.authHeaders().catch((err: unknown) => {
         this.authHeaders = undefined;
         throw err;
       });
