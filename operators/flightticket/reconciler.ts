@@ -182,7 +182,7 @@ export function flightTicketController(config: FlightTicketConfig): ControllerSp
 
   return controller('flightticket')
     .for(FlightTicketResource)
-    .writes(Secret)
+    .reads(Secret)
     .reconcile(async (req, ctx) => {
       const t = ctx.cache.get<FlightTicket>(FlightTicketResource, req.namespace, req.name);
       if (!t) return;
