@@ -76,6 +76,8 @@ test: build typecheck lint ## type-check, lint, unit, integration and end-to-end
 # The image `make deploy` runs; required, there is no sensible default registry.
 IMG ?=
 # The image config/manager/kustomization.yaml sets; `make deploy` swaps it for IMG in the rendered output.
+# Extra flags for kubectl apply in `make deploy`, e.g. DEPLOY_FLAGS=--dry-run=server to check admission without changing anything.
+DEPLOY_FLAGS ?=
 BASE_IMG := $(shell awk '/newName:/ {n=$$2} /newTag:/ {t=$$2} END {print n ":" t}' config/manager/kustomization.yaml)
 
 .PHONY: manifests deploy undeploy
@@ -86,7 +88,7 @@ deploy: ## deploy CRDs, RBAC and the operator: make deploy IMG=<registry>/bosun:
 	@if [ -z "$(IMG)" ]; then echo "bosun: make deploy needs the operator image: make deploy IMG=<registry>/bosun:<tag> (build it with: docker build -t <registry>/bosun:<tag> .)" >&2; exit 2; fi
 	@set -o pipefail; out=$$(kubectl kustomize config/default | sed -E 's#^([[:space:]]+image: )$(BASE_IMG)$$#\1$(IMG)#') && \
 	  grep -q "image: $(IMG)$$" <<<"$$out" || { echo "bosun: could not set the image: no 'image: $(BASE_IMG)' in kubectl kustomize config/default" >&2; exit 1; }; \
-	  kubectl --kubeconfig $(TARGET_KUBECONFIG) apply -f - <<<"$$out"
+	  kubectl --kubeconfig $(TARGET_KUBECONFIG) apply $(DEPLOY_FLAGS) -f - <<<"$$out"
 
 undeploy: ## delete what make deploy created (CRDs too, so every custom resource goes with them)
 	kubectl kustomize config/default | kubectl --kubeconfig $(TARGET_KUBECONFIG) delete --ignore-not-found -f -
