@@ -6,8 +6,8 @@ SHELL := /bin/bash
 CLUSTER_DIR ?= .bosun/cluster
 # The cluster `make test` starts once per run and stops at the end (KEEP_CLUSTER=1 keeps it).
 TEST_CLUSTER_DIR ?= .bosun/test-cluster
-# Operators `make run` starts.
-OPERATORS ?= message
+# Operators `make run` starts (add flightticket with FLIGHTTICKET_BOOKING_URL and FLIGHTTICKET_API_KEY_SECRET set; see make demo).
+OPERATORS ?= message application
 BOSUN := node bin/bosun.js
 SOURCES := $(shell find src operators -name '*.ts' -not -name '*.test.ts' 2>/dev/null)
 
