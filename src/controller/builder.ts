@@ -78,7 +78,7 @@ export class ControllerBuilder {
     return this;
   }
 
-  /** Types written without being watched (for example Secrets read by name, Events), so RBAC can be generated. */
+  /** Types created or changed without being watched (for example ConfigMaps it writes), so RBAC can grant writes; for reads use `reads`. */
   writes(...types: ResourceType[]): this {
     this.writeList.push(...types);
     return this;
