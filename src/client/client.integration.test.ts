@@ -59,7 +59,8 @@ void test('server-side apply, patches of every type, status subresource, delete'
   const sp = await client.patch<CM>(ConfigMap, ns, 'ssa', { metadata: { labels: { s: '1' } } }, 'strategic');
   assert.equal(sp.metadata.labels?.s, '1');
 
-  await client.apply(Pod, { metadata: { namespace: ns, name: 'p' }, spec: { containers: [{ name: 'c', image: 'busybox' }] } }, { fieldManager: 'bosun-test' });
+  // Bound to a node nobody runs, so neither the scheduler nor kwok writes this Pod while the test does.
+  await client.apply(Pod, { metadata: { namespace: ns, name: 'p' }, spec: { nodeName: 'no-such-node', containers: [{ name: 'c', image: 'busybox' }] } }, { fieldManager: 'bosun-test' });
   const st = await client.applyStatus(Pod, { metadata: { namespace: ns, name: 'p' }, status: { conditions: [{ type: 'Smoke', status: 'True' }] } }, { fieldManager: 'bosun-status', force: true });
   assert.ok((st.status as { conditions?: { type: string }[] }).conditions?.some((c) => c.type === 'Smoke'));
   const cur = await client.get(Pod, ns, 'p');
