@@ -183,9 +183,15 @@ async function withBench<T>(contender: ContenderName, fn: (b: Bench) => Promise<
     await k(['create', 'namespace', NS]);
     for (let i = 0; i < 200 && (await runKubectl(kubeconfig, ['get', 'sa', 'default', '-n', NS])).code !== 0; i++) await new Promise((r) => setTimeout(r, 100));
     const warmUp = async (name: string) => {
-      if (contender === 'floor') return;
-      // A warm-up Message tells us the contender is up and has synced, for every contender alike.
-      await client.create(MessageResource, { apiVersion: 'myorg.dev/v1', kind: 'Message', metadata: { name, namespace: NS }, spec: { text: 'warm up' } });
+      // A warm-up Message tells us the contender is up and has synced, for every contender alike;
+      // the floor makes its own writes for it, so it too starts on a settled control plane.
+      const created = await client.create<Message>(MessageResource, { apiVersion: 'myorg.dev/v1', kind: 'Message', metadata: { name, namespace: NS }, spec: { text: 'warm up' } });
+      if (contender === 'floor') {
+        await floorWrites(client, (async function* () {
+          yield created;
+        })());
+        return;
+      }
       const until = Date.now() + 120_000;
       for (;;) {
         const m = await client.get<Message>(MessageResource, NS, name);
@@ -196,6 +202,8 @@ async function withBench<T>(contender: ContenderName, fn: (b: Bench) => Promise<
     };
     started = await startContender(contender, kubeconfig);
     await warmUp('warmup');
+    // The same settling second for every contender before the clock starts.
+    await new Promise((r) => setTimeout(r, 1000));
     const bench: Bench = {
       client,
       kubeconfig,
