@@ -82,7 +82,7 @@ BASE_IMG := $(shell awk '/newName:/ {n=$$2} /newTag:/ {t=$$2} END {print n ":" t
 
 .PHONY: manifests deploy undeploy
 manifests: deps ## write config/crd and config/rbac (least-privilege RBAC) from the code
-	node --import tsx src/cli/run-main.ts generate manifests
+	node --import tsx src/cli/run-main.ts generate
 
 deploy: ## deploy CRDs, RBAC and the operator: make deploy IMG=<registry>/bosun:<tag> [KUBECONFIG=...]
 	@if [ -z "$(IMG)" ]; then echo "bosun: make deploy needs the operator image: make deploy IMG=<registry>/bosun:<tag> (build it with: docker build -t <registry>/bosun:<tag> .)" >&2; exit 2; fi

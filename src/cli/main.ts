@@ -5,8 +5,7 @@ import { packageRoot } from '../cluster/binaries.js';
 import { KUBERNETES_VERSION } from '../cluster/versions.js';
 import { clusterCommand } from './cluster.js';
 import { runCommand } from './run.js';
-import { generateCommand } from './generate.js';
-import { manifestsCommand } from './manifests.js';
+import { generateCommand } from './manifests.js';
 import { createApiCommand, initCommand } from './scaffold.js';
 import { bookingServiceCommand } from '../../operators/flightticket/booking/main.js';
 
@@ -29,7 +28,7 @@ export function program(): Command {
     });
   prog.addCommand(clusterCommand());
   prog.addCommand(runCommand());
-  prog.addCommand(generateCommand().addCommand(manifestsCommand()));
+  prog.addCommand(generateCommand());
   prog.addCommand(initCommand());
   prog.addCommand(createApiCommand());
   prog.addCommand(bookingServiceCommand());

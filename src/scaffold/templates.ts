@@ -249,7 +249,7 @@ export function packageJson(p: ProjectNames): string {
     scripts: {
       build: 'tsc -p tsconfig.build.json',
       typecheck: 'tsc -p tsconfig.json --noEmit',
-      generate: 'node --import tsx node_modules/bosun/bin/bosun.js generate manifests --from src/operator.ts',
+      generate: 'node --import tsx node_modules/bosun/bin/bosun.js generate --from src/operator.ts',
       pretest: 'npm run generate && npm run typecheck',
       test: "node --import tsx --test --test-concurrency=1 $(find src -name '*.test.ts')",
       start: 'node --import tsx src/main.ts',
