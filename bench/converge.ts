@@ -16,8 +16,9 @@ const { values } = parseArgs({
     contenders: { type: 'string', default: CONTENDERS.join(',') },
     /** Comma-separated scenarios: converge, restart, stream. */
     scenarios: { type: 'string', default: full ? 'converge,restart,stream' : 'converge' },
-    /** N for the restart scenario. */
+    /** N for the restart scenario, and its rounds. */
     'restart-n': { type: 'string', default: '1000' },
+    'restart-rounds': { type: 'string', default: '1' },
     /** Creates per second and seconds for the stream scenario. */
     'stream-rate': { type: 'string', default: '50' },
     'stream-seconds': { type: 'string', default: '60' },
@@ -47,7 +48,7 @@ if (scenarios.includes('converge')) {
 if (scenarios.includes('restart')) {
   const n = Number(values['restart-n']);
   log(`restart n=${n}`);
-  for (let round = 1; round <= rounds; round++) for (const c of contenders.filter((x) => x !== 'floor')) restarts.push(await runRestart(c, n, round, log));
+  for (let round = 1; round <= Number(values['restart-rounds']); round++) for (const c of contenders.filter((x) => x !== 'floor')) restarts.push(await runRestart(c, n, round, log));
 }
 if (scenarios.includes('stream')) {
   const rate = Number(values['stream-rate']);

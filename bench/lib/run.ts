@@ -300,34 +300,41 @@ export interface RestartResult {
   requests: Record<string, number>;
 }
 
-/** Converges N Messages, restarts the contender, and counts what the new process writes. */
+/** Waits until no request but watches reaches the API server for `quietMs` (the cluster has settled); returns the counts then. */
+async function waitQuiet(b: Bench, quietMs: number, limitMs: number): Promise<{ counts: Map<string, number>; at: number }> {
+  const t0 = performance.now();
+  let last = await b.counts();
+  let lastChange = performance.now();
+  while (performance.now() - lastChange < quietMs && performance.now() - t0 < limitMs) {
+    await new Promise((r) => setTimeout(r, 250));
+    const now = await b.counts();
+    // Watches stay open and count once; any other request, a read included, means still busy.
+    if ([...now].some(([k, v]) => !k.startsWith('WATCH') && v !== (last.get(k) ?? 0))) lastChange = performance.now();
+    last = now;
+  }
+  return { counts: last, at: lastChange };
+}
+
+/** Converges N Messages, lets the cluster settle, restarts the contender, and counts what the new process writes. */
 export async function runRestart(contender: ContenderName, n: number, round: number, log: (l: string) => void): Promise<RestartResult> {
   return withBench(contender, async (b) => {
     await converge(b, contender, n);
-    await new Promise((r) => setTimeout(r, 2000));
-    const before = await b.counts();
+    // The scheduler's and controller-manager's Events trickle in after convergence: start from a quiet cluster,
+    // so what is counted after the restart is the contender's.
+    const { counts: before } = await waitQuiet(b, 3000, 180_000);
     const t0 = performance.now();
     await b.restartContender();
-    let last = before;
-    let lastChange = performance.now();
-    while (performance.now() - lastChange < 3000 && performance.now() - t0 < 300_000) {
-      await new Promise((r) => setTimeout(r, 250));
-      const now = await b.counts();
-      // Watches stay open and count once; any other request, a read included, means still busy.
-      const changed = [...now].some(([k, v]) => !k.startsWith('WATCH') && v !== (last.get(k) ?? 0));
-      if (changed) lastChange = performance.now();
-      last = now;
-    }
+    const { counts: after, at } = await waitQuiet(b, 3000, 300_000);
     const requests: Record<string, number> = {};
     let writes = 0;
-    for (const [k, v] of last) {
+    for (const [k, v] of after) {
       const d = v - (before.get(k) ?? 0);
       if (d <= 0) continue;
       requests[k] = d;
       if (WRITE_VERBS.has(k.split(' ')[0] ?? '')) writes += d;
     }
-    const secondsUntilIdle = (lastChange - t0) / 1000;
-    log(`  ${contender.padEnd(18)} restart n=${n} round ${round}: ${writes} writes, idle after ${secondsUntilIdle.toFixed(2)} s`);
+    const secondsUntilIdle = (at - t0) / 1000;
+    log(`  ${contender.padEnd(18)} restart n=${n} round ${round}: ${writes} writes, idle after ${secondsUntilIdle.toFixed(2)} s (${Object.entries(requests).map(([k, v]) => `${k}: ${v}`).join(', ')})`);
     return { contender, n, round, writes, secondsUntilIdle, requests };
   });
 }

@@ -1,37 +1,16 @@
 // The Application operator on a real control plane: kube-controller-manager runs the Deployments,
 // kwok runs their Pods, the garbage collector removes children of deleted Applications.
 import { strict as assert } from 'node:assert';
-import { Writable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
-import { KubeClient, Manager, createLogger, type KubeObject } from 'bosun';
-import { eventually, startTestEnv, type TestEnv } from 'bosun/envtest';
+import type { KubeObject } from 'bosun';
+import { eventually, runControllers, startTestEnv, type RunningControllers, type TestEnv } from 'bosun/envtest';
 import { applicationController } from './reconciler.js';
 import type { Application } from './resource.js';
 
-interface Running {
-  logs: string[];
-  stop(): Promise<void>;
-}
+type Running = RunningControllers;
 
 function startOperator(env: TestEnv, ns: string): Running {
-  const logs: string[] = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      logs.push(...chunk.toString('utf8').split('\n').filter((l) => l));
-      cb();
-    },
-  });
-  const mgr = new Manager({ client: KubeClient.fromConfig({ kubeconfig: env.kubeconfig }), namespaces: [ns], logger: createLogger({ destination: sink, level: 'debug' }) });
-  mgr.add(applicationController);
-  const ac = new AbortController();
-  const done = mgr.start(ac.signal);
-  return {
-    logs,
-    async stop() {
-      ac.abort();
-      await done;
-    },
-  };
+  return runControllers(env, [applicationController], { namespaces: [ns] });
 }
 
 type Container = { image: string; ports: { containerPort: number }[]; securityContext: Record<string, unknown>; resources: { requests?: unknown; limits?: unknown } };

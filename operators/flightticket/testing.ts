@@ -5,8 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
-import { KubeClient, Manager, createLogger } from 'bosun';
-import type { TestEnv } from 'bosun/envtest';
+import { runControllers, type RunningControllers, type TestEnv } from 'bosun/envtest';
 import { startBookingService, type BookingService } from './booking/server.js';
 import type { FlightTicketConfig } from './config.js';
 import { flightTicketController } from './reconciler.js';
@@ -46,25 +45,11 @@ export async function startCountedBookingService(apiKey: string): Promise<Counte
 }
 
 /** An operator running in this process. */
-export interface RunningOperator {
-  logs: string[];
-  stop(): Promise<void>;
-}
+export type RunningOperator = RunningControllers;
 
 /** Runs the FlightTicket controller in-process on one namespace. */
 export function startOperator(env: TestEnv, ns: string, config: FlightTicketConfig): RunningOperator {
-  const logs: string[] = [];
-  const mgr = new Manager({ client: KubeClient.fromConfig({ kubeconfig: env.kubeconfig }), namespaces: [ns], logger: createLogger({ destination: lineSink(logs), level: 'debug' }) });
-  mgr.add(flightTicketController(config));
-  const ac = new AbortController();
-  const done = mgr.start(ac.signal);
-  return {
-    logs,
-    async stop() {
-      ac.abort();
-      await done;
-    },
-  };
+  return runControllers(env, [flightTicketController(config)], { namespaces: [ns] });
 }
 
 /** A FlightTicket manifest. */

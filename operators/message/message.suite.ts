@@ -1,50 +1,17 @@
 // The Message operator's behaviour, as one suite run against each style (reconcile and handlers):
 // the seed's kopf-vs-kubebuilder comparison, in one language, on a real control plane.
 import { strict as assert } from 'node:assert';
-import { Writable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
-import { KubeClient, Manager, createLogger, type ControllerSpec, type KubeObject } from 'bosun';
-import { eventually, startTestEnv, type TestEnv } from 'bosun/envtest';
+import type { ControllerSpec, KubeObject } from 'bosun';
+import { eventually, runControllers, startTestEnv, type RunningControllers, type TestEnv } from 'bosun/envtest';
 import { FAILING_IMAGE } from '../../src/cluster/kwok-stages.js';
 import { IMAGE_ANNOTATION, TEXT_HASH_ANNOTATION, podName, type Pod } from './pod.js';
 import type { Message } from './resource.js';
 
-interface Running {
-  mgr: Manager;
-  done: Promise<void>;
-  stop(): Promise<void>;
-  logs: string[];
-  client: KubeClient;
-}
+type Running = RunningControllers;
 
 function startOperator(env: TestEnv, spec: ControllerSpec, ns: string, opts: { lease?: string; identity?: string } = {}): Running {
-  const logs: string[] = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      logs.push(...chunk.toString('utf8').split('\n').filter((l) => l));
-      cb();
-    },
-  });
-  const client = KubeClient.fromConfig({ kubeconfig: env.kubeconfig });
-  const mgr = new Manager({
-    client,
-    namespaces: [ns],
-    logger: createLogger({ destination: sink, level: 'debug' }),
-    leaderElection: opts.lease ? { namespace: ns, name: opts.lease, identity: opts.identity, leaseDurationMs: 3000, renewDeadlineMs: 2000, retryPeriodMs: 500 } : undefined,
-  });
-  mgr.add(spec);
-  const ac = new AbortController();
-  const done = mgr.start(ac.signal);
-  return {
-    mgr,
-    done,
-    logs,
-    client,
-    async stop() {
-      ac.abort();
-      await done;
-    },
-  };
+  return runControllers(env, [spec], { namespaces: [ns], leaderElection: opts.lease ? { namespace: ns, name: opts.lease, identity: opts.identity } : undefined });
 }
 
 async function getJson<T>(env: TestEnv, args: string[]): Promise<T | undefined> {
