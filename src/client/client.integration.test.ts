@@ -75,7 +75,9 @@ void test('server-side apply, patches of every type, status subresource, delete'
   assert.ok(isNotFound(await client.get(ConfigMap, ns, 'ssa').catch((e: unknown) => e)));
 });
 
-void test('watch streams events from a resourceVersion and reports 410 for an expired one', async () => {
+// A 410 from a real server is not provoked here: a young cluster still serves old revisions from its
+// watch cache, so the watcher's 410 handling is pinned by its unit tests (src/watcher/watcher.test.ts).
+void test('watch streams events from a resourceVersion', async () => {
   const list = await client.list(ConfigMap, { namespace: ns });
   const ac = new AbortController();
   const seen: string[] = [];
@@ -89,11 +91,4 @@ void test('watch streams events from a resourceVersion and reports 410 for an ex
   await client.delete(ConfigMap, ns, 'w');
   await done;
   assert.deepEqual(seen, ['ADDED w', 'DELETED w']);
-
-  const old: string[] = [];
-  for await (const ev of client.watch(ConfigMap, { namespace: ns, resourceVersion: '1', timeoutSeconds: 5 })) {
-    old.push(`${ev.type} ${String((ev.object as { code?: number }).code)}`);
-    break;
-  }
-  assert.deepEqual(old, ['ERROR 410']);
 });
