@@ -19,7 +19,7 @@ export { Controller, DEFAULT_WORKERS } from './controller/controller.js';
 export { controller, ControllerBuilder, type ControllerSpec, type Reconciler } from './controller/builder.js';
 export { ReconcileContext, type CacheReader, type EventSink, type StatusUpdate } from './controller/context.js';
 export { controllerRef, isControlledBy } from './controller/owner.js';
-export * from './handlers/handlers.js';
+export * from './causes/handlers.js';
 export * from './finalizer/finalizer.js';
 export * from './status/conditions.js';
 export { jsonEqual } from './status/equal.js';
