@@ -3,10 +3,11 @@
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { link, mkdir, open, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, open, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { withFileLock } from '../src/cluster/lock.js';
 
 /** A program to start: command, arguments and the complete environment to give it. */
 export interface PeerCommand {
@@ -59,9 +60,6 @@ export class PeerSourcesNotFoundError extends Error {
 const KOPF_DIR = join('bench', 'peers', 'kopf');
 const CR_DIR = join('bench', 'peers', 'controller-runtime');
 const CR_BINARY = 'message-operator';
-const LOCK_POLL_MS = 500;
-/** A lock file with no owner pid written yet is taken as abandoned after this long. */
-const EMPTY_LOCK_STALE_MS = 30_000;
 
 /** The repository root: the first directory at or above this file that holds the peers' sources. */
 function repoRoot(): string {
@@ -86,59 +84,6 @@ async function hashFiles(paths: string[]): Promise<string> {
   return h.digest('hex').slice(0, 12);
 }
 
-/** Whether a process with this pid is alive. */
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-/** Runs fn while holding an exclusive lock file; a lock left by a dead process is taken over. */
-async function withLock<T>(lockPath: string, log: (line: string) => void, fn: () => Promise<T>): Promise<T> {
-  let waited = false;
-  for (;;) {
-    try {
-      const handle = await open(lockPath, 'wx');
-      try {
-        await handle.writeFile(`${process.pid}\n`);
-      } finally {
-        await handle.close();
-      }
-      break;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    }
-    const owner = Number.parseInt(await readFile(lockPath, 'utf8').catch(() => ''), 10);
-    const age = await stat(lockPath).then((s) => Date.now() - s.mtimeMs, () => 0);
-    if ((owner > 0 && !isAlive(owner)) || (!(owner > 0) && age > EMPTY_LOCK_STALE_MS)) {
-      // Move it aside atomically, then make sure what was moved is the lock judged stale: another
-      // waiter may have taken it over and locked anew in between.
-      const aside = `${lockPath}.stale-${process.pid}-${randomBytes(4).toString('hex')}`;
-      const moved = await rename(lockPath, aside).then(() => true, () => false);
-      if (moved) {
-        const movedOwner = Number.parseInt(await readFile(aside, 'utf8').catch(() => ''), 10);
-        if (movedOwner === owner || !(movedOwner > 0)) {
-          log(`peers: taking over ${lockPath}, left by a process that is gone`);
-        } else {
-          await link(aside, lockPath).catch(() => undefined); // a live lock: put it back
-        }
-        await rm(aside, { force: true });
-      }
-      continue;
-    }
-    if (!waited) log(`peers: waiting for ${lockPath} (held by pid ${owner || '?'}, building the same peer)`);
-    waited = true;
-    await new Promise((r) => setTimeout(r, LOCK_POLL_MS));
-  }
-  try {
-    return await fn();
-  } finally {
-    await rm(lockPath, { force: true });
-  }
-}
 
 /** Runs a build step; its output goes to logFile, and its tail into the error when it fails. */
 async function run(step: string, command: string, args: string[], opts: { cwd: string; logFile: string; env?: NodeJS.ProcessEnv }): Promise<void> {
@@ -169,7 +114,7 @@ async function ensureBuilt(cacheDir: string, name: string, log: (line: string) =
   const final = join(cacheDir, name);
   if (existsSync(final)) return final;
   await mkdir(cacheDir, { recursive: true });
-  return withLock(join(cacheDir, `${name}.lock`), log, async () => {
+  return withFileLock(join(cacheDir, `${name}.lock`), log, async () => {
     if (existsSync(final)) return final; // built by whoever held the lock
     // Leftovers of builds that died: we hold the lock, so nobody is writing them.
     for (const entry of await readdir(cacheDir)) {

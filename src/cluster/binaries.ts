@@ -1,12 +1,15 @@
 import { spawn, execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { constants as fsc, readFileSync } from 'node:fs';
-import { access, chmod, mkdir, mkdtemp, open, readFile, rename, rm, stat, writeFile, readdir } from 'node:fs/promises';
+import { access, chmod, mkdir, mkdtemp, rename, rm, stat, writeFile, readdir } from 'node:fs/promises';
 import { homedir, arch as osArch } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { withFileLock } from './lock.js';
 import { KUBERNETES_VERSION, PROGRAMS, versionOf, type ProgramName } from './versions.js';
+
+export { pidAlive } from './lock.js';
 
 const execFileP = promisify(execFile);
 
@@ -204,46 +207,6 @@ function goTarget(name: ProgramName): GoTarget {
       return { module: 'kwok', pkg: 'sigs.k8s.io/kwok/cmd/kwok', ldflags: "-s -w" };
     default:
       return { module: 'controlplane', pkg: `k8s.io/kubernetes/cmd/${name}`, ldflags: kubeLdflags() };
-  }
-}
-
-/** Holds an exclusive lock file while `fn` runs; waits for a live holder, takes over from a dead one. */
-export async function withFileLock<T>(lockPath: string, progress: Progress, fn: () => Promise<T>): Promise<T> {
-  await mkdir(dirname(lockPath), { recursive: true });
-  let announced = false;
-  for (;;) {
-    try {
-      const fh = await open(lockPath, 'wx');
-      await fh.writeFile(String(process.pid));
-      await fh.close();
-      break;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      const holder = Number((await readFile(lockPath, 'utf8').catch(() => '')).trim());
-      if (!holder || !pidAlive(holder)) {
-        // The previous holder died mid-build: its lock is stale and its temp output is discarded below.
-        await rm(lockPath, { force: true });
-        continue;
-      }
-      if (!announced) progress(`bosun: another bosun (pid ${holder}) is building the control plane; waiting for it (lock ${lockPath})`);
-      announced = true;
-      await new Promise((r) => setTimeout(r, 2_000));
-    }
-  }
-  try {
-    return await fn();
-  } finally {
-    await rm(lockPath, { force: true });
-  }
-}
-
-/** Whether a process with this pid exists. */
-export function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 

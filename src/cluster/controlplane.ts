@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
 import { access, mkdir, readFile, rm, rmdir, writeFile, readdir } from 'node:fs/promises';
-import { request as httpsRequest } from 'node:https';
+import { request as httpsRequest, type RequestOptions } from 'node:https';
 import { request as httpRequest } from 'node:http';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
@@ -230,27 +230,22 @@ export function adminGet(url: string, pki: ClusterPki, timeoutMs = 5_000): Promi
 }
 
 function adminRequest(method: string, url: string, pki: ClusterPki, body: unknown, timeoutMs = 5_000): Promise<{ status: number; body: string }> {
-  return new Promise((res, rej) => {
-    const req = httpsRequest(
-      url,
-      { method, ca: pki.ca.cert, cert: pki.admin.cert, key: pki.admin.key, timeout: timeoutMs, headers: body ? { 'content-type': 'application/json' } : {} },
-      (r) => {
-        let data = '';
-        r.setEncoding('utf8');
-        r.on('data', (c: string) => (data += c));
-        r.on('end', () => res({ status: r.statusCode ?? 0, body: data }));
-      },
-    );
-    req.on('timeout', () => req.destroy(new Error('timeout')));
-    req.on('error', rej);
-    if (body) req.write(JSON.stringify(body));
-    req.end();
-  });
+  return sendText(httpsRequest, url, { method, ca: pki.ca.cert, cert: pki.admin.cert, key: pki.admin.key, timeout: timeoutMs, headers: body ? { 'content-type': 'application/json' } : {} }, body);
 }
 
 function httpGet(url: string, timeoutMs = 2_000): Promise<{ status: number; body: string }> {
+  return sendText(httpRequest, url, { timeout: timeoutMs }, undefined);
+}
+
+// One request, the whole answer as text: all the control plane's own health checks need.
+function sendText(
+  send: typeof httpRequest | typeof httpsRequest,
+  url: string,
+  opts: RequestOptions,
+  body: unknown,
+): Promise<{ status: number; body: string }> {
   return new Promise((res, rej) => {
-    const req = httpRequest(url, { timeout: timeoutMs }, (r) => {
+    const req = send(url, opts, (r) => {
       let data = '';
       r.setEncoding('utf8');
       r.on('data', (c: string) => (data += c));
@@ -258,6 +253,7 @@ function httpGet(url: string, timeoutMs = 2_000): Promise<{ status: number; body
     });
     req.on('timeout', () => req.destroy(new Error('timeout')));
     req.on('error', rej);
+    if (body) req.write(JSON.stringify(body));
     req.end();
   });
 }
