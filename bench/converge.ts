@@ -2,7 +2,7 @@
 // interleaved (A B C D, A B C D, …) on a fresh control plane per run; prints the figures and
 // writes bench/results/latest.json and docs/benchmarks.md.
 import { parseArgs } from 'node:util';
-import { CONTENDERS, runOnce, runRestart, runStream, type ContenderName, type RestartResult, type RunResult, type StreamResult } from './lib/run.js';
+import { CONTENDERS, abortRuns, runOnce, runRestart, runStream, type ContenderName, type RestartResult, type RunResult, type StreamResult } from './lib/run.js';
 import { summarise, writeReport } from './lib/report.js';
 
 const full = process.env.FULL === '1';
@@ -34,6 +34,13 @@ for (const c of contenders) if (!CONTENDERS.includes(c)) throw new Error(`unknow
 const scenarios = values.scenarios.split(',');
 const command = `node --import tsx bench/converge.ts ${process.argv.slice(2).join(' ')}`.trim() + (full ? '   # FULL=1' : '');
 const log = (l: string) => process.stdout.write(`${l}\n`);
+
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(sig, () => {
+    log(`${sig}: stopping contenders and control planes`);
+    void abortRuns().finally(() => process.exit(130));
+  });
+}
 
 const runs: RunResult[] = [];
 const restarts: RestartResult[] = [];

@@ -166,13 +166,27 @@ interface Bench {
   restartContender(): Promise<void>;
 }
 
+/** Clean-ups of the runs in progress, so an interrupted benchmark leaves no control plane or contender behind. */
+const inProgress = new Set<() => Promise<void>>();
+
+/** Stops every run in progress (contenders first, then their control planes); for SIGINT/SIGTERM handlers. */
+export async function abortRuns(): Promise<void> {
+  await Promise.all([...inProgress].map((f) => f().catch(() => undefined)));
+}
+
 async function withBench<T>(contender: ContenderName, fn: (b: Bench) => Promise<T>): Promise<T> {
   const dir = await mkdtemp(join(tmpdir(), 'bosun-bench-'));
   const progress = () => undefined;
+  let started: Started | undefined;
+  const cleanup = async () => {
+    await started?.stop();
+    await down({ dir, purge: true, progress });
+    await rm(dir, { recursive: true, force: true });
+  };
+  inProgress.add(cleanup);
   const { kubeconfig, state } = await up({ dir, progress });
   const pki = (await loadPki(dir))!;
   const client = KubeClient.fromConfig({ kubeconfig });
-  let started: Started | undefined;
   try {
     const k = async (args: string[], input?: string) => {
       const r = await runKubectl(kubeconfig, args, input);
@@ -217,10 +231,9 @@ async function withBench<T>(contender: ContenderName, fn: (b: Bench) => Promise<
     };
     return await fn(bench);
   } finally {
-    await started?.stop();
     client.close();
-    await down({ dir, purge: true, progress });
-    await rm(dir, { recursive: true, force: true });
+    await cleanup();
+    inProgress.delete(cleanup);
   }
 }
 
