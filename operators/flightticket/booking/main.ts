@@ -9,19 +9,12 @@ import { startBookingService } from './server.js';
 import type { FaultConfig } from './types.js';
 
 /** Flags of the `booking-service` command, as commander parses them. */
-export interface BookingServiceFlags {
+export interface BookingServiceFlags extends FaultConfig {
   port: number;
   host: string;
   dataDir: string;
   apiKey?: string;
   apiKeyFile?: string;
-  errorRate?: number;
-  latencyMs?: number;
-  rateLimitRate?: number;
-  retryAfterSeconds?: number;
-  dropRate?: number;
-  dropAfterCommitRate?: number;
-  seed?: number;
   logLevel: string;
 }
 
