@@ -129,6 +129,8 @@ export class Manager {
     if (this.specs.some((s) => s.name === spec.name)) throw new Error(`a controller named '${spec.name}' is already added; controller names must be unique`);
     this.specs.push(spec);
     const { reconcile, watches } = spec.instantiate ? spec.instantiate() : spec;
+    let reader: CacheReader | undefined;
+    let sink: EventSink | undefined;
     const workers = spec.workers ?? this.opts.workers;
     const ctrl = new Controller(
       {
@@ -139,8 +141,11 @@ export class Manager {
         observer: { reconcileDone: (c, r, s) => this.metrics.reconcileDone(c, r, s) },
       },
       (req, signal) => {
+        // One reader and one event sink per manager; each reconcile only adds its logger and context.
+        reader ??= this.cacheReader();
+        sink ??= this.events();
         const log = objectLogger(this.log, { kind: spec.forType.kind, metadata: { namespace: req.namespace, name: req.name } }, { controller: spec.name });
-        const ctx = new ReconcileContext(spec.name, this.client, this.cacheReader(), log, this.events(), this.fieldManager, signal);
+        const ctx = new ReconcileContext(spec.name, this.client, reader, log, sink, this.fieldManager, signal);
         return reconcile(req, ctx);
       },
     );
