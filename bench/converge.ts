@@ -20,7 +20,7 @@ const { values } = parseArgs({
     'restart-n': { type: 'string', default: '1000' },
     'restart-rounds': { type: 'string', default: '1' },
     /** Creates per second and seconds for the stream scenario. */
-    'stream-rate': { type: 'string', default: '50' },
+    'stream-rate': { type: 'string', default: '20' },
     'stream-seconds': { type: 'string', default: '60' },
     /** Skip writing docs and results (a dry run). */
     'no-write': { type: 'boolean', default: false },
@@ -55,17 +55,17 @@ if (scenarios.includes('converge')) {
 if (scenarios.includes('restart')) {
   const n = Number(values['restart-n']);
   log(`restart n=${n}`);
-  for (let round = 1; round <= Number(values['restart-rounds']); round++) for (const c of contenders.filter((x) => x !== 'floor')) restarts.push(await runRestart(c, n, round, log));
+  for (let round = 1; round <= Number(values['restart-rounds']); round++) for (const c of contenders.filter((x) => !x.startsWith('floor'))) restarts.push(await runRestart(c, n, round, log));
 }
 if (scenarios.includes('stream')) {
   const rate = Number(values['stream-rate']);
   const secs = Number(values['stream-seconds']);
   log(`stream ${rate}/s for ${secs} s`);
-  for (let round = 1; round <= rounds; round++) for (const c of contenders.filter((x) => x !== 'floor')) streams.push(await runStream(c, rate, secs, round, log));
+  for (let round = 1; round <= rounds; round++) for (const c of contenders.filter((x) => !x.startsWith('floor'))) streams.push(await runStream(c, rate, secs, round, log));
 }
 const converge = ns.filter(() => runs.length > 0).map((n) => summarise(n, runs));
 for (const s of converge) {
-  log(`n=${s.n}: ${contenders.map((c) => `${c} ${(s as unknown as Record<string, number>)[`${c.replace('-', '_')}_s`] ?? '—'} s`).join(', ')}; bosun/floor ${s.ratio_to_floor.bosun ?? '—'}×`);
+  log(`n=${s.n}: ${contenders.map((c) => `${c} ${(s as unknown as Record<string, number>)[`${c.replace('-', '_')}_s`] ?? '—'} s`).join(', ')}; bosun/floor ${s.ratio_to_floor.bosun ?? '—'}×, bosun/floor-running ${s.ratio_to_floor_running.bosun ?? '—'}×`);
 }
 log(`total ${Math.round((Date.now() - t0) / 1000)} s`);
 if (!values['no-write']) await writeReport(converge, restarts, streams, command);
