@@ -1,5 +1,8 @@
 import { Command, InvalidArgumentError } from 'commander';
-import { DEFAULT_CLUSTER_DIR, down, status, up } from '../cluster/controlplane.js';
+import { DEFAULT_CLUSTER_DIR } from '../cluster/versions.js';
+
+// The control plane (and its certificate library) loads only when a cluster command runs, not for `bosun run`.
+const controlplane = () => import('../cluster/controlplane.js');
 
 function portArg(v: string): number {
   const n = Number(v);
@@ -19,7 +22,7 @@ export function clusterCommand(): Command {
     .option('--port <port>', 'API server port (default: a free port)', portArg)
     .addHelpText('after', '\nExamples:\n  bosun cluster up\n  bosun cluster up --dir /tmp/c1 --port 6443\n  export KUBECONFIG=$PWD/.bosun/cluster/kubeconfig')
     .action(async (o: { dir: string; port?: number }) => {
-      const r = await up({ dir: o.dir, port: o.port });
+      const r = await (await controlplane()).up({ dir: o.dir, port: o.port });
       process.stdout.write(`${r.started ? 'started' : 'already running'}: ${r.state.apiserverUrl} (${(r.elapsedMs / 1000).toFixed(1)} s)\nexport KUBECONFIG=${r.kubeconfig}\n`);
     });
   cmd
@@ -30,7 +33,7 @@ export function clusterCommand(): Command {
     /** Also delete the cluster's data, so the next up starts empty. */
     .option('--purge', 'also delete the data, certificates and logs')
     .action(async (o: { dir: string; purge?: boolean }) => {
-      await down({ dir: o.dir, purge: o.purge });
+      await (await controlplane()).down({ dir: o.dir, purge: o.purge });
     });
   cmd
     .command('status')
@@ -40,7 +43,7 @@ export function clusterCommand(): Command {
     /** Machine-readable output. */
     .option('--json', 'print JSON')
     .action(async (o: { dir: string; json?: boolean }) => {
-      const s = await status(o.dir);
+      const s = await (await controlplane()).status(o.dir);
       if (o.json) {
         process.stdout.write(`${JSON.stringify(s, null, 2)}\n`);
         return;

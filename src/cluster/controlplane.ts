@@ -9,10 +9,8 @@ import { stringify } from 'yaml';
 import { pidAlive, resolvePrograms, type Progress, type ProgramPaths } from './binaries.js';
 import { KWOK_STAGES } from './kwok-stages.js';
 import { createPki, loadPki, PKI_FILES, type CertPair, type ClusterPki } from './pki.js';
-import { KUBERNETES_VERSION, PROGRAMS, type ProgramName } from './versions.js';
+import { DEFAULT_CLUSTER_DIR, KUBERNETES_VERSION, PROGRAMS, type ProgramName } from './versions.js';
 
-/** The default cluster directory, relative to the working directory. */
-export const DEFAULT_CLUSTER_DIR = '.bosun/cluster';
 /** The name of the one fake Node kwok manages. */
 export const NODE_NAME = 'bosun-node-0';
 const SERVICE_CIDR = '10.0.0.0/24';

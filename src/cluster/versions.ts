@@ -17,3 +17,6 @@ export function versionOf(name: ProgramName): string {
   if (name === 'kwok') return KWOK_VERSION;
   return KUBERNETES_VERSION;
 }
+
+/** Where `bosun cluster` keeps a cluster unless --dir says otherwise. */
+export const DEFAULT_CLUSTER_DIR = '.bosun/cluster';

@@ -5,7 +5,6 @@ import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Command, InvalidArgumentError } from 'commander';
 import { pino } from 'pino';
-import { startBookingService } from './server.js';
 import type { FaultConfig } from './types.js';
 
 /** Flags of the `booking-service` command, as commander parses them. */
@@ -94,6 +93,8 @@ export function bookingServiceCommand(): Command {
     .option('--log-level <level>', 'pino log level (trace, debug, info, warn, error, silent)', 'info')
     .action(async (flags: BookingServiceFlags) => {
       const logger = pino({ level: flags.logLevel });
+      // The service (and its database) loads only when this command runs, not with every bosun command.
+      const { startBookingService } = await import('./server.js');
       const service = await startBookingService({
         port: flags.port,
         host: flags.host,
