@@ -46,26 +46,33 @@ const runs: RunResult[] = [];
 const restarts: RestartResult[] = [];
 const streams: StreamResult[] = [];
 const t0 = Date.now();
+const elapsed = () => `${Math.round((Date.now() - t0) / 1000)} s`;
+const summaries = () => [...new Set(runs.map((r) => r.n))].map((n) => summarise(n, runs));
+// The report is rewritten after every stage, so a long run that fails late keeps what it measured.
+const save = async () => {
+  if (!values['no-write']) await writeReport(summaries(), restarts, streams, command, new Date(t0));
+};
 if (scenarios.includes('converge')) {
   for (const n of ns) {
-    log(`converge n=${n}`);
+    log(`converge n=${n} (at ${elapsed()})`);
     for (let round = 1; round <= rounds; round++) for (const c of contenders) runs.push(await runOnce(c, n, round, log));
+    await save();
   }
 }
 if (scenarios.includes('restart')) {
   const n = Number(values['restart-n']);
-  log(`restart n=${n}`);
+  log(`restart n=${n} (at ${elapsed()})`);
   for (let round = 1; round <= Number(values['restart-rounds']); round++) for (const c of contenders.filter((x) => !x.startsWith('floor'))) restarts.push(await runRestart(c, n, round, log));
+  await save();
 }
 if (scenarios.includes('stream')) {
   const rate = Number(values['stream-rate']);
   const secs = Number(values['stream-seconds']);
-  log(`stream ${rate}/s for ${secs} s`);
+  log(`stream ${rate}/s for ${secs} s (at ${elapsed()})`);
   for (let round = 1; round <= rounds; round++) for (const c of contenders.filter((x) => !x.startsWith('floor'))) streams.push(await runStream(c, rate, secs, round, log));
+  await save();
 }
-const converge = ns.filter(() => runs.length > 0).map((n) => summarise(n, runs));
-for (const s of converge) {
+for (const s of summaries()) {
   log(`n=${s.n}: ${contenders.map((c) => `${c} ${(s as unknown as Record<string, number>)[`${c.replace('-', '_')}_s`] ?? '—'} s`).join(', ')}; bosun/floor ${s.ratio_to_floor.bosun ?? '—'}×, bosun/floor-running ${s.ratio_to_floor_running.bosun ?? '—'}×`);
 }
-log(`total ${Math.round((Date.now() - t0) / 1000)} s`);
-if (!values['no-write']) await writeReport(converge, restarts, streams, command);
+log(`total ${elapsed()}`);

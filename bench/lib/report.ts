@@ -135,7 +135,7 @@ export function chartSvg(scenarios: ConvergeScenario[]): string {
 }
 
 /** Writes latest.json (and a dated copy), the chart, and the table section of docs/benchmarks.md. */
-export async function writeReport(scenarios: ConvergeScenario[], restarts: RestartResult[], streams: StreamResult[], command: string): Promise<void> {
+export async function writeReport(scenarios: ConvergeScenario[], restarts: RestartResult[], streams: StreamResult[], command: string, startedAt = new Date()): Promise<void> {
   const date = new Date().toISOString();
   const restartSummary = summariseBy(restarts, (r) => `${r.contender}`).map(([c, rs]) => ({ name: 'restart', contender: c, n: rs[0]!.n, rounds: rs.length, writes: median(rs.map((r) => r.writes)), seconds_until_idle: round(median(rs.map((r) => r.secondsUntilIdle))), requests: rs[0]!.requests, events_by_source: rs[0]!.eventsBySource }));
   const streamSummary = summariseBy(streams, (r) => `${r.contender}`).map(([c, rs]) => ({ name: 'stream', contender: c, rate: rs[0]!.rate, seconds: rs[0]!.durationS, rounds: rs.length, p50_ms: medianOrNull(rs.map((r) => r.p50_ms)), p99_ms: medianOrNull(rs.map((r) => r.p99_ms)), not_ready: Math.max(...rs.map((r) => r.missing)) }));
@@ -143,7 +143,8 @@ export async function writeReport(scenarios: ConvergeScenario[], restarts: Resta
   const dir = join(ROOT, 'bench', 'results');
   await mkdir(dir, { recursive: true });
   await writeFile(join(dir, 'latest.json'), `${JSON.stringify(result, null, 2)}\n`);
-  await writeFile(join(dir, `${date.slice(0, 19).replace(/[:T]/g, '-')}.json`), `${JSON.stringify(result, null, 2)}\n`);
+  // Named by when the invocation started, so the saves after each stage of one run replace each other.
+  await writeFile(join(dir, `${startedAt.toISOString().slice(0, 19).replace(/[:T]/g, '-')}.json`), `${JSON.stringify(result, null, 2)}\n`);
   if (scenarios.length > 0) {
     const png = new Resvg(chartSvg(scenarios), { font: { loadSystemFonts: true } }).render().asPng();
     await writeFile(join(ROOT, 'docs', 'benchmarks-converge.png'), png);
