@@ -3,7 +3,8 @@
 // writes bench/results/latest.json and docs/benchmarks.md.
 import { parseArgs } from 'node:util';
 import { CONTENDERS, abortRuns, runOnce, runRestart, runStream, type ContenderName, type RestartResult, type RunResult, type StreamResult } from './lib/run.js';
-import { summarise, writeReport } from './lib/report.js';
+import { readFileSync } from 'node:fs';
+import { summarise, writeReport, type ConvergeScenario } from './lib/report.js';
 
 const full = process.env.FULL === '1';
 const { values } = parseArgs({
@@ -22,6 +23,8 @@ const { values } = parseArgs({
     /** Creates per second and seconds for the stream scenario. */
     'stream-rate': { type: 'string', default: '20' },
     'stream-seconds': { type: 'string', default: '60' },
+    /** An earlier results file (bench/results/*.json) whose convergence figures for other N join this report. */
+    merge: { type: 'string' },
     /** Skip writing docs and results (a dry run). */
     'no-write': { type: 'boolean', default: false },
   },
@@ -47,7 +50,14 @@ const restarts: RestartResult[] = [];
 const streams: StreamResult[] = [];
 const t0 = Date.now();
 const elapsed = () => `${Math.round((Date.now() - t0) / 1000)} s`;
-const summaries = () => [...new Set(runs.map((r) => r.n))].map((n) => summarise(n, runs));
+const carried: ConvergeScenario[] = [];
+if (values.merge) {
+  const earlier = JSON.parse(readFileSync(values.merge, 'utf8')) as { date: string; commit: string; command: string; scenarios: { name: string; n?: number }[] };
+  for (const sc of earlier.scenarios) {
+    if (sc.name === 'converge' && !ns.includes(sc.n!)) carried.push({ ...(sc as ConvergeScenario), from: (sc as ConvergeScenario).from ?? { date: earlier.date, commit: earlier.commit, command: earlier.command } });
+  }
+}
+const summaries = () => [...carried, ...[...new Set(runs.map((r) => r.n))].map((n) => summarise(n, runs))].sort((a, b) => a.n - b.n);
 // The report is rewritten after every stage, so a long run that fails late keeps what it measured.
 const save = async () => {
   if (!values['no-write']) await writeReport(summaries(), restarts, streams, command, new Date(t0));

@@ -42,6 +42,8 @@ export interface ConvergeScenario {
   ratio_to_floor_running: Partial<Record<ContenderName, number>>;
   /** API requests per Message by verb and resource, median over rounds. */
   requests: Partial<Record<ContenderName, Record<string, number>>>;
+  /** Set when this N was measured by an earlier invocation and carried over with --merge. */
+  from?: { date: string; commit: string; command: string };
 }
 
 const field = (c: ContenderName) => c.replace('-', '_');
@@ -168,6 +170,9 @@ export async function writeReport(scenarios: ConvergeScenario[], restarts: Resta
     '| N | rounds | floor | floor-running | bosun | kopf | controller-runtime | bosun ÷ floor | bosun ÷ floor-running | kopf ÷ bosun | controller-runtime ÷ bosun |',
     '|---|---|---|---|---|---|---|---|---|---|---|',
   ];
+  for (const s of scenarios.filter((x) => x.from)) {
+    lines.splice(lines.indexOf('```', lines.indexOf('```') + 1) + 1, 0, '', `N = ${s.n} was measured earlier (${s.from!.date.slice(0, 16).replace('T', ' ')} UTC, commit \`${s.from!.commit}\`) and carried over with --merge:`, '', '```', s.from!.command, '```');
+  }
   for (const s of scenarios) {
     const kb = s.kopf_s && s.bosun_s ? round(s.kopf_s / s.bosun_s) : undefined;
     const cb = s.controller_runtime_s && s.bosun_s ? round(s.controller_runtime_s / s.bosun_s) : undefined;

@@ -226,19 +226,29 @@ async function runningFloorWrites(client: KubeClient, created: AsyncIterable<Mes
     waiting.delete(podName);
     writeStatus(msg);
   };
-  const list = await client.list<KubeObject<unknown, { phase?: string }>>(Pod, { namespace: NS });
-  for (const p of list.items) if (p.status?.phase === 'Running') running.add(p.metadata.name!);
-  const watching = (async () => {
+  type PodLike = KubeObject<unknown, { phase?: string }>;
+  const seeRunning = (p: PodLike) => {
+    if (p.status?.phase === 'Running') settle(p.metadata.name!);
+  };
+  // A watch that ends or fails is replaced by a fresh list and watch: resuming from an old version can
+  // be refused (410) forever, and Pods that turned Running meanwhile are only in the new list.
+  const follow = async (first: Awaited<ReturnType<typeof client.list<PodLike>>>) => {
+    let list = first;
     while (!ac.signal.aborted) {
       try {
-        for await (const ev of client.watch<KubeObject<unknown, { phase?: string }>>(Pod, { namespace: NS, resourceVersion: list.resourceVersion, timeoutSeconds: 600 }, ac.signal)) {
-          if ((ev.type === 'ADDED' || ev.type === 'MODIFIED') && ev.object.status?.phase === 'Running') settle(ev.object.metadata.name!);
+        for (const p of list.items) seeRunning(p);
+        for await (const ev of client.watch<PodLike>(Pod, { namespace: NS, resourceVersion: list.resourceVersion, timeoutSeconds: 600 }, ac.signal)) {
+          if (ev.type === 'ADDED' || ev.type === 'MODIFIED') seeRunning(ev.object);
         }
-      } catch {
-        /* aborted, or the watch ended: resume from the list (Pods that turned Running meanwhile are re-sent as ADDED) */
+      } catch (err) {
+        if (ac.signal.aborted) return;
+        process.stderr.write(`bench: floor-running's watch of Pods failed (${(err as Error).message}); listing again\n`);
+        await new Promise((r) => setTimeout(r, 200));
       }
+      if (!ac.signal.aborted) list = await client.list<PodLike>(Pod, { namespace: NS });
     }
-  })();
+  };
+  const watching = follow(await client.list<PodLike>(Pod, { namespace: NS }));
   const inflight = new Set<Promise<void>>();
   for await (const msg of created) {
     const p = (async () => {
@@ -383,7 +393,15 @@ async function converge(b: Bench, contender: ContenderName, n: number): Promise<
         else await new Promise<void>((r) => (wake = r));
       }
     };
-    await Promise.all([creates, (contender === 'floor' ? floorWrites : runningFloorWrites)(b.client, feed())]);
+    let timer: NodeJS.Timeout | undefined;
+    const limit = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`${contender} did not finish ${n} Messages within 900 s`)), 900_000);
+    });
+    try {
+      await Promise.race([Promise.all([creates, (contender === 'floor' ? floorWrites : runningFloorWrites)(b.client, feed())]), limit]);
+    } finally {
+      clearTimeout(timer);
+    }
   } else {
     const readyP = waitAllReady(b.client, n, ac.signal);
     await pool(msgs, 32, async (m) => {
@@ -491,8 +509,8 @@ export interface StreamResult {
   missing: number;
 }
 
-/** The p-th percentile; Infinity entries (never Ready) sort last, so a percentile that falls on one is null. */
-function percentile(xs: number[], p: number): number | null {
+/** The p-th percentile, in whole ms; Infinity entries (never Ready) sort last, so a percentile that falls on one is null. */
+export function percentile(xs: number[], p: number): number | null {
   const s = [...xs].sort((a, b) => a - b);
   const v = s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
   return v === undefined || !Number.isFinite(v) ? null : Math.round(v);
