@@ -94,7 +94,7 @@ undeploy: ## delete what make deploy created (CRDs too, so every custom resource
 	kubectl kustomize config/default | kubectl --kubeconfig $(TARGET_KUBECONFIG) delete --ignore-not-found -f -
 
 .PHONY: bench
-bench: build ## benchmarks against kopf, controller-runtime and the floor (FULL=1 for all sizes)
+bench: build ## benchmarks against kopf, controller-runtime and the two floors (FULL=1: N=5000, restart, stream)
 	FULL=$(FULL) node --import tsx bench/converge.ts
 
 .PHONY: demo
