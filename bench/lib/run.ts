@@ -7,6 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KubeClient, type KubeObject } from 'bosun';
 import { adminGet, down, up } from '../../src/cluster/controlplane.js';
+import { clientSource, runWatcher } from '../../src/watcher/watcher.js';
+import type { ResourceType } from '../../src/client/types.js';
 import { loadPki, type ClusterPki } from '../../src/cluster/pki.js';
 import { runKubectl } from '../../src/envtest/index.js';
 import { MessageResource, type Message } from '../../operators/message/resource.js';
@@ -101,31 +103,35 @@ function isReady(m: Message): boolean {
 }
 
 /**
- * Calls `onReady` once for every Message that is or turns Ready, from a list and then a watch of the API
- * (not any contender's cache); re-lists whenever the watch ends or fails, so no Message is missed.
- * Returns when `onReady` returns true or `signal` fires.
+ * Feeds every object of `type` in the bench namespace to `see`, as listed and then as it changes, through
+ * bosun's own watcher (re-lists on 410, reconnects after errors); returns when `see` returns true or
+ * `signal` fires. Reads the API server, never a contender's cache.
  */
+async function follow<T extends KubeObject>(client: KubeClient, type: ResourceType, signal: AbortSignal, see: (obj: T) => boolean): Promise<void> {
+  const stop = new AbortController();
+  const both = AbortSignal.any([signal, stop.signal]);
+  const feed = (obj: T) => {
+    if (!stop.signal.aborted && see(obj)) stop.abort();
+  };
+  await runWatcher<T>(
+    clientSource<T>(client, type, { namespace: NS }),
+    (ev) => {
+      if (ev.type === 'applied') feed(ev.object);
+      else if (ev.type !== 'deleted') for (const o of ev.objects) feed(o);
+    },
+    both,
+  );
+}
+
+/** Calls `onReady` once for every benchmark Message that is or turns Ready; returns when it returns true or `signal` fires. */
 async function followReady(client: KubeClient, signal: AbortSignal, onReady: (name: string) => boolean): Promise<void> {
   const seen = new Set<string>();
-  const report = (m: Message): boolean => {
+  await follow<Message>(client, MessageResource, signal, (m) => {
     const name = m.metadata.name ?? '';
     if (!name.startsWith('m-') || seen.has(name) || !isReady(m)) return false;
     seen.add(name);
     return onReady(name);
-  };
-  while (!signal.aborted) {
-    try {
-      const list = await client.list<Message>(MessageResource, { namespace: NS, signal });
-      for (const m of list.items) if (report(m)) return;
-      for await (const ev of client.watch<Message>(MessageResource, { namespace: NS, resourceVersion: list.resourceVersion, allowWatchBookmarks: true, timeoutSeconds: 300 }, signal)) {
-        if ((ev.type === 'ADDED' || ev.type === 'MODIFIED') && report(ev.object)) return;
-      }
-    } catch (err) {
-      if (signal.aborted) return;
-      process.stderr.write(`bench: watch of Messages failed (${(err as Error).message}); listing again\n`);
-      await new Promise((r) => setTimeout(r, 200));
-    }
-  }
+  });
 }
 
 /** Resolves when every Message named `m-0`…`m-(n-1)` is Ready. */
@@ -226,29 +232,10 @@ async function runningFloorWrites(client: KubeClient, created: AsyncIterable<Mes
     waiting.delete(podName);
     writeStatus(msg);
   };
-  type PodLike = KubeObject<unknown, { phase?: string }>;
-  const seeRunning = (p: PodLike) => {
+  const watching = follow<KubeObject<unknown, { phase?: string }>>(client, Pod, ac.signal, (p) => {
     if (p.status?.phase === 'Running') settle(p.metadata.name!);
-  };
-  // A watch that ends or fails is replaced by a fresh list and watch: resuming from an old version can
-  // be refused (410) forever, and Pods that turned Running meanwhile are only in the new list.
-  const follow = async (first: Awaited<ReturnType<typeof client.list<PodLike>>>) => {
-    let list = first;
-    while (!ac.signal.aborted) {
-      try {
-        for (const p of list.items) seeRunning(p);
-        for await (const ev of client.watch<PodLike>(Pod, { namespace: NS, resourceVersion: list.resourceVersion, timeoutSeconds: 600 }, ac.signal)) {
-          if (ev.type === 'ADDED' || ev.type === 'MODIFIED') seeRunning(ev.object);
-        }
-      } catch (err) {
-        if (ac.signal.aborted) return;
-        process.stderr.write(`bench: floor-running's watch of Pods failed (${(err as Error).message}); listing again\n`);
-        await new Promise((r) => setTimeout(r, 200));
-      }
-      if (!ac.signal.aborted) list = await client.list<PodLike>(Pod, { namespace: NS });
-    }
-  };
-  const watching = follow(await client.list<PodLike>(Pod, { namespace: NS }));
+    return false;
+  });
   const inflight = new Set<Promise<void>>();
   for await (const msg of created) {
     const p = (async () => {
