@@ -15,6 +15,8 @@ import { createLogger } from '../log/logger.js';
 import { Manager } from '../manager/manager.js';
 import { up, type ClusterState } from '../cluster/controlplane.js';
 
+export { startFaultProxy, writeProxyKubeconfig, FaultProxyError, type FaultProxy, type FaultProxyOptions, type FaultProxyStats, type CutMode } from './faultproxy.js';
+
 /** Raised when the harness cannot provide the environment; names the step that failed. */
 export class TestEnvError extends Error {
   override name = 'TestEnvError';
