@@ -1,9 +1,10 @@
 import { ApiError } from '../client/errors.js';
 import type { KubeObject } from '../client/types.js';
-import type { EventHandler } from '../handler/enqueue.js';
+import type { EnqueueFn as EventHandler } from '../handler/enqueue.js';
 import type { Predicate, WatchChange } from '../predicate/predicate.js';
 import { WorkQueue, type QueueMetrics } from '../queue/workqueue.js';
 import type { RateLimiter } from '../queue/ratelimiter.js';
+import { sharedYielder } from '../queue/yielder.js';
 import { PermanentError, TemporaryError, requestFromKey, type Request, type Result } from '../reconcile/types.js';
 
 /** Workers per controller by default: reconciles wait on the API server, so several run at once. */
@@ -109,22 +110,29 @@ export class Controller {
       const key = await this.queue.get();
       if (key === undefined) return;
       this.inFlight++;
+      let finishedAt: number | undefined;
       try {
-        await this.process(key, signal);
+        finishedAt = await this.process(key, signal);
       } finally {
         this.inFlight--;
         this.queue.done(key);
       }
+      // Reconciles that do no I/O settle in microtasks; without this a long drain never lets timers or sockets run.
+      const turn = sharedYielder.maybeYield(finishedAt);
+      if (turn) await turn;
     }
   }
 
-  private async process(key: string, signal: AbortSignal): Promise<void> {
+  /** Reconciles `key` and acts on the outcome; returns the time it finished (performance.now()). */
+  private async process(key: string, signal: AbortSignal): Promise<number> {
     const req = requestFromKey(key);
     const t0 = performance.now();
-    const seconds = () => (performance.now() - t0) / 1000;
+    let t1 = t0;
+    const seconds = () => ((t1 = performance.now()) - t0) / 1000;
     try {
       const res = (await this.reconcile(req, signal)) ?? {};
-      if (res.requeueAfterMs !== undefined && res.requeueAfterMs >= 0) {
+      // Zero or less means no timed requeue: an immediate requeue would be an unthrottled loop.
+      if (res.requeueAfterMs !== undefined && res.requeueAfterMs > 0) {
         this.queue.forget(key);
         this.queue.addAfter(key, res.requeueAfterMs);
         this.observer?.reconcileDone?.(this.name, 'requeue_after', seconds());
@@ -139,6 +147,7 @@ export class Controller {
       this.observer?.reconcileDone?.(this.name, 'error', seconds());
       this.handleError(key, req, err);
     }
+    return t1;
   }
 
   private handleError(key: string, req: Request, err: unknown): void {
