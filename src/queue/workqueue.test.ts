@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { FakeClock, settle } from './clock.js';
+import { FakeClock, realClock, settle, type Clock } from './clock.js';
 import { ItemExponentialRateLimiter } from './ratelimiter.js';
 import { WorkQueue, type QueueMetrics } from './workqueue.js';
 
@@ -100,6 +100,51 @@ void test('addAfter with zero delay adds immediately', () => {
   const { q } = newQueue();
   q.addAfter('a', 0);
   assert.equal(q.len(), 1);
+});
+
+/** Node's setTimeout treats a delay above 2^31-1 ms as 1 ms; this fake clock does the same and counts timers armed. */
+class NodeLikeClock extends FakeClock {
+  armed = 0;
+
+  override setTimeout(fn: () => void, ms: number): unknown {
+    this.armed++;
+    return super.setTimeout(fn, ms > 2 ** 31 - 1 ? 1 : ms);
+  }
+}
+
+void test('addAfter beyond the 2^31-1 ms timer limit waits the whole delay without spinning', () => {
+  const clock = new NodeLikeClock();
+  const q = new WorkQueue({ clock, rateLimiter: new ItemExponentialRateLimiter() });
+  const delay = 30 * 24 * 3600 * 1000;
+  q.addAfter('a', delay);
+  clock.advance(1000);
+  assert.ok(clock.armed <= 1, `the delay timer was armed ${clock.armed} times in the first second`);
+  clock.advance(delay - 1001);
+  assert.equal(q.len(), 0, 'the key is not ready before its deadline');
+  assert.ok(clock.armed <= 3, `the delay timer was armed ${clock.armed} times over 30 days`);
+  clock.advance(1);
+  assert.equal(q.len(), 1, 'the key is ready at its deadline');
+});
+
+void test('an earlier addAfter still fires on time while a beyond-limit delay is waiting', () => {
+  const clock = new NodeLikeClock();
+  const q = new WorkQueue({ clock, rateLimiter: new ItemExponentialRateLimiter() });
+  q.addAfter('far', 2 ** 32);
+  q.addAfter('near', 50);
+  clock.advance(50);
+  assert.equal(q.len(), 1);
+  assert.equal(q.delayedCount(), 1, 'the far key is still waiting');
+});
+
+void test('with real timers, a beyond-limit addAfter does not wake the queue every millisecond', async () => {
+  let armed = 0;
+  const counting: Clock = { ...realClock, setTimeout: (fn, ms) => (armed++, realClock.setTimeout(fn, ms)) };
+  const q = new WorkQueue({ clock: counting, rateLimiter: new ItemExponentialRateLimiter() });
+  q.addAfter('a', 2 ** 31 + 60_000);
+  // A window is the only way to count wakeups that should not happen; 50 ms is 50 wakeups when spinning.
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  q.shutdown();
+  assert.ok(armed <= 1, `the delay timer was armed ${armed} times in 50 ms`);
 });
 
 void test('addRateLimited backs off 5, 10, 20 ms and forget resets it', () => {

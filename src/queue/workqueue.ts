@@ -1,6 +1,12 @@
 import { type Clock, realClock } from './clock.js';
 import { type RateLimiter, defaultControllerRateLimiter } from './ratelimiter.js';
 
+/**
+ * The longest delay one timer can wait: Node's setTimeout treats anything above 2^31-1 ms as 1 ms,
+ * so longer delays are waited in steps of at most this.
+ */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
 /** Optional observers a metrics layer plugs into a queue; every callback is synchronous and must not throw. */
 export interface QueueMetrics {
   /** A key became pending (not counted when it was already pending: that add coalesced). */
@@ -291,8 +297,11 @@ export class WorkQueue {
     if (!next) return;
     if (this.delayTimer !== undefined && this.delayTimerAt <= next.readyAt) return;
     if (this.delayTimer !== undefined) this.clock.clearTimeout(this.delayTimer);
-    this.delayTimerAt = next.readyAt;
-    this.delayTimer = this.clock.setTimeout(() => this.fireDelayed(), next.readyAt - this.clock.now());
+    const now = this.clock.now();
+    // A deadline beyond one timer's reach is waited in steps; fireDelayed re-arms for the rest.
+    const wait = Math.min(Math.max(0, next.readyAt - now), MAX_TIMER_MS);
+    this.delayTimerAt = now + wait;
+    this.delayTimer = this.clock.setTimeout(() => this.fireDelayed(), wait);
     // A pending retry must not keep the process alive on its own.
     (this.delayTimer as { unref?: () => void } | undefined)?.unref?.();
   }
