@@ -2,7 +2,7 @@
 // interleaved (A B C D, A B C D, …) on a fresh control plane per run; prints the figures and
 // writes bench/results/latest.json and docs/benchmarks.md.
 import { parseArgs } from 'node:util';
-import { CONTENDERS, abortRuns, runOnce, runRestart, runStream, type ContenderName, type RestartResult, type RunResult, type StreamResult } from './lib/run.js';
+import { CONTENDERS, EXTRA_CONTENDERS, abortRuns, runOnce, runRestart, runStream, type ContenderName, type RestartResult, type RunResult, type StreamResult } from './lib/run.js';
 import { readFileSync } from 'node:fs';
 import { summarise, writeReport, type ConvergeScenario } from './lib/report.js';
 
@@ -33,7 +33,8 @@ const { values } = parseArgs({
 const ns = values.n.split(',').map(Number);
 const rounds = Number(values.rounds);
 const contenders = values.contenders.split(',') as ContenderName[];
-for (const c of contenders) if (!CONTENDERS.includes(c)) throw new Error(`unknown contender '${c}'; choose from ${CONTENDERS.join(', ')}`);
+const known: readonly string[] = [...CONTENDERS, ...EXTRA_CONTENDERS];
+for (const c of contenders) if (!known.includes(c)) throw new Error(`unknown contender '${c}'; choose from ${known.join(', ')}`);
 const scenarios = values.scenarios.split(',');
 const command = `node --import tsx bench/converge.ts ${process.argv.slice(2).join(' ')}`.trim() + (full ? '   # FULL=1' : '');
 const log = (l: string) => process.stdout.write(`${l}\n`);

@@ -4,7 +4,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { KubeClient, type KubeObject } from 'bosun';
 import { adminGet, down, up } from '../../src/cluster/controlplane.js';
 import { clientSource, runWatcher } from '../../src/watcher/watcher.js';
@@ -18,8 +18,13 @@ import { ensurePeers } from '../peers.js';
 
 /** The contenders, in the order they are interleaved. */
 export const CONTENDERS = ['floor', 'floor-running', 'bosun', 'kopf', 'controller-runtime'] as const;
+/**
+ * Contenders run only when named with --contenders: `bosun-base` is bosun built from another checkout
+ * (BENCH_BOSUN_BASE_DIR, e.g. a `git worktree` of the previous release), for before/after in one run.
+ */
+export const EXTRA_CONTENDERS = ['bosun-base'] as const;
 /** One contender's name. */
-export type ContenderName = (typeof CONTENDERS)[number];
+export type ContenderName = (typeof CONTENDERS)[number] | (typeof EXTRA_CONTENDERS)[number];
 
 /** What one run measured. */
 export interface RunResult {
@@ -141,6 +146,13 @@ async function waitAllReady(client: KubeClient, n: number, signal: AbortSignal):
   if (ready < n) throw new Error(`only ${ready} of ${n} Messages became Ready`);
 }
 
+/** The built checkout `bosun-base` runs from. */
+function baseDir(): string {
+  const dir = process.env.BENCH_BOSUN_BASE_DIR;
+  if (!dir) throw new Error('the bosun-base contender needs BENCH_BOSUN_BASE_DIR: a built checkout of the version to compare with (git worktree add ../base <rev> && (cd ../base && npm ci && npx tsc -p tsconfig.build.json))');
+  return resolve(dir);
+}
+
 interface Started {
   child?: ChildProcess;
   stop(): Promise<void>;
@@ -148,13 +160,14 @@ interface Started {
 
 async function startContender(name: ContenderName, kubeconfig: string): Promise<Started> {
   let cmd: { command: string; args: string[]; env: Record<string, string | undefined>; cwd: string };
-  if (name === 'bosun') {
+  if (name === 'bosun' || name === 'bosun-base') {
+    const root = name === 'bosun' ? ROOT : baseDir();
     cmd = {
       command: process.execPath,
       // BENCH_BOSUN_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") profiles the contender, not the bench.
-      args: [...(process.env.BENCH_BOSUN_NODE_ARGS?.split(' ').filter(Boolean) ?? []), join(ROOT, 'bin', 'bosun.js'), 'run', 'message', '--kubeconfig', kubeconfig, '--standalone', '-n', NS, '--workers', String(WORKERS), '--metrics-addr', '0', '--health-addr', '0'],
+      args: [...(process.env.BENCH_BOSUN_NODE_ARGS?.split(' ').filter(Boolean) ?? []), join(root, 'bin', 'bosun.js'), 'run', 'message', '--kubeconfig', kubeconfig, '--standalone', '-n', NS, '--workers', String(WORKERS), '--metrics-addr', '0', '--health-addr', '0'],
       env: { ...process.env, BOSUN_LOG_LEVEL: 'warn' },
-      cwd: ROOT,
+      cwd: root,
     };
   } else if (name === 'kopf' || name === 'controller-runtime') {
     const peers = await ensurePeers({ kubeconfig, namespace: NS, workers: WORKERS });
