@@ -7,7 +7,14 @@
 export * from './client/types.js';
 export * from './client/errors.js';
 export { KubeClient, type KubeClientConfig } from './client/client.js';
-export { Pod, Event, Deployment, Service, Secret, ConfigMap, Lease, Namespace, CustomResourceDefinition as CustomResourceDefinitionType } from './client/resources.js';
+// Each built-in kind is a value (the handle) and a type (the object) of one name. Listed here, not re-exported with *,
+// so this CustomResourceDefinition (the object read from the API) wins over src/crd's generated-manifest type.
+export { Pod, Event, Deployment, Service, Secret, ConfigMap, Lease, Namespace, CustomResourceDefinition } from './client/resources.js';
+export type {
+  LabelSelector, ObjectCondition, Container, ContainerState, ContainerStatus, PodSpec, PodStatus, ObjectReference,
+  DeploymentSpec, DeploymentStatus, ServicePort, ServiceSpec, LeaseSpec,
+  CustomResourceDefinitionVersion, CustomResourceDefinitionSpec, CustomResourceDefinitionStatus,
+} from './client/resources.js';
 export { CacheSet, Informer } from './cache/informer.js';
 export { Store } from './cache/store.js';
 export { WorkQueue } from './queue/workqueue.js';

@@ -14,7 +14,7 @@ export async function reconcileApplication(app: Application, ctx: ReconcileConte
     [Deployment, desiredDeployment(app)],
     [Service, desiredService(app)],
   ] as const) {
-    const existed = ctx.cache.get(type, ns, name) !== undefined;
+    const existed = ctx.cache.get<Deployment | Service>(type, ns, name) !== undefined;
     if (await ctx.ensureOwned(type, ApplicationResource, app, desired)) {
       ctx.events.normal(app, existed ? `Updated${type.kind}` : `Created${type.kind}`, `${existed ? 'Updated' : 'Created'} ${type.kind} ${name}`);
     }

@@ -114,7 +114,7 @@ export class HandlersBuilder<T extends KubeObject> {
 
   constructor(
     private readonly name: string,
-    private readonly type: ResourceType,
+    private readonly type: ResourceType<T>,
   ) {}
 
   /** Runs when an object is seen for the first time (no diff base yet). */
@@ -268,6 +268,6 @@ export class HandlersBuilder<T extends KubeObject> {
 }
 
 /** Starts declaring kopf-style handlers named `name` for `type`. */
-export function handlers<T extends KubeObject>(name: string, type: ResourceType): HandlersBuilder<T> {
+export function handlers<T extends KubeObject>(name: string, type: ResourceType<T>): HandlersBuilder<T> {
   return new HandlersBuilder<T>(name, type);
 }

@@ -1,16 +1,28 @@
-/** Identifies one API resource type: what the URL path and the objects' apiVersion/kind are built from. */
-export interface ResourceType {
+// Never set at run time: the key only gives ResourceType a property of type T to infer T from.
+declare const objectType: unique symbol;
+
+/**
+ * Identifies one API resource type: what the URL path and the objects' apiVersion/kind are built from.
+ * `T` is the type of its objects, so `cache.get(Pod, ns, name)` is a `Pod | undefined` without a type argument;
+ * a plain `ResourceType` describes objects only as `KubeObject`.
+ */
+export interface ResourceType<T extends KubeObject = KubeObject> {
   /** API group; '' for the core group (Pods, Secrets, Events). */
-  group: string;
+  readonly group: string;
   /** API version within the group, e.g. 'v1'. */
-  version: string;
+  readonly version: string;
   /** Kind as it appears in objects, e.g. 'Message'. */
-  kind: string;
+  readonly kind: string;
   /** Lower-case plural used in URL paths, e.g. 'messages'. */
-  plural: string;
+  readonly plural: string;
   /** Whether objects live in namespaces. */
-  namespaced: boolean;
+  readonly namespaced: boolean;
+  /** Type-level only (no value ever has it): the object type `T` that APIs taking this handle infer. */
+  readonly [objectType]?: T;
 }
+
+/** The object type a resource handle describes: `ObjectOf<typeof Pod>` is `Pod`, `ObjectOf<typeof MessageResource>` the Message. */
+export type ObjectOf<R> = R extends ResourceType<infer T> ? T : never;
 
 /** Object metadata as bosun reads it; unknown fields are kept. */
 export interface ObjectMeta {

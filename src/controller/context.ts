@@ -7,14 +7,17 @@ import { jsonContains, jsonSubsetEqual } from '../status/equal.js';
 import type { Condition } from '../crd/conditions.js';
 import { controllerRef, isControlledBy } from './owner.js';
 
-/** Read access to the shared caches; reconcilers read here, never from the API server. */
+/**
+ * Read access to the shared caches; reconcilers read here, never from the API server.
+ * The object type comes from the handle: `get(Pod, ns, name)` is a `Pod | undefined`.
+ */
 export interface CacheReader {
   /** The cached object, or undefined when it does not exist (or is not watched). */
-  get<T extends KubeObject = KubeObject>(type: ResourceType, namespace: string | undefined, name: string): T | undefined;
+  get<T extends KubeObject>(type: ResourceType<T>, namespace: string | undefined, name: string): T | undefined;
   /** Cached objects of a type, optionally in one namespace and with all given labels. */
-  list<T extends KubeObject = KubeObject>(type: ResourceType, opts?: { namespace?: string; labels?: Record<string, string> }): T[];
+  list<T extends KubeObject>(type: ResourceType<T>, opts?: { namespace?: string; labels?: Record<string, string> }): T[];
   /** Cached objects of a type whose controller owner is `owner`. */
-  ownedBy<T extends KubeObject = KubeObject>(type: ResourceType, owner: KubeObject): T[];
+  ownedBy<T extends KubeObject>(type: ResourceType<T>, owner: KubeObject): T[];
 }
 
 /** Records Kubernetes Events about objects; best effort, never throws. */

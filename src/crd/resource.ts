@@ -1,6 +1,8 @@
 import { Type, type Static, type TSchema, type SchemaOptions } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import type { KubeObject, ResourceType } from '../client/types.js';
+
+export type { ObjectOf } from '../client/types.js';
 import { toStructuralSchema, type ValidationRule } from './structural.js';
 
 /** A column `kubectl get` prints for the resource. */
@@ -59,9 +61,15 @@ export interface FieldError {
   value: unknown;
 }
 
-/** A custom resource type: usable wherever a ResourceType is, and carrying its schemas and static types. */
+/** The object type of a custom resource with these schemas: `KubeObject<Static<SpecSchema>, Static<StatusSchema>>`. */
+export type CustomObject<SpecSchema extends TSchema, StatusSchema extends TSchema> = KubeObject<Static<SpecSchema>, Static<StatusSchema>>;
+
+/**
+ * A custom resource type: a ResourceType of the objects its schemas describe (so `cache.get(MessageResource, ...)`
+ * is typed), carrying the schemas for validation and CRD generation.
+ */
 export interface CustomResource<SpecSchema extends TSchema = TSchema, StatusSchema extends TSchema = TSchema>
-  extends ResourceType {
+  extends ResourceType<CustomObject<SpecSchema, StatusSchema>> {
   /** Lower-case singular name. */
   readonly singular: string;
   /** kubectl short names. */
@@ -88,8 +96,6 @@ export interface CustomResource<SpecSchema extends TSchema = TSchema, StatusSche
 export type SpecOf<R> = R extends CustomResource<infer S, TSchema> ? Static<S> : never;
 /** The static status type of a resource: `StatusOf<typeof Message>`. */
 export type StatusOf<R> = R extends CustomResource<TSchema, infer S> ? Static<S> : never;
-/** The object type of a resource: `ObjectOf<typeof Message>` is `KubeObject<MessageSpec, MessageStatus>`. */
-export type ObjectOf<R> = KubeObject<SpecOf<R>, StatusOf<R>>;
 
 /** A resource definition Kubernetes would refuse (bad group, plural, kind, ...); names the field and the fix. */
 export class ResourceDefinitionError extends Error {
