@@ -193,3 +193,29 @@ void test('CacheSet shares one informer per type and scope and starts late infor
   ctrl.abort();
   await run;
 });
+
+void test('a subscriber that mutates the object it was given gets a TypeError, and the cache and its indexes stay right', async (t) => {
+  const src = new FakeSource();
+  src.pages = [{ items: [pod('a', 'p1', '1', { app: 'x' })], resourceVersion: '1' }];
+  const errors: unknown[] = [];
+  const inf = new Informer(() => src, { indexers: { app: (o) => [o.metadata.labels?.app ?? ''] }, onHandlerError: (e) => errors.push(e) });
+  inf.addEventHandler({
+    onAdd: (o) => {
+      o.metadata.labels!.app = 'mutated';
+    },
+  });
+  const ctrl = new AbortController();
+  t.after(() => ctrl.abort());
+  const run = inf.start(ctrl.signal);
+  await inf.waitForSync();
+  await settle();
+  assert.equal(errors.length, 1);
+  assert.ok(errors[0] instanceof TypeError, `expected a TypeError, got ${String(errors[0])}`);
+  assert.equal(inf.store.get('a/p1')?.metadata.labels?.app, 'x');
+  src.lastStream().push('DELETED', pod('a', 'p1', '2', { app: 'x' }));
+  await settle();
+  assert.deepEqual(inf.store.indexKeys('app', 'x'), [], 'the delete found the key under its real index value');
+  assert.deepEqual(inf.store.indexKeys('app', 'mutated'), []);
+  ctrl.abort();
+  await run;
+});

@@ -81,3 +81,35 @@ void test('lookups stay fast with many objects (Map-backed, not scans)', () => {
   // A linear scan would take ~1 ms per lookup at this size; a map lookup takes microseconds.
   assert.ok(perOp < 0.05, `lookup took ${perOp} ms`);
 });
+
+void test('objects handed out are deep-frozen: mutating one throws and leaves the store and its indexes as they were', () => {
+  const s = new Store();
+  s.upsert(pod('a', 'p1', { labels: { app: 'x' } }, { containers: [{ name: 'main', image: 'busybox' }] }));
+  const got = s.get('a/p1')!;
+  assert.throws(() => {
+    got.metadata.labels!.app = 'y';
+  }, TypeError);
+  assert.throws(() => {
+    (got.spec as { containers: { image: string }[] }).containers[0]!.image = 'evil';
+  }, TypeError);
+  assert.throws(() => {
+    delete got.metadata.labels;
+  }, TypeError);
+  assert.deepEqual(names(s.byIndex(LABEL_INDEX, 'app=x')), ['p1']);
+  assert.deepEqual(s.byIndex(LABEL_INDEX, 'app=y'), []);
+  assert.equal((s.list()[0]!.spec as { containers: { image: string }[] }).containers[0]!.image, 'busybox');
+});
+
+void test('removal and replacement use the index values stored with the key, not values recomputed later', () => {
+  // An indexer whose answer drifts between calls stands for any change of what it reads after the object was indexed.
+  let suffix = 'old';
+  const s = new Store({ drift: (o) => [`${o.metadata.name ?? ''}-${suffix}`] });
+  s.upsert(pod('a', 'p1'));
+  s.upsert(pod('a', 'p2'));
+  suffix = 'new';
+  s.remove('a/p1');
+  assert.deepEqual(s.indexKeys('drift', 'p1-old'), [], 'the removed key is gone from the value it was indexed under');
+  s.upsert({ ...pod('a', 'p2'), metadata: { ...pod('a', 'p2').metadata, resourceVersion: '2' } });
+  assert.deepEqual(s.indexKeys('drift', 'p2-old'), [], 'a replaced object leaves its old index value');
+  assert.deepEqual(s.indexKeys('drift', 'p2-new'), ['a/p2']);
+});

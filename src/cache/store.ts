@@ -29,14 +29,23 @@ const builtinIndexers: Record<string, IndexFunc> = {
   [NAMESPACE_INDEX]: (o) => [o.metadata.namespace ?? ''],
 };
 
+/** The keys indexed under one value; buckets are shared by reference, so a key's entries cost a pointer each. */
+interface Bucket {
+  readonly value: string;
+  readonly keys: Set<string>;
+}
+
 interface Index<T extends KubeObject> {
   fn: IndexFunc<T>;
-  values: Map<string, Set<string>>;
+  values: Map<string, Bucket>;
+  /** The buckets each key was added to (one bucket directly, the common case), so removal never recomputes values. */
+  byKey: Map<string, Bucket | Bucket[]>;
 }
 
 /**
  * An in-memory map of objects by 'namespace/name' with secondary indexes; every lookup is O(1) in the
- * number of objects. Objects handed out are the stored instances: treat them as read-only.
+ * number of objects. Stored objects are deep-frozen, so the instances handed out (shared by every
+ * reader) cannot be changed under the cache or its indexes: copy before changing.
  */
 export class Store<T extends KubeObject = KubeObject> {
   private readonly items = new Map<string, T>();
@@ -55,7 +64,7 @@ export class Store<T extends KubeObject = KubeObject> {
       if (existing.fn === fn) return;
       throw new IndexConflictError(`index '${name}' is already registered with another function; pick a unique index name`);
     }
-    const idx: Index<T> = { fn, values: new Map() };
+    const idx: Index<T> = { fn, values: new Map(), byKey: new Map() };
     this.indexes.set(name, idx);
     for (const [key, obj] of this.items) addToIndex(idx, key, obj);
   }
@@ -106,16 +115,17 @@ export class Store<T extends KubeObject = KubeObject> {
     if (!idx) {
       throw new UnknownIndexError(`no index '${name}'; register it with addIndexer before querying (known: ${[...this.indexes.keys()].join(', ')})`);
     }
-    const keys = idx.values.get(value);
-    return keys ? [...keys] : [];
+    const b = idx.values.get(value);
+    return b ? [...b.keys] : [];
   }
 
-  /** Inserts or replaces an object under its key; returns the previous object. */
+  /** Inserts or replaces an object under its key, deep-freezing it; returns the previous object. */
   upsert(obj: T): T | undefined {
     const key = keyOf(obj);
+    deepFreeze(obj);
     const old = this.items.get(key);
     for (const idx of this.indexes.values()) {
-      if (old) removeFromIndex(idx, key, old);
+      if (old) removeFromIndex(idx, key);
       addToIndex(idx, key, obj);
     }
     this.items.set(key, obj);
@@ -126,28 +136,49 @@ export class Store<T extends KubeObject = KubeObject> {
   remove(key: string): T | undefined {
     const old = this.items.get(key);
     if (!old) return undefined;
-    for (const idx of this.indexes.values()) removeFromIndex(idx, key, old);
+    for (const idx of this.indexes.values()) removeFromIndex(idx, key);
     this.items.delete(key);
     return old;
   }
 }
 
 function addToIndex<T extends KubeObject>(idx: Index<T>, key: string, obj: T): void {
-  for (const v of idx.fn(obj)) {
-    let set = idx.values.get(v);
-    if (!set) idx.values.set(v, (set = new Set()));
-    set.add(key);
+  const values = idx.fn(obj);
+  if (values.length === 0) return;
+  const buckets: Bucket[] = [];
+  for (const value of values) {
+    let b = idx.values.get(value);
+    if (!b) idx.values.set(value, (b = { value, keys: new Set() }));
+    if (b.keys.has(key)) continue;
+    b.keys.add(key);
+    buckets.push(b);
+  }
+  idx.byKey.set(key, buckets.length === 1 ? buckets[0]! : buckets);
+}
+
+function removeFromIndex<T extends KubeObject>(idx: Index<T>, key: string): void {
+  const held = idx.byKey.get(key);
+  if (!held) return;
+  idx.byKey.delete(key);
+  for (const b of Array.isArray(held) ? held : [held]) {
+    b.keys.delete(key);
+    // Empty buckets would leak one entry per label value or owner ever seen.
+    if (b.keys.size === 0) idx.values.delete(b.value);
   }
 }
 
-function removeFromIndex<T extends KubeObject>(idx: Index<T>, key: string, obj: T): void {
-  for (const v of idx.fn(obj)) {
-    const set = idx.values.get(v);
-    if (!set) continue;
-    set.delete(key);
-    // Empty sets would leak one entry per label value or owner ever seen.
-    if (set.size === 0) idx.values.delete(v);
-  }
+/**
+ * Freezes `value` and everything reachable from it, in place, and returns it. Stored objects are
+ * shared by every reader; in strict-mode code (every ES module) a write to one then throws a
+ * TypeError at the faulty line instead of silently corrupting the cache.
+ */
+export function deepFreeze<T>(value: T): T {
+  // Already-frozen parts were frozen deeply by this function; skipping them also ends any cycle.
+  if (typeof value !== 'object' || value === null || Object.isFrozen(value)) return value;
+  Object.freeze(value);
+  if (Array.isArray(value)) for (let i = 0; i < value.length; i++) deepFreeze(value[i]);
+  else for (const k in value) deepFreeze((value as Record<string, unknown>)[k]);
+  return value;
 }
 
 /** Removes `metadata.managedFields` in place: it is often most of an object's size and no controller reads it. */

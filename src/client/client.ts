@@ -412,8 +412,9 @@ export class KubeClient {
     const verb = sub ? `apply ${sub}` : 'apply';
     if (!name) throw new TypeError(`${verb} ${type.kind}: metadata.name is required for server-side apply`);
     // managedFields in an apply body is rejected or misread; objects read from the API carry them.
-    const body = withTypeMeta(type, obj);
-    if (body.metadata.managedFields) body.metadata = { ...body.metadata, managedFields: undefined };
+    const typed = withTypeMeta(type, obj);
+    // A copy: `obj` may be a (frozen) cached object, which must not change.
+    const body = typed.metadata.managedFields ? { ...typed, metadata: { ...typed.metadata, managedFields: undefined } } : typed;
     return this.request<T>({
       method: 'PATCH',
       path: resourcePath(type, namespace, name, sub),
