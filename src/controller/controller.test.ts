@@ -1,7 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Controller, type ChangeSource, type ControllerLogger } from './controller.js';
+import { Controller, decide, type ChangeSource, type ControllerLogger, type Decision } from './controller.js';
 import type { WatchChange } from '../predicate/predicate.js';
+import { ApiError } from '../client/errors.js';
+import { FakeClock, settle } from '../queue/clock.js';
+import { ItemExponentialRateLimiter } from '../queue/ratelimiter.js';
+import { PermanentError, TemporaryError } from '../reconcile/types.js';
 
 const quiet: ControllerLogger = { debug() {}, info() {}, warn() {}, error() {} };
 
@@ -95,4 +99,65 @@ void test('changes from a source reach the reconciler once the source has synced
   src.markSynced();
   await run;
   assert.deepEqual(seen, ['ns/a']);
+});
+
+void test('decide gives every reconcile outcome one meaning', () => {
+  const conflict = new ApiError({ verb: 'patch', kind: 'Pod', namespace: 'ns', name: 'p' }, 409, { reason: 'Conflict' });
+  const throttled = new ApiError({ verb: 'get', kind: 'Pod', namespace: 'ns', name: 'p' }, 429, { reason: 'TooManyRequests' }, 3);
+  const unavailable = new ApiError({ verb: 'get', kind: 'Pod', namespace: 'ns', name: 'p' }, 500, undefined);
+  const cases: [string, Parameters<typeof decide>[0], Pick<Decision, 'result' | 'next'>, keyof ControllerLogger | undefined][] = [
+    ['nothing returned', { ok: true, result: undefined }, { result: 'success', next: { then: 'wait-for-change' } }, undefined],
+    ['empty result', { ok: true, result: {} }, { result: 'success', next: { then: 'wait-for-change' } }, undefined],
+    ['requeueAfterMs 250', { ok: true, result: { requeueAfterMs: 250 } }, { result: 'requeue_after', next: { then: 'requeue-after', delayMs: 250 } }, undefined],
+    ['requeueAfterMs 0', { ok: true, result: { requeueAfterMs: 0 } }, { result: 'success', next: { then: 'wait-for-change' } }, undefined],
+    ['requeueAfterMs -1', { ok: true, result: { requeueAfterMs: -1 } }, { result: 'success', next: { then: 'wait-for-change' } }, undefined],
+    ['requeueAfterMs NaN', { ok: true, result: { requeueAfterMs: Number.NaN } }, { result: 'success', next: { then: 'wait-for-change' } }, undefined],
+    ['PermanentError', { ok: false, error: new PermanentError('NoRoute', 'no route'), aborted: false }, { result: 'error', next: { then: 'wait-for-change' } }, 'warn'],
+    ['TemporaryError', { ok: false, error: new TemporaryError('busy', 700), aborted: false }, { result: 'error', next: { then: 'backoff', minDelayMs: 700 } }, 'info'],
+    ['409 conflict', { ok: false, error: conflict, aborted: false }, { result: 'error', next: { then: 'backoff', minDelayMs: 0 } }, 'debug'],
+    ['429 with Retry-After', { ok: false, error: throttled, aborted: false }, { result: 'error', next: { then: 'backoff', minDelayMs: 3000 } }, 'warn'],
+    ['500 without Retry-After', { ok: false, error: unavailable, aborted: false }, { result: 'error', next: { then: 'backoff', minDelayMs: 0 } }, 'error'],
+    ['plain Error', { ok: false, error: new Error('boom'), aborted: false }, { result: 'error', next: { then: 'backoff', minDelayMs: 0 } }, 'error'],
+    ['thrown string', { ok: false, error: 'boom', aborted: false }, { result: 'error', next: { then: 'backoff', minDelayMs: 0 } }, 'error'],
+    ['error after the signal aborted', { ok: false, error: new Error('aborted'), aborted: true }, { result: 'error', next: { then: 'wait-for-change' } }, 'info'],
+  ];
+  for (const [name, outcome, want, level] of cases) {
+    const got = decide(outcome);
+    assert.deepEqual({ result: got.result, next: got.next }, want, name);
+    assert.equal(got.log?.level, level, `${name}: log level`);
+  }
+});
+
+void test('the controller carries out the decision: requeue after a delay, back off on errors, forget on success', async () => {
+  const clock = new FakeClock();
+  const drain = new AbortController();
+  const runs: string[] = [];
+  const results: string[] = [];
+  const ctrl = new Controller(
+    { name: 'decisions', workers: 1, logger: quiet, clock, rateLimiter: new ItemExponentialRateLimiter(), observer: { reconcileDone: (_c, r) => results.push(r) } },
+    (req) => {
+      runs.push(req.key);
+      const n = runs.filter((k) => k === req.key).length;
+      if (req.key === 'ns/timed' && n === 1) return Promise.resolve({ requeueAfterMs: 1000 });
+      if (req.key === 'ns/failing' && n <= 2) return Promise.reject(new Error('boom'));
+      return Promise.resolve();
+    },
+  );
+  ctrl.queue.add('ns/timed');
+  ctrl.queue.add('ns/failing');
+  const run = ctrl.start(drain.signal);
+  await settle();
+  assert.deepEqual(runs, ['ns/timed', 'ns/failing']);
+  assert.equal(ctrl.queue.delayedCount(), 2);
+  await clock.advanceAsync(5);
+  assert.deepEqual(runs.slice(2), ['ns/failing'], 'the first retry comes after the 5 ms backoff');
+  await clock.advanceAsync(10);
+  assert.deepEqual(runs.slice(3), ['ns/failing'], 'the second after 10 ms more');
+  assert.equal(ctrl.queue.numRequeues('ns/failing'), 0, 'success forgets the backoff');
+  await clock.advanceAsync(985);
+  assert.deepEqual(runs.slice(4), ['ns/timed'], 'the timed requeue comes at 1000 ms');
+  assert.equal(ctrl.queue.delayedCount(), 0);
+  assert.deepEqual(results, ['requeue_after', 'error', 'error', 'success', 'success']);
+  drain.abort();
+  await run;
 });

@@ -2,6 +2,7 @@ import { ApiError } from '../client/errors.js';
 import type { KubeObject } from '../client/types.js';
 import type { EnqueueFn as EventHandler } from '../handler/enqueue.js';
 import type { Predicate, WatchChange } from '../predicate/predicate.js';
+import type { Clock } from '../queue/clock.js';
 import { WorkQueue, type QueueMetrics } from '../queue/workqueue.js';
 import type { RateLimiter } from '../queue/ratelimiter.js';
 import { sharedYielder } from '../queue/yielder.js';
@@ -30,7 +31,7 @@ export interface ChangeSource {
 
 /** Receives the outcome of every reconcile, for metrics. */
 export interface ReconcileObserver {
-  reconcileDone?(controller: string, result: 'success' | 'error' | 'requeue' | 'requeue_after', seconds: number): void;
+  reconcileDone?(controller: string, result: Decision['result'], seconds: number): void;
 }
 
 /** The function a controller runs for each request. */
@@ -47,12 +48,13 @@ export interface ControllerOptions {
   logger: ControllerLogger;
   queueMetrics?: QueueMetrics;
   observer?: ReconcileObserver;
+  /** Time source of the queue's delays and backoff; injectable for tests. */
+  clock?: Clock;
 }
 
 /**
  * Drains a work queue into a reconcile function with parallel workers. Watches feed the queue;
- * errors are retried with per-key backoff; a PermanentError is recorded and not retried until the
- * object changes again.
+ * what each reconcile's result or error means for its key is decided by `decide`.
  */
 export class Controller {
   /** The controller's name. */
@@ -73,7 +75,7 @@ export class Controller {
     this.workers = Math.max(1, opts.workers ?? DEFAULT_WORKERS);
     this.log = opts.logger;
     this.observer = opts.observer;
-    this.queue = new WorkQueue({ rateLimiter: opts.rateLimiter, metrics: opts.queueMetrics });
+    this.queue = new WorkQueue({ rateLimiter: opts.rateLimiter, metrics: opts.queueMetrics, clock: opts.clock });
   }
 
   /** Routes changes from `source` that pass every predicate through `handler` into the queue. */
@@ -127,50 +129,97 @@ export class Controller {
   private async process(key: string, signal: AbortSignal): Promise<number> {
     const req = requestFromKey(key);
     const t0 = performance.now();
-    let t1 = t0;
-    const seconds = () => ((t1 = performance.now()) - t0) / 1000;
+    let outcome: ReconcileOutcome;
     try {
-      const res = (await this.reconcile(req, signal)) ?? {};
-      // Zero or less means no timed requeue: an immediate requeue would be an unthrottled loop.
-      if (res.requeueAfterMs !== undefined && res.requeueAfterMs > 0) {
+      outcome = { ok: true, result: await this.reconcile(req, signal) };
+    } catch (error) {
+      outcome = { ok: false, error, aborted: signal.aborted };
+    }
+    const t1 = performance.now();
+    const decision = decide(outcome);
+    this.observer?.reconcileDone?.(this.name, decision.result, (t1 - t0) / 1000);
+    const next = decision.next;
+    switch (next.then) {
+      case 'wait-for-change':
         this.queue.forget(key);
-        this.queue.addAfter(key, res.requeueAfterMs);
-        this.observer?.reconcileDone?.(this.name, 'requeue_after', seconds());
-      } else if (res.requeue) {
-        this.queue.addRateLimited(key);
-        this.observer?.reconcileDone?.(this.name, 'requeue', seconds());
-      } else {
+        break;
+      case 'requeue-after':
         this.queue.forget(key);
-        this.observer?.reconcileDone?.(this.name, 'success', seconds());
-      }
-    } catch (err) {
-      this.observer?.reconcileDone?.(this.name, 'error', seconds());
-      this.handleError(key, req, err);
+        this.queue.addAfter(key, next.delayMs);
+        break;
+      case 'backoff':
+        this.queue.addRateLimited(key, next.minDelayMs);
+        break;
+    }
+    if (decision.log) {
+      const fields = { controller: this.name, namespace: req.namespace, name: req.name, ...decision.log.fields };
+      if (next.then === 'backoff') Object.assign(fields, { retries: this.queue.numRequeues(key) });
+      this.log[decision.log.level](fields, decision.log.msg);
     }
     return t1;
   }
+}
 
-  private handleError(key: string, req: Request, err: unknown): void {
-    const ctx = { controller: this.name, namespace: req.namespace, name: req.name };
-    if (err instanceof PermanentError) {
-      // Retrying cannot help; the next change to the object enqueues it again.
-      this.queue.forget(key);
-      this.log.warn({ ...ctx, reason: err.reason, err: err.message }, 'reconcile failed permanently; not retrying until the object changes');
-      return;
-    }
-    if (err instanceof TemporaryError) {
-      this.queue.addRateLimited(key, err.delayMs);
-      this.log.info({ ...ctx, err: err.message, retryInMs: err.delayMs }, 'reconcile will be retried');
-      return;
-    }
-    if (err instanceof ApiError && err.status === 409) {
-      // A stale read lost an optimistic-concurrency race: normal, retried quietly.
-      this.queue.addRateLimited(key);
-      this.log.debug({ ...ctx, err: err.message }, 'conflict; retrying');
-      return;
-    }
-    const retryAfterMs = err instanceof ApiError && err.retryAfterSeconds !== undefined ? err.retryAfterSeconds * 1000 : 0;
-    this.queue.addRateLimited(key, retryAfterMs);
-    this.log.error({ ...ctx, err: err instanceof Error ? err.message : String(err), retries: this.queue.numRequeues(key) }, 'reconcile failed; retrying with backoff');
+/** How a reconcile ended: the Result it returned, or what it threw (and whether its signal had aborted by then). */
+export type ReconcileOutcome = { ok: true; result: Result | void } | { ok: false; error: unknown; aborted: boolean };
+
+/** What the controller does after a reconcile: the metric label, what becomes of the key, and the log line. */
+export interface Decision {
+  /** The `controller_runtime_reconcile_total` result label. */
+  result: 'success' | 'requeue_after' | 'error';
+  /**
+   * `wait-for-change`: clear the key's backoff and wait for the next change to enqueue it;
+   * `requeue-after`: clear the backoff and run again after `delayMs`;
+   * `backoff`: retry after the key's next backoff step, but not sooner than `minDelayMs`.
+   */
+  next: { then: 'wait-for-change' } | { then: 'requeue-after'; delayMs: number } | { then: 'backoff'; minDelayMs: number };
+  /** The line to log, if the outcome deserves one. */
+  log?: { level: keyof ControllerLogger; msg: string; fields: Record<string, unknown> };
+}
+
+/**
+ * The one place that gives a reconcile's outcome its meaning; the worker loop only carries the
+ * decision out. In order:
+ * - returned `{ requeueAfterMs: n }` with n > 0 (finite): run again after n ms, backoff reset;
+ * - returned anything else (nothing, `{}`, n <= 0): success, wait for the next change;
+ * - threw after its signal aborted (shutdown or lost leadership): interrupted, nothing to retry here;
+ * - PermanentError: retrying cannot help; logged and left until the object changes;
+ * - TemporaryError: retried after its `delayMs` (or the backoff, when that is longer);
+ * - ApiError 409: a stale read lost an optimistic-concurrency race; retried with backoff, quietly;
+ * - ApiError with Retry-After (429, 503): retried no sooner than the server asked;
+ * - anything else: retried with per-key exponential backoff and logged as an error.
+ */
+export function decide(outcome: ReconcileOutcome): Decision {
+  if (outcome.ok) {
+    const ms = outcome.result?.requeueAfterMs;
+    if (ms !== undefined && Number.isFinite(ms) && ms > 0) return { result: 'requeue_after', next: { then: 'requeue-after', delayMs: ms } };
+    return { result: 'success', next: { then: 'wait-for-change' } };
   }
+  const err = outcome.error;
+  const message = err instanceof Error ? err.message : String(err);
+  if (outcome.aborted) {
+    return { result: 'error', next: { then: 'wait-for-change' }, log: { level: 'info', msg: 'reconcile interrupted by shutdown', fields: { err: message } } };
+  }
+  if (err instanceof PermanentError) {
+    return {
+      result: 'error',
+      next: { then: 'wait-for-change' },
+      log: { level: 'warn', msg: 'reconcile failed permanently; not retrying until the object changes', fields: { reason: err.reason, err: message } },
+    };
+  }
+  if (err instanceof TemporaryError) {
+    return { result: 'error', next: { then: 'backoff', minDelayMs: err.delayMs }, log: { level: 'info', msg: 'reconcile will be retried', fields: { err: message, retryInMs: err.delayMs } } };
+  }
+  if (err instanceof ApiError && err.status === 409) {
+    return { result: 'error', next: { then: 'backoff', minDelayMs: 0 }, log: { level: 'debug', msg: 'conflict; retrying', fields: { err: message } } };
+  }
+  if (err instanceof ApiError && err.retryAfterSeconds !== undefined) {
+    const retryAfterMs = err.retryAfterSeconds * 1000;
+    return {
+      result: 'error',
+      next: { then: 'backoff', minDelayMs: retryAfterMs },
+      log: { level: 'warn', msg: 'the API server asked to retry later; retrying after its Retry-After', fields: { err: message, status: err.status, retryAfterMs } },
+    };
+  }
+  return { result: 'error', next: { then: 'backoff', minDelayMs: 0 }, log: { level: 'error', msg: 'reconcile failed; retrying with backoff', fields: { err: message } } };
 }

@@ -9,11 +9,12 @@ export interface Request {
   key: string;
 }
 
-/** What a reconcile asks for next; an empty result means "done until something changes". */
+/**
+ * What a reconcile asks for next; an empty result (or none) means "done until something changes".
+ * For a retry with backoff, throw: a TemporaryError when the delay is known.
+ */
 export interface Result {
-  /** Run again with rate-limited backoff (as after an error, without logging one). */
-  requeue?: boolean;
-  /** Run again after this many milliseconds (resets the backoff). */
+  /** Run again after this many milliseconds, resetting the key's backoff; zero, negative or absent: no timed requeue. */
   requeueAfterMs?: number;
 }
 
