@@ -43,6 +43,15 @@ describe('a cluster directory of its own', () => {
     assert.deepEqual(pids.filter((p) => pidAlive(p)), [], 'no process left behind');
   });
 
+  test('two ups at once on one directory start one cluster, and neither fails', async () => {
+    const [a, b] = await Promise.all([up({ dir, progress: quiet }), up({ dir, progress: quiet })]);
+    assert.equal([a, b].filter((r) => r.started).length, 1, 'exactly one of them started the programs');
+    assert.deepEqual(a.state.pids, b.state.pids, 'both report the same processes');
+    const st = await status(dir);
+    assert.ok(st.apiserverReady && st.programs.every((p) => p.running), JSON.stringify(st.programs));
+    await down({ dir, progress: quiet });
+  });
+
   test('a stale pid file from a dead process is cleaned up and up proceeds', async () => {
     const dead = spawnSync('true').pid!;
     mkdirSync(join(dir, 'pids'), { recursive: true });

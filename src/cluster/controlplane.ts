@@ -6,6 +6,7 @@ import { request as httpRequest } from 'node:http';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { stringify } from 'yaml';
+import { withFileLock } from './lock.js';
 import { pidAlive, resolvePrograms, type Progress, type ProgramPaths } from './binaries.js';
 import { KWOK_STAGES } from './kwok-stages.js';
 import { createPki, loadPki, PKI_FILES, type CertPair, type ClusterPki } from './pki.js';
@@ -436,9 +437,14 @@ export async function status(dirIn = DEFAULT_CLUSTER_DIR): Promise<ClusterStatus
  * is Ready. A second call on a running directory reports it and starts nothing.
  */
 export async function up(opts: UpOptions = {}): Promise<UpResult> {
-  const t0 = Date.now();
   const dir = resolve(opts.dir ?? DEFAULT_CLUSTER_DIR);
   const progress = opts.progress ?? ((l) => process.stderr.write(`${l}\n`));
+  // Two ups of one directory at once would both start programs on the same ports and data.
+  return withFileLock(join(dir, 'cluster.lock'), progress, () => upLocked(dir, progress, opts));
+}
+
+async function upLocked(dir: string, progress: (line: string) => void, opts: UpOptions): Promise<UpResult> {
+  const t0 = Date.now();
   const deadline = () => Date.now() + (opts.timeoutMs ?? 120_000);
   const p = paths(dir);
   await mkdir(dir, { recursive: true });
@@ -563,6 +569,16 @@ export interface DownOptions {
 export async function down(opts: DownOptions = {}): Promise<string[]> {
   const dir = resolve(opts.dir ?? DEFAULT_CLUSTER_DIR);
   const progress = opts.progress ?? ((l) => process.stderr.write(`${l}\n`));
+  if (!(await status(dir)).exists) {
+    progress(`bosun: no cluster directory at ${dir}; nothing to stop`);
+    return [];
+  }
+  const stopped = await withFileLock(join(dir, 'cluster.lock'), progress, () => downLocked(dir, progress, opts));
+  if (opts.purge) await rmdir(dir).catch(() => undefined); // the lock file kept it until now
+  return stopped;
+}
+
+async function downLocked(dir: string, progress: (line: string) => void, opts: DownOptions): Promise<string[]> {
   const st = await status(dir);
   if (!st.exists) {
     progress(`bosun: no cluster directory at ${dir}; nothing to stop`);

@@ -52,7 +52,7 @@ export async function withFileLock<T>(lockPath: string, log: (line: string) => v
       }
       continue;
     }
-    if (!waited) log(`bosun: waiting for ${lockPath} (held by pid ${owner || '?'}, doing the same build)`);
+    if (!waited) log(`bosun: waiting for ${lockPath} (held by pid ${owner || '?'}, doing the same work)`);
     waited = true;
     await new Promise((r) => setTimeout(r, LOCK_POLL_MS));
   }
