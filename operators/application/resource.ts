@@ -1,5 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
-import type { KubeObject } from '../../src/client/types.js';
+import type { ObjectOf } from '../../src/client/types.js';
 import { ConditionsSchema, defineResource } from '../../src/crd/index.js';
 
 /** Schema of Application.spec: what to run and how many copies. */
@@ -52,5 +52,5 @@ export const ApplicationResource = defineResource({
 export type ApplicationSpec = Static<typeof ApplicationSpecSchema>;
 /** Application.status as a TypeScript type. */
 export type ApplicationStatus = Static<typeof ApplicationStatusSchema>;
-/** An Application object. */
-export type Application = KubeObject<ApplicationSpec, ApplicationStatus>;
+/** An Application object, as `ctx.cache.get(ApplicationResource, ns, name)` returns it. */
+export type Application = ObjectOf<typeof ApplicationResource>;

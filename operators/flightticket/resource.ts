@@ -1,5 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
-import type { KubeObject } from '../../src/client/types.js';
+import type { ObjectOf } from '../../src/client/types.js';
 import { ConditionsSchema, cel, defineResource } from '../../src/crd/index.js';
 
 /** Schema of FlightTicket.spec: the route and the number of seats. */
@@ -60,5 +60,5 @@ export const FlightTicketResource = defineResource({
 export type FlightTicketSpec = Static<typeof FlightTicketSpecSchema>;
 /** FlightTicket.status as a TypeScript type. */
 export type FlightTicketStatus = Static<typeof FlightTicketStatusSchema>;
-/** A FlightTicket object. */
-export type FlightTicket = KubeObject<FlightTicketSpec, FlightTicketStatus>;
+/** A FlightTicket object, as `ctx.cache.get(FlightTicketResource, ns, name)` returns it. */
+export type FlightTicket = ObjectOf<typeof FlightTicketResource>;

@@ -1,5 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
-import type { KubeObject } from '../../src/client/types.js';
+import type { ObjectOf } from '../../src/client/types.js';
 import { ConditionsSchema, defineResource } from '../../src/crd/index.js';
 
 /** Schema of Message.spec: the text a Pod prints. */
@@ -49,5 +49,5 @@ export const MessageResource = defineResource({
 export type MessageSpec = Static<typeof MessageSpecSchema>;
 /** Message.status as a TypeScript type. */
 export type MessageStatus = Static<typeof MessageStatusSchema>;
-/** A Message object. */
-export type Message = KubeObject<MessageSpec, MessageStatus>;
+/** A Message object, as `ctx.cache.get(MessageResource, ns, name)` returns it. */
+export type Message = ObjectOf<typeof MessageResource>;
