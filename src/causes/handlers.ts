@@ -143,7 +143,7 @@ export class HandlersBuilder<T extends KubeObject> {
   }
 
   /** Runs when a child of `type` controlled by an object changes or is deleted. */
-  onOwned<C extends KubeObject>(type: ResourceType, fn: Handler<OwnedArgs<T, C>>, opts: { labels?: Record<string, string> } = {}): this {
+  onOwned<C extends KubeObject>(type: ResourceType<C>, fn: Handler<OwnedArgs<T, C>>, opts: { labels?: Record<string, string> } = {}): this {
     this.owned.push({ type, labels: opts.labels, fn: fn as Handler<OwnedArgs<T, KubeObject>> });
     return this;
   }
