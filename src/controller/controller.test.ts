@@ -161,3 +161,134 @@ void test('the controller carries out the decision: requeue after a delay, back 
   drain.abort();
   await run;
 });
+
+/** A reconcile the test holds open until it calls `release`. */
+interface Held {
+  key: string;
+  signal: AbortSignal;
+  release: () => void;
+}
+
+function holdingController(opts: { workers?: number; onActive?: (n: number) => void }): { ctrl: Controller; held: Held[]; finished: string[] } {
+  const held: Held[] = [];
+  const finished: string[] = [];
+  const ctrl = new Controller(
+    { name: 'holding', workers: opts.workers ?? 1, logger: quiet, observer: { workersActive: (_c, n) => opts.onActive?.(n) } },
+    (req, signal) =>
+      new Promise<void>((resolve) => {
+        held.push({
+          key: req.key,
+          signal,
+          release: () => {
+            finished.push(req.key);
+            resolve();
+          },
+        });
+      }),
+  );
+  return { ctrl, held, finished };
+}
+
+async function until(cond: () => boolean, what: string): Promise<void> {
+  for (let i = 0; i < 100 && !cond(); i++) await settle(1);
+  assert.ok(cond(), what);
+}
+
+void test('aborting drain stops taking work and resolves start once in-flight reconciles finish, their signal untouched', async () => {
+  const { ctrl, held, finished } = holdingController({ workers: 1 });
+  const drain = new AbortController();
+  const kill = new AbortController();
+  ctrl.queue.add('ns/a');
+  ctrl.queue.add('ns/b');
+  let resolved = false;
+  const run = ctrl.start(drain.signal, kill.signal).then(() => (resolved = true));
+  await until(() => held.length === 1, 'ns/a is being reconciled');
+  drain.abort();
+  await settle();
+  assert.equal(resolved, false, 'start waits for the in-flight reconcile');
+  assert.equal(held[0]!.signal.aborted, false, "a graceful drain does not abort the in-flight reconcile's signal");
+  held[0]!.release();
+  await run;
+  assert.deepEqual(finished, ['ns/a']);
+  assert.deepEqual(
+    held.map((h) => h.key),
+    ['ns/a'],
+    'ns/b is not taken after the drain began',
+  );
+});
+
+void test('aborting kill aborts every in-flight reconcile and resolves start without waiting for them', async () => {
+  const { ctrl, held, finished } = holdingController({ workers: 2 });
+  const drain = new AbortController();
+  const kill = new AbortController();
+  for (const k of ['ns/a', 'ns/b', 'ns/c']) ctrl.queue.add(k);
+  const run = ctrl.start(drain.signal, kill.signal);
+  await until(() => held.length === 2, 'two reconciles are in flight');
+  kill.abort(new Error('shutdown timeout'));
+  await run;
+  assert.deepEqual(finished, [], 'start resolved while both reconciles were still running');
+  assert.ok(
+    held.every((h) => h.signal.aborted),
+    'every in-flight reconcile saw its signal abort',
+  );
+  for (const h of held) h.release();
+  await settle();
+  assert.deepEqual(
+    held.map((h) => h.key),
+    ['ns/a', 'ns/b'],
+    'ns/c is never taken',
+  );
+});
+
+void test('kill after drain (the shutdown timeout) stops waiting for reconciles that outlive the drain', async () => {
+  const { ctrl, held } = holdingController({ workers: 1 });
+  const drain = new AbortController();
+  const kill = new AbortController();
+  ctrl.queue.add('ns/a');
+  let resolved = false;
+  const run = ctrl.start(drain.signal, kill.signal).then(() => (resolved = true));
+  await until(() => held.length === 1, 'ns/a is being reconciled');
+  drain.abort();
+  await settle();
+  assert.equal(resolved, false);
+  kill.abort();
+  await run;
+  assert.equal(held[0]!.signal.aborted, true);
+  held[0]!.release();
+});
+
+void test('start returns without reconciling when stopped before the sources sync', async () => {
+  for (const which of ['drain', 'kill'] as const) {
+    const src = new MemorySource(false);
+    const { ctrl, held } = holdingController({});
+    ctrl.watch(src, () => []);
+    const drain = new AbortController();
+    const kill = new AbortController();
+    ctrl.queue.add('ns/a');
+    const run = ctrl.start(drain.signal, kill.signal);
+    (which === 'drain' ? drain : kill).abort();
+    await run;
+    src.markSynced();
+    await settle();
+    assert.equal(held.length, 0, `stopped by ${which}`);
+  }
+});
+
+void test('workersActive reports every change in the number of running reconciles', async () => {
+  const counts: number[] = [];
+  const { ctrl, held } = holdingController({ workers: 2, onActive: (n) => counts.push(n) });
+  const drain = new AbortController();
+  ctrl.queue.add('ns/a');
+  ctrl.queue.add('ns/b');
+  const run = ctrl.start(drain.signal);
+  await until(() => held.length === 2, 'both reconciles are in flight');
+  assert.deepEqual(counts, [1, 2]);
+  assert.equal(ctrl.active, 2);
+  drain.abort();
+  held[1]!.release();
+  await until(() => counts.length === 3, 'one reconcile finished');
+  held[0]!.release();
+  await run;
+  assert.deepEqual(counts, [1, 2, 1, 0]);
+  assert.equal(ctrl.active, 0);
+});

@@ -29,9 +29,11 @@ export interface ChangeSource {
   waitForSync(signal?: AbortSignal): Promise<void>;
 }
 
-/** Receives the outcome of every reconcile, for metrics. */
+/** Receives the outcome of every reconcile and the number running, for metrics. */
 export interface ReconcileObserver {
   reconcileDone?(controller: string, result: Decision['result'], seconds: number): void;
+  /** Called whenever the number of running reconciles changes, with the new number. */
+  workersActive?(controller: string, n: number): void;
 }
 
 /** The function a controller runs for each request. */
@@ -94,35 +96,66 @@ export class Controller {
   }
 
   /**
-   * Waits until every source has synced, then runs the workers until `signal` aborts; then stops
-   * taking new work and resolves once in-flight reconciles have finished.
+   * Waits until every source has synced, then runs the workers. The two signals are the stop contract:
+   * - `drain` aborted: take no more work; resolves once the in-flight reconciles have finished, and
+   *   their signals stay untouched so a graceful stop lets their writes complete;
+   * - `kill` aborted (lost leadership, shutdown timeout): take no more work, abort the signal of every
+   *   in-flight reconcile, and resolve at once without waiting for them.
+   * Reconciles receive a signal derived from `kill` only, never from `drain`.
    */
-  async start(signal: AbortSignal): Promise<void> {
-    await Promise.all(this.sources.map((s) => s.waitForSync(signal)));
-    if (signal.aborted) return;
+  async start(drain: AbortSignal, kill?: AbortSignal): Promise<void> {
+    const stopped = kill ? AbortSignal.any([drain, kill]) : drain;
+    await Promise.all(this.sources.map((s) => s.waitForSync(stopped)));
+    if (stopped.aborted) return;
     this.log.info({ controller: this.name, workers: this.workers }, 'starting workers');
-    const stop = () => this.queue.shutdown();
-    signal.addEventListener('abort', stop, { once: true });
-    await Promise.all(Array.from({ length: this.workers }, () => this.worker(signal)));
-    this.log.info({ controller: this.name }, 'workers stopped');
+    const reconciles = new AbortController();
+    let killed!: () => void;
+    const whenKilled = new Promise<'killed'>((resolve) => (killed = () => resolve('killed')));
+    const onDrain = () => this.queue.shutdown();
+    const onKill = () => {
+      this.queue.shutdown();
+      reconciles.abort(kill?.reason);
+      killed();
+    };
+    drain.addEventListener('abort', onDrain, { once: true });
+    kill?.addEventListener('abort', onKill, { once: true });
+    try {
+      const workers = Promise.all(Array.from({ length: this.workers }, () => this.worker(reconciles.signal))).then(() => 'drained' as const);
+      const how = await Promise.race([workers, whenKilled]);
+      if (how === 'killed') {
+        // Abandoned reconciles still settle later; a failure then has nobody left to report to but the log.
+        workers.catch((err: unknown) => this.log.error({ controller: this.name, err: (err as Error).message }, 'worker failed after the controller was killed'));
+        this.log.warn({ controller: this.name, abandoned: this.inFlight }, 'workers killed; in-flight reconciles were aborted and not waited for');
+      } else {
+        this.log.info({ controller: this.name }, 'workers stopped');
+      }
+    } finally {
+      drain.removeEventListener('abort', onDrain);
+      kill?.removeEventListener('abort', onKill);
+    }
   }
 
   private async worker(signal: AbortSignal): Promise<void> {
     for (;;) {
       const key = await this.queue.get();
       if (key === undefined) return;
-      this.inFlight++;
+      this.setActive(this.inFlight + 1);
       let finishedAt: number | undefined;
       try {
         finishedAt = await this.process(key, signal);
       } finally {
-        this.inFlight--;
+        this.setActive(this.inFlight - 1);
         this.queue.done(key);
       }
       // Reconciles that do no I/O settle in microtasks; without this a long drain never lets timers or sockets run.
       const turn = sharedYielder.maybeYield(finishedAt);
       if (turn) await turn;
     }
+  }
+
+  private setActive(n: number): void {
+    this.inFlight = n;
+    this.observer?.workersActive?.(this.name, n);
   }
 
   /** Reconciles `key` and acts on the outcome; returns the time it finished (performance.now()). */
