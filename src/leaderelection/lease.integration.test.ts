@@ -27,14 +27,14 @@ const TIMING = { leaseDurationMs: 2_000, renewDeadlineMs: 1_500, retryPeriodMs: 
 
 interface Replica {
   elector: LeaderElector;
-  /** Set to simulate a network partition: every API call of this replica fails. */
-  partitioned: { on: boolean };
+  /** Set to simulate a network partition: every API call of this replica fails, or with `hang`, never returns. */
+  partitioned: { on: boolean; hang?: boolean };
   log: { event: 'started' | 'stopped'; at: number }[];
   run: Promise<string>;
   abort: AbortController;
 }
 
-function newClient(partitioned: { on: boolean }): KubeClient {
+function newClient(partitioned: { on: boolean; hang?: boolean }): KubeClient {
   const c = KubeClient.fromConfig({ kubeconfig: env.kubeconfig });
   clients.push(c);
   return new Proxy(c, {
@@ -42,6 +42,8 @@ function newClient(partitioned: { on: boolean }): KubeClient {
       const v: unknown = Reflect.get(target, prop, receiver);
       if (typeof v !== 'function') return v;
       return (...args: unknown[]) => {
+        // A hung load balancer: the request neither answers nor honours its abort signal.
+        if (partitioned.on && partitioned.hang) return new Promise(() => {});
         if (partitioned.on) return Promise.reject(new TransportError({ verb: String(prop) }, new Error('partitioned')));
         return (v as (...a: unknown[]) => unknown).apply(target, args);
       };
@@ -50,7 +52,7 @@ function newClient(partitioned: { on: boolean }): KubeClient {
 }
 
 function replica(lease: string, identity: string): Replica {
-  const partitioned = { on: false };
+  const partitioned: Replica['partitioned'] = { on: false };
   const log: Replica['log'] = [];
   const elector = new LeaderElector(newClient(partitioned), {
     namespace: ns,
@@ -129,4 +131,19 @@ void test('a leader that stops renewing steps down; the other takes over only af
   assert.ok(startedAt > stoppedAt, 'no overlap: the old leader stepped down before the new one started');
   b.abort.abort();
   await b.run;
+});
+
+void test('a leader whose renew hangs steps down at the renew deadline; the Lease still names it until it expires', async () => {
+  const a = replica('lock-hang', 'replica-a');
+  await eventually('a leads', async () => (a.elector.isLeader() ? true : undefined), 10_000, 50);
+  const cutAt = Date.now();
+  a.partitioned.hang = true;
+  a.partitioned.on = true;
+  assert.equal(await a.run, 'lost');
+  const stoppedAt = a.log.find((l) => l.event === 'stopped')?.at ?? NaN;
+  // Deadline from the last renew, which was at most one retry period before the cut.
+  assert.ok(stoppedAt - cutAt <= TIMING.renewDeadlineMs + 200, `stepped down ${stoppedAt - cutAt} ms after the hang began`);
+  assert.equal(a.elector.isLeader(), false);
+  const lease = await readLease('lock-hang');
+  assert.equal(lease.spec?.holderIdentity, 'replica-a', 'stepping down does not write: the record only expires');
 });

@@ -4,6 +4,7 @@ import { Lease as LeaseType } from '../client/resources.js';
 import type { KubeObject } from '../client/types.js';
 import { type Logger, silentLogger } from '../log/logger.js';
 import type { Metrics } from '../metrics/metrics.js';
+import { type Clock, realClock } from '../queue/clock.js';
 
 /** The spec of a coordination.k8s.io/v1 Lease. */
 export interface LeaseSpec {
@@ -43,8 +44,13 @@ export interface LeaderElectorOptions {
   logger?: Logger;
   /** When given, `leader_election_master_status{name}` follows this replica's leadership. */
   metrics?: Metrics;
-  /** Time source in ms, injectable for tests. */
-  now?: () => number;
+  /**
+   * Monotonic time and timers for every lease duration (default performance.now() and Node's timers), so a
+   * step of the wall clock neither hides failed renews nor makes a healthy lease look expired.
+   */
+  clock?: Clock;
+  /** Wall time in ms, used only for the MicroTime strings written into the Lease (default Date.now). */
+  wallClock?: () => number;
 }
 
 /** Raised at construction for durations that cannot work together, or a missing name or identity. */
@@ -65,9 +71,10 @@ export function microTime(ms: number): string {
 
 /**
  * Leader election on a coordination.k8s.io/v1 Lease, with client-go's semantics: a lease is expired
- * when its record has not changed for leaseDuration as measured by *this* process's clock (so clock
- * skew between nodes cannot cause two leaders), writes use optimistic concurrency on resourceVersion,
- * and a leader that cannot renew within renewDeadline steps down before anyone else may take over.
+ * when its record has not changed for leaseDuration as measured by *this* process's monotonic clock
+ * (so neither clock skew between nodes nor a wall-clock step can cause two leaders), writes use
+ * optimistic concurrency on resourceVersion, and a leader steps down at lastRenew + renewDeadline
+ * by a timer, whatever request is still in flight, before anyone else may take over.
  */
 export class LeaderElector {
   private readonly client: KubeClient;
@@ -76,7 +83,8 @@ export class LeaderElector {
   private readonly renewDeadlineMs: number;
   private readonly retryMs: number;
   private readonly log: Logger;
-  private readonly now: () => number;
+  private readonly clock: Clock;
+  private readonly wallClock: () => number;
 
   private observedRaw = '';
   private observedAt = 0;
@@ -84,6 +92,9 @@ export class LeaderElector {
   private lease: LeaseObject | undefined;
   private leading = false;
   private leadership: AbortController | undefined;
+  private deadlineTimer: unknown;
+  /** Set when the term ended by the deadline or another holder, not by stop or release. */
+  private lostInvoluntarily = false;
   private readonly stopper = new AbortController();
   private released: Promise<void> | undefined;
   private running: Promise<LeaderElectionEnd> | undefined;
@@ -94,7 +105,8 @@ export class LeaderElector {
     this.leaseMs = opts.leaseDurationMs ?? 15_000;
     this.renewDeadlineMs = opts.renewDeadlineMs ?? 10_000;
     this.retryMs = opts.retryPeriodMs ?? 2_000;
-    this.now = opts.now ?? Date.now;
+    this.clock = opts.clock ?? realClock;
+    this.wallClock = opts.wallClock ?? Date.now;
     if (!opts.namespace || !opts.name) throw new LeaderElectionConfigError('leader election needs the Lease namespace and name (e.g. --leader-election-namespace)');
     if (!opts.identity) throw new LeaderElectionConfigError(`leader election on Lease ${opts.namespace}/${opts.name} needs a non-empty identity, unique per replica`);
     if (this.leaseMs <= this.renewDeadlineMs) {
@@ -141,46 +153,70 @@ export class LeaderElector {
   private async loop(): Promise<LeaderElectionEnd> {
     const stop = this.stopper.signal;
     // Acquire.
+    let lastRenew = 0;
     let acquired = false;
     while (!stop.aborted && !acquired) {
-      acquired = await this.tryAcquireOrRenew(this.retryMs * 2);
-      if (!acquired) await sleep(this.retryMs * (1 + Math.random() * JITTER_FACTOR), stop);
+      const started = this.clock.now();
+      acquired = await this.tryAcquireOrRenew(this.renewDeadlineMs, undefined);
+      if (acquired) lastRenew = started;
+      else await this.sleep(this.retryMs * (1 + Math.random() * JITTER_FACTOR), stop);
     }
     if (!acquired) return 'stopped';
     this.setLeading(true);
+    const term = this.leadership!.signal;
+    this.armDeadline(lastRenew);
     // Stopped while the winning write was in flight: we hold the lease, so release() must clear it.
     if (stop.aborted) return 'stopped';
     this.log.info('became leader');
     try {
-      this.opts.onStartedLeading(this.leadership!.signal);
+      this.opts.onStartedLeading(term);
     } catch (err) {
       this.log.error({ err }, 'onStartedLeading threw');
     }
-    // Renew.
-    let lastRenew = this.now();
-    while (!stop.aborted) {
-      await sleep(this.retryMs, stop);
-      if (stop.aborted) break;
-      const remaining = lastRenew + this.renewDeadlineMs - this.now();
-      const ok = remaining > 0 && (await this.tryAcquireOrRenew(remaining));
-      if (stop.aborted) break;
+    // Renew. The deadline timer ends the term on its own; this loop only extends it.
+    const stopOrLost = AbortSignal.any([stop, term]);
+    while (!stopOrLost.aborted) {
+      await this.sleep(this.retryMs, stopOrLost);
+      if (stopOrLost.aborted) break;
+      // Measured from before the request: the server may have written it any time after this.
+      const started = this.clock.now();
+      const ok = await this.tryAcquireOrRenew(lastRenew + this.renewDeadlineMs - started, term);
+      if (stopOrLost.aborted) break;
       if (ok) {
-        lastRenew = this.now();
+        lastRenew = started;
+        this.armDeadline(lastRenew);
         continue;
       }
-      const heldByOther = this.observedHolder !== '' && this.observedHolder !== this.opts.identity;
-      if (heldByOther || this.now() - lastRenew >= this.renewDeadlineMs) {
-        this.setLeading(false);
-        this.log.error({ holder: this.observedHolder, sinceRenewMs: this.now() - lastRenew }, heldByOther ? 'leadership lost: another replica holds the lease' : 'leadership lost: could not renew the lease within the renew deadline');
-        try {
-          this.opts.onStoppedLeading();
-        } catch (err) {
-          this.log.error({ err }, 'onStoppedLeading threw');
-        }
-        return 'lost';
+      if (this.observedHolder !== '' && this.observedHolder !== this.opts.identity) {
+        this.stepDown('leadership lost: another replica holds the lease');
       }
     }
-    return 'stopped';
+    return stop.aborted && !this.lostInvoluntarily ? 'stopped' : 'lost';
+  }
+
+  /** (Re)arms the step-down timer at lastRenew + renewDeadline. */
+  private armDeadline(lastRenew: number): void {
+    if (this.deadlineTimer !== undefined) this.clock.clearTimeout(this.deadlineTimer);
+    const at = lastRenew + this.renewDeadlineMs;
+    this.deadlineTimer = this.clock.setTimeout(() => {
+      this.deadlineTimer = undefined;
+      this.stepDown('leadership lost: could not renew the lease within the renew deadline', at);
+    }, at - this.clock.now());
+  }
+
+  /** Ends the term now; a loss during an intended stop is not reported as one. */
+  private stepDown(why: string, deadline?: number): void {
+    if (!this.leading) return;
+    const intended = this.stopper.signal.aborted;
+    this.setLeading(false);
+    if (intended) return;
+    this.lostInvoluntarily = true;
+    this.log.error({ holder: this.observedHolder, pastDeadlineMs: deadline === undefined ? undefined : this.clock.now() - deadline }, why);
+    try {
+      this.opts.onStoppedLeading();
+    } catch (err) {
+      this.log.error({ err }, 'onStoppedLeading threw');
+    }
   }
 
   private async doRelease(): Promise<void> {
@@ -192,19 +228,22 @@ export class LeaderElector {
       return;
     }
     this.setLeading(false);
-    const now = microTime(this.now());
+    const now = microTime(this.wallClock());
     const spec = this.lease.spec ?? {};
     const body: LeaseObject = {
       ...this.lease,
       // client-go's release: no holder, a 1 s duration, transitions kept, so any replica may acquire immediately.
       spec: { ...spec, holderIdentity: null, leaseDurationSeconds: 1, acquireTime: now, renewTime: now },
     };
+    const ac = this.timeout(this.renewDeadlineMs, undefined);
     try {
-      this.lease = await this.client.update<LeaseObject>(LeaseType, body, { signal: AbortSignal.timeout(this.renewDeadlineMs) });
+      this.lease = await abortable(this.client.update<LeaseObject>(LeaseType, body, { signal: ac.signal }), ac.signal);
       this.log.info('released leadership');
     } catch (err) {
       // The lease expires by itself after leaseDuration; release only speeds the handover up.
       this.log.warn({ err }, 'could not release the lease; the next leader takes over after it expires');
+    } finally {
+      ac.done();
     }
   }
 
@@ -213,72 +252,106 @@ export class LeaderElector {
     this.leading = v;
     this.opts.metrics?.leader(this.opts.name, v);
     if (v) this.leadership = new AbortController();
-    else this.leadership?.abort();
+    else {
+      if (this.deadlineTimer !== undefined) this.clock.clearTimeout(this.deadlineTimer);
+      this.deadlineTimer = undefined;
+      this.leadership?.abort();
+    }
   }
 
-  /** One attempt: true when this replica holds the lease afterwards. */
-  private async tryAcquireOrRenew(timeoutMs: number): Promise<boolean> {
-    const { namespace, name, identity } = this.opts;
-    const signal = AbortSignal.timeout(Math.max(1, timeoutMs));
-    const nowMs = this.now();
-    const now = microTime(nowMs);
-    const durationSeconds = Math.round(this.leaseMs / 1000);
+  /** An abort signal that fires after `ms` on our clock, or when `also` fires. */
+  private timeout(ms: number, also: AbortSignal | undefined): { signal: AbortSignal; done: () => void } {
+    const ac = new AbortController();
+    const t = this.clock.setTimeout(() => ac.abort(new Error(`lease request timed out after ${Math.round(ms)} ms`)), Math.max(1, ms));
+    const onAlso = (): void => ac.abort(also?.reason);
+    if (also?.aborted) onAlso();
+    else also?.addEventListener('abort', onAlso, { once: true });
+    return {
+      signal: ac.signal,
+      done: () => {
+        this.clock.clearTimeout(t);
+        also?.removeEventListener('abort', onAlso);
+      },
+    };
+  }
+
+  /**
+   * One attempt: true when this replica holds the lease afterwards. Gives up after `timeoutMs` or when
+   * `term` aborts, even if the request itself does not honour its signal.
+   */
+  private async tryAcquireOrRenew(timeoutMs: number, term: AbortSignal | undefined): Promise<boolean> {
+    if (timeoutMs <= 0) return false;
+    const ac = this.timeout(timeoutMs, term);
     try {
-      let current: LeaseObject;
-      try {
-        current = await this.client.get<LeaseObject>(LeaseType, namespace, name, signal);
-      } catch (err) {
-        if (!isNotFound(err)) throw err;
-        const created = await this.client.create<LeaseObject>(
-          LeaseType,
-          {
-            apiVersion: 'coordination.k8s.io/v1',
-            kind: 'Lease',
-            metadata: { namespace, name },
-            spec: { holderIdentity: identity, leaseDurationSeconds: durationSeconds, acquireTime: now, renewTime: now, leaseTransitions: 0 },
-          },
-          { signal },
-        );
-        this.observe(created);
-        this.lease = created;
-        return true;
-      }
-      this.observe(current);
-      const spec = current.spec ?? {};
-      const holder = spec.holderIdentity ?? '';
-      const expired = this.observedAt + (spec.leaseDurationSeconds ?? durationSeconds) * 1000 <= this.now();
-      if (holder !== '' && holder !== identity && !expired) return false;
-      const renewing = holder === identity && this.leading;
-      const next: LeaseObject = {
-        ...current,
-        spec: {
-          ...spec,
-          holderIdentity: identity,
-          leaseDurationSeconds: durationSeconds,
-          renewTime: now,
-          acquireTime: renewing ? spec.acquireTime : now,
-          leaseTransitions: renewing || holder === identity ? (spec.leaseTransitions ?? 0) : (spec.leaseTransitions ?? 0) + 1,
-        },
-      };
-      // update() sends metadata.resourceVersion from the read: a concurrent writer makes it fail with 409.
-      const updated = await this.client.update<LeaseObject>(LeaseType, next, { signal });
-      this.observe(updated);
-      this.lease = updated;
-      return true;
+      return await abortable(this.attempt(ac.signal), ac.signal);
     } catch (err) {
       if (isConflict(err) || isAlreadyExists(err)) this.log.debug({ err }, 'lease changed concurrently; retrying');
       else this.log.warn({ err }, 'lease acquire/renew failed');
       return false;
+    } finally {
+      ac.done();
     }
   }
 
-  /** Tracks when the lease record last changed, by our clock, and reports holder changes. */
+  private async attempt(signal: AbortSignal): Promise<boolean> {
+    const { namespace, name, identity } = this.opts;
+    const now = microTime(this.wallClock());
+    const durationSeconds = Math.round(this.leaseMs / 1000);
+    let current: LeaseObject;
+    try {
+      current = await this.client.get<LeaseObject>(LeaseType, namespace, name, signal);
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+      signal.throwIfAborted();
+      const created = await this.client.create<LeaseObject>(
+        LeaseType,
+        {
+          apiVersion: 'coordination.k8s.io/v1',
+          kind: 'Lease',
+          metadata: { namespace, name },
+          spec: { holderIdentity: identity, leaseDurationSeconds: durationSeconds, acquireTime: now, renewTime: now, leaseTransitions: 0 },
+        },
+        { signal },
+      );
+      signal.throwIfAborted();
+      this.observe(created);
+      this.lease = created;
+      return true;
+    }
+    signal.throwIfAborted();
+    this.observe(current);
+    const spec = current.spec ?? {};
+    const holder = spec.holderIdentity ?? '';
+    const expired = this.observedAt + (spec.leaseDurationSeconds ?? durationSeconds) * 1000 <= this.clock.now();
+    if (holder !== '' && holder !== identity && !expired) return false;
+    const renewing = holder === identity && this.leading;
+    const next: LeaseObject = {
+      ...current,
+      spec: {
+        ...spec,
+        holderIdentity: identity,
+        leaseDurationSeconds: durationSeconds,
+        renewTime: now,
+        acquireTime: renewing ? spec.acquireTime : now,
+        leaseTransitions: renewing || holder === identity ? (spec.leaseTransitions ?? 0) : (spec.leaseTransitions ?? 0) + 1,
+      },
+    };
+    // update() sends metadata.resourceVersion from the read: a concurrent writer makes it fail with 409.
+    const updated = await this.client.update<LeaseObject>(LeaseType, next, { signal });
+    // A reply after the deadline must not count: the timer has already stepped down.
+    signal.throwIfAborted();
+    this.observe(updated);
+    this.lease = updated;
+    return true;
+  }
+
+  /** Tracks when the lease record last changed, by our monotonic clock, and reports holder changes. */
   private observe(lease: LeaseObject): void {
     const spec = lease.spec ?? {};
     const raw = JSON.stringify([spec.holderIdentity ?? '', spec.renewTime ?? '', spec.acquireTime ?? '', spec.leaseTransitions ?? 0, spec.leaseDurationSeconds ?? 0]);
     if (raw !== this.observedRaw) {
       this.observedRaw = raw;
-      this.observedAt = this.now();
+      this.observedAt = this.clock.now();
     }
     const holder = spec.holderIdentity ?? '';
     if (holder !== this.observedHolder) {
@@ -293,17 +366,40 @@ export class LeaderElector {
       }
     }
   }
+
+  private sleep(ms: number, signal: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      if (signal.aborted) return resolve();
+      const t = this.clock.setTimeout(done, ms);
+      const clock = this.clock;
+      function done(): void {
+        clock.clearTimeout(t);
+        signal.removeEventListener('abort', done);
+        resolve();
+      }
+      signal.addEventListener('abort', done, { once: true });
+    });
+  }
 }
 
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const t = setTimeout(done, ms);
-    function done(): void {
-      clearTimeout(t);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
+/** Settles with `p`, or rejects with the abort reason as soon as `signal` fires, even if `p` never settles. */
+function abortable<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) {
+    p.catch(() => {});
+    return Promise.reject(signal.reason as Error);
+  }
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(signal.reason as Error);
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (err: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(err as Error);
+      },
+    );
   });
 }
