@@ -8,14 +8,14 @@ export async function reconcileApplication(app: Application, ctx: ReconcileConte
   ctx.log.info('Reconciling Application');
   const name = app.metadata.name ?? '';
   const ns = app.metadata.namespace;
-  // ensureOwned compares with the cache, so a converged Application costs no request; a missing
+  // applyChild compares with the cache, so a converged Application costs no request; a missing
   // or hand-edited child is re-applied with force, which takes back the fields someone changed.
   for (const [type, desired] of [
     [Deployment, desiredDeployment(app)],
     [Service, desiredService(app)],
   ] as const) {
     const existed = ctx.cache.get<Deployment | Service>(type, ns, name) !== undefined;
-    if (await ctx.ensureOwned(type, ApplicationResource, app, desired)) {
+    if (await ctx.applyChild(type, desired)) {
       ctx.events.normal(app, existed ? `Updated${type.kind}` : `Created${type.kind}`, `${existed ? 'Updated' : 'Created'} ${type.kind} ${name}`);
     }
   }

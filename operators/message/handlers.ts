@@ -12,7 +12,7 @@ async function ensurePod({ obj, ctx }: HandlerArgs<Message>): Promise<void> {
     ctx.events.normal(obj, 'ReplacingPod', `Text changed; replacing Pod ${podName(obj)}`);
     return; // the Pod's deletion calls the owned-Pod handler below, which creates the new one
   }
-  await ctx.applyOwned(PodType, MessageResource, obj, desiredPod(obj));
+  await ctx.applyChild(PodType, desiredPod(obj));
   ctx.events.normal(obj, 'CreatedPod', `Created Pod ${podName(obj)}`);
 }
 

@@ -19,7 +19,7 @@ export async function reconcileMessage(msg: Message, ctx: ReconcileContext): Pro
     return;
   }
   if (!pod) {
-    await ctx.applyOwned(PodType, MessageResource, msg, desiredPod(msg));
+    await ctx.applyChild(PodType, desiredPod(msg));
     ctx.events.normal(msg, 'CreatedPod', `Created Pod ${name}`);
     return;
   }

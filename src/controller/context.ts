@@ -26,6 +26,20 @@ export interface EventSink {
   warning(obj: KubeObject, reason: string, message: string): void;
 }
 
+/** Names the object a reconcile is about: its type and key. */
+export interface PrimaryRef {
+  /** The type the controller reconciles (its `for` type). */
+  type: ResourceType;
+  /** Namespace, or undefined for cluster-scoped objects. */
+  namespace?: string;
+  name: string;
+}
+
+/** Raised when a child is written through a context that cannot name its owner. */
+export class NoOwnerError extends Error {
+  override name = 'NoOwnerError';
+}
+
 /** Status fields a reconciler may set with the standard ones filled in. */
 export interface StatusUpdate {
   /** Fields to set on status (others are left as they are). */
@@ -54,38 +68,48 @@ export class ReconcileContext {
     readonly fieldManager: string,
     /** Aborted when the manager shuts down. */
     readonly signal: AbortSignal,
+    /** The object being reconciled: the owner of the children `applyChild` writes. */
+    readonly primary?: PrimaryRef,
   ) {}
 
-  /**
-   * Creates or updates a child with server-side apply under this operator's field manager,
-   * controller-owned by `owner` so it is garbage-collected with it.
-   */
-  async applyOwned<T extends KubeObject>(childType: ResourceType, ownerType: ResourceType, owner: KubeObject, child: KubeObject): Promise<T> {
-    const desired: KubeObject = {
-      ...child,
-      apiVersion: apiVersionOf(childType),
-      kind: childType.kind,
-      metadata: {
-        ...child.metadata,
-        namespace: childType.namespaced ? (child.metadata.namespace ?? owner.metadata.namespace) : undefined,
-        ownerReferences: [controllerRef(ownerType, owner)],
-      },
-    };
-    return this.client.apply<T>(childType, desired, { fieldManager: this.fieldManager, force: true });
+  /** The field manager of one controller of a manager whose field manager is `base`. */
+  static fieldManagerFor(base: string, _controller: string): string {
+    return base;
   }
 
   /**
-   * Makes a child match `desired`, writing only when it must: when the cached child is missing,
-   * not controlled by `owner`, or lacks any field `desired` sets (a hand edit, an older version).
-   * Returns true when it wrote. Converged children cost no request, so restarts make no writes.
+   * The object this reconcile is about, as the cache holds it now: the owner of the children
+   * `applyChild` writes. Undefined when the context has no primary or the object is gone.
    */
-  async ensureOwned(childType: ResourceType, ownerType: ResourceType, owner: KubeObject, desired: KubeObject): Promise<boolean> {
+  get owner(): KubeObject | undefined {
+    const p = this.primary;
+    return p ? this.cache.get(p.type, p.type.namespaced ? p.namespace : undefined, p.name) : undefined;
+  }
+
+  /**
+   * The one way to write a child: makes the child of `childType` match `desired` with server-side
+   * apply under this controller's field manager, controller-owned by the object being reconciled
+   * (`owner`) so garbage collection deletes it with its owner. Writes only when it must (the cached
+   * child is missing, not controlled by the owner, or differs from `desired`), so converged
+   * children cost no request and restarts make no writes. Returns true when it wrote.
+   */
+  async applyChild(childType: ResourceType, desired: KubeObject): Promise<boolean> {
+    const p = this.primary;
+    if (!p) throw new NoOwnerError(`applyChild(${childType.kind} ${desired.metadata.name ?? ''}): this context reconciles no object, so the child has no owner; construct the ReconcileContext with its primary object, or write with ctx.client.apply and controllerRef()`);
+    const owner = this.owner;
+    if (!owner) throw new NoOwnerError(`applyChild(${childType.kind} ${desired.metadata.name ?? ''}): the owner ${p.type.kind} ${p.namespace ? `${p.namespace}/` : ''}${p.name} is not in the cache (deleted meanwhile?); return and let its next event reconcile it`);
     const namespace = childType.namespaced ? (desired.metadata.namespace ?? owner.metadata.namespace) : undefined;
     const current = this.cache.get(childType, namespace, desired.metadata.name ?? '');
     if (current && isControlledBy(current, owner) && jsonContains({ ...desired, metadata: { labels: desired.metadata.labels, annotations: desired.metadata.annotations } }, current)) {
       return false;
     }
-    await this.applyOwned(childType, ownerType, owner, desired);
+    const body: KubeObject = {
+      ...desired,
+      apiVersion: apiVersionOf(childType),
+      kind: childType.kind,
+      metadata: { ...desired.metadata, namespace, ownerReferences: [controllerRef(p.type, owner)] },
+    };
+    await this.client.apply(childType, body, { fieldManager: this.fieldManager, force: true });
     return true;
   }
 

@@ -145,7 +145,8 @@ export class Manager {
         reader ??= this.cacheReader();
         sink ??= this.events();
         const log = objectLogger(this.log, { kind: spec.forType.kind, metadata: { namespace: req.namespace, name: req.name } }, { controller: spec.name });
-        const ctx = new ReconcileContext(spec.name, this.client, reader, log, sink, this.fieldManager, signal);
+        const fieldManager = ReconcileContext.fieldManagerFor(this.fieldManager, spec.name);
+        const ctx = new ReconcileContext(spec.name, this.client, reader, log, sink, fieldManager, signal, { type: spec.forType, namespace: req.namespace, name: req.name });
         return reconcile(req, ctx);
       },
     );

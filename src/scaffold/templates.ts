@@ -95,8 +95,8 @@ export function desiredConfigMap(obj: ${a.kind}): KubeObject {
 /** Makes the world match one ${a.kind}: its ConfigMap exists and holds the message, and status says so. */
 export async function reconcile${a.kind}(obj: ${a.kind}, ctx: ReconcileContext): Promise<void> {
   const cm = desiredConfigMap(obj);
-  // ensureOwned writes only when the cached ConfigMap differs, so converged objects cost no request.
-  await ctx.ensureOwned(ConfigMap, ${a.kind}Resource, obj, cm);
+  // applyChild owns the ConfigMap by obj and writes only when the cached one differs, so converged objects cost no request.
+  await ctx.applyChild(ConfigMap, cm);
   await ctx.updateStatus(${a.kind}Resource, obj, {
     fields: { configMapName: cm.metadata.name },
     conditions: [{ type: 'Ready', status: 'True', reason: 'ConfigMapApplied', message: \`ConfigMap \${cm.metadata.name ?? ''} holds the message\` }],
