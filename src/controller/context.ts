@@ -66,7 +66,7 @@ export class ReconcileContext {
     readonly events: EventSink,
     /** The server-side-apply field manager of this operator. */
     readonly fieldManager: string,
-    /** Aborted when the manager shuts down. */
+    /** Aborted when the manager shuts down or loses leadership; every write helper passes it on, so its writes abort. */
     readonly signal: AbortSignal,
     /** The object being reconciled: the owner of the children `applyChild` writes. */
     readonly primary?: PrimaryRef,
@@ -94,6 +94,7 @@ export class ReconcileContext {
    * children cost no request and restarts make no writes. Returns true when it wrote.
    */
   async applyChild(childType: ResourceType, desired: KubeObject): Promise<boolean> {
+    this.signal.throwIfAborted();
     const p = this.primary;
     if (!p) throw new NoOwnerError(`applyChild(${childType.kind} ${desired.metadata.name ?? ''}): this context reconciles no object, so the child has no owner; construct the ReconcileContext with its primary object, or write with ctx.client.apply and controllerRef()`);
     const owner = this.owner;
@@ -109,15 +110,17 @@ export class ReconcileContext {
       kind: childType.kind,
       metadata: { ...desired.metadata, namespace, ownerReferences: [controllerRef(p.type, owner)] },
     };
-    await this.client.apply(childType, body, { fieldManager: this.fieldManager, force: true });
+    await this.client.apply(childType, body, { fieldManager: this.fieldManager, force: true, signal: this.signal });
     return true;
   }
 
   /** Deletes an object; an object already gone is success (deletes are idempotent). */
   async deleteIfExists(type: ResourceType, obj: KubeObject, opts: { preconditionUid?: boolean } = {}): Promise<void> {
+    this.signal.throwIfAborted();
     try {
       await this.client.delete(type, obj.metadata.namespace, obj.metadata.name ?? '', {
         ...(opts.preconditionUid && obj.metadata.uid ? { preconditions: { uid: obj.metadata.uid } } : {}),
+        signal: this.signal,
       });
     } catch (err) {
       if (!isNotFound(err)) throw err;
@@ -130,6 +133,7 @@ export class ReconcileContext {
    * converged object costs nothing to reconcile again.
    */
   async updateStatus(type: ResourceType, obj: KubeObject, update: StatusUpdate): Promise<boolean> {
+    this.signal.throwIfAborted();
     const have = (obj.status ?? {}) as Record<string, unknown> & { conditions?: Condition[] };
     const generation = obj.metadata.generation;
     let conditions = have.conditions;
@@ -140,6 +144,7 @@ export class ReconcileContext {
     await this.client.patch(type, obj.metadata.namespace, obj.metadata.name ?? '', { status: want }, 'merge', {
       subresource: 'status',
       fieldManager: this.fieldManager,
+      signal: this.signal,
     });
     return true;
   }
