@@ -3,6 +3,7 @@
 // The object types are written by hand rather than taken from @kubernetes/client-node: its V1Pod and friends
 // are classes with an optional `metadata` and `Date` timestamps, while bosun's client hands out the JSON as
 // parsed (timestamps are strings). They name the fields operators read and keep the rest through index signatures.
+import type { JSONSchemaProps } from '../crd/structural.js';
 import type { KubeObject, ResourceType } from './types.js';
 
 /** A label selector as Deployments and Services use it. */
@@ -222,9 +223,9 @@ export interface CustomResourceDefinitionVersion {
   served: boolean;
   storage: boolean;
   deprecated?: boolean;
-  schema?: { openAPIV3Schema?: Record<string, unknown> };
+  schema?: { openAPIV3Schema?: JSONSchemaProps };
   subresources?: { status?: Record<string, never>; scale?: Record<string, unknown> };
-  additionalPrinterColumns?: { name: string; type: string; jsonPath: string; [key: string]: unknown }[];
+  additionalPrinterColumns?: { name: string; type: string; jsonPath: string; description?: string; priority?: number; format?: string }[];
   [key: string]: unknown;
 }
 
