@@ -5,7 +5,7 @@ import type { Logger } from '../log/logger.js';
 import { setCondition, type ConditionInput } from '../status/conditions.js';
 import { jsonContains, jsonSubsetEqual } from '../status/equal.js';
 import type { Condition } from '../crd/conditions.js';
-import { controllerRef, isControlledBy } from './owner.js';
+import { childNamespace, controllerRef, isControlledBy } from './owner.js';
 
 /**
  * Read access to the shared caches; reconcilers read here, never from the API server.
@@ -99,7 +99,7 @@ export class ReconcileContext {
     if (!p) throw new NoOwnerError(`applyChild(${childType.kind} ${desired.metadata.name ?? ''}): this context reconciles no object, so the child has no owner; construct the ReconcileContext with its primary object, or write with ctx.client.apply and controllerRef()`);
     const owner = this.owner;
     if (!owner) throw new NoOwnerError(`applyChild(${childType.kind} ${desired.metadata.name ?? ''}): the owner ${p.type.kind} ${p.namespace ? `${p.namespace}/` : ''}${p.name} is not in the cache (deleted meanwhile?); return and let its next event reconcile it`);
-    const namespace = childType.namespaced ? (desired.metadata.namespace ?? owner.metadata.namespace) : undefined;
+    const namespace = childNamespace(childType, desired, p.type, owner);
     const current = this.cache.get(childType, namespace, desired.metadata.name ?? '');
     if (current && isControlledBy(current, owner) && jsonContains({ ...desired, metadata: { labels: desired.metadata.labels, annotations: desired.metadata.annotations } }, current)) {
       return false;
