@@ -6,10 +6,8 @@ import {
   PermanentError,
   Secret,
   TemporaryError,
-  addFinalizer,
   controller,
-  hasFinalizer,
-  removeFinalizer,
+  withFinalizer,
   type ControllerSpec,
   type ReconcileContext,
   type Result,
@@ -46,7 +44,6 @@ function isConverged(t: FlightTicket): boolean {
   const s = t.status;
   const spec = t.spec;
   return (
-    hasFinalizer(t, FINALIZER) &&
     s?.state === 'Booked' &&
     !!s.bookingId &&
     s.observedGeneration === t.metadata.generation &&
@@ -78,13 +75,11 @@ export function flightTicketController(config: FlightTicketConfig): ControllerSp
     return ctx.updateStatus(FlightTicketResource, t, { fields, conditions: [{ type: 'Ready', ...ready }] });
   }
 
-  /** Books, changes or rebooks so that exactly one active booking matches the spec, then records it. */
+  /** Books, changes or rebooks so that exactly one active booking matches the spec, then records it; runs with the finalizer on. */
   async function ensureBooked(t: FlightTicket, ctx: ReconcileContext): Promise<void> {
     if (isConverged(t) || failedForThisSpec(t)) return;
     const spec = t.spec!;
     const uid = t.metadata.uid ?? '';
-    // The finalizer goes on before the first booking exists, so no booking can outlive its ticket.
-    if (!hasFinalizer(t, FINALIZER)) t = (await addFinalizer(ctx.client, FlightTicketResource, t, FINALIZER, ctx.fieldManager)) as FlightTicket;
     // Not after Failed: a Failed ticket whose retry fails again would flip between the two forever.
     if (!t.status?.state || t.status.state === 'Booked') {
       const what = t.status?.state ? `Changing the booking to ${spec.number} seats ${routeOf(spec)}` : `Booking ${spec.number} seats ${routeOf(spec)}`;
@@ -125,9 +120,8 @@ export function flightTicketController(config: FlightTicketConfig): ControllerSp
     if (event) ctx.events.normal(t, event[0], event[1]);
   }
 
-  /** Cancels every active booking of a deleted ticket, then lets the API server delete it. */
+  /** Cancels every active booking of a deleted ticket; the finalizer goes once this returns. */
   async function finalize(t: FlightTicket, ctx: ReconcileContext): Promise<void> {
-    if (!hasFinalizer(t, FINALIZER)) return;
     // Once only: a failure's condition must not be flipped back on every retry, which would loop on our own writes.
     if (t.status?.state !== 'Cancelling') await setReady(ctx, t, { state: 'Cancelling' }, { status: 'False', reason: 'Cancelling', message: 'Cancelling the bookings of the deleted ticket' });
     const bookings = await bookingClient(ctx);
@@ -136,7 +130,6 @@ export function flightTicketController(config: FlightTicketConfig): ControllerSp
       ctx.log.info({ bookingId: b.id }, 'cancelled booking of deleted ticket');
       ctx.events.normal(t, 'CancelledBooking', `Cancelled ${describeBooking(b)}`);
     }
-    await removeFinalizer(ctx.client, FlightTicketResource, t, FINALIZER, ctx.fieldManager);
   }
 
   async function cancel(bookings: BookingClient, b: Booking): Promise<void> {
@@ -188,8 +181,11 @@ export function flightTicketController(config: FlightTicketConfig): ControllerSp
       if (!t) return;
       ctx.log.info('Reconciling FlightTicket');
       try {
-        if (t.metadata.deletionTimestamp) await finalize(t, ctx);
-        else await ensureBooked(t, ctx);
+        // The finalizer goes on before the first booking exists, so no booking can outlive its ticket.
+        return await withFinalizer(ctx, FlightTicketResource, t, FINALIZER, {
+          apply: (live) => ensureBooked(live, ctx),
+          cleanup: (deleted) => finalize(deleted, ctx),
+        });
       } catch (err) {
         return handleFailure(t, ctx, err);
       }

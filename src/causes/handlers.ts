@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import type { KubeObject, ResourceType } from '../client/types.js';
 import { controller, type ControllerSpec, type Reconciler, type SecondaryWatch } from '../controller/builder.js';
 import type { ReconcileContext } from '../controller/context.js';
-import { addFinalizer, hasFinalizer, removeFinalizer } from '../finalizer/finalizer.js';
+import { withFinalizer } from '../finalizer/finalizer.js';
 import type { Logger } from '../log/logger.js';
 import { generationChanged } from '../predicate/predicate.js';
 import { requestFor, type Request } from '../reconcile/types.js';
@@ -192,28 +192,31 @@ export class HandlersBuilder<T extends KubeObject> {
     }));
 
     const run = async (req: Request, ctx: ReconcileContext): Promise<void> => {
-      let obj = ctx.cache.get<T>(type, req.namespace, req.name);
+      const obj = ctx.cache.get<T>(type, req.namespace, req.name);
       if (!obj) {
         changedChildren.delete(req.key);
         handled.delete(req.key);
         seen.delete(req.key);
         return;
       }
-      const uid = obj.metadata.uid ?? '';
       const args = (o: T): HandlerArgs<T> => ({ obj: o, spec: o.spec, name: req.name, namespace: req.namespace, log: ctx.log, ctx });
 
-      if (obj.metadata.deletionTimestamp) {
-        if (this.del.length > 0 && hasFinalizer(obj, finalizer)) {
-          for (const fn of this.del) await fn(args(obj));
-          await removeFinalizer(ctx.client, type, obj, finalizer, ctx.fieldManager);
-        }
-        changedChildren.delete(req.key);
+      if (obj.metadata.deletionTimestamp) changedChildren.delete(req.key);
+      if (this.del.length > 0) {
+        await withFinalizer(ctx, type, obj, finalizer, {
+          apply: (live) => handleLive(live, req, ctx),
+          cleanup: async (deleted) => {
+            for (const fn of this.del) await fn(args(deleted));
+          },
+        });
         return;
       }
-      if (this.del.length > 0 && !hasFinalizer(obj, finalizer)) {
-        obj = (await addFinalizer(ctx.client, type, obj, finalizer, ctx.fieldManager)) as T;
-      }
+      if (!obj.metadata.deletionTimestamp) await handleLive(obj, req, ctx);
+    };
 
+    const handleLive = async (obj: T, req: Request, ctx: ReconcileContext): Promise<void> => {
+      const uid = obj.metadata.uid ?? '';
+      const args = (o: T): HandlerArgs<T> => ({ obj: o, spec: o.spec, name: req.name, namespace: req.namespace, log: ctx.log, ctx });
       const specJson = stableJson(obj.spec ?? null);
       const hash = createHash('sha256').update(specJson).digest('hex');
       const base = readBase(obj);
