@@ -71,7 +71,13 @@ export async function runOperators(names: string[], o: RunOptions): Promise<void
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
   logger.info({ operators: chosen, namespaces: o.namespace.length ? o.namespace : 'all', leaderElect, server: mgr.client.server }, 'starting');
-  await mgr.start(ac.signal);
+  try {
+    await mgr.start(ac.signal);
+  } catch (err) {
+    // Reconciles abandoned after a lost Lease may still hold timers; such a replica must exit, not linger.
+    setTimeout(() => process.exit(1), 2_000).unref();
+    throw err;
+  }
   logger.info('stopped');
 }
 

@@ -55,6 +55,14 @@ export class LeaderElectionLostError extends Error {
   override name = 'LeaderElectionLostError';
 }
 
+/** The abort reason reconciles see when a graceful shutdown outlasted `shutdownTimeoutMs`. */
+export class ShutdownTimeoutError extends Error {
+  override name = 'ShutdownTimeoutError';
+}
+
+/** How long shutdown waits for Event writes still in flight. */
+const EVENT_FLUSH_TIMEOUT_MS = 5_000;
+
 function informerSource(inf: Informer, name: string): ChangeSource {
   return {
     name,
@@ -208,17 +216,35 @@ export class Manager {
 
   /**
    * Runs until `signal` aborts (or leadership is lost): serves metrics and probes, starts the
-   * caches, waits for leadership if configured, then runs the controllers; on abort, stops taking
-   * work, waits for in-flight reconciles, releases the Lease and closes connections.
+   * caches, waits for leadership if configured, then runs the controllers. On abort it stops taking
+   * work and lets in-flight reconciles finish for up to `shutdownTimeoutMs`, then aborts their
+   * signals; only then does it release the Lease, so the next leader never acts beside a reconcile
+   * of this one. Losing the Lease aborts in-flight reconciles at once and rejects with
+   * LeaderElectionLostError.
    */
   async start(signal: AbortSignal): Promise<void> {
     const servers: RunningHttpServer[] = [];
     const cacheAbort = new AbortController();
-    const ctrlAbort = new AbortController();
-    const onStop = () => ctrlAbort.abort();
-    signal.addEventListener('abort', onStop, { once: true });
+    // drain: take no more work, let in-flight reconciles finish. kill: abort the signal reconciles got.
+    const drain = new AbortController();
+    const kill = new AbortController();
+    // The elector keeps renewing through the drain; it stops (and releases) only after the controllers.
+    const electorStop = new AbortController();
+    const shutdownTimeoutMs = this.opts.shutdownTimeoutMs ?? 30_000;
+    let killTimer: NodeJS.Timeout | undefined;
+    const onStop = () => {
+      if (drain.signal.aborted) return;
+      drain.abort();
+      killTimer = setTimeout(() => {
+        this.log.warn({ shutdownTimeoutMs }, 'shutdown timeout: aborting the reconciles still running');
+        kill.abort(new ShutdownTimeoutError(`reconcile aborted: shutdown took longer than shutdownTimeoutMs (${shutdownTimeoutMs} ms)`));
+      }, shutdownTimeoutMs);
+    };
+    if (signal.aborted) onStop();
+    else signal.addEventListener('abort', onStop, { once: true });
     let lost: LeaderElectionLostError | undefined;
     let elector: LeaderElector | undefined;
+    let electorRun: Promise<unknown> | undefined;
     try {
       this.health.addHealthCheck('ping', () => true);
       this.health.addReadyCheck('caches-synced', () => this.caches.hasSynced());
@@ -231,10 +257,10 @@ export class Manager {
 
       // Caches start before leadership so a standby replica takes over with a warm cache.
       const cachesDone = this.caches.start(cacheAbort.signal);
-      const synced = await this.caches.waitForSync(ctrlAbort.signal);
+      const synced = await this.caches.waitForSync(drain.signal);
       if (synced) this.log.info({ controllers: this.specs.map((s) => s.name) }, 'caches synced');
 
-      if (this.opts.leaderElection && !ctrlAbort.signal.aborted) {
+      if (this.opts.leaderElection && !drain.signal.aborted) {
         const le = this.opts.leaderElection;
         const identity = le.identity ?? `${hostname()}-${randomBytes(3).toString('hex')}`;
         let leading!: () => void;
@@ -247,37 +273,48 @@ export class Manager {
           renewDeadlineMs: le.renewDeadlineMs,
           retryPeriodMs: le.retryPeriodMs,
           logger: this.log,
-          onStartedLeading: () => {
-            this.metrics.leader(le.name, true);
-            leading();
-          },
+          metrics: this.metrics,
+          onStartedLeading: () => leading(),
           onStoppedLeading: () => {
-            this.metrics.leader(le.name, false);
-            if (!ctrlAbort.signal.aborted) {
-              lost = new LeaderElectionLostError(`lost the Lease ${le.namespace}/${le.name}; stopping so that only the new leader acts`);
-              ctrlAbort.abort();
-            }
+            // Another replica may act from now on: stop every write of ours at once, drain or not.
+            lost = new LeaderElectionLostError(`lost the Lease ${le.namespace}/${le.name}; stopping so that only the new leader acts (restart the process to campaign again)`);
+            this.log.error({ lease: `${le.namespace}/${le.name}`, identity }, 'leadership lost: aborting in-flight reconciles');
+            kill.abort(lost);
+            drain.abort();
           },
         });
-        void elector.run(ctrlAbort.signal);
+        electorRun = elector.run(electorStop.signal);
         this.log.info({ lease: `${le.namespace}/${le.name}`, identity }, 'waiting for leadership');
-        await Promise.race([becameLeader, new Promise<void>((r) => ctrlAbort.signal.addEventListener('abort', () => r(), { once: true }))]);
+        await Promise.race([becameLeader, new Promise<void>((r) => drain.signal.addEventListener('abort', () => r(), { once: true }))]);
       }
 
-      if (!ctrlAbort.signal.aborted) {
-        const run = Promise.all(this.controllers.map((c) => c.start(ctrlAbort.signal)));
-        await run;
+      if (!drain.signal.aborted) {
+        await Promise.all(this.controllers.map((c) => c.start(drain.signal, kill.signal)));
       }
-      // Controllers have drained; now the caches and the rest can stop.
+      // Controllers have drained (or were killed); now the caches and the rest can stop.
       cacheAbort.abort();
       await cachesDone;
     } finally {
+      if (killTimer) clearTimeout(killTimer);
       cacheAbort.abort();
       signal.removeEventListener('abort', onStop);
+      // Events of the last reconciles are writes too: out before the Lease goes.
+      await this.flushEvents();
+      // Released only now, after the last reconcile: the next leader never overlaps our writes.
+      electorStop.abort();
       if (elector) await elector.release().catch((err: unknown) => this.log.warn({ err: (err as Error).message }, 'could not release the Lease'));
+      if (electorRun) await electorRun;
       await Promise.all(servers.map((s) => s.close()));
       this.client.close();
     }
     if (lost) throw lost;
+  }
+
+  /** Waits for pending Event writes, bounded so an unreachable API server cannot hold shutdown up. */
+  private async flushEvents(): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const bound = new Promise<void>((r) => (timer = setTimeout(r, EVENT_FLUSH_TIMEOUT_MS)));
+    await Promise.race([this.recorder.flush(), bound]);
+    clearTimeout(timer);
   }
 }

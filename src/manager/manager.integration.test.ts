@@ -1,0 +1,139 @@
+// Shutdown and leadership against a real API server: what matters is the order of writes the API
+// server sees (the last reconcile's write, then the Lease release), which only the real Lease shows.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { KubeClient } from '../client/client.js';
+import { ConfigMap, Lease } from '../client/resources.js';
+import { controller } from '../controller/builder.js';
+import { eventually, startTestEnv, type TestEnv } from '../envtest/index.js';
+import type { LeaseObject } from '../leaderelection/lease.js';
+import { silentLogger } from '../log/logger.js';
+import { LeaderElectionLostError, Manager, type ManagerOptions } from './manager.js';
+
+let env: TestEnv;
+let ns: string;
+let admin: KubeClient;
+
+before(async () => {
+  env = await startTestEnv();
+  ns = await env.namespace('manager');
+  admin = KubeClient.fromConfig({ kubeconfig: env.kubeconfig });
+});
+
+after(async () => {
+  admin?.close();
+  await env?.cleanup();
+});
+
+const TIMING = { leaseDurationMs: 3_000, renewDeadlineMs: 2_000, retryPeriodMs: 500 };
+
+/** A reconciler that blocks until the test lets it go, recording the signal it was given. */
+function blockingReconciler() {
+  let letGo!: () => void;
+  const gate = new Promise<void>((r) => (letGo = r));
+  let entered!: (signal: AbortSignal) => void;
+  const running = new Promise<AbortSignal>((r) => (entered = r));
+  const state = { finishedAt: 0, signal: undefined as AbortSignal | undefined, abortedAt: 0 };
+  const spec = controller(`blocker-${Math.random().toString(36).slice(2, 7)}`)
+    .for(ConfigMap)
+    .reconcile(async (req, ctx) => {
+      if (req.name !== 'blocker') return;
+      state.signal = ctx.signal;
+      ctx.signal.addEventListener('abort', () => (state.abortedAt = Date.now()), { once: true });
+      entered(ctx.signal);
+      // Blocks on the test's gate or the signal, whichever comes first, as a write honouring ctx.signal would.
+      await Promise.race([gate, new Promise((r) => ctx.signal.addEventListener('abort', r, { once: true }))]);
+      state.finishedAt = Date.now();
+    });
+  return { spec, letGo, running, state };
+}
+
+function manager(extra: Partial<ManagerOptions> = {}): Manager {
+  return new Manager({ client: KubeClient.fromConfig({ kubeconfig: env.kubeconfig }), namespaces: [ns], logger: silentLogger(), ...extra });
+}
+
+async function readLease(name: string): Promise<LeaseObject> {
+  return admin.get<LeaseObject>(Lease, ns, name);
+}
+
+async function makeBlocker(): Promise<void> {
+  await admin.delete(ConfigMap, ns, 'blocker').catch(() => {});
+  await admin.create(ConfigMap, { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'blocker', namespace: ns }, data: { a: '1' } });
+}
+
+void test('on SIGTERM the Lease stays with this replica, renewed, until the in-flight reconcile finishes; then it is released', async () => {
+  const b = blockingReconciler();
+  const mgr = manager({ leaderElection: { namespace: ns, name: 'drain-lock', identity: 'old-leader', ...TIMING } });
+  mgr.add(b.spec);
+  const ac = new AbortController();
+  const done = mgr.start(ac.signal);
+  await makeBlocker();
+  await b.running;
+  const before = await readLease('drain-lock');
+  assert.equal(before.spec?.holderIdentity, 'old-leader');
+
+  ac.abort();
+  // Held past a whole lease duration: the elector keeps renewing while the reconcile drains.
+  const renewed = await eventually(
+    'a renew after the stop signal',
+    async () => {
+      const l = await readLease('drain-lock');
+      assert.equal(l.spec?.holderIdentity, 'old-leader', 'the Lease was released while a reconcile was still running');
+      return Date.parse(l.spec?.renewTime ?? '') > Date.parse(before.spec?.renewTime ?? '') + TIMING.leaseDurationMs ? l : undefined;
+    },
+    15_000,
+    100,
+  );
+  assert.equal(renewed.spec?.holderIdentity, 'old-leader');
+  assert.equal(b.state.signal?.aborted, false, 'a graceful stop leaves the reconcile signal alone');
+
+  b.letGo();
+  await done;
+  const released = await readLease('drain-lock');
+  assert.equal(released.spec?.holderIdentity ?? '', '', 'released after the drain');
+  assert.ok(b.state.finishedAt > 0);
+  assert.ok(Date.parse(released.spec?.renewTime ?? '') >= b.state.finishedAt - 1000, 'the release was written after the reconcile finished');
+});
+
+void test('losing the Lease aborts the in-flight reconcile at once and start() rejects with LeaderElectionLostError', async () => {
+  const b = blockingReconciler();
+  const mgr = manager({ leaderElection: { namespace: ns, name: 'lost-lock', identity: 'victim', ...TIMING } });
+  mgr.add(b.spec);
+  const ac = new AbortController();
+  const done = mgr.start(ac.signal);
+  const outcome = done.then(
+    () => undefined,
+    (err: unknown) => err,
+  );
+  await makeBlocker();
+  const signal = await b.running;
+  // Another replica takes the Lease over (as after a partition): the next renew sees it.
+  const l = await readLease('lost-lock');
+  const takenAt = Date.now();
+  await admin.update<LeaseObject>(Lease, { ...l, spec: { ...l.spec, holderIdentity: 'usurper', leaseTransitions: (l.spec?.leaseTransitions ?? 0) + 1 } });
+  await eventually('the reconcile signal to abort', async () => (signal.aborted ? true : undefined), 10_000, 20);
+  assert.ok(b.state.abortedAt - takenAt <= TIMING.retryPeriodMs * 2 + 1000, `aborted ${b.state.abortedAt - takenAt} ms after the takeover`);
+  const err = await outcome;
+  assert.ok(err instanceof LeaderElectionLostError, `start() should reject with LeaderElectionLostError, got ${String(err)}`);
+  assert.match(err.message, /lost-lock/);
+  assert.equal((await readLease('lost-lock')).spec?.holderIdentity, 'usurper', 'a replica that lost does not touch the new holder’s Lease');
+  b.letGo();
+});
+
+void test('a drain longer than shutdownTimeoutMs is cut at the timeout: the reconcile signal aborts then', async () => {
+  const b = blockingReconciler();
+  const mgr = manager({ shutdownTimeoutMs: 1_500 });
+  mgr.add(b.spec);
+  const ac = new AbortController();
+  const done = mgr.start(ac.signal);
+  await makeBlocker();
+  const signal = await b.running;
+  const stoppedAt = Date.now();
+  ac.abort();
+  await done;
+  const took = Date.now() - stoppedAt;
+  assert.equal(signal.aborted, true, 'the reconcile was aborted at the timeout');
+  assert.ok(b.state.abortedAt - stoppedAt >= 1_400, `aborted ${b.state.abortedAt - stoppedAt} ms after the stop, before the timeout`);
+  assert.ok(took < 1_500 + 2_000, `start() took ${took} ms to return after the stop`);
+  b.letGo();
+});
