@@ -189,6 +189,8 @@ export interface CacheSetOptions {
   defaultNamespaces?: string[];
   /** Options passed to every informer's watchers. */
   watcher?: WatcherOptions;
+  /** Per-type watcher options (e.g. hooks that label metrics by kind); overrides `watcher` when given. */
+  watcherFor?(type: ResourceType): WatcherOptions;
   /** Called when an event handler throws. */
   onHandlerError?(err: unknown, type: ResourceType, event: 'add' | 'update' | 'delete', obj: KubeObject): void;
 }
@@ -196,6 +198,7 @@ export interface CacheSetOptions {
 /** The set of shared informers of a manager: one per (resource type, scope), started together. */
 export class CacheSet {
   private readonly informers = new Map<string, Informer<KubeObject>>();
+  private readonly described = new Map<string, { type: ResourceType; scope: CacheScope }>();
   private readonly sourceFor: TypedSourceFactory;
   private signal: AbortSignal | undefined;
   private readonly runs: Promise<void>[] = [];
@@ -220,10 +223,11 @@ export class CacheSet {
     if (!inf) {
       inf = new Informer<KubeObject>((ns) => this.sourceFor(type, ns, norm), {
         namespaces,
-        watcher: this.opts.watcher,
+        watcher: this.opts.watcherFor?.(type) ?? this.opts.watcher,
         onHandlerError: (err, event, obj) => this.opts.onHandlerError?.(err, type, event, obj),
       });
       this.informers.set(key, inf);
+      this.described.set(key, { type, scope: norm });
       if (this.signal) this.runs.push(inf.start(this.signal));
     }
     return inf as unknown as Informer<T>;
@@ -251,6 +255,11 @@ export class CacheSet {
   /** Whether every informer created so far has synced. */
   hasSynced(): boolean {
     return [...this.informers.values()].every((i) => i.hasSynced());
+  }
+
+  /** Every informer created so far with the type and scope it serves, for diagnostics and metrics. */
+  entries(): { type: ResourceType; scope: CacheScope; informer: Informer<KubeObject> }[] {
+    return [...this.informers].map(([key, informer]) => ({ ...this.described.get(key)!, informer }));
   }
 }
 
