@@ -52,6 +52,21 @@ describe('a cluster directory of its own', () => {
     await down({ dir, progress: quiet });
   });
 
+  test('a --dir the cluster cannot use is refused at once with the fix, never a hang', async () => {
+    const file = join(dir, 'a-file');
+    writeFileSync(file, 'not a directory');
+    const cases: [string, RegExp][] = [
+      ['/proc/bosun-x', /\/proc\/bosun-x.*\/proc is a kernel filesystem.*choose another --dir/s],
+      [join(file, 'sub'), /a-file is a file, not a directory.*choose another --dir/s],
+      [file, /a-file is a file, not a directory.*choose another --dir/s],
+    ];
+    for (const [bad, message] of cases) {
+      const t0 = Date.now();
+      await assert.rejects(up({ dir: bad, progress: quiet }), (err: Error) => err instanceof ClusterError && message.test(err.message), bad);
+      assert.ok(Date.now() - t0 < 5000, `${bad}: refused in ${Date.now() - t0} ms`);
+    }
+  });
+
   test('a stale pid file from a dead process is cleaned up and up proceeds', async () => {
     const dead = spawnSync('true').pid!;
     mkdirSync(join(dir, 'pids'), { recursive: true });

@@ -1,10 +1,11 @@
 import { spawn } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
-import { access, mkdir, readFile, rm, rmdir, writeFile, readdir } from 'node:fs/promises';
+import { constants as fsConstants } from 'node:fs';
+import { access, mkdir, readFile, rm, rmdir, stat, writeFile, readdir } from 'node:fs/promises';
 import { request as httpsRequest, type RequestOptions } from 'node:https';
 import { request as httpRequest } from 'node:http';
 import { createServer } from 'node:net';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { stringify } from 'yaml';
 import { withFileLock } from './lock.js';
 import { pidAlive, resolvePrograms, type Progress, type ProgramPaths } from './binaries.js';
@@ -439,15 +440,50 @@ export async function status(dirIn = DEFAULT_CLUSTER_DIR): Promise<ClusterStatus
 export async function up(opts: UpOptions = {}): Promise<UpResult> {
   const dir = resolve(opts.dir ?? DEFAULT_CLUSTER_DIR);
   const progress = opts.progress ?? ((l) => process.stderr.write(`${l}\n`));
+  await makeClusterDir(dir);
   // Two ups of one directory at once would both start programs on the same ports and data.
   return withFileLock(join(dir, 'cluster.lock'), progress, () => upLocked(dir, progress, opts));
+}
+
+/** Filesystems that cannot hold files of ours; Node's recursive mkdir loops forever under /proc. */
+const PSEUDO_FS = ['/proc', '/sys', '/dev'];
+
+/**
+ * Creates the cluster directory one level at a time, refusing at once (with the fix) a path under
+ * a pseudo filesystem, below a file, or where nothing may be written.
+ */
+async function makeClusterDir(dir: string): Promise<void> {
+  const fix = 'choose another --dir (a writable directory, e.g. .bosun/cluster)';
+  const pseudo = PSEUDO_FS.find((p) => dir === p || dir.startsWith(`${p}/`));
+  if (pseudo) throw new ClusterError(`cannot use ${dir} as the cluster directory: ${pseudo} is a kernel filesystem that cannot hold files; ${fix}`);
+  const missing: string[] = [];
+  let at = dir;
+  for (;;) {
+    const st = await stat(at).catch((err: NodeJS.ErrnoException) => (err.code === 'ENOENT' || err.code === 'ENOTDIR' ? undefined : Promise.reject(err)));
+    if (st) {
+      if (!st.isDirectory()) throw new ClusterError(`cannot use ${dir} as the cluster directory: ${at} is a file, not a directory; ${fix}`);
+      break;
+    }
+    missing.unshift(at);
+    const parent = dirname(at);
+    if (parent === at) break;
+    at = parent;
+  }
+  for (const d of missing) {
+    await mkdir(d).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'EEXIST') return;
+      throw new ClusterError(`cannot create the cluster directory ${d}: ${err.code ?? err.message}; ${fix}`);
+    });
+  }
+  await access(dir, fsConstants.W_OK).catch(() => {
+    throw new ClusterError(`the cluster directory ${dir} is not writable; ${fix}`);
+  });
 }
 
 async function upLocked(dir: string, progress: (line: string) => void, opts: UpOptions): Promise<UpResult> {
   const t0 = Date.now();
   const deadline = () => Date.now() + (opts.timeoutMs ?? 120_000);
   const p = paths(dir);
-  await mkdir(dir, { recursive: true });
 
   const st = await status(dir);
   const running = st.programs.filter((x) => x.running);
