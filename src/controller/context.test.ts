@@ -107,3 +107,11 @@ test('with an aborted signal every write helper rejects without sending anything
   await assert.rejects(ctx.deleteIfExists(ConfigMap, { metadata: { namespace: 'team-a', name: 'c' } }), /leadership lost/);
   assert.deepEqual(calls, [], 'no request was made');
 });
+
+test('appliedAnnotation is a valid annotation name for any field manager', async () => {
+  const { appliedAnnotation } = await import('./context.js');
+  const valid = /^applied\.bosun\.dev\/([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9]$/;
+  assert.equal(appliedAnnotation('bosun/message'), 'applied.bosun.dev/bosun.message');
+  for (const fm of ['bosun/message', 'x', '/weird name!/', 'a'.repeat(128), `bosun/${'c-'.repeat(50)}`]) assert.match(appliedAnnotation(fm), valid, fm);
+  assert.notEqual(appliedAnnotation(`m/${'a'.repeat(80)}1`), appliedAnnotation(`m/${'a'.repeat(80)}2`));
+});

@@ -3,7 +3,7 @@ import { isNotFound } from '../client/errors.js';
 import { apiVersionOf, type KubeObject, type ResourceType } from '../client/types.js';
 import type { Logger } from '../log/logger.js';
 import { setCondition, type ConditionInput } from '../status/conditions.js';
-import { jsonContains, jsonSubsetEqual } from '../status/equal.js';
+import { jsonContains, jsonHash, jsonSubsetEqual } from '../status/equal.js';
 import type { Condition } from '../crd/conditions.js';
 import { childNamespace, controllerRef, isControlledBy } from './owner.js';
 
@@ -33,6 +33,18 @@ export interface PrimaryRef {
   /** Namespace, or undefined for cluster-scoped objects. */
   namespace?: string;
   name: string;
+}
+
+/**
+ * The annotation on a child holding the fingerprint of what `fieldManager` last applied to it, so
+ * a converged child costs no request and a changed desired state (a field dropped) is applied.
+ */
+export function appliedAnnotation(fieldManager: string): string {
+  const name = fieldManager.replace(/[^A-Za-z0-9_.-]+/g, '.').replace(/^[^A-Za-z0-9]+|[^A-Za-z0-9]+$/g, '');
+  if (name.length > 0 && name.length <= 63) return `applied.bosun.dev/${name}`;
+  // Annotation names stop at 63 characters: a longer manager keeps a readable start and a hash.
+  const start = name.slice(0, 46).replace(/[^A-Za-z0-9]+$/, '');
+  return `applied.bosun.dev/${start ? `${start}.` : ''}${jsonHash(fieldManager)}`;
 }
 
 /** Raised when a child is written through a context that cannot name its owner. */
@@ -89,8 +101,9 @@ export class ReconcileContext {
   /**
    * The one way to write a child: makes the child of `childType` match `desired` with server-side
    * apply under this controller's field manager, controller-owned by the object being reconciled
-   * (`owner`) so garbage collection deletes it with its owner. Writes only when it must (the cached
-   * child is missing, not controlled by the owner, or differs from `desired`), so converged
+   * (`owner`) so garbage collection deletes it with its owner; a field an earlier apply set and
+   * `desired` no longer sets is removed. Writes only when it must (the cached child is missing, not
+   * controlled by the owner, applied from another desired state, or edited since), so converged
    * children cost no request and restarts make no writes. Returns true when it wrote.
    */
   async applyChild(childType: ResourceType, desired: KubeObject): Promise<boolean> {
@@ -100,16 +113,28 @@ export class ReconcileContext {
     const owner = this.owner;
     if (!owner) throw new NoOwnerError(`applyChild(${childType.kind} ${desired.metadata.name ?? ''}): the owner ${p.type.kind} ${p.namespace ? `${p.namespace}/` : ''}${p.name} is not in the cache (deleted meanwhile?); return and let its next event reconcile it`);
     const namespace = childNamespace(childType, desired, p.type, owner);
-    const current = this.cache.get(childType, namespace, desired.metadata.name ?? '');
-    if (current && isControlledBy(current, owner) && jsonContains({ ...desired, metadata: { labels: desired.metadata.labels, annotations: desired.metadata.annotations } }, current)) {
-      return false;
-    }
     const body: KubeObject = {
       ...desired,
       apiVersion: apiVersionOf(childType),
       kind: childType.kind,
       metadata: { ...desired.metadata, namespace, ownerReferences: [controllerRef(p.type, owner)] },
     };
+    // The fingerprint of what we apply, kept on the child: a child holding every field we set may
+    // still hold one we no longer set, and only a new apply lets the server prune it.
+    const annotation = appliedAnnotation(this.fieldManager);
+    const fingerprint = jsonHash(body);
+    const annotations = { ...desired.metadata.annotations, [annotation]: fingerprint };
+    body.metadata.annotations = annotations;
+    const current = this.cache.get(childType, namespace, desired.metadata.name ?? '');
+    if (
+      current &&
+      current.metadata.annotations?.[annotation] === fingerprint &&
+      isControlledBy(current, owner) &&
+      // Fields someone else changed since (a hand edit) are taken back.
+      jsonContains({ ...desired, metadata: { labels: desired.metadata.labels, annotations } }, current)
+    ) {
+      return false;
+    }
     await this.client.apply(childType, body, { fieldManager: this.fieldManager, force: true, signal: this.signal });
     return true;
   }

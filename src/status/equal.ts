@@ -1,3 +1,5 @@
+import { hash } from 'node:crypto';
+
 /**
  * Deep equality of JSON values, ignoring key order: a reconciler compares the status it wants
  * with the cached one and skips the write when they match, so converged objects cost no writes.
@@ -41,4 +43,20 @@ export function jsonContains(desired: unknown, actual: unknown): boolean {
   }
   const a = actual as Record<string, unknown>;
   return Object.entries(desired as Record<string, unknown>).every(([k, v]) => jsonContains(v, a[k]));
+}
+
+/**
+ * A short fingerprint of a JSON value that does not depend on key order (undefined fields are
+ * dropped, as JSON.stringify drops them): what a child was last applied with, compared cheaply.
+ */
+export function jsonHash(value: unknown): string {
+  return hash('sha256', canonicalJson(value), 'hex').slice(0, 16);
+}
+
+function canonicalJson(value: unknown): string {
+  if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
+  if (Array.isArray(value)) return `[${value.map((v) => (v === undefined ? 'null' : canonicalJson(v))).join(',')}]`;
+  const o = value as Record<string, unknown>;
+  const keys = Object.keys(o).filter((k) => o[k] !== undefined).sort();
+  return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(o[k])}`).join(',')}}`;
 }

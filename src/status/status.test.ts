@@ -31,3 +31,11 @@ test('jsonContains accepts server defaults and catches edits', async () => {
   assert.ok(!jsonContains(desired, { spec: { replicas: 2, template: { spec: { containers: [] } } } }));
   assert.ok(jsonContains({ limits: { cpu: 1 } }, { limits: { cpu: '1' } }));
 });
+
+test('jsonHash ignores key order and undefined fields, and changes with any value', async () => {
+  const { jsonHash } = await import('./equal.js');
+  assert.equal(jsonHash({ a: 1, b: { c: [1, 2], d: 'x' } }), jsonHash({ b: { d: 'x', c: [1, 2] }, a: 1, e: undefined }));
+  assert.notEqual(jsonHash({ a: 1, b: { c: [1, 2] } }), jsonHash({ a: 1, b: { c: [2, 1] } }));
+  assert.notEqual(jsonHash({ data: { keep: '1', x: 'old' } }), jsonHash({ data: { keep: '1' } }));
+  assert.match(jsonHash({}), /^[0-9a-f]{16}$/);
+});
