@@ -28,6 +28,8 @@ export interface RunOptions {
   healthAddr: string;
   verbose?: boolean;
   standalone?: boolean;
+  cacheSyncTimeout?: number;
+  shutdownTimeout?: number;
 }
 
 function defaultLeaseNamespace(): string {
@@ -56,6 +58,8 @@ export async function runOperators(names: string[], o: RunOptions): Promise<void
     healthAddr: o.healthAddr,
     logger,
     fieldManager: 'bosun',
+    cacheSyncTimeoutMs: o.cacheSyncTimeout,
+    shutdownTimeoutMs: o.shutdownTimeout,
     leaderElection: leaderElect ? { namespace: o.leaderElectionNamespace ?? defaultLeaseNamespace(), name: `bosun-${chosen.join('-')}` } : undefined,
   });
   for (const n of chosen) for (const spec of OPERATORS[n]!.controllers()) mgr.add(spec);
@@ -103,6 +107,10 @@ export function runCommand(): Command {
       .option('--metrics-addr <addr>', "address of /metrics ('0' to disable)", ':8080')
       /** Address for the health probes; '0' disables. */
       .option('--health-addr <addr>', "address of /healthz and /readyz ('0' to disable)", ':8081')
+      /** Fail when a watched kind cannot be listed for this long (missing RBAC or CRD). */
+      .option('--cache-sync-timeout <ms>', 'exit with an error when the caches have not synced after this many ms (default 120000)', positiveInt)
+      /** How long a graceful stop waits for in-flight reconciles before aborting them. */
+      .option('--shutdown-timeout <ms>', 'on SIGTERM, abort reconciles still running after this many ms (default 30000)', positiveInt)
       /** Debug-level logs. */
       .option('-v, --verbose', 'debug logging')
       /** Run without leader election, as kopf's --standalone. */

@@ -8,7 +8,7 @@ import { controller } from '../controller/builder.js';
 import { eventually, startTestEnv, type TestEnv } from '../envtest/index.js';
 import type { LeaseObject } from '../leaderelection/lease.js';
 import { silentLogger } from '../log/logger.js';
-import { LeaderElectionLostError, Manager, type ManagerOptions } from './manager.js';
+import { CacheSyncTimeoutError, LeaderElectionLostError, Manager, type ManagerOptions } from './manager.js';
 
 let env: TestEnv;
 let ns: string;
@@ -136,4 +136,22 @@ void test('a drain longer than shutdownTimeoutMs is cut at the timeout: the reco
   assert.ok(b.state.abortedAt - stoppedAt >= 1_400, `aborted ${b.state.abortedAt - stoppedAt} ms after the stop, before the timeout`);
   assert.ok(took < 1_500 + 2_000, `start() took ${took} ms to return after the stop`);
   b.letGo();
+});
+
+void test('a kind whose CRD is not installed fails start() at the cache-sync timeout, naming the kind, the verb and the fix', async () => {
+  const Widget = { group: 'nowhere.bosun.dev', version: 'v1', kind: 'Widget', plural: 'widgets', namespaced: true };
+  const mgr = manager({ cacheSyncTimeoutMs: 2_000 });
+  mgr.add(controller('widgets').for(Widget).reconcile(async () => {}));
+  const t0 = Date.now();
+  const err = await mgr.start(new AbortController().signal).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  const took = Date.now() - t0;
+  assert.ok(err instanceof CacheSyncTimeoutError, `expected CacheSyncTimeoutError, got ${String(err)}`);
+  assert.match(err.message, /widgets\.nowhere\.bosun\.dev/);
+  assert.match(err.message, /cannot list widgets\.nowhere\.bosun\.dev: 404/);
+  assert.match(err.message, /the CRD is not installed/);
+  assert.match(err.message, /kubectl apply -f config\/crd/);
+  assert.ok(took >= 1_900 && took < 2_000 + 3_000, `failed after ${took} ms with a 2 s timeout`);
 });

@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { CacheSet, type Informer } from '../cache/informer.js';
 import { CONTROLLER_INDEX, LABEL_INDEX, NAMESPACE_INDEX } from '../cache/store.js';
 import { KubeClient } from '../client/client.js';
+import { ApiError } from '../client/errors.js';
 import { keyOf, type KubeObject, type ResourceType } from '../client/types.js';
 import type { ControllerSpec } from '../controller/builder.js';
 import { ReconcileContext, type CacheReader, type EventSink } from '../controller/context.js';
@@ -46,8 +47,10 @@ export interface ManagerOptions {
   /** Default concurrent reconciles per controller. */
   workers?: number;
   logger?: Logger;
-  /** How long graceful shutdown waits for in-flight reconciles, in ms (default 30 s). */
+  /** How long graceful shutdown waits for in-flight reconciles, in ms, before aborting their signals (default 30 s). */
   shutdownTimeoutMs?: number;
+  /** How long the caches may take to list every watched kind before start() fails, in ms (default 2 min, as controller-runtime). */
+  cacheSyncTimeoutMs?: number;
 }
 
 /** Raised when this replica loses its Lease: it must stop, as another replica may now act. */
@@ -62,6 +65,47 @@ export class ShutdownTimeoutError extends Error {
 
 /** How long shutdown waits for Event writes still in flight. */
 const EVENT_FLUSH_TIMEOUT_MS = 5_000;
+
+/** A kind the caches could not list within `cacheSyncTimeoutMs`, and why. */
+export interface UnsyncedKind {
+  /** The resource, as `plural.group` (`plural` for the core group). */
+  resource: string;
+  /** The last list or watch error, if any request failed. */
+  error: unknown;
+}
+
+/**
+ * Raised by `Manager.start` when some kind's cache did not sync in time: a kind that can never be
+ * listed (RBAC, missing CRD) would otherwise block the controllers and leader election forever.
+ */
+export class CacheSyncTimeoutError extends Error {
+  override name = 'CacheSyncTimeoutError';
+  /** The kinds that had not synced. */
+  readonly kinds: UnsyncedKind[];
+
+  constructor(timeoutMs: number, kinds: UnsyncedKind[]) {
+    super(`caches did not sync within ${timeoutMs} ms (cacheSyncTimeoutMs): ${kinds.map(explainUnsynced).join('; ')}`);
+    this.kinds = kinds;
+  }
+}
+
+/** The resource label of a type: `plural.group`, or `plural` for the core group. */
+export function resourceName(type: ResourceType): string {
+  return type.group ? `${type.plural}.${type.group}` : type.plural;
+}
+
+function explainUnsynced(k: UnsyncedKind): string {
+  const err = k.error;
+  if (err instanceof ApiError) {
+    const failed = `cannot ${err.target.verb} ${k.resource}: ${err.status}${err.reason ? ` ${err.reason}` : ''}`;
+    if (err.status === 403) return `${failed}; grant list and watch on ${k.resource} to the ServiceAccount the operator runs as (bosun generate writes the RBAC into config/rbac)`;
+    if (err.status === 404) return `${failed}: the CRD is not installed or does not serve this version (kubectl apply -f config/crd)`;
+    if (err.status === 401) return `${failed}: the credentials were refused; check the kubeconfig or the ServiceAccount token`;
+    return `${failed}: ${err.body?.message ?? err.message}`;
+  }
+  if (err !== undefined) return `cannot list ${k.resource}: ${err instanceof Error ? err.message : String(err)}`;
+  return `the first list of ${k.resource} has not completed (no error reported: a slow API server or a very large list; raise cacheSyncTimeoutMs)`;
+}
 
 function informerSource(inf: Informer, name: string): ChangeSource {
   return {
@@ -108,6 +152,8 @@ export class Manager {
   /** The informer reads go to, per type (the first registered scope). */
   private readonly readers = new Map<string, Informer>();
   private readonly recorder: EventRecorder;
+  /** The last list/watch error per resource, cleared by a successful list: why a cache has not synced. */
+  private readonly watchErrors = new Map<string, unknown>();
   private readonly fieldManager: string;
 
   constructor(opts: ManagerOptions = {}) {
@@ -119,13 +165,18 @@ export class Manager {
     this.fieldManager = opts.fieldManager ?? 'bosun';
     this.caches = new CacheSet(this.client, {
       defaultNamespaces: opts.namespaces,
-      watcher: {
-        hooks: {
-          onRestart: (reason, info) => {
-            this.metrics.watchRestarted('*', reason);
-            if (info.error) this.log.warn({ reason, delayMs: info.delayMs, err: (info.error as Error).message ?? String(info.error) }, 'watch restarting');
+      watcherFor: (type) => {
+        const resource = resourceName(type);
+        return {
+          hooks: {
+            onRestart: (reason, info) => {
+              this.metrics.watchRestarted(resource, reason);
+              if (info.error !== undefined) this.watchErrors.set(resource, info.error);
+              if (info.error) this.log.warn({ resource, reason, delayMs: info.delayMs, err: (info.error as Error).message ?? String(info.error) }, 'watch restarting');
+            },
+            onList: () => this.watchErrors.delete(resource),
           },
-        },
+        };
       },
       onHandlerError: (err, type, event, obj) => this.log.error({ kind: type.kind, event, key: keyOf(obj), err: (err as Error).message }, 'event handler failed'),
     });
@@ -257,7 +308,7 @@ export class Manager {
 
       // Caches start before leadership so a standby replica takes over with a warm cache.
       const cachesDone = this.caches.start(cacheAbort.signal);
-      const synced = await this.caches.waitForSync(drain.signal);
+      const synced = await this.waitForCaches(drain.signal);
       if (synced) this.log.info({ controllers: this.specs.map((s) => s.name) }, 'caches synced');
 
       if (this.opts.leaderElection && !drain.signal.aborted) {
@@ -308,6 +359,21 @@ export class Manager {
       this.client.close();
     }
     if (lost) throw lost;
+  }
+
+  /** Waits for every cache to sync; throws CacheSyncTimeoutError naming the kinds that did not in time. */
+  private async waitForCaches(stop: AbortSignal): Promise<boolean> {
+    const timeoutMs = this.opts.cacheSyncTimeoutMs ?? 120_000;
+    const timeout = AbortSignal.timeout(timeoutMs);
+    const synced = await this.caches.waitForSync(AbortSignal.any([stop, timeout]));
+    if (synced || stop.aborted) return synced;
+    const kinds = this.caches
+      .entries()
+      .filter((e) => !e.informer.hasSynced())
+      .map((e) => resourceName(e.type))
+      .filter((r, i, all) => all.indexOf(r) === i)
+      .map((resource) => ({ resource, error: this.watchErrors.get(resource) }));
+    throw new CacheSyncTimeoutError(timeoutMs, kinds);
   }
 
   /** Waits for pending Event writes, bounded so an unreachable API server cannot hold shutdown up. */
