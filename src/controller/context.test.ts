@@ -115,3 +115,11 @@ test('appliedAnnotation is a valid annotation name for any field manager', async
   for (const fm of ['bosun/message', 'x', '/weird name!/', 'a'.repeat(128), `bosun/${'c-'.repeat(50)}`]) assert.match(appliedAnnotation(fm), valid, fm);
   assert.notEqual(appliedAnnotation(`m/${'a'.repeat(80)}1`), appliedAnnotation(`m/${'a'.repeat(80)}2`));
 });
+
+test('each controller of a manager gets its own field manager of at most 128 characters', () => {
+  assert.equal(ReconcileContext.fieldManagerFor('bosun', 'message'), 'bosun/message');
+  assert.notEqual(ReconcileContext.fieldManagerFor('bosun', 'writer-a'), ReconcileContext.fieldManagerFor('bosun', 'writer-b'));
+  const long = (c: string) => ReconcileContext.fieldManagerFor('bosun', `${'x'.repeat(130)}${c}`);
+  assert.ok(long('a').length <= 128);
+  assert.notEqual(long('a'), long('b'));
+});

@@ -84,9 +84,14 @@ export class ReconcileContext {
     readonly primary?: PrimaryRef,
   ) {}
 
-  /** The field manager of one controller of a manager whose field manager is `base`. */
-  static fieldManagerFor(base: string, _controller: string): string {
-    return base;
+  /**
+   * The field manager of one controller of a manager whose field manager is `base`: one per
+   * controller, so two controllers applying one object do not remove each other's fields.
+   */
+  static fieldManagerFor(base: string, controller: string): string {
+    const name = `${base}/${controller}`;
+    // The API server refuses field managers longer than 128 characters.
+    return name.length <= 128 ? name : `${name.slice(0, 111)}-${jsonHash(name)}`;
   }
 
   /**
