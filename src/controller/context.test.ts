@@ -123,3 +123,23 @@ test('each controller of a manager gets its own field manager of at most 128 cha
   assert.ok(long('a').length <= 128);
   assert.notEqual(long('a'), long('b'));
 });
+
+test('updateStatus is conditional on the version it read, and a second write in one reconcile builds on the first', async () => {
+  const bodies: { metadata: { resourceVersion?: string }; status: Record<string, unknown> }[] = [];
+  let rv = 1;
+  const client = {
+    patch: (_t: ResourceType, _ns: string | undefined, name: string, body: (typeof bodies)[number]) => {
+      bodies.push(body);
+      return Promise.resolve({ metadata: { name, namespace: 'team-a', uid: 'uid-o', generation: 1, resourceVersion: String(++rv) }, status: body.status });
+    },
+  } as unknown as KubeClient;
+  const read: KubeObject = { metadata: { namespace: 'team-a', name: 'o', uid: 'uid-o', resourceVersion: '1', generation: 1 }, status: {} };
+  const ctx = new ReconcileContext('test', client, cacheOf([]), createLogger({ level: 'silent' }), { normal() {}, warning() {} }, 'bosun/test', new AbortController().signal);
+  assert.equal(await ctx.updateStatus(Owner, read, { fields: { phase: 'Pending' }, conditions: [{ type: 'Ready', status: 'False', reason: 'Booking' }] }), true);
+  assert.equal(await ctx.updateStatus(Owner, read, { fields: { phase: 'Booked' }, conditions: [{ type: 'Booked', status: 'True', reason: 'Booked' }] }), true);
+  // The same state again: no write.
+  assert.equal(await ctx.updateStatus(Owner, read, { fields: { phase: 'Booked' }, conditions: [{ type: 'Booked', status: 'True', reason: 'Booked' }] }), false);
+  assert.deepEqual(bodies.map((b) => b.metadata.resourceVersion), ['1', '2']);
+  assert.deepEqual((bodies[1]!.status.conditions as { type: string }[]).map((c) => c.type), ['Ready', 'Booked'], 'the second write keeps the first one\'s condition');
+  await assert.rejects(ctx.updateStatus(Owner, { metadata: { name: 'built' } }, { fields: { phase: 'x' } }), /no metadata\.resourceVersion/);
+});

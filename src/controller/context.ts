@@ -52,6 +52,11 @@ export class NoOwnerError extends Error {
   override name = 'NoOwnerError';
 }
 
+/** Raised when a status write cannot be made conditional on the version it was computed from. */
+export class StatusPreconditionError extends Error {
+  override name = 'StatusPreconditionError';
+}
+
 /** Status fields a reconciler may set with the standard ones filled in. */
 export interface StatusUpdate {
   /** Fields to set on status (others are left as they are). */
@@ -159,23 +164,52 @@ export class ReconcileContext {
 
   /**
    * Writes status through the status subresource: the given fields, conditions and
-   * `observedGeneration`. Skips the write when the cached status already says the same, so a
-   * converged object costs nothing to reconcile again.
+   * `observedGeneration`; fields and conditions it is not given are left as they are, whoever set
+   * them. Skips the write when the status already says the same, so a converged object costs
+   * nothing to reconcile again. The write is conditional on `obj`'s resourceVersion: the
+   * conditions list is written whole, so a write computed from a stale read would erase a
+   * condition another writer added since; instead it fails with a 409 Conflict, which the
+   * controller retries quietly from the fresher cache. Calling it again with the same `obj` in one
+   * reconcile builds on the previous write.
    */
   async updateStatus(type: ResourceType, obj: KubeObject, update: StatusUpdate): Promise<boolean> {
     this.signal.throwIfAborted();
-    const have = (obj.status ?? {}) as Record<string, unknown> & { conditions?: Condition[] };
-    const generation = obj.metadata.generation;
+    const base = this.latestWritten(obj);
+    const have = (base.status ?? {}) as Record<string, unknown> & { conditions?: Condition[] };
+    const generation = base.metadata.generation;
     let conditions = have.conditions;
     for (const c of update.conditions ?? []) conditions = setCondition(conditions, c, generation);
     const want: Record<string, unknown> = { ...update.fields, observedGeneration: generation, ...(update.conditions?.length ? { conditions } : {}) };
     if (jsonSubsetEqual(want, have)) return false;
-    // A merge patch of the changed fields: a whole-status replace would need the latest resourceVersion.
-    await this.client.patch(type, obj.metadata.namespace, obj.metadata.name ?? '', { status: want }, 'merge', {
+    const { namespace, name = '', resourceVersion } = base.metadata;
+    if (!resourceVersion) {
+      throw new StatusPreconditionError(`updateStatus(${type.kind} ${namespace ? `${namespace}/` : ''}${name}): the object has no metadata.resourceVersion, so the write cannot be made conditional on the status it was computed from; pass the object as read from the cache or the API`);
+    }
+    const written = await this.client.patch<KubeObject>(type, namespace, name, { metadata: { resourceVersion }, status: want }, 'merge', {
       subresource: 'status',
       fieldManager: this.fieldManager,
       signal: this.signal,
     });
+    this.rememberWritten(base, written);
     return true;
+  }
+
+  /** Status writes of this reconcile, by uid: the versions they superseded and the object they returned. */
+  private written: Map<string, { superseded: Set<string>; latest: KubeObject }> | undefined;
+
+  /** `obj`, or what this reconcile's own status write made of it when `obj` is the version it replaced. */
+  private latestWritten(obj: KubeObject): KubeObject {
+    const w = obj.metadata.uid ? this.written?.get(obj.metadata.uid) : undefined;
+    return w && obj.metadata.resourceVersion && w.superseded.has(obj.metadata.resourceVersion) ? w.latest : obj;
+  }
+
+  private rememberWritten(base: KubeObject, written: KubeObject | undefined): void {
+    const uid = base.metadata.uid;
+    if (!uid || !written?.metadata?.resourceVersion) return;
+    this.written ??= new Map();
+    const w = this.written.get(uid) ?? { superseded: new Set<string>(), latest: written };
+    w.superseded.add(base.metadata.resourceVersion ?? '');
+    w.latest = written;
+    this.written.set(uid, w);
   }
 }
