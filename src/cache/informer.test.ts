@@ -219,3 +219,47 @@ void test('a subscriber that mutates the object it was given gets a TypeError, a
   ctrl.abort();
   await run;
 });
+
+// Before the fix the list was replayed forever and the informer never synced: the timeout turns that hang into a failure.
+void test('an object whose transform or indexer throws is reported, counted and skipped; the watch goes on and indexes stay consistent', { timeout: 5000 }, async (t) => {
+  const src = new FakeSource();
+  src.pages = [{ items: [pod('a', 'p1', '1', { v: 'one' }), pod('a', 'broken-transform', '1')], resourceVersion: '1' }];
+  const errors: string[] = [];
+  const inf = new Informer(() => src, {
+    transform: (o) => {
+      if (o.metadata.name === 'broken-transform') throw new Error('transform bug');
+      return o;
+    },
+    indexers: {
+      v: (o) => {
+        if (o.metadata.labels?.v === 'bad') throw new Error('indexer bug');
+        return [o.metadata.labels?.v ?? ''];
+      },
+    },
+    onObjectError: (err, obj) => errors.push(`${obj.metadata.name ?? ''}: ${(err as Error).message}`),
+  });
+  const { log, handler } = recorder();
+  inf.addEventHandler(handler);
+  const ctrl = new AbortController();
+  t.after(() => ctrl.abort());
+  const run = inf.start(ctrl.signal);
+  assert.equal(await inf.waitForSync(), true, 'a bad object in the list does not keep the informer from syncing');
+  await settle();
+  const s = src.lastStream();
+  s.push('MODIFIED', pod('a', 'p1', '2', { v: 'bad' }));
+  s.push('ADDED', pod('a', 'p2', '3', { v: 'two' }));
+  await settle();
+  assert.equal(src.watchCalls.length, 1, 'no watch restart: the event is not replayed');
+  assert.equal(src.listCalls.length, 1);
+  assert.equal(errors.length, 2);
+  assert.match(errors[0]!, /^broken-transform: transform bug/);
+  assert.match(errors[1]!, /^p1: .*indexer bug/);
+  assert.equal(inf.droppedObjects, 2);
+  assert.deepEqual(log, ['add p1 initial', 'add p2']);
+  assert.equal(inf.store.get('a/p1')?.metadata.resourceVersion, '1', 'the skipped update leaves the last good version');
+  assert.deepEqual(inf.store.indexKeys('v', 'one'), ['a/p1']);
+  assert.deepEqual(inf.store.indexKeys('v', 'bad'), []);
+  assert.deepEqual(inf.store.indexKeys('v', 'two'), ['a/p2']);
+  ctrl.abort();
+  await run;
+});

@@ -1,7 +1,7 @@
 import type { KubeClient } from '../client/client.js';
 import { type KubeObject, type ResourceType, keyOf } from '../client/types.js';
 import { type ListWatchSource, type WatcherEvent, type WatcherOptions, clientSource, runWatcher } from '../watcher/watcher.js';
-import { type IndexFunc, NAMESPACE_INDEX, Store, stripManagedFields } from './store.js';
+import { type IndexFunc, NAMESPACE_INDEX, Store, deepFreeze, stripManagedFields } from './store.js';
 
 /** Callbacks fired after the store has been updated; synchronous, so a slow handler delays the cache. */
 export interface EventHandler<T extends KubeObject = KubeObject> {
@@ -28,6 +28,11 @@ export interface InformerOptions<T extends KubeObject = KubeObject> {
   watcher?: WatcherOptions;
   /** Called when an event handler throws; the informer keeps going. */
   onHandlerError?(err: unknown, event: 'add' | 'update' | 'delete', obj: T): void;
+  /**
+   * Called when the transform or an indexer throws for an object (as received from the API): the
+   * object is skipped, as if that event never came, and counted in `droppedObjects`.
+   */
+  onObjectError?(err: unknown, obj: T): void;
 }
 
 /** A store kept current by one watcher per namespace, with event handlers (a shared informer). */
@@ -40,6 +45,7 @@ export class Informer<T extends KubeObject = KubeObject> {
   private syncWaiters: (() => void)[] = [];
   private readonly transform: (obj: T) => T;
   private running: Promise<void> | undefined;
+  private dropped = 0;
 
   constructor(
     private readonly sourceFor: SourceFactory<T>,
@@ -105,6 +111,11 @@ export class Informer<T extends KubeObject = KubeObject> {
     });
   }
 
+  /** Objects skipped because the transform or an indexer threw for them. */
+  get droppedObjects(): number {
+    return this.dropped;
+  }
+
   /** Applies one watcher event for namespace scope `ns` to the store, then notifies handlers. */
   private apply(ns: string | undefined, ev: WatcherEvent<T>): void {
     switch (ev.type) {
@@ -117,13 +128,17 @@ export class Informer<T extends KubeObject = KubeObject> {
         }
         return;
       case 'applied':
-        this.applyOne(this.transform(ev.object), false);
+        this.isolated(ev.object, () => this.applyOne(this.transform(ev.object), false));
         return;
       case 'deleted': {
-        const obj = this.transform(ev.object);
-        this.store.remove(keyOf(obj));
+        let obj: T | undefined;
+        // Frozen like stored objects: handlers share it.
+        this.isolated(ev.object, () => (obj = deepFreeze(this.transform(ev.object))));
+        // Removal needs no transform or indexer, so a bad object still leaves the cache.
+        const old = this.store.remove(keyOf(ev.object));
         // The API's final state (deletionTimestamp, last status) is more useful than the cached one.
-        this.emitDelete(obj);
+        const last = obj ?? old;
+        if (last) this.emitDelete(last);
         return;
       }
     }
@@ -146,9 +161,9 @@ export class Informer<T extends KubeObject = KubeObject> {
     const initial = !this.synced.has(ns);
     const seen = new Set<string>();
     for (const raw of objects) {
-      const obj = this.transform(raw);
-      seen.add(keyOf(obj));
-      this.applyOne(obj, initial);
+      // A skipped object counts as seen: the store keeps its last good version rather than deleting it.
+      seen.add(keyOf(raw));
+      this.isolated(raw, () => this.applyOne(this.transform(raw), initial));
     }
     // Anything in this scope the list no longer has was deleted while we were not watching.
     const inScope = ns === undefined ? this.store.keys() : this.store.indexKeys(NAMESPACE_INDEX, ns);
@@ -156,6 +171,19 @@ export class Informer<T extends KubeObject = KubeObject> {
       if (seen.has(key)) continue;
       const old = this.store.remove(key);
       if (old) this.emitDelete(old);
+    }
+  }
+
+  /**
+   * Runs `fn` for one object; if the transform or an indexer throws, the object is reported and
+   * skipped. Thrown on to the watcher, the error would replay the same event forever.
+   */
+  private isolated(raw: T, fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      this.dropped++;
+      this.opts.onObjectError?.(err, raw);
     }
   }
 
@@ -193,6 +221,8 @@ export interface CacheSetOptions {
   watcherFor?(type: ResourceType): WatcherOptions;
   /** Called when an event handler throws. */
   onHandlerError?(err: unknown, type: ResourceType, event: 'add' | 'update' | 'delete', obj: KubeObject): void;
+  /** Called when the transform or an indexer throws for an object, which is then skipped. */
+  onObjectError?(err: unknown, type: ResourceType, obj: KubeObject): void;
 }
 
 /** The set of shared informers of a manager: one per (resource type, scope), started together. */
@@ -225,6 +255,7 @@ export class CacheSet {
         namespaces,
         watcher: this.opts.watcherFor?.(type) ?? this.opts.watcher,
         onHandlerError: (err, event, obj) => this.opts.onHandlerError?.(err, type, event, obj),
+        onObjectError: (err, obj) => this.opts.onObjectError?.(err, type, obj),
       });
       this.informers.set(key, inf);
       this.described.set(key, { type, scope: norm });

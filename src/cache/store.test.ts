@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { KubeObject } from '../client/types.js';
-import { CONTROLLER_INDEX, IndexConflictError, LABEL_INDEX, NAMESPACE_INDEX, OWNER_INDEX, Store, UnknownIndexError, stripManagedFields } from './store.js';
+import { CONTROLLER_INDEX, IndexConflictError, IndexerError, LABEL_INDEX, NAMESPACE_INDEX, OWNER_INDEX, Store, UnknownIndexError, stripManagedFields } from './store.js';
 
 function pod(ns: string, name: string, extra: Partial<KubeObject['metadata']> = {}, spec?: unknown): KubeObject {
   return { apiVersion: 'v1', kind: 'Pod', metadata: { namespace: ns, name, resourceVersion: '1', ...extra }, spec };
@@ -112,4 +112,23 @@ void test('removal and replacement use the index values stored with the key, not
   s.upsert({ ...pod('a', 'p2'), metadata: { ...pod('a', 'p2').metadata, resourceVersion: '2' } });
   assert.deepEqual(s.indexKeys('drift', 'p2-old'), [], 'a replaced object leaves its old index value');
   assert.deepEqual(s.indexKeys('drift', 'p2-new'), ['a/p2']);
+});
+
+void test('a throwing indexer leaves the store and every index as they were, and names the index and the key', () => {
+  const s = new Store({
+    first: (o) => [o.metadata.labels?.v ?? ''],
+    second: (o) => {
+      if (o.metadata.labels?.v === 'bad') throw new Error('boom');
+      return [o.metadata.labels?.v ?? ''];
+    },
+  });
+  s.upsert(pod('a', 'p1', { labels: { v: 'good' } }));
+  assert.throws(
+    () => s.upsert(pod('a', 'p1', { labels: { v: 'bad' }, resourceVersion: '2' })),
+    (e: unknown) => e instanceof IndexerError && /'second'/.test(e.message) && /a\/p1/.test(e.message),
+  );
+  assert.equal(s.get('a/p1')?.metadata.labels?.v, 'good');
+  assert.deepEqual(s.indexKeys('first', 'good'), ['a/p1']);
+  assert.deepEqual(s.indexKeys('second', 'good'), ['a/p1']);
+  assert.deepEqual(s.indexKeys('first', 'bad'), []);
 });

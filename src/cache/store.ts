@@ -17,6 +17,11 @@ export class UnknownIndexError extends Error {
   override readonly name = 'UnknownIndexError';
 }
 
+/** An index function threw for an object; the store was left unchanged. */
+export class IndexerError extends Error {
+  override readonly name = 'IndexerError';
+}
+
 /** An indexer was registered under a name already taken. */
 export class IndexConflictError extends Error {
   override readonly name = 'IndexConflictError';
@@ -56,7 +61,7 @@ export class Store<T extends KubeObject = KubeObject> {
     for (const [name, fn] of Object.entries(indexers)) this.addIndexer(name, fn);
   }
 
-  /** Registers an index; existing objects are indexed at once. */
+  /** Registers an index; existing objects are indexed at once (an IndexerError if the function throws on one). */
   addIndexer(name: string, fn: IndexFunc<T>): void {
     const existing = this.indexes.get(name);
     if (existing) {
@@ -65,8 +70,10 @@ export class Store<T extends KubeObject = KubeObject> {
       throw new IndexConflictError(`index '${name}' is already registered with another function; pick a unique index name`);
     }
     const idx: Index<T> = { fn, values: new Map(), byKey: new Map() };
+    // All values first: an indexer that throws on a cached object registers nothing.
+    const computed = [...this.items].map(([key, obj]) => [key, indexValues(name, idx, key, obj)] as const);
     this.indexes.set(name, idx);
-    for (const [key, obj] of this.items) addToIndex(idx, key, obj);
+    for (const [key, values] of computed) addToIndex(idx, key, values);
   }
 
   /** Whether an index of that name exists. */
@@ -119,14 +126,21 @@ export class Store<T extends KubeObject = KubeObject> {
     return b ? [...b.keys] : [];
   }
 
-  /** Inserts or replaces an object under its key, deep-freezing it; returns the previous object. */
+  /**
+   * Inserts or replaces an object under its key, deep-freezing it; returns the previous object.
+   * Every index value is computed before anything changes, so an indexer that throws (an
+   * IndexerError) leaves the store and all its indexes as they were.
+   */
   upsert(obj: T): T | undefined {
     const key = keyOf(obj);
     deepFreeze(obj);
+    const computed: (readonly string[])[] = [];
+    for (const [name, idx] of this.indexes) computed.push(indexValues(name, idx, key, obj));
     const old = this.items.get(key);
+    let i = 0;
     for (const idx of this.indexes.values()) {
       if (old) removeFromIndex(idx, key);
-      addToIndex(idx, key, obj);
+      addToIndex(idx, key, computed[i++]!);
     }
     this.items.set(key, obj);
     return old;
@@ -142,8 +156,15 @@ export class Store<T extends KubeObject = KubeObject> {
   }
 }
 
-function addToIndex<T extends KubeObject>(idx: Index<T>, key: string, obj: T): void {
-  const values = idx.fn(obj);
+function indexValues<T extends KubeObject>(name: string, idx: Index<T>, key: string, obj: T): readonly string[] {
+  try {
+    return idx.fn(obj);
+  } catch (err) {
+    throw new IndexerError(`index '${name}' threw for ${obj.kind ?? 'object'} ${key}: ${(err as Error)?.message ?? String(err)}; fix the index function so it returns [] for objects it cannot index`, { cause: err });
+  }
+}
+
+function addToIndex<T extends KubeObject>(idx: Index<T>, key: string, values: readonly string[]): void {
   if (values.length === 0) return;
   const buckets: Bucket[] = [];
   for (const value of values) {

@@ -179,6 +179,7 @@ export class Manager {
         };
       },
       onHandlerError: (err, type, event, obj) => this.log.error({ kind: type.kind, event, key: keyOf(obj), err: (err as Error).message }, 'event handler failed'),
+      onObjectError: (err, type, obj) => this.log.error({ kind: type.kind, key: keyOf(obj), err: (err as Error).message }, 'object skipped: the cache transform or an indexer threw'),
     });
     this.recorder = new EventRecorder(this.client, { component: this.fieldManager, logger: this.log });
   }
