@@ -1,7 +1,8 @@
 import type { KubeClient } from '../client/client.js';
-import { isNotFound } from '../client/errors.js';
+import { ApiError, isConflict, isNotFound } from '../client/errors.js';
 import { apiVersionOf, type KubeObject, type ResourceType } from '../client/types.js';
 import type { Logger } from '../log/logger.js';
+import { PermanentError } from '../reconcile/types.js';
 import { setCondition, type ConditionInput } from '../status/conditions.js';
 import { jsonContains, jsonHash, jsonSubsetEqual } from '../status/equal.js';
 import type { Condition } from '../crd/conditions.js';
@@ -50,6 +51,21 @@ export function appliedAnnotation(fieldManager: string): string {
 /** Raised when a child is written through a context that cannot name its owner. */
 export class NoOwnerError extends Error {
   override name = 'NoOwnerError';
+}
+
+/** The reason on the owner's Ready condition, and of its Warning Event, when the API server refuses a child. */
+export const CHILD_INVALID = 'ChildInvalid';
+
+/**
+ * Thrown by `applyChild` when the API server refuses the child as invalid (422), after the owner's
+ * status and Events say so: a permanent failure, not retried until the owner changes.
+ */
+export class ChildInvalidError extends PermanentError {
+  override name = 'ChildInvalidError';
+
+  constructor(message: string, options?: ErrorOptions) {
+    super(CHILD_INVALID, message, options);
+  }
 }
 
 /** Raised when a status write cannot be made conditional on the version it was computed from. */
@@ -145,8 +161,34 @@ export class ReconcileContext {
     ) {
       return false;
     }
-    await this.client.apply(childType, body, { fieldManager: this.fieldManager, force: true, signal: this.signal });
+    try {
+      await this.client.apply(childType, body, { fieldManager: this.fieldManager, force: true, signal: this.signal });
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 422) throw await this.childRefused(childType, body, owner, err);
+      throw err;
+    }
     return true;
+  }
+
+  /**
+   * Shows a child the API server refused as invalid on its owner (Ready=False ChildInvalid with the
+   * server's message, and a Warning Event) and returns the error to throw: the same child would be
+   * refused again, so the owner waits for a change instead of a retry.
+   */
+  private async childRefused(childType: ResourceType, child: KubeObject, owner: KubeObject, err: ApiError): Promise<ChildInvalidError> {
+    const { namespace, name = '' } = child.metadata;
+    const message = `the API server refused ${childType.kind} ${namespace ? `${namespace}/` : ''}${name}: ${err.body?.message ?? err.message}`.slice(0, 32768);
+    let report = true;
+    try {
+      // An unchanged condition means it was reported before: no second Event.
+      report = await this.updateStatus(this.primary!.type, owner, { conditions: [{ type: 'Ready', status: 'False', reason: CHILD_INVALID, message }] });
+    } catch (statusErr) {
+      // A stale owner: the retry, from the fresher cache, reports it.
+      if (isConflict(statusErr)) throw statusErr;
+      this.log.warn({ err: statusErr instanceof Error ? statusErr.message : String(statusErr) }, 'could not write the refused child into the owner status');
+    }
+    if (report) this.events.warning(owner, CHILD_INVALID, message);
+    return new ChildInvalidError(message, { cause: err });
   }
 
   /** Deletes an object; an object already gone is success (deletes are idempotent). */
