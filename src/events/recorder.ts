@@ -46,6 +46,10 @@ export interface EventRecorderOptions {
   aggregateWindowMs?: number;
   /** Writes still pending beyond this are dropped, so an unreachable API server cannot pile up memory (default 256). */
   maxInFlight?: number;
+  /** Events one object may get at once before the spam filter drops them (default 25, as client-go). */
+  spamBurst?: number;
+  /** The spam filter gives an object back one event per this many ms (default 5 min, as client-go). */
+  spamRefillMs?: number;
   /** Time source in ms, injectable for tests. */
   now?: () => number;
 }
@@ -58,6 +62,12 @@ export class EventRecorderConfigError extends Error {
 /** Messages longer than this are cut: the events.k8s.io API caps `note` at 1 KiB and long messages bloat etcd. */
 export const MAX_MESSAGE_LENGTH = 1024;
 
+/** A token bucket of the spam filter. */
+interface Bucket {
+  tokens: number;
+  at: number;
+}
+
 interface Remembered {
   namespace: string;
   /** Undefined until the create succeeded. */
@@ -69,8 +79,9 @@ interface Remembered {
 }
 
 /**
- * Writes core/v1 Events about objects, aggregating identical repeats into one Event with a count as
- * client-go does. Best effort: failures are logged at debug and dropped, never thrown to the caller.
+ * Writes core/v1 Events about objects, aggregating identical repeats into one Event with a count and
+ * limiting each object to a token bucket (25 at once, one more per 5 minutes) as client-go does.
+ * Best effort: failures are logged at debug and dropped, never thrown to the caller.
  */
 export class EventRecorder {
   private readonly client: KubeClient;
@@ -84,6 +95,10 @@ export class EventRecorder {
   /** Insertion-ordered, re-inserted on use: the first key is the least recently used. */
   private readonly seen = new Map<string, Remembered>();
   private readonly pending = new Set<Promise<void>>();
+  /** Spam-filter buckets per source and object, least recently used first. */
+  private readonly buckets = new Map<string, Bucket>();
+  private readonly spamBurst: number;
+  private readonly spamRefillMs: number;
   private seq = 0;
   private readonly nameSalt = randomBytes(2).toString('hex');
 
@@ -97,6 +112,11 @@ export class EventRecorder {
     this.windowMs = opts.aggregateWindowMs ?? 10 * 60_000;
     this.maxInFlight = opts.maxInFlight ?? 256;
     this.now = opts.now ?? Date.now;
+    this.spamBurst = opts.spamBurst ?? 25;
+    this.spamRefillMs = opts.spamRefillMs ?? 5 * 60_000;
+    if (!(this.spamBurst >= 1) || !(this.spamRefillMs > 0)) {
+      throw new EventRecorderConfigError(`spamBurst (${this.spamBurst}) must be at least 1 and spamRefillMs (${this.spamRefillMs}) above 0`);
+    }
   }
 
   /** Records a Normal event: something expected happened (created, scaled, synced). */
@@ -136,6 +156,12 @@ export class EventRecorder {
       resourceVersion: meta.resourceVersion,
     };
     this.log.debug({ namespace: meta.namespace, name: meta.name, kind: obj.kind, type, reason, message }, 'event');
+    // client-go's EventSourceObjectSpamFilter: one hot object must not flood etcd with Events.
+    const spamKey = JSON.stringify([this.component, this.host, obj.kind, meta.namespace, meta.name, meta.uid, obj.apiVersion]);
+    if (!this.takeToken(spamKey)) {
+      this.log.debug({ reason, namespace: meta.namespace, name: meta.name }, 'event dropped by the spam filter: too many events for this object');
+      return;
+    }
     if (this.pending.size >= this.maxInFlight) {
       this.log.debug({ reason, inFlight: this.pending.size }, 'event dropped: too many event writes in flight');
       return;
@@ -160,6 +186,24 @@ export class EventRecorder {
     e.chain = write;
     this.pending.add(write);
     void write.finally(() => this.pending.delete(write));
+  }
+
+  /** Takes a token from the object's bucket; false when it is empty. */
+  private takeToken(key: string): boolean {
+    const now = this.now();
+    const b = this.buckets.get(key) ?? { tokens: this.spamBurst, at: now };
+    this.buckets.delete(key);
+    b.tokens = Math.min(this.spamBurst, b.tokens + Math.max(0, now - b.at) / this.spamRefillMs);
+    b.at = now;
+    this.buckets.set(key, b);
+    while (this.buckets.size > this.cacheSize) {
+      const oldest = this.buckets.keys().next().value;
+      if (oldest === undefined) break;
+      this.buckets.delete(oldest);
+    }
+    if (b.tokens < 1) return false;
+    b.tokens -= 1;
+    return true;
   }
 
   /** Creates the Event, or bumps the count of the one written before; never rejects. */

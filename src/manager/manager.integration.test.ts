@@ -3,7 +3,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { KubeClient } from '../client/client.js';
-import { ConfigMap, Lease } from '../client/resources.js';
+import { ConfigMap, Event, Lease } from '../client/resources.js';
 import { controller } from '../controller/builder.js';
 import { eventually, startTestEnv, type TestEnv } from '../envtest/index.js';
 import type { LeaseObject } from '../leaderelection/lease.js';
@@ -154,4 +154,55 @@ void test('a kind whose CRD is not installed fails start() at the cache-sync tim
   assert.match(err.message, /the CRD is not installed/);
   assert.match(err.message, /kubectl apply -f config\/crd/);
   assert.ok(took >= 1_900 && took < 2_000 + 3_000, `failed after ${took} ms with a 2 s timeout`);
+});
+
+void test('metrics: active workers follow the running reconcile; cache objects count what the cache holds', async () => {
+  const b = blockingReconciler();
+  const mgr = manager();
+  mgr.add(b.spec);
+  const ac = new AbortController();
+  const done = mgr.start(ac.signal);
+  await makeBlocker();
+  await b.running;
+  const active = (n: number) => new RegExp(`^controller_runtime_active_workers\\{controller="${b.spec.name}"\\} ${n}$`, 'm');
+  assert.match(await mgr.metrics.metricsText(), active(1), 'one reconcile is running');
+  const inNamespace = (await admin.list(ConfigMap, { namespace: ns })).items.length;
+  await eventually(
+    `bosun_cache_objects{resource="configmaps"} ${inNamespace}`,
+    async () => (new RegExp(`^bosun_cache_objects\\{resource="configmaps"\\} ${inNamespace}$`, 'm').test(await mgr.metrics.metricsText()) ? true : undefined),
+    10_000,
+  );
+  b.letGo();
+  await eventually('active workers back to 0', async () => (active(0).test(await mgr.metrics.metricsText()) ? true : undefined), 10_000);
+  ac.abort();
+  await done;
+});
+
+void test('watch restarts are counted under the resource that failed, not *', async () => {
+  const Gadget = { group: 'nowhere.bosun.dev', version: 'v1', kind: 'Gadget', plural: 'gadgets', namespaced: true };
+  const mgr = manager({ cacheSyncTimeoutMs: 1_500 });
+  mgr.add(controller('gadgets').for(Gadget).reconcile(async () => {}));
+  await assert.rejects(mgr.start(new AbortController().signal), CacheSyncTimeoutError);
+  const text = await mgr.metrics.metricsText();
+  assert.match(text, /^bosun_watch_restarts_total\{resource="gadgets\.nowhere\.bosun\.dev",reason="error"\} [1-9]\d*$/m);
+  assert.doesNotMatch(text, /resource="\*"/);
+});
+
+void test('Events recorded by the last reconcile are written before start() returns', async () => {
+  const cm = await admin.create(ConfigMap, { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'eventer', namespace: ns }, data: { a: '1' } });
+  const ac = new AbortController();
+  const spec = controller('eventer')
+    .for(ConfigMap)
+    .reconcile(async (req, ctx) => {
+      if (req.name !== 'eventer' || ac.signal.aborted) return;
+      // Many objects, so neither the spam filter nor aggregation folds them: 100 separate writes.
+      for (let i = 0; i < 100; i++) ctx.events.normal({ ...cm, metadata: { ...cm.metadata, name: `eventer-${i}`, uid: `uid-${i}` } }, 'Tested', `event ${i}`);
+      // Stop at once: the Events are still being written when the drain begins.
+      ac.abort();
+    });
+  const mgr = manager();
+  mgr.add(spec);
+  await mgr.start(ac.signal);
+  const events = await admin.list(Event, { namespace: ns, fieldSelector: 'reason=Tested' });
+  assert.equal(events.items.length, 100, 'every Event recorded before the stop was written');
 });

@@ -182,6 +182,7 @@ export class Manager {
       onObjectError: (err, type, obj) => this.log.error({ kind: type.kind, key: keyOf(obj), err: (err as Error).message }, 'object skipped: the cache transform or an indexer threw'),
     });
     this.recorder = new EventRecorder(this.client, { component: this.fieldManager, logger: this.log });
+    this.metrics.cacheObjectsFrom(() => this.caches.entries().map((e) => ({ resource: resourceName(e.type), count: e.informer.store.size })));
   }
 
   /** Adds a controller declared with `controller(name).for(...)...reconcile(fn)`. */
@@ -198,7 +199,7 @@ export class Manager {
         workers,
         logger: this.log,
         queueMetrics: this.metrics.queueHooks(spec.name),
-        observer: { reconcileDone: (c, r, s) => this.metrics.reconcileDone(c, r, s) },
+        observer: { reconcileDone: (c, r, s) => this.metrics.reconcileDone(c, r, s), workersActive: (c, n) => this.metrics.workersActive(c, n) },
       },
       (req, signal) => {
         // One reader and one event sink per manager; each reconcile only adds its logger and context.

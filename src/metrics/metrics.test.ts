@@ -62,3 +62,29 @@ void test('two Metrics in one process do not collide and include process metrics
   assert.doesNotMatch(tb, /controller="x"/);
   assert.match(a.contentType, /^text\/plain/);
 });
+
+void test('active workers is set to the number of running reconciles', async () => {
+  const m = new Metrics({ processMetrics: false });
+  m.registerController('messages', 4);
+  m.workersActive('messages', 3);
+  assert.match(await m.metricsText(), /^controller_runtime_active_workers\{controller="messages"\} 3$/m);
+  m.workersActive('messages', 0);
+  assert.match(await m.metricsText(), /^controller_runtime_active_workers\{controller="messages"\} 0$/m);
+});
+
+void test('cache objects are read from their source at scrape time', async () => {
+  const m = new Metrics({ processMetrics: false });
+  let sizes = [
+    { resource: 'pods', count: 3 },
+    { resource: 'messages.myorg.dev', count: 2 },
+    { resource: 'pods', count: 4 },
+  ];
+  m.cacheObjectsFrom(() => sizes);
+  const first = await m.metricsText();
+  assert.match(first, /^bosun_cache_objects\{resource="pods"\} 7$/m, 'two informers of one resource add up');
+  assert.match(first, /^bosun_cache_objects\{resource="messages\.myorg\.dev"\} 2$/m);
+  sizes = [{ resource: 'pods', count: 1 }];
+  const second = await m.metricsText();
+  assert.match(second, /^bosun_cache_objects\{resource="pods"\} 1$/m);
+  assert.doesNotMatch(second, /messages\.myorg\.dev/, 'a resource no longer cached has no series');
+});

@@ -43,6 +43,7 @@ export class Metrics {
   private readonly watchRestarts: Counter<'resource' | 'reason'>;
   private readonly cacheObjectsGauge: Gauge<'resource'>;
   private readonly leaderStatus: Gauge<'name'>;
+  private cacheSource: (() => Iterable<{ resource: string; count: number }>) | undefined;
 
   constructor(opts: MetricsOptions = {}) {
     this.registry = new Registry();
@@ -109,11 +110,21 @@ export class Metrics {
       labelNames: ['resource', 'reason'],
       registers,
     });
+    const cacheSource = () => this.cacheSource;
     this.cacheObjectsGauge = new Gauge({
       name: 'bosun_cache_objects',
       help: 'Objects held in the informer cache per resource',
       labelNames: ['resource'],
       registers,
+      // Read at scrape time: counting on every cache change would tax the hot path for a rarely read number.
+      collect() {
+        const source = cacheSource();
+        if (!source) return;
+        const sums = new Map<string, number>();
+        for (const { resource, count } of source()) sums.set(resource, (sums.get(resource) ?? 0) + count);
+        this.reset();
+        for (const [resource, count] of sums) this.set({ resource }, count);
+      },
     });
     this.leaderStatus = new Gauge({
       name: 'leader_election_master_status',
@@ -141,9 +152,9 @@ export class Metrics {
     this.reconcileTime.observe({ controller }, seconds);
   }
 
-  /** Adjusts the number of workers busy reconciling for `controller` (+1 on start, -1 on end). */
-  workerBusy(controller: string, delta: 1 | -1): void {
-    this.activeWorkers.inc({ controller }, delta);
+  /** Sets the number of reconciles running for `controller` (a controller's `workersActive` observer). */
+  workersActive(controller: string, n: number): void {
+    this.activeWorkers.set({ controller }, n);
   }
 
   /** The observers to pass as a `WorkQueue`'s `metrics` option, labelled with the queue's `name`. */
@@ -171,9 +182,14 @@ export class Metrics {
     this.watchRestarts.inc({ resource, reason });
   }
 
-  /** Sets the number of objects the cache holds for `resource`. */
+  /** Sets the number of objects the cache holds for `resource`; unused once `cacheObjectsFrom` gives a source. */
   cacheObjects(resource: string, count: number): void {
     this.cacheObjectsGauge.set({ resource }, count);
+  }
+
+  /** Makes `bosun_cache_objects` read `source` at every scrape; counts of one resource are summed. */
+  cacheObjectsFrom(source: () => Iterable<{ resource: string; count: number }>): void {
+    this.cacheSource = source;
   }
 
   /** Records whether this process leads the election `name`. */
