@@ -23,7 +23,7 @@ export * from './reconcile/types.js';
 export * from './predicate/predicate.js';
 export * from './handler/enqueue.js';
 export { Controller, DEFAULT_WORKERS } from './controller/controller.js';
-export { controller, ControllerBuilder, type ControllerSpec, type Reconciler } from './controller/builder.js';
+export { controller, ControllerBuilder, type ControllerSpec, type Reconciler, type OwnsOptions, type WatchesOptions } from './controller/builder.js';
 export { ReconcileContext, ChildInvalidError, NoOwnerError, StatusPreconditionError, CHILD_INVALID, appliedAnnotation, type CacheReader, type EventSink, type PrimaryRef, type StatusUpdate } from './controller/context.js';
 export { controllerRef, isControlledBy, childNamespace, OwnerScopeError } from './controller/owner.js';
 export * from './causes/handlers.js';

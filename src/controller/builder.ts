@@ -16,7 +16,11 @@ export interface SecondaryWatch {
   labels?: Record<string, string>;
 }
 
-/** A controller's declaration: what it watches and how it reconciles. A manager turns it into a running controller. */
+/**
+ * A controller's declaration: what it watches, reads and writes, as plain data that tools such as
+ * RBAC generation read without running anything, and `setup`, which a manager calls once to get
+ * the reconcile function it runs.
+ */
 export interface ControllerSpec {
   name: string;
   forType: ResourceType;
@@ -24,25 +28,27 @@ export interface ControllerSpec {
   owns: SecondaryWatch[];
   watches: SecondaryWatch[];
   workers?: number;
-  reconcile: Reconciler;
   /** Types the controller writes besides those it watches (for RBAC generation). */
   writes: ResourceType[];
   /** Types the controller reads by name without watching them, e.g. a Secret holding a key (RBAC: get only). */
   reads?: ResourceType[];
   /**
-   * For controllers that keep state between reconciles (the kopf style): makes a fresh reconcile
-   * function and watches per manager, so two managers in one process never share that state.
+   * Makes the reconcile function; called once by each manager that runs the controller, so state
+   * a controller keeps between reconciles (the kopf style's) is never shared by two managers.
    */
-  instantiate?: () => { reconcile: Reconciler; watches: SecondaryWatch[] };
+  setup(): Reconciler;
 }
 
-/** Options of `owns` and `watches`. */
-export interface WatchOptions {
+/** Options of `owns`. */
+export interface OwnsOptions {
   /** Changes must pass every predicate to enqueue work. */
   predicates?: Predicate[];
   /** Cache only objects with these labels: less memory when the cluster has many objects of the type. */
   labels?: Record<string, string>;
 }
+
+/** Options of `watches`: the same as those of `owns`. */
+export type WatchesOptions = OwnsOptions;
 
 /**
  * Declares a controller: `controller('message').for(Message).owns(Pod).reconcile(fn)`.
@@ -67,13 +73,13 @@ export class ControllerBuilder {
   }
 
   /** A type this controller creates and controller-owns: its changes enqueue the owner. */
-  owns(type: ResourceType, opts: WatchOptions = {}): this {
+  owns(type: ResourceType, opts: OwnsOptions = {}): this {
     this.ownsList.push({ type, predicates: opts.predicates ?? [], labels: opts.labels });
     return this;
   }
 
   /** Any other type: `map` says which primary objects a change concerns. */
-  watches<T extends KubeObject>(type: ResourceType, map: (obj: T) => { namespace?: string; name: string }[], opts: WatchOptions = {}): this {
+  watches<T extends KubeObject>(type: ResourceType, map: (obj: T) => { namespace?: string; name: string }[], opts: WatchesOptions = {}): this {
     this.watchList.push({ type, map: map as (obj: KubeObject) => { namespace?: string; name: string }[], predicates: opts.predicates ?? [], labels: opts.labels });
     return this;
   }
@@ -98,7 +104,15 @@ export class ControllerBuilder {
 
   /** Completes the declaration with the reconcile function. */
   reconcile(fn: Reconciler): ControllerSpec {
-    if (!this.forType) throw new Error(`controller '${this.name}': call .for(<type>) before .reconcile(); it names the type this controller reconciles`);
+    return this.setup(() => fn);
+  }
+
+  /**
+   * Completes the declaration with a factory of the reconcile function, for controllers that keep
+   * state between reconciles: each manager calls it once and gets its own.
+   */
+  setup(factory: () => Reconciler): ControllerSpec {
+    if (!this.forType) throw new Error(`controller '${this.name}': call .for(<type>) before .reconcile() or .setup(); it names the type this controller reconciles`);
     return {
       name: this.name,
       forType: this.forType,
@@ -106,9 +120,9 @@ export class ControllerBuilder {
       owns: this.ownsList,
       watches: this.watchList,
       workers: this.workerCount,
-      reconcile: fn,
       writes: this.writeList,
       reads: this.readList,
+      setup: factory,
     };
   }
 }

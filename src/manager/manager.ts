@@ -189,7 +189,8 @@ export class Manager {
   add(spec: ControllerSpec): this {
     if (this.specs.some((s) => s.name === spec.name)) throw new Error(`a controller named '${spec.name}' is already added; controller names must be unique`);
     this.specs.push(spec);
-    const { reconcile, watches } = spec.instantiate ? spec.instantiate() : spec;
+    const reconcile = spec.setup();
+    const { watches } = spec;
     let reader: CacheReader | undefined;
     let sink: EventSink | undefined;
     const workers = spec.workers ?? this.opts.workers;

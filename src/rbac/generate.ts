@@ -125,8 +125,6 @@ export function clusterRules(controllers: readonly ControllerSpec[], namedReads:
     for (const w of c.watches) set.add(w.type.group, w.type.plural, WATCHED);
     for (const w of c.writes) set.add(w.group, w.plural, WRITTEN);
     for (const r of c.reads ?? []) if (!narrowed.has(`${r.group}/${r.plural}`)) set.add(r.group, r.plural, ['get']);
-    // kopf-style watches are onOwned children the handlers create and replace, so they get owner verbs.
-    if (c.instantiate) for (const w of c.instantiate().watches) set.add(w.type.group, w.type.plural, OWNED);
   }
   set.add('', 'events', EVENTS);
   return set.rules();
