@@ -28,11 +28,7 @@ void test('an informer over two namespaces tracks kubectl changes across watch r
     watcher: { minTimeoutSeconds: 1, maxTimeoutSeconds: 2, hooks: { onRestart: (r) => restarts.push(r) } },
   });
   const log: string[] = [];
-  inf.addEventHandler({
-    onAdd: (o) => log.push(`add ${o.metadata.name}`),
-    onUpdate: (_o, n) => log.push(`update ${n.metadata.name}`),
-    onDelete: (o) => log.push(`delete ${o.metadata.name}`),
-  });
+  inf.subscribe((c) => log.push(`${c.type} ${c.object.metadata.name}`));
   const ctrl = new AbortController();
   t.after(() => ctrl.abort());
   const run = inf.start(ctrl.signal);

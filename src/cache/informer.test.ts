@@ -3,6 +3,8 @@ import assert from 'node:assert/strict';
 import type { KubeObject, ResourceType } from '../client/types.js';
 import { settle } from '../queue/clock.js';
 import { FakeSource } from '../watcher/testing.js';
+import type { WatchChange } from './change.js';
+import type { ChangeSource } from '../controller/controller.js';
 import { CacheSet, Informer } from './informer.js';
 import { LABEL_INDEX } from './store.js';
 
@@ -14,26 +16,25 @@ function pod(ns: string, name: string, rv: string, labels?: Record<string, strin
   };
 }
 
-function recorder(): { log: string[]; handler: Parameters<Informer['addEventHandler']>[0] } {
+function recorder(): { log: string[]; handler: (c: WatchChange) => void } {
   const log: string[] = [];
   return {
     log,
-    handler: {
-      onAdd: (o, initial) => log.push(`add ${o.metadata.name}${initial ? ' initial' : ''}`),
-      onUpdate: (a, b) => log.push(`update ${b.metadata.name} ${a.metadata.resourceVersion}->${b.metadata.resourceVersion}`),
-      onDelete: (o) => log.push(`delete ${o.metadata.name}`),
+    handler: (c) => {
+      if (c.type === 'update') log.push(`update ${c.object.metadata.name} ${c.old.metadata.resourceVersion}->${c.object.metadata.resourceVersion}`);
+      else log.push(`${c.type} ${c.object.metadata.name}`);
     },
   };
 }
 
-void test('syncs from the first list, strips managedFields, and fires handlers after the store is updated', async (t) => {
+void test('syncs from the first list, strips managedFields, and notifies subscribers after the store is updated', async (t) => {
   const src = new FakeSource();
   src.pages = [{ items: [pod('a', 'p1', '1'), pod('a', 'p2', '2')], resourceVersion: '2' }];
   const inf = new Informer(() => src);
   const { log, handler } = recorder();
   let storeSawIt = false;
-  inf.addEventHandler(handler);
-  inf.addEventHandler({ onAdd: (o) => (storeSawIt ||= inf.store.get(`a/${o.metadata.name}`) === o) });
+  inf.subscribe(handler);
+  inf.subscribe((c) => (storeSawIt ||= inf.store.get(`a/${c.object.metadata.name}`) === c.object));
   const ctrl = new AbortController();
   // A failed assertion must not leave watchers running and the test process hanging.
   t.after(() => ctrl.abort());
@@ -41,8 +42,8 @@ void test('syncs from the first list, strips managedFields, and fires handlers a
   const run = inf.start(ctrl.signal);
   assert.equal(await inf.waitForSync(), true);
   await settle();
-  assert.deepEqual(log, ['add p1 initial', 'add p2 initial']);
-  assert.ok(storeSawIt, 'handlers run after the store holds the object');
+  assert.deepEqual(log, ['add p1', 'add p2']);
+  assert.ok(storeSawIt, 'subscribers run after the store holds the object');
   assert.equal(inf.store.get('a/p1')?.metadata.managedFields, undefined);
 
   const s = src.lastStream();
@@ -63,7 +64,7 @@ void test('a relist synthesizes deletes for vanished objects, updates for change
   src.pages = [{ items: [pod('a', 'keep', '1'), pod('a', 'change', '1'), pod('a', 'gone', '1')], resourceVersion: '1' }];
   const inf = new Informer(() => src);
   const { log, handler } = recorder();
-  inf.addEventHandler(handler);
+  inf.subscribe(handler);
   const ctrl = new AbortController();
   // A failed assertion must not leave watchers running and the test process hanging.
   t.after(() => ctrl.abort());
@@ -137,15 +138,13 @@ void test('hasSynced waits for every namespace; waitForSync returns false on abo
   await run;
 });
 
-void test('a late handler gets the cached objects replayed as adds; a throwing handler does not break the cache', async (t) => {
+void test('a late subscriber gets the cached objects replayed as adds; a throwing subscriber does not break the cache', async (t) => {
   const src = new FakeSource();
   src.pages = [{ items: [pod('a', 'p1', '1')], resourceVersion: '1' }];
   const errors: string[] = [];
-  const inf = new Informer(() => src, { onHandlerError: (_e, ev, o) => errors.push(`${ev} ${o.metadata.name}`) });
-  inf.addEventHandler({
-    onAdd: () => {
-      throw new Error('bad handler');
-    },
+  const inf = new Informer(() => src, { onSubscriberError: (_e, c) => errors.push(`${c.type} ${c.object.metadata.name}`) });
+  inf.subscribe(() => {
+    throw new Error('bad subscriber');
   });
   const ctrl = new AbortController();
   // A failed assertion must not leave watchers running and the test process hanging.
@@ -154,8 +153,8 @@ void test('a late handler gets the cached objects replayed as adds; a throwing h
   await inf.waitForSync();
   await settle();
   const { log, handler } = recorder();
-  const off = inf.addEventHandler(handler);
-  assert.deepEqual(log, ['add p1 initial']);
+  const off = inf.subscribe(handler);
+  assert.deepEqual(log, ['add p1']);
   src.lastStream().push('ADDED', pod('a', 'p2', '2'));
   await settle();
   assert.equal(inf.store.size, 2);
@@ -163,7 +162,7 @@ void test('a late handler gets the cached objects replayed as adds; a throwing h
   off();
   src.lastStream().push('ADDED', pod('a', 'p3', '3'));
   await settle();
-  assert.deepEqual(log, ['add p1 initial', 'add p2']);
+  assert.deepEqual(log, ['add p1', 'add p2']);
   ctrl.abort();
   await run;
 });
@@ -198,11 +197,9 @@ void test('a subscriber that mutates the object it was given gets a TypeError, a
   const src = new FakeSource();
   src.pages = [{ items: [pod('a', 'p1', '1', { app: 'x' })], resourceVersion: '1' }];
   const errors: unknown[] = [];
-  const inf = new Informer(() => src, { indexers: { app: (o) => [o.metadata.labels?.app ?? ''] }, onHandlerError: (e) => errors.push(e) });
-  inf.addEventHandler({
-    onAdd: (o) => {
-      o.metadata.labels!.app = 'mutated';
-    },
+  const inf = new Informer(() => src, { indexers: { app: (o) => [o.metadata.labels?.app ?? ''] }, onSubscriberError: (e) => errors.push(e) });
+  inf.subscribe((c) => {
+    c.object.metadata.labels!.app = 'mutated';
   });
   const ctrl = new AbortController();
   t.after(() => ctrl.abort());
@@ -239,7 +236,7 @@ void test('an object whose transform or indexer throws is reported, counted and 
     onObjectError: (err, obj) => errors.push(`${obj.metadata.name ?? ''}: ${(err as Error).message}`),
   });
   const { log, handler } = recorder();
-  inf.addEventHandler(handler);
+  inf.subscribe(handler);
   const ctrl = new AbortController();
   t.after(() => ctrl.abort());
   const run = inf.start(ctrl.signal);
@@ -255,11 +252,40 @@ void test('an object whose transform or indexer throws is reported, counted and 
   assert.match(errors[0]!, /^broken-transform: transform bug/);
   assert.match(errors[1]!, /^p1: .*indexer bug/);
   assert.equal(inf.droppedObjects, 2);
-  assert.deepEqual(log, ['add p1 initial', 'add p2']);
+  assert.deepEqual(log, ['add p1', 'add p2']);
   assert.equal(inf.store.get('a/p1')?.metadata.resourceVersion, '1', 'the skipped update leaves the last good version');
   assert.deepEqual(inf.store.indexKeys('v', 'one'), ['a/p1']);
   assert.deepEqual(inf.store.indexKeys('v', 'bad'), []);
   assert.deepEqual(inf.store.indexKeys('v', 'two'), ['a/p2']);
+  ctrl.abort();
+  await run;
+});
+
+void test('an informer is a controller ChangeSource as it is: named, subscribe returns an unsubscribe, and it reports the last list error', async (t) => {
+  const src = new FakeSource();
+  src.listError = new Error('403 forbidden: cannot list pods');
+  const inf = Informer.forType(undefined as never, { group: '', version: 'v1', kind: 'Pod', plural: 'pods', namespaced: true });
+  const asSource: ChangeSource = inf;
+  assert.equal(asSource.name, 'pods');
+  const fromFake = new Informer(() => src, { name: 'pods', watcher: { backoff: { initialMs: 1, maxMs: 1 } } });
+  const seen: string[] = [];
+  const off = fromFake.subscribe((c) => seen.push(`${c.type} ${c.object.metadata.name}`));
+  const ctrl = new AbortController();
+  t.after(() => ctrl.abort());
+  const run = fromFake.start(ctrl.signal);
+  while (src.listCalls.length === 0) await settle();
+  await settle();
+  assert.equal(fromFake.hasSynced(), false);
+  assert.match(String((fromFake.lastError() as Error)?.message), /403 forbidden/);
+  src.listError = undefined;
+  src.pages = [{ items: [pod('a', 'p1', '1')], resourceVersion: '1' }];
+  assert.equal(await fromFake.waitForSync(), true);
+  assert.equal(fromFake.lastError(), undefined, 'a completed list clears the error');
+  await settle();
+  off();
+  src.lastStream().push('ADDED', pod('a', 'p2', '2'));
+  await settle();
+  assert.deepEqual(seen, ['add p1'], 'nothing after unsubscribing');
   ctrl.abort();
   await run;
 });

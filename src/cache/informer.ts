@@ -1,23 +1,16 @@
 import type { KubeClient } from '../client/client.js';
 import { type KubeObject, type ResourceType, keyOf } from '../client/types.js';
 import { type ListWatchSource, type WatcherEvent, type WatcherOptions, clientSource, runWatcher } from '../watcher/watcher.js';
+import type { WatchChange } from './change.js';
 import { type IndexFunc, NAMESPACE_INDEX, Store, deepFreeze, stripManagedFields } from './store.js';
-
-/** Callbacks fired after the store has been updated; synchronous, so a slow handler delays the cache. */
-export interface EventHandler<T extends KubeObject = KubeObject> {
-  /** A new object; `initial` is true for objects of the first list (and replays to late handlers). */
-  onAdd?(obj: T, initial: boolean): void;
-  /** An object changed (its resourceVersion differs from the cached one). */
-  onUpdate?(oldObj: T, newObj: T): void;
-  /** An object was deleted, or vanished between two lists; `obj` is its last known state. */
-  onDelete?(obj: T): void;
-}
 
 /** Builds the list/watch source of one namespace (undefined: all namespaces or cluster-scoped). */
 export type SourceFactory<T extends KubeObject = KubeObject> = (namespace: string | undefined) => ListWatchSource<T>;
 
 /** Options of an informer. */
 export interface InformerOptions<T extends KubeObject = KubeObject> {
+  /** Name for logs, e.g. the resource's plural (default 'objects'). */
+  name?: string;
   /** Namespaces to watch, one watcher each; absent or empty for all namespaces. */
   namespaces?: string[];
   /** Applied to every object before it is stored (default: strip managedFields). */
@@ -26,8 +19,8 @@ export interface InformerOptions<T extends KubeObject = KubeObject> {
   indexers?: Record<string, IndexFunc<T>>;
   /** Options passed to each watcher (hooks for restart metrics go here). */
   watcher?: WatcherOptions;
-  /** Called when an event handler throws; the informer keeps going. */
-  onHandlerError?(err: unknown, event: 'add' | 'update' | 'delete', obj: T): void;
+  /** Called when a subscriber throws; the informer and the other subscribers keep going. */
+  onSubscriberError?(err: unknown, change: WatchChange<T>): void;
   /**
    * Called when the transform or an indexer throws for an object (as received from the API): the
    * object is skipped, as if that event never came, and counted in `droppedObjects`.
@@ -35,22 +28,29 @@ export interface InformerOptions<T extends KubeObject = KubeObject> {
   onObjectError?(err: unknown, obj: T): void;
 }
 
-/** A store kept current by one watcher per namespace, with event handlers (a shared informer). */
+/**
+ * A store kept current by one watcher per namespace (a shared informer). Subscribers get every
+ * change as a WatchChange after the store holds it; it is the `ChangeSource` a controller watches.
+ */
 export class Informer<T extends KubeObject = KubeObject> {
   /** The cached objects; read-only for callers. */
   readonly store: Store<T>;
-  private readonly handlers = new Set<EventHandler<T>>();
+  /** Name for logs, e.g. the resource's plural. */
+  readonly name: string;
+  private readonly subscribers = new Set<(change: WatchChange<T>) => void>();
   private readonly scopes: (string | undefined)[];
   private readonly synced = new Set<string | undefined>();
   private syncWaiters: (() => void)[] = [];
   private readonly transform: (obj: T) => T;
   private running: Promise<void> | undefined;
   private dropped = 0;
+  private error: unknown;
 
   constructor(
     private readonly sourceFor: SourceFactory<T>,
     private readonly opts: InformerOptions<T> = {},
   ) {
+    this.name = opts.name ?? 'objects';
     this.store = new Store<T>(opts.indexers);
     this.scopes = opts.namespaces && opts.namespaces.length > 0 ? [...new Set(opts.namespaces)] : [undefined];
     this.transform = opts.transform ?? stripManagedFields;
@@ -65,17 +65,22 @@ export class Informer<T extends KubeObject = KubeObject> {
     const { labelSelector, fieldSelector } = opts;
     const namespaces = type.namespaced ? opts.namespaces : undefined;
     return new Informer<T>((namespace) => clientSource<T>(client, type, { namespace, labelSelector, fieldSelector }), {
+      name: type.plural,
       ...opts,
       namespaces,
     });
   }
 
-  /** Registers handlers; objects already cached are replayed as adds. Returns an unsubscribe function. */
-  addEventHandler(h: EventHandler<T>): () => void {
-    this.handlers.add(h);
-    if (h.onAdd) for (const obj of this.store.list()) this.call(h, 'add', obj, () => h.onAdd?.(obj, true));
+  /**
+   * Calls `fn` with every change from now on, after the store holds it; objects already cached are
+   * replayed to it at once as adds. Synchronous: a slow subscriber delays the cache. Returns a
+   * function that unsubscribes.
+   */
+  subscribe(fn: (change: WatchChange<T>) => void): () => void {
+    this.subscribers.add(fn);
+    for (const object of this.store.list()) this.deliver(fn, { type: 'add', object });
     return () => {
-      this.handlers.delete(h);
+      this.subscribers.delete(fn);
     };
   }
 
@@ -87,7 +92,7 @@ export class Informer<T extends KubeObject = KubeObject> {
   /** Starts the watchers; resolves when `signal` fires and they have stopped. Calling it again returns the same run. */
   start(signal: AbortSignal): Promise<void> {
     this.running ??= Promise.all(
-      this.scopes.map((ns) => runWatcher<T>(this.sourceFor(ns), (ev) => this.apply(ns, ev), signal, this.opts.watcher)),
+      this.scopes.map((ns) => runWatcher<T>(this.sourceFor(ns), (ev) => this.apply(ns, ev), signal, this.watcherOptions())),
     ).then(() => undefined);
     return this.running;
   }
@@ -111,12 +116,40 @@ export class Informer<T extends KubeObject = KubeObject> {
     });
   }
 
+  /**
+   * The error of the last failed list or watch request (an ApiError for HTTP failures), or
+   * undefined once a later list completed or a watch delivered an event: why a kind has not synced.
+   */
+  lastError(): unknown {
+    return this.error;
+  }
+
   /** Objects skipped because the transform or an indexer threw for them. */
   get droppedObjects(): number {
     return this.dropped;
   }
 
-  /** Applies one watcher event for namespace scope `ns` to the store, then notifies handlers. */
+  /** The caller's watcher options with hooks that also track `lastError`. */
+  private watcherOptions(): WatcherOptions {
+    const base = this.opts.watcher ?? {};
+    const hooks = base.hooks ?? {};
+    return {
+      ...base,
+      hooks: {
+        ...hooks,
+        onRestart: (reason, info) => {
+          if (info.error !== undefined) this.error = info.error;
+          hooks.onRestart?.(reason, info);
+        },
+        onList: (count, durationMs) => {
+          this.error = undefined;
+          hooks.onList?.(count, durationMs);
+        },
+      },
+    };
+  }
+
+  /** Applies one watcher event for namespace scope `ns` to the store, then notifies subscribers. */
   private apply(ns: string | undefined, ev: WatcherEvent<T>): void {
     switch (ev.type) {
       case 'restart':
@@ -128,49 +161,46 @@ export class Informer<T extends KubeObject = KubeObject> {
         }
         return;
       case 'applied':
-        this.isolated(ev.object, () => this.applyOne(this.transform(ev.object), false));
+        this.error = undefined;
+        this.isolated(ev.object, () => this.applyOne(this.transform(ev.object)));
         return;
       case 'deleted': {
+        this.error = undefined;
         let obj: T | undefined;
-        // Frozen like stored objects: handlers share it.
+        // Frozen like stored objects: subscribers share it.
         this.isolated(ev.object, () => (obj = deepFreeze(this.transform(ev.object))));
         // Removal needs no transform or indexer, so a bad object still leaves the cache.
         const old = this.store.remove(keyOf(ev.object));
         // The API's final state (deletionTimestamp, last status) is more useful than the cached one.
         const last = obj ?? old;
-        if (last) this.emitDelete(last);
+        if (last) this.emit({ type: 'delete', object: last });
         return;
       }
     }
   }
 
-  private applyOne(obj: T, initial: boolean): void {
+  private applyOne(obj: T): void {
     const key = keyOf(obj);
     const old = this.store.get(key);
     // Same resourceVersion means no change (a relist or replayed event): no store write, no update event.
     if (old && old.metadata.resourceVersion === obj.metadata.resourceVersion) return;
     this.store.upsert(obj);
-    for (const h of this.handlers) {
-      if (old) {
-        if (h.onUpdate) this.call(h, 'update', obj, () => h.onUpdate?.(old, obj));
-      } else if (h.onAdd) this.call(h, 'add', obj, () => h.onAdd?.(obj, initial));
-    }
+    this.emit(old ? { type: 'update', old, object: obj } : { type: 'add', object: obj });
   }
 
   private replace(ns: string | undefined, objects: T[]): void {
-    const initial = !this.synced.has(ns);
     const seen = new Set<string>();
     for (const raw of objects) {
       // A skipped object counts as seen: the store keeps its last good version rather than deleting it.
       seen.add(keyOf(raw));
-      this.isolated(raw, () => this.applyOne(this.transform(raw), initial));
+      this.isolated(raw, () => this.applyOne(this.transform(raw)));
     }
     // Anything in this scope the list no longer has was deleted while we were not watching.
     const inScope = ns === undefined ? this.store.keys() : this.store.indexKeys(NAMESPACE_INDEX, ns);
     for (const key of inScope) {
       if (seen.has(key)) continue;
       const old = this.store.remove(key);
-      if (old) this.emitDelete(old);
+      if (old) this.emit({ type: 'delete', object: old });
     }
   }
 
@@ -187,16 +217,16 @@ export class Informer<T extends KubeObject = KubeObject> {
     }
   }
 
-  private emitDelete(obj: T): void {
-    for (const h of this.handlers) if (h.onDelete) this.call(h, 'delete', obj, () => h.onDelete?.(obj));
+  private emit(change: WatchChange<T>): void {
+    for (const fn of this.subscribers) this.deliver(fn, change);
   }
 
-  private call(_h: EventHandler<T>, event: 'add' | 'update' | 'delete', obj: T, fn: () => void): void {
+  private deliver(fn: (change: WatchChange<T>) => void, change: WatchChange<T>): void {
     try {
-      fn();
+      fn(change);
     } catch (err) {
-      // One faulty handler must not stop the store from tracking the cluster.
-      this.opts.onHandlerError?.(err, event, obj);
+      // One faulty subscriber must not stop the store from tracking the cluster.
+      this.opts.onSubscriberError?.(err, change);
     }
   }
 }
@@ -219,8 +249,8 @@ export interface CacheSetOptions {
   watcher?: WatcherOptions;
   /** Per-type watcher options (e.g. hooks that label metrics by kind); overrides `watcher` when given. */
   watcherFor?(type: ResourceType): WatcherOptions;
-  /** Called when an event handler throws. */
-  onHandlerError?(err: unknown, type: ResourceType, event: 'add' | 'update' | 'delete', obj: KubeObject): void;
+  /** Called when a subscriber throws. */
+  onSubscriberError?(err: unknown, type: ResourceType, change: WatchChange): void;
   /** Called when the transform or an indexer throws for an object, which is then skipped. */
   onObjectError?(err: unknown, type: ResourceType, obj: KubeObject): void;
 }
@@ -254,7 +284,8 @@ export class CacheSet {
       inf = new Informer<KubeObject>((ns) => this.sourceFor(type, ns, norm), {
         namespaces,
         watcher: this.opts.watcherFor?.(type) ?? this.opts.watcher,
-        onHandlerError: (err, event, obj) => this.opts.onHandlerError?.(err, type, event, obj),
+        name: type.group ? `${type.plural}.${type.group}` : type.plural,
+        onSubscriberError: (err, change) => this.opts.onSubscriberError?.(err, type, change),
         onObjectError: (err, obj) => this.opts.onObjectError?.(err, type, obj),
       });
       this.informers.set(key, inf);

@@ -25,8 +25,8 @@ export interface ChangeSource {
   readonly name: string;
   /** Calls `fn` for every change after the store is updated. */
   subscribe(fn: (change: WatchChange) => void): void;
-  /** Resolves once the initial list has been stored. */
-  waitForSync(signal?: AbortSignal): Promise<void>;
+  /** Resolves once the initial list has been stored (an informer resolves true, or false if `signal` fired first). */
+  waitForSync(signal?: AbortSignal): Promise<unknown>;
 }
 
 /** Receives the outcome of every reconcile and the number running, for metrics. */

@@ -7,14 +7,13 @@ import { ApiError } from '../client/errors.js';
 import { keyOf, type KubeObject, type ResourceType } from '../client/types.js';
 import type { ControllerSpec } from '../controller/builder.js';
 import { ReconcileContext, type CacheReader, type EventSink } from '../controller/context.js';
-import { Controller, type ChangeSource } from '../controller/controller.js';
+import { Controller } from '../controller/controller.js';
 import { EventRecorder } from '../events/recorder.js';
 import { enqueueMapped, enqueueObject, enqueueOwner } from '../handler/enqueue.js';
 import { HealthChecks, metricsRoutes, startHttpServer, type RunningHttpServer } from '../health/server.js';
 import { LeaderElector } from '../leaderelection/lease.js';
 import { createLogger, objectLogger, type Logger } from '../log/logger.js';
 import { Metrics } from '../metrics/metrics.js';
-import type { WatchChange } from '../predicate/predicate.js';
 
 /** Leader election settings; a Lease in `namespace` named `name`. */
 export interface LeaderElectionOptions {
@@ -107,22 +106,6 @@ function explainUnsynced(k: UnsyncedKind): string {
   return `the first list of ${k.resource} has not completed (no error reported: a slow API server or a very large list; raise cacheSyncTimeoutMs)`;
 }
 
-function informerSource(inf: Informer, name: string): ChangeSource {
-  return {
-    name,
-    subscribe(fn: (c: WatchChange) => void) {
-      inf.addEventHandler({
-        onAdd: (object) => fn({ type: 'add', object }),
-        onUpdate: (old, object) => fn({ type: 'update', old, object }),
-        onDelete: (object) => fn({ type: 'delete', object }),
-      });
-    },
-    async waitForSync(signal?: AbortSignal) {
-      await inf.waitForSync(signal);
-    },
-  };
-}
-
 function labelSelector(labels?: Record<string, string>): string | undefined {
   if (!labels) return undefined;
   return Object.entries(labels)
@@ -178,7 +161,7 @@ export class Manager {
           },
         };
       },
-      onHandlerError: (err, type, event, obj) => this.log.error({ kind: type.kind, event, key: keyOf(obj), err: (err as Error).message }, 'event handler failed'),
+      onSubscriberError: (err, type, change) => this.log.error({ kind: type.kind, event: change.type, key: keyOf(change.object), err: (err as Error).message }, 'change subscriber failed'),
       onObjectError: (err, type, obj) => this.log.error({ kind: type.kind, key: keyOf(obj), err: (err as Error).message }, 'object skipped: the cache transform or an indexer threw'),
     });
     this.recorder = new EventRecorder(this.client, { component: this.fieldManager, logger: this.log });
@@ -213,12 +196,12 @@ export class Manager {
       },
     );
     this.metrics.registerController(spec.name, workers);
-    ctrl.watch(informerSource(this.informer(spec.forType), spec.forType.plural), enqueueObject(), spec.forPredicates);
+    ctrl.watch(this.informer(spec.forType), enqueueObject(), spec.forPredicates);
     for (const o of spec.owns) {
-      ctrl.watch(informerSource(this.informer(o.type, o.labels), o.type.plural), enqueueOwner(spec.forType), o.predicates);
+      ctrl.watch(this.informer(o.type, o.labels), enqueueOwner(spec.forType), o.predicates);
     }
     for (const w of watches) {
-      ctrl.watch(informerSource(this.informer(w.type, w.labels), w.type.plural), enqueueMapped(w.map ?? (() => [])), w.predicates);
+      ctrl.watch(this.informer(w.type, w.labels), enqueueMapped(w.map ?? (() => [])), w.predicates);
     }
     this.controllers.push(ctrl);
     return this;

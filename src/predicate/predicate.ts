@@ -1,10 +1,7 @@
 import type { KubeObject } from '../client/types.js';
+import type { WatchChange } from '../cache/change.js';
 
-/** One change seen by a watch, as predicates and event handlers receive it. */
-export type WatchChange<T extends KubeObject = KubeObject> =
-  | { type: 'add'; object: T }
-  | { type: 'update'; old: T; object: T }
-  | { type: 'delete'; object: T };
+export type { WatchChange } from '../cache/change.js';
 
 /** Decides whether a change should enqueue work; all predicates of a watch must agree. */
 export type Predicate<T extends KubeObject = KubeObject> = (change: WatchChange<T>) => boolean;
