@@ -289,3 +289,31 @@ void test('an informer is a controller ChangeSource as it is: named, subscribe r
   ctrl.abort();
   await run;
 });
+
+void test('an object deleted and re-created under the same name during a watch gap comes back from the relist as delete(old) + add(new)', async (t) => {
+  const withUid = (o: KubeObject, uid: string, generation = 1): KubeObject => ({ ...o, metadata: { ...o.metadata, uid, generation } });
+  const src = new FakeSource();
+  src.pages = [{ items: [withUid(pod('a', 'p1', '1'), 'uid-1'), withUid(pod('a', 'same', '1'), 'uid-s')], resourceVersion: '1' }];
+  const inf = new Informer(() => src);
+  const changes: string[] = [];
+  inf.subscribe((c) => changes.push(`${c.type} ${c.object.metadata.name} ${c.object.metadata.uid}`));
+  const ctrl = new AbortController();
+  t.after(() => ctrl.abort());
+  const run = inf.start(ctrl.signal);
+  await inf.waitForSync();
+  await settle();
+  changes.length = 0;
+  // The watch window expired while p1 was deleted and created again: same name, new uid, generation 1 again.
+  src.pages = [{ items: [withUid(pod('a', 'p1', '9'), 'uid-2'), withUid(pod('a', 'same', '9'), 'uid-s', 2)], resourceVersion: '9' }];
+  src.lastStream().push('ERROR', { code: 410 } as unknown as KubeObject);
+  await settle();
+  assert.deepEqual(changes, ['delete p1 uid-1', 'add p1 uid-2', 'update same uid-s']);
+  assert.equal(inf.store.get('a/p1')?.metadata.uid, 'uid-2');
+  // The same on a watch stream: an ADDED with a new uid where the DELETED was never seen.
+  changes.length = 0;
+  src.lastStream().push('ADDED', withUid(pod('a', 'p1', '10'), 'uid-3'));
+  await settle();
+  assert.deepEqual(changes, ['delete p1 uid-2', 'add p1 uid-3']);
+  ctrl.abort();
+  await run;
+});

@@ -185,7 +185,13 @@ export class Informer<T extends KubeObject = KubeObject> {
     // Same resourceVersion means no change (a relist or replayed event): no store write, no update event.
     if (old && old.metadata.resourceVersion === obj.metadata.resourceVersion) return;
     this.store.upsert(obj);
-    this.emit(old ? { type: 'update', old, object: obj } : { type: 'add', object: obj });
+    if (!old) this.emit({ type: 'add', object: obj });
+    else if (old.metadata.uid && obj.metadata.uid && old.metadata.uid !== obj.metadata.uid) {
+      // Deleted and re-created under the same name while we were not watching: another object, not
+      // an update (a generation-based handler would see 1 → 1 and drop the creation).
+      this.emit({ type: 'delete', object: old });
+      this.emit({ type: 'add', object: obj });
+    } else this.emit({ type: 'update', old, object: obj });
   }
 
   private replace(ns: string | undefined, objects: T[]): void {
