@@ -32,7 +32,17 @@ export function program(): Command {
   prog.addCommand(initCommand());
   prog.addCommand(createApiCommand());
   prog.addCommand(bookingServiceCommand());
+  pointAtHelp(prog, []);
   return prog;
+}
+
+// Commander prints only the error for a subcommand; the line after it says where the options are.
+function pointAtHelp(cmd: Command, path: string[]): void {
+  for (const sub of cmd.commands) {
+    const at = [...path, sub.name()];
+    sub.showHelpAfterError(`(bosun ${at.join(' ')} --help lists the options)`);
+    pointAtHelp(sub, at);
+  }
 }
 
 /** Runs the CLI; errors become one clear line and exit code 1 instead of a stack trace. */

@@ -1,5 +1,5 @@
 // `bosun generate`: every generated manifest (CRDs and RBAC) from one source of truth, the code.
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile, stat, writeFile } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Command } from 'commander';
@@ -64,7 +64,17 @@ export function repoManifestSources(): ManifestSources {
 
 /** Loads a project's sources from a module exporting `controllers`, `resources` and optionally `reads`, `prefix`, `namespace`. */
 export async function moduleManifestSources(file: string): Promise<ManifestSources> {
-  const mod = (await import(pathToFileURL(resolve(file)).href)) as Partial<ManifestSources>;
+  const fix = "Fix: pass the module that exports 'controllers' and 'resources' (e.g. --from src/operator.ts)";
+  const path = resolve(file);
+  // Node's own errors here name manifests.ts as the importer and say nothing of --from.
+  if (!(await stat(path).then((s) => s.isFile(), () => false))) throw new ManifestSourceError(`--from ${file}: no such file. ${fix}`);
+  let mod: Partial<ManifestSources>;
+  try {
+    mod = (await import(pathToFileURL(path).href)) as Partial<ManifestSources>;
+  } catch (err) {
+    const e = err as Error;
+    throw new ManifestSourceError(`--from ${file} failed to load: ${e.name}: ${e.message}. ${fix}, and check that it runs`, { cause: err });
+  }
   if (!Array.isArray(mod.controllers)) throw new ManifestSourceError(`${file}: no 'controllers' array export. Fix: export const controllers: ControllerSpec[] = [...]`);
   if (!Array.isArray(mod.resources)) throw new ManifestSourceError(`${file}: no 'resources' array export. Fix: export const resources: CustomResource[] = [...]`);
   return { controllers: mod.controllers, resources: mod.resources, reads: mod.reads ?? [], prefix: mod.prefix ?? RBAC_PREFIX, namespace: mod.namespace ?? OPERATOR_NAMESPACE };
