@@ -7,7 +7,7 @@ import { join, resolve } from 'node:path';
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parse, stringify } from 'yaml';
-import { startTestEnv, type TestEnv } from '../envtest/index.js';
+import { eventually, startTestEnv, type TestEnv } from '../envtest/index.js';
 
 let env: TestEnv;
 let ns: string;
@@ -62,4 +62,35 @@ void test('bosun run without list permission exits 1 at the cache-sync timeout, 
   assert.match(stderr, /cannot list messages\.myorg\.dev: 403 Forbidden/);
   assert.match(stderr, /grant list and watch on messages\.myorg\.dev to the ServiceAccount/);
   assert.match(stderr, /bosun generate/);
+});
+
+void test('bosun run exits 1 with LeaderElectionLostError when another replica takes its Lease', async () => {
+  const lostNs = await env.namespace('run-lost');
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', join(root, 'src/cli/run-main.ts'), 'run', 'message', '-n', lostNs, '--kubeconfig', env.kubeconfig, '--leader-elect', '--leader-election-namespace', lostNs, '--metrics-addr', '0', '--health-addr', '0'],
+    { cwd: root, env: { ...process.env, KUBECONFIG: env.kubeconfig }, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  child.stdout.resume();
+  const exited = new Promise<number | null>((r) => child.once('exit', r));
+  try {
+    const holder = await eventually(
+      'the operator to hold its Lease',
+      async () => {
+        const r = await env.kubectl(['get', 'lease', 'bosun-message', '-n', lostNs, '-o', 'jsonpath={.spec.holderIdentity}']);
+        return r.code === 0 && r.stdout.trim() ? r.stdout.trim() : undefined;
+      },
+      60_000,
+      200,
+    );
+    assert.ok(holder);
+    await env.kubectlOk(['patch', 'lease', 'bosun-message', '-n', lostNs, '--type=merge', '-p', '{"spec":{"holderIdentity":"usurper"}}']);
+    const code = await exited;
+    assert.equal(code, 1, `exit code; stderr: ${stderr.slice(-2000)}`);
+    assert.match(stderr, /LeaderElectionLostError: lost the Lease/);
+  } finally {
+    if (child.exitCode === null) child.kill('SIGKILL');
+  }
 });
