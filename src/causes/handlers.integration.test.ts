@@ -210,3 +210,28 @@ void test('handlers: the diff-base size guard leaves room for the object\'s othe
     await op.stop();
   }
 });
+
+void test('handlers: onDelete keeps the object until its handlers succeed, without repeating those that did', async () => {
+  const ns = await env.namespace('delete');
+  await client.create(Gadget, { metadata: { name: 'g', namespace: ns }, spec: { a: 1 } });
+  let h1 = 0;
+  let h2 = 0;
+  const spec = handlers<KubeObject>('delete-progress', Gadget)
+    .onDelete(() => {
+      h1++;
+    })
+    .onDelete(() => {
+      h2++;
+      if (h2 === 1) throw new Error('the second delete handler fails once');
+    })
+    .build();
+  const op = runControllers(env, [spec], { namespaces: [ns] });
+  try {
+    await until('the finalizer is on', async () => (await client.get(Gadget, ns, 'g')).metadata.finalizers?.includes('bosun.dev/delete-progress') === true);
+    await client.delete(Gadget, ns, 'g');
+    await until('the object is gone', async () => (await client.get(Gadget, ns, 'g').then(() => false, () => true)));
+    assert.deepEqual([h1, h2], [1, 2]);
+  } finally {
+    await op.stop();
+  }
+});

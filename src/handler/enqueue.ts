@@ -1,5 +1,5 @@
 import type { KubeObject, ResourceType } from '../client/types.js';
-import type { WatchChange } from '../predicate/predicate.js';
+import type { WatchChange } from '../cache/change.js';
 import { requestFor, type Request } from '../reconcile/types.js';
 
 /** Turns a change of a watched object into the requests (queue keys) it should cause. */
