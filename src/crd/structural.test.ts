@@ -45,9 +45,16 @@ void test('integers keep their format; numbers and booleans map directly', () =>
   assert.deepEqual(toStructuralSchema(Type.Integer({ format: 'int64', minimum: 0 }), at), {
     type: 'integer', format: 'int64', minimum: 0,
   });
-  assert.deepEqual(toStructuralSchema(Type.Integer({ format: 'int32' }), at), { type: 'integer', format: 'int32' });
   assert.deepEqual(toStructuralSchema(Type.Number(), at), { type: 'number' });
   assert.deepEqual(toStructuralSchema(Type.Boolean(), at), { type: 'boolean' });
+});
+
+void test('int32 fields get the int32 range as bounds, keeping tighter ones: the API server does not enforce the format', () => {
+  assert.deepEqual(toStructuralSchema(Type.Integer({ format: 'int32' }), at), { type: 'integer', format: 'int32', minimum: -2147483648, maximum: 2147483647 });
+  assert.deepEqual(toStructuralSchema(Type.Integer({ format: 'int32', minimum: 0 }), at), { type: 'integer', format: 'int32', minimum: 0, maximum: 2147483647 });
+  assert.deepEqual(toStructuralSchema(Type.Integer({ format: 'int32', exclusiveMaximum: 10 }), at), {
+    type: 'integer', format: 'int32', minimum: -2147483648, maximum: 10, exclusiveMaximum: true,
+  });
 });
 
 void test('numeric exclusive bounds become OpenAPI v3.0 boolean ones', () => {

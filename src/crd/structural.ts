@@ -139,6 +139,7 @@ export function toStructuralSchema(schema: unknown, at: string): JSONSchemaProps
   }
   convertExclusive(schema, out, 'exclusiveMaximum', 'maximum');
   convertExclusive(schema, out, 'exclusiveMinimum', 'minimum');
+  boundInt32(out);
   if (schema.const !== undefined) out.enum = [schema.const];
   if (schema.enum !== undefined) out.enum = schema.enum as unknown[];
   copyExtensions(schema, out, at);
@@ -222,6 +223,14 @@ function convertExclusive(schema: Schema, out: JSONSchemaProps, key: 'exclusiveM
   } else if (value === true) {
     out[key] = true;
   }
+}
+
+// The API server accepts 3000000000 in an int32 field, and the operator's write of a child field
+// (Deployment replicas, a port) then fails; the bounds make the API server refuse it on the field.
+function boundInt32(out: JSONSchemaProps): void {
+  if (out.type !== 'integer' || out.format !== 'int32') return;
+  out.minimum ??= -2147483648;
+  out.maximum ??= 2147483647;
 }
 
 function copyExtensions(schema: Schema, out: JSONSchemaProps, at: string): void {
