@@ -2,6 +2,7 @@ import type { KubeClient } from '../client/client.js';
 import { type KubeObject, type ResourceType, keyOf } from '../client/types.js';
 import { type ListWatchSource, type WatcherEvent, type WatcherOptions, clientSource, runWatcher } from '../watcher/watcher.js';
 import type { WatchChange } from './change.js';
+import { type CacheReader, cacheReader } from './reader.js';
 import { type IndexFunc, NAMESPACE_INDEX, Store, deepFreeze, stripManagedFields } from './store.js';
 
 /** Builds the list/watch source of one namespace (undefined: all namespaces or cluster-scoped). */
@@ -37,6 +38,8 @@ export class Informer<T extends KubeObject = KubeObject> {
   readonly store: Store<T>;
   /** Name for logs, e.g. the resource's plural. */
   readonly name: string;
+  /** The namespaces watched, one watcher each; empty for all namespaces (or a cluster-scoped kind). */
+  readonly namespaces: readonly string[];
   private readonly subscribers = new Set<(change: WatchChange<T>) => void>();
   private readonly scopes: (string | undefined)[];
   private readonly synced = new Set<string | undefined>();
@@ -52,7 +55,8 @@ export class Informer<T extends KubeObject = KubeObject> {
   ) {
     this.name = opts.name ?? 'objects';
     this.store = new Store<T>(opts.indexers);
-    this.scopes = opts.namespaces && opts.namespaces.length > 0 ? [...new Set(opts.namespaces)] : [undefined];
+    this.namespaces = [...new Set(opts.namespaces ?? [])];
+    this.scopes = this.namespaces.length > 0 ? [...this.namespaces] : [undefined];
     this.transform = opts.transform ?? stripManagedFields;
   }
 
@@ -244,6 +248,20 @@ export interface CacheScope {
   fieldSelector?: string;
 }
 
+/** One watched kind and the scope it is watched in, as a controller declares it. */
+export interface WatchScope {
+  type: ResourceType;
+  scope?: CacheScope;
+}
+
+/** The label selector (`k=v,k2=v2`) that caches only objects with all these labels; undefined for none. */
+export function labelSelectorOf(labels: Record<string, string> | undefined): string | undefined {
+  if (!labels) return undefined;
+  return Object.entries(labels)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(',');
+}
+
 /** Builds sources for a resource type and scope; the default goes through a KubeClient. */
 export type TypedSourceFactory = (type: ResourceType, namespace: string | undefined, scope: CacheScope) => ListWatchSource;
 
@@ -280,8 +298,11 @@ export class CacheSet {
             clientSource(clientOrFactory, type, { namespace, labelSelector: scope.labelSelector, fieldSelector: scope.fieldSelector });
   }
 
-  /** The shared informer of `type` for `scope`, created on first use and started at once if the set runs. */
-  informerFor<T extends KubeObject = KubeObject>(type: ResourceType, scope: CacheScope = {}): Informer<T> {
+  /**
+   * The shared informer of `type` for `scope`, created on first use and started at once if the set
+   * runs. `indexes` names built-in indexes to register on it now rather than on first query.
+   */
+  informerFor<T extends KubeObject = KubeObject>(type: ResourceType, scope: CacheScope = {}, opts: { indexes?: string[] } = {}): Informer<T> {
     const namespaces = type.namespaced ? [...new Set(scope.namespaces ?? this.opts.defaultNamespaces ?? [])].sort() : [];
     const norm: CacheScope = { namespaces, labelSelector: scope.labelSelector ?? '', fieldSelector: scope.fieldSelector ?? '' };
     const key = [type.group, type.version, type.plural, namespaces.join(','), norm.labelSelector, norm.fieldSelector].join('|');
@@ -298,7 +319,19 @@ export class CacheSet {
       this.described.set(key, { type, scope: norm });
       if (this.signal) this.runs.push(inf.start(this.signal));
     }
+    for (const name of opts.indexes ?? []) inf.store.ensureIndex(name);
     return inf as unknown as Informer<T>;
+  }
+
+  /**
+   * A reader over the informers of exactly these watches (created if needed): give each controller
+   * the watches it declared, so its reads come from its own scopes. `reader` names it in errors.
+   */
+  reader(watches: readonly WatchScope[], reader?: string): CacheReader {
+    return cacheReader(
+      watches.map((w) => ({ type: w.type, informer: this.informerFor(w.type, w.scope) })),
+      reader,
+    );
   }
 
   /** Starts every informer, and any created later; resolves when `signal` fires and all have stopped. */

@@ -27,7 +27,8 @@ export class IndexConflictError extends Error {
   override readonly name = 'IndexConflictError';
 }
 
-const builtinIndexers: Record<string, IndexFunc> = {
+/** The index functions behind the built-in index names, registered on a store when asked for (`ensureIndex`). */
+export const builtinIndexers: Readonly<Record<string, IndexFunc>> = {
   [OWNER_INDEX]: (o) => (o.metadata.ownerReferences ?? []).map((r) => r.uid),
   [CONTROLLER_INDEX]: (o) => (o.metadata.ownerReferences ?? []).filter((r) => r.controller).map((r) => r.uid),
   [LABEL_INDEX]: (o) => Object.entries(o.metadata.labels ?? {}).map(([k, v]) => `${k}=${v}`),
@@ -74,6 +75,14 @@ export class Store<T extends KubeObject = KubeObject> {
     const computed = [...this.items].map(([key, obj]) => [key, indexValues(name, idx, key, obj)] as const);
     this.indexes.set(name, idx);
     for (const [key, values] of computed) addToIndex(idx, key, values);
+  }
+
+  /** Registers the built-in index `name` (owner, controller, label, namespace) unless it exists already. */
+  ensureIndex(name: string): void {
+    if (this.indexes.has(name)) return;
+    const fn = builtinIndexers[name];
+    if (!fn) throw new UnknownIndexError(`no built-in index '${name}' (built-in: ${Object.keys(builtinIndexers).join(', ')}); register it with addIndexer`);
+    this.addIndexer(name, fn as IndexFunc<T>);
   }
 
   /** Whether an index of that name exists. */

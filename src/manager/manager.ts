@@ -1,10 +1,10 @@
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
-import { CacheSet, type Informer } from '../cache/informer.js';
-import { CONTROLLER_INDEX, LABEL_INDEX, NAMESPACE_INDEX } from '../cache/store.js';
+import { CacheSet, type Informer, type WatchScope, labelSelectorOf } from '../cache/informer.js';
+import { CONTROLLER_INDEX } from '../cache/store.js';
 import { KubeClient } from '../client/client.js';
 import { ApiError } from '../client/errors.js';
-import { keyOf, type KubeObject, type ResourceType } from '../client/types.js';
+import { keyOf, type ResourceType } from '../client/types.js';
 import type { ControllerSpec } from '../controller/builder.js';
 import { ReconcileContext, type CacheReader, type EventSink } from '../controller/context.js';
 import { Controller } from '../controller/controller.js';
@@ -106,13 +106,6 @@ function explainUnsynced(k: UnsyncedKind): string {
   return `the first list of ${k.resource} has not completed (no error reported: a slow API server or a very large list; raise cacheSyncTimeoutMs)`;
 }
 
-function labelSelector(labels?: Record<string, string>): string | undefined {
-  if (!labels) return undefined;
-  return Object.entries(labels)
-    .map(([k, v]) => `${k}=${v}`)
-    .join(',');
-}
-
 /**
  * Runs controllers in one process: it owns the API client, the shared caches, metrics, health
  * probes and leader election, starts controllers once their caches have synced (and, with leader
@@ -132,8 +125,8 @@ export class Manager {
   private readonly opts: ManagerOptions;
   private readonly specs: ControllerSpec[] = [];
   private readonly controllers: Controller[] = [];
-  /** The informer reads go to, per type (the first registered scope). */
-  private readonly readers = new Map<string, Informer>();
+  /** The watches each controller declared, by controller name: what its cache reader reads. */
+  private readonly readers = new Map<string, WatchScope[]>();
   private readonly recorder: EventRecorder;
   /** The last list/watch error per resource, cleared by a successful list: why a cache has not synced. */
   private readonly watchErrors = new Map<string, unknown>();
@@ -187,7 +180,7 @@ export class Manager {
       },
       (req, signal) => {
         // One reader and one event sink per manager; each reconcile only adds its logger and context.
-        reader ??= this.cacheReader();
+        reader ??= this.cacheReader(spec.name);
         sink ??= this.events();
         const log = objectLogger(this.log, { kind: spec.forType.kind, metadata: { namespace: req.namespace, name: req.name } }, { controller: spec.name });
         const fieldManager = ReconcileContext.fieldManagerFor(this.fieldManager, spec.name);
@@ -196,12 +189,12 @@ export class Manager {
       },
     );
     this.metrics.registerController(spec.name, workers);
-    ctrl.watch(this.informer(spec.forType), enqueueObject(), spec.forPredicates);
+    ctrl.watch(this.informer(spec.name, spec.forType), enqueueObject(), spec.forPredicates);
     for (const o of spec.owns) {
-      ctrl.watch(this.informer(o.type, o.labels), enqueueOwner(spec.forType), o.predicates);
+      ctrl.watch(this.informer(spec.name, o.type, o.labels, true), enqueueOwner(spec.forType), o.predicates);
     }
     for (const w of watches) {
-      ctrl.watch(this.informer(w.type, w.labels), enqueueMapped(w.map ?? (() => [])), w.predicates);
+      ctrl.watch(this.informer(spec.name, w.type, w.labels), enqueueMapped(w.map ?? (() => [])), w.predicates);
     }
     this.controllers.push(ctrl);
     return this;
@@ -212,35 +205,22 @@ export class Manager {
     return this.specs;
   }
 
-  private informer(type: ResourceType, labels?: Record<string, string>): Informer {
-    const inf = this.caches.informerFor(type, { labelSelector: labelSelector(labels) });
-    const key = `${type.group}/${type.plural}`;
-    if (!this.readers.has(key)) this.readers.set(key, inf);
-    return inf;
+  /** The shared informer of a watch, recorded as one of `controller`'s reads; owned types get the controller index its ownedBy needs. */
+  private informer(controller: string, type: ResourceType, labels?: Record<string, string>, owned = false): Informer {
+    const scope = { labelSelector: labelSelectorOf(labels) };
+    const declared = this.readers.get(controller) ?? [];
+    declared.push({ type, scope });
+    this.readers.set(controller, declared);
+    return this.caches.informerFor(type, scope, { indexes: owned ? [CONTROLLER_INDEX] : [] });
   }
 
-  /** Read access to the caches of every watched type. */
-  cacheReader(): CacheReader {
-    const lookup = (type: ResourceType): Informer | undefined => this.readers.get(`${type.group}/${type.plural}`);
-    const notWatched = (type: ResourceType): never => {
-      throw new Error(`${type.kind} is not watched by any controller of this manager, so it is not cached; add .owns(${type.kind}) or .watches(${type.kind}, …) to the controller`);
-    };
-    return {
-      get: <T extends KubeObject>(type: ResourceType, namespace: string | undefined, name: string) =>
-        (lookup(type) ?? notWatched(type)).store.get(namespace ? `${namespace}/${name}` : name) as T | undefined,
-      list: <T extends KubeObject>(type: ResourceType, o: { namespace?: string; labels?: Record<string, string> } = {}) => {
-        const store = (lookup(type) ?? notWatched(type)).store;
-        let items = o.namespace !== undefined ? store.byIndex(NAMESPACE_INDEX, o.namespace) : store.list();
-        const labels = Object.entries(o.labels ?? {});
-        if (labels.length) {
-          const [k, v] = labels[0]!;
-          items = (o.namespace === undefined ? store.byIndex(LABEL_INDEX, `${k}=${v}`) : items).filter((x) => labels.every(([lk, lv]) => x.metadata.labels?.[lk] === lv));
-        }
-        return items as T[];
-      },
-      ownedBy: <T extends KubeObject>(type: ResourceType, owner: KubeObject) =>
-        (lookup(type) ?? notWatched(type)).store.byIndex(CONTROLLER_INDEX, owner.metadata.uid ?? '') as T[],
-    };
+  /**
+   * Read access to the caches: for `controller`, exactly the kinds and scopes its watches declared
+   * (so its reads never land in another controller's filtered cache); without it, every cache.
+   */
+  cacheReader(controller?: string): CacheReader {
+    if (controller === undefined) return this.caches.reader(this.caches.entries(), 'this manager');
+    return this.caches.reader(this.readers.get(controller) ?? [], `controller '${controller}'`);
   }
 
   /** The Event sink controllers write through. */
