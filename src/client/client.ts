@@ -1,12 +1,16 @@
-import http from 'node:http';
-import https from 'node:https';
+import type { IncomingHttpHeaders } from 'node:http';
 import { readFileSync } from 'node:fs';
-import { StringDecoder } from 'node:string_decoder';
-import { createSecureContext } from 'node:tls';
+import type { Readable } from 'node:stream';
 import type { KubeConfig } from '@kubernetes/client-node';
-import { loadClusterConfig, type ClusterConfig } from './kubeconfig.js';
-import { ApiError, KubeConfigError, type RequestTarget, type Status, TransportError, parseRetryAfter } from './errors.js';
+import { type ClientCertificate, type ClusterConfig, clientNodeCredentials, loadClusterConfig } from './kubeconfig.js';
+import { ApiError, KubeConfigError, type RequestTarget, RequestTimeoutError, type Status, TransportError, parseRetryAfter } from './errors.js';
+import { LineSplitter } from './lines.js';
+import { DEFAULT_RETRY_POLICY, type RetryPolicy, retryDelay } from './retry.js';
+import { type Transport, type TransportKind, type TransportResponse, transportError } from './transport.js';
+import { createTransport, transportFromEnv } from './transport-auto.js';
 import { type KubeObject, type ResourceType, apiVersionOf } from './types.js';
+
+export type { TransportKind } from './transport.js';
 
 /** How to find the cluster: an explicit kubeconfig file and/or context, else the default chain. */
 export interface KubeClientConfig {
@@ -14,12 +18,31 @@ export interface KubeClientConfig {
   kubeconfig?: string;
   /** Context to use instead of the kubeconfig's current-context. */
   context?: string;
-  /** Upper bound on concurrent connections to the API server (default 64). */
+  /** HTTP/1.1 only: upper bound on concurrent non-watch connections (default 64); watches have their own pool. */
   maxSockets?: number;
-  /** Default timeout of non-watch requests in ms (default 60 s); watches are bounded by their own timeoutSeconds. */
+  /**
+   * Default deadline of non-watch requests in ms (default 60 s), counted from the call, retries and
+   * waiting for a connection included; watches are bounded by their own timeoutSeconds.
+   */
   requestTimeoutMs?: number;
   /** User-Agent header (default `bosun`). */
   userAgent?: string;
+  /** HTTP version: 'auto' (default, or $BOSUN_TRANSPORT) uses HTTP/2 when the server agrees by ALPN, else HTTP/1.1. */
+  transport?: TransportKind;
+  /** HTTP/2: PING a connection nothing was read from for this long (default 30 s, client-go's ReadIdleTimeout). */
+  readIdleTimeoutMs?: number;
+  /**
+   * HTTP/2: drop a connection whose PING is not answered within this (default 15 s, client-go's PingTimeout),
+   * failing its requests and watches. HTTP/1.1: a request's socket that reads nothing for readIdle + ping is dropped.
+   */
+  pingTimeoutMs?: number;
+  /**
+   * HTTP/1.1: drop a watch socket (with bookmarks) that reads nothing for this long (default 90 s: the
+   * API server sends a bookmark about once a minute, so a healthy watch is never this quiet).
+   */
+  watchIdleTimeoutMs?: number;
+  /** Retries of throttled (429), failed (5xx) and, for GETs, unanswered requests; default 10 as in client-go. */
+  maxRetries?: number;
 }
 
 /** Options of a list request. */
@@ -144,28 +167,40 @@ export class KubeClient {
   /** The cluster, context and credentials this client uses. */
   readonly config: ClusterConfig;
   private readonly base: URL;
-  private readonly transport: typeof https | typeof http;
-  private readonly agent: http.Agent;
+  private readonly transport: Transport;
   private readonly requestTimeoutMs: number;
   private readonly userAgent: string;
-  private authHeaders: Promise<Record<string, string>> | undefined;
-  private authFetchedAt = 0;
+  private readonly retry: RetryPolicy;
+  private creds: Promise<Record<string, string>> | undefined;
+  private credsFetchedAt = 0;
+  /** Bumped on every credential fetch, so a burst of 401s triggers one refresh, not one each. */
+  private credsGeneration = 0;
+  private execCert: ClientCertificate | undefined;
 
   private constructor(config: ClusterConfig, opts: KubeClientConfig) {
     this.config = config;
     this.server = config.server;
     this.base = new URL(this.server);
-    const plain = this.base.protocol === 'http:';
-    this.transport = plain ? http : https;
-    // One secure context for every pooled socket: built per socket, parsing the keys costs each new connection ~2 ms of CPU.
-    const tls: https.AgentOptions = {};
-    if (!plain && (config.ca || config.cert || config.key)) tls.secureContext = createSecureContext({ ca: config.ca, cert: config.cert, key: config.key });
-    if (config.skipTLSVerify) tls.rejectUnauthorized = false;
-    if (config.tlsServerName) tls.servername = config.tlsServerName;
-    const agentOpts: https.AgentOptions = { keepAlive: true, maxSockets: opts.maxSockets ?? 64, keepAliveMsecs: 30_000, ...tls };
-    this.agent = plain ? new http.Agent(agentOpts) : new https.Agent(agentOpts);
+    this.transport = createTransport(opts.transport ?? transportFromEnv() ?? 'auto', {
+      origin: this.base,
+      ca: config.ca,
+      cert: config.cert,
+      key: config.key,
+      skipTLSVerify: config.skipTLSVerify,
+      servername: config.tlsServerName,
+      maxSockets: opts.maxSockets ?? 64,
+      readIdleTimeoutMs: opts.readIdleTimeoutMs ?? 30_000,
+      pingTimeoutMs: opts.pingTimeoutMs ?? 15_000,
+      watchIdleTimeoutMs: opts.watchIdleTimeoutMs ?? 90_000,
+    });
     this.requestTimeoutMs = opts.requestTimeoutMs ?? 60_000;
     this.userAgent = opts.userAgent ?? 'bosun';
+    this.retry = { ...DEFAULT_RETRY_POLICY, maxRetries: opts.maxRetries ?? DEFAULT_RETRY_POLICY.maxRetries };
+  }
+
+  /** The HTTP version in use: 'h2' or 'http/1.1' ('auto' before the first connection decided). */
+  get protocol(): 'h2' | 'http/1.1' | 'auto' {
+    return this.transport.protocol;
   }
 
   /** Builds a client from a kubeconfig file or the default chain ($KUBECONFIG, ~/.kube/config, in-cluster). */
@@ -185,6 +220,15 @@ export class KubeClient {
     const user = kc.getCurrentUser();
     const read = (file?: string, data?: string): Buffer | undefined => (data ? Buffer.from(data, 'base64') : file ? readFileSyncSafe(file) : undefined);
     const ctx = kc.getContextObject(kc.getCurrentContext());
+    const creds = clientNodeCredentials(async (refresh) => {
+      if (!refresh) return kc;
+      // A refresh must not hit the exec credential client-node cached in `kc`.
+      const { KubeConfig: KC } = await import('@kubernetes/client-node');
+      const fresh = new KC();
+      fresh.loadFromString(kc.exportConfig());
+      fresh.setCurrentContext(kc.getCurrentContext());
+      return fresh;
+    });
     return new KubeClient(
       {
         server: cluster.server.replace(/\/+$/, ''),
@@ -195,15 +239,16 @@ export class KubeClient {
         key: read(user?.keyFile, user?.keyData),
         skipTLSVerify: cluster.skipTLSVerify,
         tlsServerName: cluster.tlsServerName,
-        authHeaders: () => fetchAuthHeaders(kc),
+        authHeaders: creds.authHeaders,
+        clientCertificate: creds.clientCertificate,
       },
       opts,
     );
   }
 
-  /** Closes pooled connections; in-flight requests finish or fail. */
+  /** Closes every connection (HTTP/2 sessions and HTTP/1.1 pools); requests and watches in flight fail. */
   close(): void {
-    this.agent.destroy();
+    this.transport.close();
   }
 
   /** The namespace of the current kubeconfig context, or 'default'. */
@@ -246,50 +291,48 @@ export class KubeClient {
     signal?: AbortSignal,
   ): AsyncGenerator<WatchEvent<T>, void, undefined> {
     const target: RequestTarget = { verb: 'watch', kind: type.kind, namespace: opts.namespace };
-    const res = await this.send({
-      method: 'GET',
-      path: resourcePath(type, opts.namespace),
-      query: {
-        watch: 1,
-        resourceVersion: opts.resourceVersion,
-        allowWatchBookmarks: opts.allowWatchBookmarks ? true : undefined,
-        timeoutSeconds: opts.timeoutSeconds,
-        labelSelector: opts.labelSelector,
-        fieldSelector: opts.fieldSelector,
-      },
-      signal,
-      timeoutMs: 0,
-      target,
-    });
-    if ((res.statusCode ?? 0) >= 300) {
-      const text = await readBody(res);
-      throw toApiError(target, res, text);
-    }
-    const decoder = new StringDecoder('utf8');
-    let buf = '';
+    // One controller for the stream's life: the caller's abort ends the stream and the connection's read.
+    const ctrl = new AbortController();
+    const onAbort = (): void => ctrl.abort(signal?.reason);
+    if (signal?.aborted) return;
+    signal?.addEventListener('abort', onAbort, { once: true });
+    let res: TransportResponse | undefined;
     try {
-      for await (const chunk of res as AsyncIterable<Buffer>) {
-        buf += decoder.write(chunk);
-        // Scan with an offset and cut once per chunk: slicing per line is quadratic on large chunks.
-        let start = 0;
-        let nl: number;
-        while ((nl = buf.indexOf('\n', start)) >= 0) {
-          const line = buf.slice(start, nl);
-          start = nl + 1;
-          if (line.trim() === '') continue;
-          yield JSON.parse(line) as WatchEvent<T>;
-        }
-        buf = start > 0 ? buf.slice(start) : buf;
+      const req: RawRequest = {
+        method: 'GET',
+        path: resourcePath(type, opts.namespace),
+        query: {
+          watch: 1,
+          resourceVersion: opts.resourceVersion,
+          allowWatchBookmarks: opts.allowWatchBookmarks ? true : undefined,
+          timeoutSeconds: opts.timeoutSeconds,
+          labelSelector: opts.labelSelector,
+          fieldSelector: opts.fieldSelector,
+        },
+        target,
+      };
+      const watch = { bookmarks: opts.allowWatchBookmarks === true };
+      const gen = this.credsGeneration;
+      res = await this.send(req, ctrl.signal, watch);
+      if (res.status === 401) {
+        res.body.destroy();
+        await this.refreshCredentials(gen);
+        res = await this.send(req, ctrl.signal, watch);
       }
-      buf += decoder.end();
-      if (buf.trim() !== '') yield JSON.parse(buf) as WatchEvent<T>;
+      if (res.status >= 300) throw toApiError(target, res.status, res.headers, await readBody(res.body));
+      const lines = new LineSplitter();
+      for await (const chunk of res.body as AsyncIterable<Buffer>) {
+        for (const line of lines.push(chunk)) yield JSON.parse(line) as WatchEvent<T>;
+      }
+      for (const line of lines.end()) yield JSON.parse(line) as WatchEvent<T>;
     } catch (err) {
       if (signal?.aborted) return;
-      if (err instanceof SyntaxError) throw new TransportError(target, err);
-      throw err instanceof TransportError || err instanceof ApiError ? err : new TransportError(target, err);
+      if (err instanceof ApiError) throw err;
+      throw transportError(target, err);
     } finally {
-      // A consumer that stops early must not leave the socket streaming.
-      res.destroy();
+      signal?.removeEventListener('abort', onAbort);
+      // A consumer that stops early must not leave the stream open.
+      res?.body.destroy();
     }
   }
 
@@ -372,25 +415,62 @@ export class KubeClient {
     });
   }
 
-  /** Sends a request and decodes the JSON answer; throws ApiError on non-2xx, TransportError on network failure. */
+  /**
+   * Sends a request and decodes the JSON answer; throws ApiError on non-2xx, TransportError on network
+   * failure or when the deadline (`timeoutMs`, from this call) passes. 429s and 5xx are retried as the
+   * server's Retry-After says, and GETs also after a connection failure, within the deadline.
+   */
   async request<T = unknown>(req: RawRequest): Promise<T> {
     const target = req.target ?? { verb: req.method, name: req.path };
-    let res = await this.send(req);
-    if (res.statusCode === 401) {
-      // Credentials may have rotated under us; refresh once before failing.
-      res.resume();
-      this.authHeaders = undefined;
-      res = await this.send(req);
-    }
-    const text = await readBody(res).catch((err: unknown) => {
-      throw new TransportError(target, err);
-    });
-    if ((res.statusCode ?? 0) >= 300) throw toApiError(target, res, text);
-    if (text === '') return undefined as T;
+    const timeoutMs = req.timeoutMs ?? this.requestTimeoutMs;
+    const deadline = new Deadline(timeoutMs, req.signal);
     try {
-      return JSON.parse(text) as T;
-    } catch (err) {
-      throw new TransportError(target, err);
+      let refreshed = false;
+      for (let retries = 0; ; ) {
+        let status: number;
+        let headers: IncomingHttpHeaders;
+        let text: string;
+        const gen = this.credsGeneration;
+        try {
+          const res = await this.send(req, deadline.signal);
+          ({ status, headers } = res);
+          text = await readBody(res.body);
+        } catch (err) {
+          if (deadline.signal.aborted) throw transportError(target, deadline.signal.reason);
+          const te = transportError(target, err);
+          const delay = retryDelay(this.retry, retries, req.method, { kind: 'transport', unprocessed: te.unprocessed }, deadline.remaining());
+          if (delay === undefined) throw te;
+          retries++;
+          await deadline.sleep(delay).catch((e: unknown) => {
+            throw transportError(target, e);
+          });
+          continue;
+        }
+        if (status === 401 && !refreshed) {
+          // Credentials may have rotated under us: re-read the token file or re-run the plugin, once.
+          refreshed = true;
+          await this.refreshCredentials(gen);
+          continue;
+        }
+        if (status >= 300) {
+          const err = toApiError(target, status, headers, text);
+          const delay = retryDelay(this.retry, retries, req.method, { kind: 'status', status, retryAfterSeconds: err.retryAfterSeconds }, deadline.remaining());
+          if (delay === undefined) throw err;
+          retries++;
+          await deadline.sleep(delay).catch((e: unknown) => {
+            throw transportError(target, e);
+          });
+          continue;
+        }
+        if (text === '') return undefined as T;
+        try {
+          return JSON.parse(text) as T;
+        } catch (err) {
+          throw new TransportError(target, err);
+        }
+      }
+    } finally {
+      deadline.dispose();
     }
   }
 
@@ -427,19 +507,36 @@ export class KubeClient {
     });
   }
 
-  private async auth(): Promise<Record<string, string>> {
-    const now = Date.now();
-    if (!this.authHeaders || now - this.authFetchedAt > AUTH_TTL_MS) {
-      this.authFetchedAt = now;
-      this.authHeaders = this.config.authHeaders().catch((err: unknown) => {
-        this.authHeaders = undefined;
-        throw err;
-      });
-    }
-    return this.authHeaders;
+  private auth(): Promise<Record<string, string>> {
+    if (!this.creds || Date.now() - this.credsFetchedAt > AUTH_TTL_MS) this.fetchCredentials(false);
+    return this.creds!;
   }
 
-  private async send(req: RawRequest): Promise<http.IncomingMessage> {
+  /** Refetches credentials after a 401, unless another request already did since `gen`. */
+  private async refreshCredentials(gen: number): Promise<void> {
+    if (gen === this.credsGeneration) this.fetchCredentials(true);
+    await this.creds;
+  }
+
+  private fetchCredentials(refresh: boolean): void {
+    this.credsFetchedAt = Date.now();
+    this.credsGeneration++;
+    const p = (async () => {
+      const headers = await this.config.authHeaders(refresh ? { refresh } : undefined);
+      const cert = await this.config.clientCertificate?.();
+      if (cert && !sameCertificate(cert, this.execCert)) {
+        this.execCert = cert;
+        this.transport.setClientCertificate(cert.cert, cert.key);
+      }
+      return headers;
+    })();
+    p.catch(() => {
+      if (this.creds === p) this.creds = undefined;
+    });
+    this.creds = p;
+  }
+
+  private async send(req: RawRequest, signal: AbortSignal, watch?: { bookmarks: boolean }): Promise<TransportResponse> {
     const target = req.target ?? { verb: req.method, name: req.path };
     const headers: Record<string, string> = { Accept: 'application/json', 'User-Agent': this.userAgent, ...(await this.auth()), ...req.headers };
     let payload: string | Buffer | undefined;
@@ -455,34 +552,69 @@ export class KubeClient {
       const s = qs.toString();
       if (s) path += `?${s}`;
     }
-    const timeoutMs = req.timeoutMs ?? this.requestTimeoutMs;
-    return new Promise<http.IncomingMessage>((resolve, reject) => {
-      if (req.signal?.aborted) {
-        reject(new TransportError(target, req.signal.reason ?? new Error('aborted')));
+    return this.transport.request({ method: req.method, path, headers, body: payload, signal, watch: watch !== undefined, bookmarks: watch?.bookmarks ?? false, target });
+  }
+}
+
+/**
+ * A request's deadline and abort in one signal: the timer starts when the request is issued, so
+ * waiting for a connection, retries and reading the body all count against it.
+ */
+class Deadline {
+  private readonly ctrl = new AbortController();
+  private readonly timer: NodeJS.Timeout | undefined;
+  private readonly at: number;
+  private readonly onAbort: (() => void) | undefined;
+
+  constructor(
+    timeoutMs: number,
+    private readonly caller: AbortSignal | undefined,
+  ) {
+    this.at = timeoutMs > 0 ? Date.now() + timeoutMs : Infinity;
+    if (timeoutMs > 0) this.timer = setTimeout(() => this.ctrl.abort(new RequestTimeoutError(timeoutMs)), timeoutMs);
+    if (caller?.aborted) this.ctrl.abort(caller.reason ?? new Error('aborted'));
+    else if (caller) {
+      this.onAbort = () => this.ctrl.abort(caller.reason ?? new Error('aborted'));
+      caller.addEventListener('abort', this.onAbort, { once: true });
+    }
+  }
+
+  get signal(): AbortSignal {
+    return this.ctrl.signal;
+  }
+
+  remaining(): number {
+    return this.at - Date.now();
+  }
+
+  /** Waits `ms`, rejecting with the abort reason if the deadline or the caller's abort comes first. */
+  sleep(ms: number): Promise<void> {
+    const signal = this.ctrl.signal;
+    return new Promise((resolve, reject) => {
+      if (signal.aborted) {
+        reject(signal.reason);
         return;
       }
-      const r = this.transport.request(
-        {
-          protocol: this.base.protocol,
-          hostname: this.base.hostname.replace(/^\[|\]$/g, ''),
-          port: this.base.port || undefined,
-          method: req.method,
-          path,
-          headers,
-          agent: this.agent,
-          signal: req.signal,
-        },
-        resolve,
-      );
-      if (timeoutMs > 0) {
-        // A total deadline for non-streaming calls: the socket timeout alone misses slow trickles.
-        const t = setTimeout(() => r.destroy(new Error(`request timed out after ${timeoutMs} ms`)), timeoutMs);
-        r.once('close', () => clearTimeout(t));
-      }
-      r.once('error', (err) => reject(new TransportError(target, err)));
-      r.end(payload);
+      const onAbort = (): void => {
+        clearTimeout(t);
+        reject(signal.reason);
+      };
+      const t = setTimeout(() => {
+        signal.removeEventListener('abort', onAbort);
+        resolve();
+      }, ms);
+      signal.addEventListener('abort', onAbort, { once: true });
     });
   }
+
+  dispose(): void {
+    clearTimeout(this.timer);
+    if (this.onAbort) this.caller?.removeEventListener('abort', this.onAbort);
+  }
+}
+
+function sameCertificate(a: ClientCertificate, b: ClientCertificate | undefined): boolean {
+  return b !== undefined && String(a.cert) === String(b.cert) && String(a.key) === String(b.key);
 }
 
 function withTypeMeta<T extends KubeObject>(type: ResourceType, obj: T): T {
@@ -499,25 +631,13 @@ function readFileSyncSafe(file: string): Buffer {
   }
 }
 
-async function fetchAuthHeaders(kc: KubeConfig): Promise<Record<string, string>> {
-  // applyToHTTPSOptions runs the auth providers (token files, exec plugins, OIDC); only the headers are kept.
-  const opts: https.RequestOptions = {};
-  await kc.applyToHTTPSOptions(opts);
-  const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(opts.headers ?? {})) {
-    if (typeof v === 'string' || typeof v === 'number') out[k] = String(v);
-  }
-  if (opts.auth) out.Authorization = `Basic ${Buffer.from(opts.auth).toString('base64')}`;
-  return out;
-}
-
-async function readBody(res: http.IncomingMessage): Promise<string> {
+async function readBody(body: Readable): Promise<string> {
   const chunks: Buffer[] = [];
-  for await (const c of res as AsyncIterable<Buffer>) chunks.push(c);
+  for await (const c of body as AsyncIterable<Buffer>) chunks.push(c);
   return Buffer.concat(chunks).toString('utf8');
 }
 
-function toApiError(target: RequestTarget, res: http.IncomingMessage, text: string): ApiError {
+function toApiError(target: RequestTarget, status: number, headers: IncomingHttpHeaders, text: string): ApiError {
   let body: Status | undefined;
   try {
     const parsed = JSON.parse(text) as unknown;
@@ -525,6 +645,6 @@ function toApiError(target: RequestTarget, res: http.IncomingMessage, text: stri
   } catch {
     body = text ? { message: text.slice(0, 500) } : undefined;
   }
-  const header = res.headers['retry-after'];
-  return new ApiError(target, res.statusCode ?? 0, body, parseRetryAfter(Array.isArray(header) ? header[0] : header));
+  const header = headers['retry-after'];
+  return new ApiError(target, status, body, parseRetryAfter(Array.isArray(header) ? header[0] : header));
 }

@@ -52,17 +52,37 @@ export class ApiError extends Error {
   }
 }
 
-/** A transport failure (connection refused, reset, TLS, timeout) before any HTTP status was received. */
+/** A transport failure (connection refused, reset, TLS, timeout, dead connection) before or while the answer was read. */
 export class TransportError extends Error {
   override readonly name = 'TransportError';
   /** The request that failed. */
   readonly target: RequestTarget;
+  /** True when the server certainly did not process the request (refused stream, GOAWAY), so even a write may be resent. */
+  readonly unprocessed: boolean;
 
-  constructor(target: RequestTarget, cause: unknown) {
+  constructor(target: RequestTarget, cause: unknown, opts: { unprocessed?: boolean } = {}) {
     const why = cause instanceof Error ? cause.message : String(cause);
     super(`${target.verb} ${describeTarget(target)}: ${why}`, { cause });
     this.target = target;
+    this.unprocessed = opts.unprocessed ?? false;
   }
+}
+
+/** A request that did not complete within its deadline (the cause of the TransportError it is reported as). */
+export class RequestTimeoutError extends Error {
+  override readonly name = 'RequestTimeoutError';
+  /** The deadline in ms, counted from when the request was issued. */
+  readonly timeoutMs: number;
+
+  constructor(timeoutMs: number) {
+    super(`request timed out after ${timeoutMs} ms (raise requestTimeoutMs or the request's timeoutMs if the server is just slow)`);
+    this.timeoutMs = timeoutMs;
+  }
+}
+
+/** A connection the client declared dead: an HTTP/2 PING went unanswered, or a socket read nothing for too long. */
+export class DeadConnectionError extends Error {
+  override readonly name = 'DeadConnectionError';
 }
 
 /** A kubeconfig that cannot be used: missing context, no cluster, unreadable file. */

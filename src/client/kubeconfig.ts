@@ -30,8 +30,24 @@ export interface ClusterConfig {
   key?: Buffer;
   skipTLSVerify?: boolean;
   tlsServerName?: string;
-  /** Headers that authenticate a request (bearer token, basic auth); re-called so rotated tokens are picked up. */
-  authHeaders(): Promise<Record<string, string>>;
+  /**
+   * Headers that authenticate a request (bearer token, basic auth); re-called so rotated tokens are
+   * picked up. `refresh` (after a 401) bypasses every cache: the token file is re-read, the exec plugin re-run.
+   */
+  authHeaders(opts?: AuthRefresh): Promise<Record<string, string>>;
+  /** A client certificate an exec credential plugin issued (ExecCredential status.clientCertificateData/clientKeyData); asked after authHeaders. */
+  clientCertificate?(opts?: AuthRefresh): Promise<ClientCertificate | undefined>;
+}
+
+/** Asks a credential source to bypass its caches. */
+export interface AuthRefresh {
+  refresh?: boolean;
+}
+
+/** A PEM client certificate and key. */
+export interface ClientCertificate {
+  cert: string | Buffer;
+  key: string | Buffer;
 }
 
 interface NamedCluster {
@@ -120,11 +136,11 @@ function fileOrData(base: string, file?: string, data?: string): Buffer | undefi
   }
 }
 
-/** Re-reads a token file at most once a minute: projected service-account tokens rotate. */
-function tokenFileAuth(file: string): () => Promise<Record<string, string>> {
+/** Re-reads a token file at most once a minute, and at once on refresh: projected service-account tokens rotate. */
+export function tokenFileAuth(file: string): (opts?: AuthRefresh) => Promise<Record<string, string>> {
   let cached: { at: number; headers: Record<string, string> } | undefined;
-  return async () => {
-    if (!cached || Date.now() - cached.at > 60_000) {
+  return async (opts) => {
+    if (!cached || opts?.refresh || Date.now() - cached.at > 60_000) {
       const token = readFileSync(file, 'utf8').trim();
       cached = { at: Date.now(), headers: { Authorization: `Bearer ${token}` } };
     }
@@ -186,9 +202,20 @@ export function loadClusterConfig(opts: LoadOptions = {}): ClusterConfig {
   if (ctx.context.user && !user) throw new KubeConfigError(`kubeconfig context '${contextName}' names user '${ctx.context.user}', which is not defined; fix the users entry`);
   const u = user?.user ?? {};
   const c = cluster.cluster;
-  let authHeaders: () => Promise<Record<string, string>> = async () => ({});
-  if (u.exec || u['auth-provider']) authHeaders = clientNodeAuth(files, contextName);
-  else if (u.tokenFile) authHeaders = tokenFileAuth(isAbsolute(u.tokenFile) ? u.tokenFile : resolve(dirname(user!.file), u.tokenFile));
+  let authHeaders: (opts?: AuthRefresh) => Promise<Record<string, string>> = async () => ({});
+  let clientCertificate: ((opts?: AuthRefresh) => Promise<ClientCertificate | undefined>) | undefined;
+  if (u.exec || u['auth-provider']) {
+    const creds = clientNodeCredentials(async () => {
+      const { KubeConfig } = await import('@kubernetes/client-node');
+      const kc = new KubeConfig();
+      if (files.length === 1) kc.loadFromFile(files[0]!);
+      else kc.loadFromDefault();
+      kc.setCurrentContext(contextName);
+      return kc;
+    });
+    authHeaders = creds.authHeaders;
+    clientCertificate = creds.clientCertificate;
+  } else if (u.tokenFile) authHeaders = tokenFileAuth(isAbsolute(u.tokenFile) ? u.tokenFile : resolve(dirname(user!.file), u.tokenFile));
   else if (u.token) {
     const h = { Authorization: `Bearer ${u.token}` };
     authHeaders = async () => h;
@@ -206,27 +233,45 @@ export function loadClusterConfig(opts: LoadOptions = {}): ClusterConfig {
     skipTLSVerify: c['insecure-skip-tls-verify'] === true,
     tlsServerName: c['tls-server-name'],
     authHeaders,
+    ...(clientCertificate ? { clientCertificate } : {}),
   };
 }
 
-/** Exec plugins and auth providers (cloud logins, OIDC) through client-node, imported only for them. */
-function clientNodeAuth(files: string[], context: string): () => Promise<Record<string, string>> {
-  // One KubeConfig for the process: client-node caches exec credentials until they expire.
+/** A credential source's two halves, fed by one run of the auth provider. */
+export interface CredentialSource {
+  authHeaders(opts?: AuthRefresh): Promise<Record<string, string>>;
+  clientCertificate(opts?: AuthRefresh): Promise<ClientCertificate | undefined>;
+}
+
+/**
+ * Exec plugins and auth providers (cloud logins, OIDC) through client-node, imported only for them.
+ * `load` builds a KubeConfig; a refresh builds a new one, because client-node caches an exec
+ * credential until it expires and a 401 says it no longer works.
+ */
+export function clientNodeCredentials(load: (refresh: boolean) => Promise<import('@kubernetes/client-node').KubeConfig>): CredentialSource {
   let kcP: Promise<import('@kubernetes/client-node').KubeConfig> | undefined;
-  return async () => {
-    kcP ??= import('@kubernetes/client-node').then(({ KubeConfig }) => {
-      const kc = new KubeConfig();
-      if (files.length === 1) kc.loadFromFile(files[0]!);
-      else kc.loadFromDefault();
-      kc.setCurrentContext(context);
-      return kc;
+  // authHeaders and clientCertificate are asked back to back: one plugin run answers both.
+  let last: { at: number; p: Promise<{ headers: Record<string, string>; cert?: ClientCertificate }> } | undefined;
+  const run = (refresh: boolean): Promise<{ headers: Record<string, string>; cert?: ClientCertificate }> => {
+    if (!refresh && last && Date.now() - last.at < 1000) return last.p;
+    if (refresh || !kcP) kcP = load(refresh);
+    const kc = kcP;
+    const p = (async () => {
+      const o: { headers?: Record<string, unknown>; auth?: string; cert?: string | Buffer; key?: string | Buffer } = {};
+      await (await kc).applyToHTTPSOptions(o);
+      const headers: Record<string, string> = {};
+      for (const [k, v] of Object.entries(o.headers ?? {})) if (typeof v === 'string' || typeof v === 'number') headers[k] = String(v);
+      if (o.auth) headers.Authorization = `Basic ${Buffer.from(o.auth).toString('base64')}`;
+      return o.cert && o.key ? { headers, cert: { cert: o.cert, key: o.key } } : { headers };
+    })();
+    p.catch(() => {
+      if (last?.p === p) last = undefined;
     });
-    const kc = await kcP;
-    const o: { headers?: Record<string, unknown>; auth?: string } = {};
-    await kc.applyToHTTPSOptions(o);
-    const out: Record<string, string> = {};
-    for (const [k, v] of Object.entries(o.headers ?? {})) if (typeof v === 'string' || typeof v === 'number') out[k] = String(v);
-    if (o.auth) out.Authorization = `Basic ${Buffer.from(o.auth).toString('base64')}`;
-    return out;
+    last = { at: Date.now(), p };
+    return p;
+  };
+  return {
+    authHeaders: async (opts) => (await run(opts?.refresh === true)).headers,
+    clientCertificate: async (opts) => (await run(opts?.refresh === true)).cert,
   };
 }
