@@ -165,13 +165,15 @@ void test('metrics: active workers follow the running reconcile; cache objects c
   await makeBlocker();
   await b.running;
   const active = (n: number) => new RegExp(`^controller_runtime_active_workers\\{controller="${b.spec.name}"\\} ${n}$`, 'm');
-  assert.match(await mgr.metrics.metricsText(), active(1), 'one reconcile is running');
+  // Reconciles of the namespace's other ConfigMaps return at once; the blocked one stays.
+  await eventually('active workers at 1 while the reconcile blocks', async () => (active(1).test(await mgr.metrics.metricsText()) ? true : undefined), 10_000);
   const inNamespace = (await admin.list(ConfigMap, { namespace: ns })).items.length;
   await eventually(
     `bosun_cache_objects{resource="configmaps"} ${inNamespace}`,
     async () => (new RegExp(`^bosun_cache_objects\\{resource="configmaps"\\} ${inNamespace}$`, 'm').test(await mgr.metrics.metricsText()) ? true : undefined),
     10_000,
   );
+  assert.match(await mgr.metrics.metricsText(), new RegExp(`^controller_runtime_max_concurrent_reconciles\\{controller="${b.spec.name}"\\} 16$`, 'm'), 'the default worker count');
   b.letGo();
   await eventually('active workers back to 0', async () => (active(0).test(await mgr.metrics.metricsText()) ? true : undefined), 10_000);
   ac.abort();

@@ -7,7 +7,7 @@ import { ApiError } from '../client/errors.js';
 import { keyOf, type ResourceType } from '../client/types.js';
 import type { ControllerSpec } from '../controller/builder.js';
 import { ReconcileContext, type CacheReader, type EventSink } from '../controller/context.js';
-import { Controller } from '../controller/controller.js';
+import { Controller, DEFAULT_WORKERS } from '../controller/controller.js';
 import { EventRecorder } from '../events/recorder.js';
 import { enqueueMapped, enqueueObject, enqueueOwner } from '../handler/enqueue.js';
 import { HealthChecks, metricsRoutes, startHttpServer, type RunningHttpServer } from '../health/server.js';
@@ -188,7 +188,7 @@ export class Manager {
         return reconcile(req, ctx);
       },
     );
-    this.metrics.registerController(spec.name, workers);
+    this.metrics.registerController(spec.name, Math.max(1, workers ?? DEFAULT_WORKERS));
     ctrl.watch(this.informer(spec.name, spec.forType), enqueueObject(), spec.forPredicates);
     for (const o of spec.owns) {
       ctrl.watch(this.informer(spec.name, o.type, o.labels, true), enqueueOwner(spec.forType), o.predicates);
