@@ -1,0 +1,133 @@
+// Counting the requests one client made, from the API server's audit log.
+//
+// apiserver_request_total has no label naming the client (its labels are verb, group, version,
+// resource, subresource, scope, component, dry_run and code; `component` is the server's own
+// component, empty or "apiserver"), and it restarts at zero with the API server a scenario kills.
+// The audit log names the user agent of every request and survives restarts, so a scenario's
+// control plane runs with it and the suite counts the operator's requests there.
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+
+/** The audit policy: metadata of every request by the admin user (the operator, the test, kubectl), nothing else. */
+export const AUDIT_POLICY = `apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [ResponseStarted]
+rules:
+  - level: Metadata
+    users: [bosun-admin]
+  - level: None
+`;
+
+/** Writes the audit policy into the cluster directory; returns the kube-apiserver flags that turn the audit log on. */
+export async function auditFlags(dir: string): Promise<{ args: string[]; log: string }> {
+  const policy = join(dir, 'config', 'audit-policy.yaml');
+  const log = join(dir, 'logs', 'audit.log');
+  await writeFile(policy, AUDIT_POLICY);
+  return { args: [`--audit-policy-file=${policy}`, `--audit-log-path=${log}`, '--audit-log-maxsize=0', '--audit-log-maxbackup=0'], log };
+}
+
+/** One audit event, the fields the suite reads. */
+export interface AuditEvent {
+  auditID: string;
+  stage: 'RequestReceived' | 'ResponseComplete' | 'Panic' | 'ResponseStarted';
+  verb: string;
+  requestURI: string;
+  userAgent?: string;
+  objectRef?: { resource?: string; namespace?: string; name?: string; subresource?: string; apiGroup?: string };
+  responseStatus?: { code?: number };
+  requestReceivedTimestamp: string;
+}
+
+/** Reads every event of the audit log (a line cut short by a killed API server is skipped). */
+export async function readAudit(file: string): Promise<AuditEvent[]> {
+  const text = await readFile(file, 'utf8').catch(() => '');
+  const out: AuditEvent[] = [];
+  for (const line of text.split('\n')) {
+    if (!line) continue;
+    try {
+      out.push(JSON.parse(line) as AuditEvent);
+    } catch {
+      /* the last line of a log whose writer was SIGKILLed */
+    }
+  }
+  return out;
+}
+
+/** The user agent of the operator's client (KubeClient's default). */
+export const OPERATOR_USER_AGENT = 'bosun';
+/** The user agent of the clients the scenarios themselves use, so their requests are never counted as the operator's. */
+export const TEST_USER_AGENT = 'bosun-fault-test';
+
+/** The verbs that change something. */
+const WRITES = new Set(['create', 'update', 'patch', 'delete', 'deletecollection']);
+
+/** What one client asked of the API server, from the audit log. */
+export interface RequestCounts {
+  /** Every request received (watches count once, when they start). */
+  total: number;
+  /** Requests by `verb resource[/subresource]`, e.g. `patch messages/status`. */
+  byKind: Record<string, number>;
+  /** Writes (create, update, patch, delete). */
+  writes: number;
+  /** The most writes to any one Message or Pod (by object name), with its name. */
+  maxWritesPerObject: { name: string; writes: number };
+  /** Pods created: writes to pods answered 201 (a server-side apply that creates answers 201 too). */
+  podCreations: number;
+  /** Pod creations per Pod name. */
+  podCreationsByName: Map<string, number>;
+  /** Requests answered 410 Gone (an expired resourceVersion: the client must relist). */
+  gone: number;
+  /** When the last write was received. */
+  lastWriteAt: Date | undefined;
+}
+
+/**
+ * Counts the requests of `userAgent` (exactly) received at or after `since` (a Date), optionally
+ * only those in `namespace`.
+ */
+export function countRequests(events: AuditEvent[], opts: { userAgent?: string; since?: Date; namespace?: string } = {}): RequestCounts {
+  const ua = opts.userAgent ?? OPERATOR_USER_AGENT;
+  const since = opts.since?.getTime() ?? 0;
+  const mine = events.filter(
+    (e) => e.userAgent === ua && Date.parse(e.requestReceivedTimestamp) >= since && (opts.namespace === undefined || e.objectRef?.namespace === opts.namespace),
+  );
+  const counts: RequestCounts = { total: 0, byKind: {}, writes: 0, maxWritesPerObject: { name: '', writes: 0 }, podCreations: 0, podCreationsByName: new Map(), gone: 0, lastWriteAt: undefined };
+  const perObject = new Map<string, number>();
+  for (const e of mine) {
+    const resource = e.objectRef?.resource ?? e.requestURI.split('?')[0]!;
+    if (e.stage === 'RequestReceived') {
+      counts.total++;
+      const kind = `${e.verb} ${resource}${e.objectRef?.subresource ? `/${e.objectRef.subresource}` : ''}`;
+      counts.byKind[kind] = (counts.byKind[kind] ?? 0) + 1;
+      if (WRITES.has(e.verb)) {
+        counts.writes++;
+        const at = new Date(e.requestReceivedTimestamp);
+        if (!counts.lastWriteAt || at > counts.lastWriteAt) counts.lastWriteAt = at;
+        if ((resource === 'messages' || resource === 'pods') && e.objectRef?.name) {
+          // A Message m and its Pod m-pod are one object for the bound.
+          const name = e.objectRef.name.replace(/-pod$/, '');
+          const n = (perObject.get(name) ?? 0) + 1;
+          perObject.set(name, n);
+          if (n > counts.maxWritesPerObject.writes) counts.maxWritesPerObject = { name, writes: n };
+        }
+      }
+    } else if (e.stage === 'ResponseComplete') {
+      if (e.responseStatus?.code === 410) counts.gone++;
+      if (resource === 'pods' && WRITES.has(e.verb) && e.verb !== 'delete' && e.responseStatus?.code === 201) {
+        counts.podCreations++;
+        const name = e.objectRef?.name ?? '';
+        counts.podCreationsByName.set(name, (counts.podCreationsByName.get(name) ?? 0) + 1);
+      }
+    }
+  }
+  return counts;
+}
+
+/** A one-line summary of the counts for t.diagnostic. */
+export function describeCounts(c: RequestCounts): string {
+  const kinds = Object.entries(c.byKind)
+    .sort((a, b) => b[1] - a[1])
+    .map(([k, n]) => `${k}: ${n}`)
+    .join(', ');
+  return `${c.total} requests (${c.writes} writes; most writes to one Message+Pod: ${c.maxWritesPerObject.writes} (${c.maxWritesPerObject.name || 'none'}); ${c.podCreations} Pod creations; ${c.gone} answered 410) — ${kinds}`;
+}

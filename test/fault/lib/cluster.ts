@@ -1,0 +1,92 @@
+// A control plane of a scenario's own, in a temporary directory: the scenarios that kill the API
+// server or compact etcd must not do it to the test cluster other tests share.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { KubeClient } from '../../../src/client/client.js';
+import { down, up, type ClusterState } from '../../../src/cluster/controlplane.js';
+import { eventually, runKubectl, type KubectlResult } from '../../../src/envtest/index.js';
+import { auditFlags, TEST_USER_AGENT } from './audit.js';
+import { restartApiserver, type ApiserverRestart } from './restart.js';
+
+/** Raised when a scenario's control plane cannot be prepared; names the step. */
+export class FaultClusterError extends Error {
+  override name = 'FaultClusterError';
+}
+
+/** A scenario's own control plane, with the audit log on and the Message CRD installed. */
+export interface FaultCluster {
+  dir: string;
+  kubeconfig: string;
+  /** The cluster's recorded state (its ports: `state.ports.etcdClient`, `state.ports.apiserver`). */
+  state: ClusterState;
+  /** A client for the scenario itself (user agent TEST_USER_AGENT, so its requests are never counted as the operator's). */
+  client: KubeClient;
+  /** The audit log of the admin user's requests. */
+  auditLog: string;
+  /** The etcd client URL (plain HTTP on 127.0.0.1, as `up` starts it). */
+  etcdUrl: string;
+  kubectl(args: string[], input?: string): Promise<KubectlResult>;
+  kubectlOk(args: string[], input?: string): Promise<string>;
+  /** Creates a namespace and waits for its default ServiceAccount (Pods are refused before it exists). */
+  namespace(name: string): Promise<string>;
+  /** SIGKILLs kube-apiserver (or `signal`) and starts it again with the same flags plus `extraArgs`. */
+  restartApiserver(opts?: { signal?: NodeJS.Signals; extraArgs?: string[]; pauseMs?: number }): Promise<ApiserverRestart>;
+  /** Stops every program and removes the directory. */
+  destroy(): Promise<void>;
+}
+
+const quiet = () => undefined;
+
+/**
+ * Starts a control plane in a new temporary directory, restarts its API server once with the audit
+ * log on (and `apiserverArgs`, e.g. `--watch-cache=false`), and installs the Message CRD.
+ */
+export async function startFaultCluster(opts: { prefix: string; apiserverArgs?: string[] }): Promise<FaultCluster> {
+  const dir = await mkdtemp(join(tmpdir(), `bosun-${opts.prefix}-`));
+  let client: KubeClient | undefined;
+  try {
+    const { state, kubeconfig } = await up({ dir, progress: quiet });
+    const audit = await auditFlags(dir);
+    // `up` has no way to pass flags to the API server, so it starts again with them. SIGKILL: a
+    // graceful stop waits for the long-running watches of the other programs, up to a minute.
+    await restartApiserver(dir, { signal: 'SIGKILL', extraArgs: [...audit.args, ...(opts.apiserverArgs ?? [])] });
+    const kubectl = (args: string[], input?: string) => runKubectl(kubeconfig, args, input);
+    const kubectlOk = async (args: string[], input?: string) => {
+      const r = await kubectl(args, input);
+      if (r.code !== 0) throw new FaultClusterError(`kubectl ${args.join(' ')} failed (exit ${r.code}) on the cluster in ${dir}: ${r.stderr.trim()}`);
+      return r.stdout;
+    };
+    const crd = 'config/crd/messages.myorg.dev.yaml';
+    await kubectlOk(['apply', '--server-side', '-f', crd]);
+    await kubectlOk(['wait', '--for=condition=Established', '--timeout=60s', '-f', crd]);
+    client = KubeClient.fromConfig({ kubeconfig, userAgent: TEST_USER_AGENT });
+    const c = client;
+    return {
+      dir,
+      kubeconfig,
+      state,
+      client: c,
+      auditLog: audit.log,
+      etcdUrl: `http://127.0.0.1:${state.ports.etcdClient}`,
+      kubectl,
+      kubectlOk,
+      async namespace(name) {
+        await kubectlOk(['create', 'namespace', name]);
+        await eventually(`ServiceAccount default in ${name}`, async () => ((await kubectl(['get', 'serviceaccount', 'default', '-n', name])).code === 0 ? true : undefined), 60_000);
+        return name;
+      },
+      restartApiserver: (o) => restartApiserver(dir, o),
+      async destroy() {
+        c.close();
+        await down({ dir, purge: true, progress: quiet });
+        await rm(dir, { recursive: true, force: true });
+      },
+    };
+  } catch (err) {
+    client?.close();
+    await down({ dir, purge: true, progress: quiet }).catch(() => undefined);
+    await rm(dir, { recursive: true, force: true });
+    throw err;
+  }
+}

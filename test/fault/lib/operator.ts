@@ -1,0 +1,205 @@
+// The Message operator as a separate process (`bosun run message --standalone`), so a scenario can
+// SIGKILL it, SIGSTOP it, and start it again, as a crash or a node freeze would.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, openSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The repository root: the operator runs from source there. */
+const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+
+/** Raised when the operator process cannot be started or does not get ready; names its log. */
+export class OperatorProcessError extends Error {
+  override name = 'OperatorProcessError';
+}
+
+/** Options of `operatorProcess`. */
+export interface OperatorProcessOptions {
+  kubeconfig: string;
+  namespace: string;
+  /** File the process's output (JSON log lines) is appended to, across restarts. */
+  logFile: string;
+  /** The operator `bosun run` starts; default `message`. */
+  operator?: string;
+  /** Extra environment of the process. */
+  env?: Record<string, string>;
+}
+
+/** One operator process and the ones started after it to replace it. */
+export interface OperatorProcess {
+  /** The pid of the current process (undefined before start). */
+  readonly pid: number | undefined;
+  /** How many processes were started so far. */
+  readonly starts: number;
+  /** The log file of every process started. */
+  readonly logFile: string;
+  /** Starts a new process (the previous one must be gone) and resolves when its caches are synced (/readyz is 200), with the ms it took. */
+  start(): Promise<number>;
+  /** Sends a signal to the current process; SIGKILL and SIGTERM wait until it is gone. */
+  signal(sig: NodeJS.Signals): Promise<void>;
+  /** The current process's Prometheus metrics (text). */
+  metrics(): Promise<string>;
+  /** Whether the current process runs. */
+  alive(): boolean;
+  /** The exit of the current process, if it exited by itself: code or signal. */
+  exitedUnexpectedly(): string | undefined;
+  /** Stops the current process (SIGTERM, then SIGKILL after 10 s). */
+  stop(): Promise<void>;
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((res, rej) => {
+    const srv = createServer();
+    srv.once('error', rej);
+    srv.listen(0, '127.0.0.1', () => {
+      const a = srv.address();
+      srv.close(() => res(typeof a === 'object' && a ? a.port : 0));
+    });
+  });
+}
+
+/** A handle on the operator as a process; nothing runs until `start()`. */
+export function operatorProcess(opts: OperatorProcessOptions): OperatorProcess {
+  let child: ChildProcess | undefined;
+  let exit: string | undefined;
+  let expected = false;
+  let starts = 0;
+  let metricsPort = 0;
+  let exited: Promise<void> = Promise.resolve();
+
+  const alive = () => child !== undefined && exit === undefined;
+  const waitGone = async (timeoutMs: number) => {
+    await Promise.race([exited, new Promise((r) => setTimeout(r, timeoutMs))]);
+  };
+
+  return {
+    get pid() {
+      return child?.pid;
+    },
+    get starts() {
+      return starts;
+    },
+    logFile: opts.logFile,
+    async start() {
+      if (alive()) throw new OperatorProcessError(`operator pid ${child?.pid} still runs; signal it first`);
+      const t0 = performance.now();
+      metricsPort = await freePort();
+      const healthPort = await freePort();
+      const fd = openSync(opts.logFile, 'a');
+      const args = [
+        '--import',
+        'tsx',
+        join(REPO, 'src/cli/run-main.ts'),
+        'run',
+        opts.operator ?? 'message',
+        '--kubeconfig',
+        opts.kubeconfig,
+        '--standalone',
+        '-n',
+        opts.namespace,
+        '--metrics-addr',
+        `127.0.0.1:${metricsPort}`,
+        '--health-addr',
+        `127.0.0.1:${healthPort}`,
+      ];
+      const c = spawn(process.execPath, args, { cwd: REPO, stdio: ['ignore', fd, fd], env: { ...process.env, ...opts.env } });
+      closeSync(fd);
+      child = c;
+      exit = undefined;
+      expected = false;
+      starts++;
+      exited = new Promise<void>((res) => {
+        c.once('exit', (code, sig) => {
+          if (child === c) exit = sig ?? `code ${code ?? '?'}`;
+          res();
+        });
+      });
+      for (;;) {
+        if (exit !== undefined) throw new OperatorProcessError(`the operator exited (${exit}) while starting; see ${opts.logFile}`);
+        const ready = await fetch(`http://127.0.0.1:${healthPort}/readyz`).then((r) => r.status === 200, () => false);
+        if (ready) return performance.now() - t0;
+        if (performance.now() - t0 > 60_000) throw new OperatorProcessError(`the operator was not ready 60 s after its start; see ${opts.logFile}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    },
+    async signal(sig) {
+      if (!alive() || child?.pid === undefined) throw new OperatorProcessError(`no operator process runs to send ${sig} to`);
+      if (sig === 'SIGKILL' || sig === 'SIGTERM') expected = true;
+      process.kill(child.pid, sig);
+      if (sig === 'SIGKILL' || sig === 'SIGTERM') {
+        await waitGone(30_000);
+        if (alive()) throw new OperatorProcessError(`operator pid ${child.pid} still runs 30 s after ${sig}`);
+      }
+    },
+    async metrics() {
+      const r = await fetch(`http://127.0.0.1:${metricsPort}/metrics`);
+      return r.text();
+    },
+    alive,
+    exitedUnexpectedly: () => (exit !== undefined && !expected ? exit : undefined),
+    async stop() {
+      if (!alive() || child?.pid === undefined) return;
+      expected = true;
+      // A stopped process does not act on SIGTERM until it runs again.
+      process.kill(child.pid, 'SIGCONT');
+      process.kill(child.pid, 'SIGTERM');
+      await waitGone(10_000);
+      if (alive()) {
+        process.kill(child.pid, 'SIGKILL');
+        await waitGone(10_000);
+      }
+    },
+  };
+}
+
+/** The sum of a Prometheus metric over its series whose labels match (a string exactly, a RegExp by test); 0 when absent. */
+export function metricValue(text: string, name: string, labels: Record<string, string | RegExp> = {}): number {
+  let sum = 0;
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
+    const value = (k: string) => new RegExp(`[{,]${k}="([^"]*)"`).exec(line)?.[1];
+    if (!Object.entries(labels).every(([k, v]) => (typeof v === 'string' ? value(k) === v : v.test(value(k) ?? '')))) continue;
+    sum += Number(line.slice(line.lastIndexOf(' ') + 1));
+  }
+  return sum;
+}
+
+/** One JSON line of the operator's log (lines that are not JSON, such as Node warnings, are left out). */
+export interface LogLine {
+  level: string;
+  time: string;
+  msg: string;
+  name?: string;
+  [field: string]: unknown;
+}
+
+/** Reads the operator's log file (every process that wrote to it). */
+export async function readOperatorLog(file: string): Promise<LogLine[]> {
+  const text = await readFile(file, 'utf8').catch(() => '');
+  const out: LogLine[] = [];
+  for (const line of text.split('\n')) {
+    if (!line.startsWith('{')) continue;
+    try {
+      out.push(JSON.parse(line) as LogLine);
+    } catch {
+      /* cut short by a SIGKILL */
+    }
+  }
+  return out;
+}
+
+/** Failed reconciles in the log: how many, and the most for one object (its backoff step). */
+export function reconcileFailures(lines: LogLine[]): { total: number; maxPerObject: number; name: string } {
+  const per = new Map<string, number>();
+  let total = 0;
+  for (const l of lines) {
+    if (l.msg !== 'reconcile failed; retrying with backoff') continue;
+    total++;
+    per.set(l.name ?? '', (per.get(l.name ?? '') ?? 0) + 1);
+  }
+  let max = { total, maxPerObject: 0, name: '' };
+  for (const [name, n] of per) if (n > max.maxPerObject) max = { total, maxPerObject: n, name };
+  return max;
+}
