@@ -32,6 +32,8 @@ interface ChildCase {
   /** Kinds that must have no object of this name. */
   noChild: string[];
   field: string;
+  /** Reconciles allowed in 3 s once refused: 1, or more where a child that was made (a Deployment) still reports status changes. */
+  maxReconciles?: number;
 }
 
 const long = (s: string) => s.replace(/([a-z])\1{40,}/g, (m) => `${m[0]}×${m.length}`);
@@ -61,12 +63,12 @@ const cases: ChildCase[] = [
     name: 'an Application whose name starts with a digit, which no Service name may',
     kind: 'Application', objectName: '1st-app', spec: { image: 'nginx:1.27', replicas: 1, port: 8080 }, child: 'Service 1st-app',
     expect: /metadata\.name: Invalid value: "1st-app": a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character/,
-    noChild: ['service'], field: 'metadata.name of the Service (from the Application name)',
+    noChild: ['service'], field: 'metadata.name of the Service (from the Application name)', maxReconciles: 5,
   },
   {
     name: 'an Application whose name has a dot, which no Service name may',
     kind: 'Application', objectName: 'web.v2', spec: { image: 'nginx:1.27', replicas: 1, port: 8080 }, child: 'Service web.v2',
-    expect: /metadata\.name: Invalid value: "web\.v2": a DNS-1035 label must consist of lower case alphanumeric characters or '-'/, noChild: ['service'], field: 'metadata.name of the Service (from the Application name)',
+    expect: /metadata\.name: Invalid value: "web\.v2": a DNS-1035 label must consist of lower case alphanumeric characters or '-'/, noChild: ['service'], field: 'metadata.name of the Service (from the Application name)', maxReconciles: 5,
   },
 ];
 
@@ -113,11 +115,11 @@ describe('parents whose children the API server refuses', { concurrency: true },
       assert.ok(ready.message.startsWith(`the API server refused ${c.child.replace(' ', ` ${ns}/`)}: `), `the condition names the child: ${long(ready.message)}`);
       assert.match(ready.message, c.expect);
       assert.match(event.message ?? '', c.expect);
-      // Not retried while the parent is unchanged: at most one more reconcile (a late event) in 3 s.
+      // Not retried while the parent is unchanged: only a late event, or the status changes of a Deployment that was made, bring it back.
       const r0 = reconciles(c.kind, c.objectName);
       await new Promise((r) => setTimeout(r, 3000));
       const more = reconciles(c.kind, c.objectName) - r0;
-      assert.ok(more <= 1, `${more} reconciles in 3 s while ${c.kind} ${c.objectName} is unchanged: a retry loop`);
+      assert.ok(more <= (c.maxReconciles ?? 1), `${more} reconciles in 3 s while ${c.kind} ${c.objectName} is unchanged: a retry loop`);
       for (const kind of c.noChild) {
         const name = c.kind === 'Message' ? `${c.objectName}-pod` : c.objectName;
         assert.notEqual((await env.kubectl(['get', '-n', ns, kind, name, '-o', 'name'])).code, 0, `no ${kind} ${name} was made`);
