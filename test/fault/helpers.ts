@@ -2,7 +2,7 @@
 import { Writable } from 'node:stream';
 import { OPERATORS } from '../../operators/index.js';
 import { MessageResource, type Message } from '../../operators/message/resource.js';
-import { KubeClient } from '../../src/client/client.js';
+import { KubeClient, type KubeClientConfig } from '../../src/client/client.js';
 import { createLogger } from '../../src/log/logger.js';
 import { Manager } from '../../src/manager/manager.js';
 
@@ -13,8 +13,11 @@ export interface InProcessOperator {
   stop(): Promise<void>;
 }
 
-/** Runs the named operator of `bosun run` in this process through `kubeconfig` (for example the fault proxy's). */
-export function startInProcessOperator(name: string, kubeconfig: string, namespaces: string[]): InProcessOperator {
+/**
+ * Runs the named operator of `bosun run` in this process through `kubeconfig` (for example the fault
+ * proxy's); `client` overrides client settings such as the transport or its dead-connection timings.
+ */
+export function startInProcessOperator(name: string, kubeconfig: string, namespaces: string[], client: Omit<KubeClientConfig, 'kubeconfig'> = {}): InProcessOperator {
   const logs: string[] = [];
   const sink = new Writable({
     write(chunk: Buffer, _enc, cb) {
@@ -23,7 +26,7 @@ export function startInProcessOperator(name: string, kubeconfig: string, namespa
     },
   });
   const manager = new Manager({
-    client: KubeClient.fromConfig({ kubeconfig }),
+    client: KubeClient.fromConfig({ ...client, kubeconfig }),
     namespaces,
     logger: createLogger({ destination: sink, level: 'debug' }),
   });
