@@ -6,7 +6,7 @@ import { FakeSource } from '../watcher/testing.js';
 import type { WatchChange } from './change.js';
 import type { ChangeSource } from '../controller/controller.js';
 import { CacheSet, Informer } from './informer.js';
-import { LABEL_INDEX } from './store.js';
+import { CONTROLLER_INDEX, LABEL_INDEX, NAMESPACE_INDEX, OWNER_INDEX, builtinIndexers } from './store.js';
 
 function pod(ns: string, name: string, rv: string, labels?: Record<string, string>): KubeObject {
   return {
@@ -62,7 +62,7 @@ void test('syncs from the first list, strips managedFields, and notifies subscri
 void test('a relist synthesizes deletes for vanished objects, updates for changed ones, adds for new ones', async (t) => {
   const src = new FakeSource();
   src.pages = [{ items: [pod('a', 'keep', '1'), pod('a', 'change', '1'), pod('a', 'gone', '1')], resourceVersion: '1' }];
-  const inf = new Informer(() => src);
+  const inf = new Informer(() => src, { indexers: { [LABEL_INDEX]: builtinIndexers[LABEL_INDEX]! } });
   const { log, handler } = recorder();
   inf.subscribe(handler);
   const ctrl = new AbortController();
@@ -314,6 +314,55 @@ void test('an object deleted and re-created under the same name during a watch g
   src.lastStream().push('ADDED', withUid(pod('a', 'p1', '10'), 'uid-3'));
   await settle();
   assert.deepEqual(changes, ['delete p1 uid-2', 'add p1 uid-3']);
+  ctrl.abort();
+  await run;
+});
+
+void test('memory: no index unless asked for, and the default transform drops managedFields and the last-applied annotation', async (t) => {
+  const src = new FakeSource();
+  const big = pod('a', 'p1', '1', { app: 'x' });
+  big.metadata.annotations = { 'kubectl.kubernetes.io/last-applied-configuration': '{"a":1}', keep: 'me' };
+  src.pages = [{ items: [big], resourceVersion: '1' }];
+  const inf = new Informer(() => src);
+  const ctrl = new AbortController();
+  t.after(() => ctrl.abort());
+  const run = inf.start(ctrl.signal);
+  await inf.waitForSync();
+  for (const name of [OWNER_INDEX, CONTROLLER_INDEX, LABEL_INDEX, NAMESPACE_INDEX]) assert.equal(inf.store.hasIndex(name), false, `${name} index built unasked`);
+  const stored = inf.store.get('a/p1')!;
+  assert.equal(stored.metadata.managedFields, undefined);
+  assert.deepEqual(stored.metadata.annotations, { keep: 'me' });
+  ctrl.abort();
+  await run;
+});
+
+void test('a relist replaces the store page by page, and deletes what no page had only after the last page', async (t) => {
+  const src = new FakeSource();
+  src.pages = [{ items: [pod('a', 'p1', '1'), pod('a', 'p2', '1'), pod('a', 'gone', '1')], resourceVersion: '1' }];
+  const inf = new Informer(() => src);
+  const changes: string[] = [];
+  inf.subscribe((c) => changes.push(`${c.type} ${c.object.metadata.name}`));
+  const ctrl = new AbortController();
+  t.after(() => ctrl.abort());
+  const run = inf.start(ctrl.signal);
+  await inf.waitForSync();
+  await settle();
+  changes.length = 0;
+  src.pages = [
+    { items: [pod('a', 'p1', '5')], resourceVersion: '9', continue: '1' },
+    { items: [pod('a', 'p2', '6')], resourceVersion: '9' },
+  ];
+  let atSecondPage: { p1?: string; gone: boolean; changes: string[] } | undefined;
+  const list = src.list.bind(src);
+  src.list = (o) => {
+    if (o.continue === '1') atSecondPage = { p1: inf.store.get('a/p1')?.metadata.resourceVersion, gone: inf.store.get('a/gone') !== undefined, changes: [...changes] };
+    return list(o);
+  };
+  src.lastStream().push('ERROR', { code: 410 } as unknown as KubeObject);
+  await settle();
+  assert.deepEqual(atSecondPage, { p1: '5', gone: true, changes: ['update p1'] }, 'page 1 is applied before page 2 is fetched; deletions wait for the end');
+  assert.deepEqual(changes, ['update p1', 'update p2', 'delete gone']);
+  assert.deepEqual(inf.store.keys().sort(), ['a/p1', 'a/p2']);
   ctrl.abort();
   await run;
 });

@@ -3,7 +3,7 @@ import { type KubeObject, type ResourceType, keyOf } from '../client/types.js';
 import { type ListWatchSource, type WatcherEvent, type WatcherOptions, clientSource, runWatcher } from '../watcher/watcher.js';
 import type { WatchChange } from './change.js';
 import { type CacheReader, cacheReader } from './reader.js';
-import { type IndexFunc, NAMESPACE_INDEX, Store, deepFreeze, stripManagedFields } from './store.js';
+import { type IndexFunc, Store, deepFreeze, stripForCache } from './store.js';
 
 /** Builds the list/watch source of one namespace (undefined: all namespaces or cluster-scoped). */
 export type SourceFactory<T extends KubeObject = KubeObject> = (namespace: string | undefined) => ListWatchSource<T>;
@@ -14,9 +14,9 @@ export interface InformerOptions<T extends KubeObject = KubeObject> {
   name?: string;
   /** Namespaces to watch, one watcher each; absent or empty for all namespaces. */
   namespaces?: string[];
-  /** Applied to every object before it is stored (default: strip managedFields). */
+  /** Applied to every object before it is stored (default `stripForCache`: managedFields and the last-applied annotation go). */
   transform?: (obj: T) => T;
-  /** Extra named indexes besides owner, controller, label and namespace. */
+  /** Named indexes to keep from the start; the built-in ones are otherwise added on first query (`store.ensureIndex`). */
   indexers?: Record<string, IndexFunc<T>>;
   /** Options passed to each watcher (hooks for restart metrics go here). */
   watcher?: WatcherOptions;
@@ -47,6 +47,8 @@ export class Informer<T extends KubeObject = KubeObject> {
   private readonly transform: (obj: T) => T;
   private running: Promise<void> | undefined;
   private dropped = 0;
+  /** Keys seen so far by the list in progress, per namespace scope. */
+  private readonly listing = new Map<string | undefined, Set<string>>();
   private error: unknown;
 
   constructor(
@@ -57,7 +59,7 @@ export class Informer<T extends KubeObject = KubeObject> {
     this.store = new Store<T>(opts.indexers);
     this.namespaces = [...new Set(opts.namespaces ?? [])];
     this.scopes = this.namespaces.length > 0 ? [...this.namespaces] : [undefined];
-    this.transform = opts.transform ?? stripManagedFields;
+    this.transform = opts.transform ?? stripForCache;
   }
 
   /** An informer for `type` through a KubeClient, optionally filtered by label/field selector. */
@@ -156,10 +158,10 @@ export class Informer<T extends KubeObject = KubeObject> {
   /** Applies one watcher event for namespace scope `ns` to the store, then notifies subscribers. */
   private apply(ns: string | undefined, ev: WatcherEvent<T>): void {
     switch (ev.type) {
-      case 'restart':
-      case 'relist':
-        this.replace(ns, ev.objects);
-        if (!this.synced.has(ns)) {
+      case 'page':
+        if (ev.last) this.error = undefined;
+        this.replacePage(ns, ev.objects, ev.first, ev.last);
+        if (ev.last && !this.synced.has(ns)) {
           this.synced.add(ns);
           if (this.hasSynced()) for (const w of this.syncWaiters.splice(0)) w();
         }
@@ -198,17 +200,24 @@ export class Informer<T extends KubeObject = KubeObject> {
     } else this.emit({ type: 'update', old, object: obj });
   }
 
-  private replace(ns: string | undefined, objects: T[]): void {
-    const seen = new Set<string>();
+  /**
+   * Applies one page of a list for scope `ns`; the last page removes what no page of the list had.
+   * Only the keys seen are kept between pages, never a second copy of the objects.
+   */
+  private replacePage(ns: string | undefined, objects: T[], first: boolean, last: boolean): void {
+    let seen = this.listing.get(ns);
+    if (first || !seen) this.listing.set(ns, (seen = new Set()));
     for (const raw of objects) {
       // A skipped object counts as seen: the store keeps its last good version rather than deleting it.
       seen.add(keyOf(raw));
       this.isolated(raw, () => this.applyOne(this.transform(raw)));
     }
+    if (!last) return;
+    this.listing.delete(ns);
     // Anything in this scope the list no longer has was deleted while we were not watching.
-    const inScope = ns === undefined ? this.store.keys() : this.store.indexKeys(NAMESPACE_INDEX, ns);
-    for (const key of inScope) {
-      if (seen.has(key)) continue;
+    const prefix = ns === undefined ? '' : `${ns}/`;
+    for (const key of this.store.keys()) {
+      if (seen.has(key) || !key.startsWith(prefix)) continue;
       const old = this.store.remove(key);
       if (old) this.emit({ type: 'delete', object: old });
     }

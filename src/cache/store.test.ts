@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { KubeObject } from '../client/types.js';
-import { CONTROLLER_INDEX, IndexConflictError, IndexerError, LABEL_INDEX, NAMESPACE_INDEX, OWNER_INDEX, Store, UnknownIndexError, stripManagedFields } from './store.js';
+import { CONTROLLER_INDEX, IndexConflictError, builtinIndexers, IndexerError, LABEL_INDEX, NAMESPACE_INDEX, OWNER_INDEX, LAST_APPLIED_ANNOTATION, Store, UnknownIndexError, stripForCache, stripManagedFields } from './store.js';
 
 function pod(ns: string, name: string, extra: Partial<KubeObject['metadata']> = {}, spec?: unknown): KubeObject {
   return { apiVersion: 'v1', kind: 'Pod', metadata: { namespace: ns, name, resourceVersion: '1', ...extra }, spec };
@@ -23,7 +23,7 @@ void test('get by key and by name, list, remove', () => {
 });
 
 void test('owner, controller, label and namespace indexes follow updates and removals', () => {
-  const s = new Store();
+  const s = new Store(builtinIndexers);
   const owner = { apiVersion: 'apps/v1', kind: 'ReplicaSet', name: 'rs', uid: 'u1', controller: true };
   s.upsert(pod('a', 'p1', { labels: { app: 'x', tier: 'web' }, ownerReferences: [owner] }));
   s.upsert(pod('a', 'p2', { labels: { app: 'x' }, ownerReferences: [{ ...owner, uid: 'u2', controller: false }] }));
@@ -69,7 +69,7 @@ void test('stripManagedFields removes managedFields and keeps annotations', () =
 });
 
 void test('lookups stay fast with many objects (Map-backed, not scans)', () => {
-  const s = new Store();
+  const s = new Store(builtinIndexers);
   const n = 50_000;
   for (let i = 0; i < n; i++) s.upsert(pod(`ns${i % 10}`, `p${i}`, { labels: { i: String(i) } }));
   const t0 = performance.now();
@@ -83,7 +83,7 @@ void test('lookups stay fast with many objects (Map-backed, not scans)', () => {
 });
 
 void test('objects handed out are deep-frozen: mutating one throws and leaves the store and its indexes as they were', () => {
-  const s = new Store();
+  const s = new Store(builtinIndexers);
   s.upsert(pod('a', 'p1', { labels: { app: 'x' } }, { containers: [{ name: 'main', image: 'busybox' }] }));
   const got = s.get('a/p1')!;
   assert.throws(() => {
@@ -131,4 +131,24 @@ void test('a throwing indexer leaves the store and every index as they were, and
   assert.deepEqual(s.indexKeys('first', 'good'), ['a/p1']);
   assert.deepEqual(s.indexKeys('second', 'good'), ['a/p1']);
   assert.deepEqual(s.indexKeys('first', 'bad'), []);
+});
+
+void test('a store has no index until one is registered or ensured; ensureIndex indexes what is stored and refuses unknown names', () => {
+  const s = new Store();
+  s.upsert(pod('a', 'p1', { labels: { app: 'x' } }));
+  assert.equal(s.hasIndex(LABEL_INDEX), false);
+  assert.throws(() => s.byIndex(LABEL_INDEX, 'app=x'), UnknownIndexError);
+  s.ensureIndex(LABEL_INDEX);
+  s.ensureIndex(LABEL_INDEX);
+  assert.deepEqual(names(s.byIndex(LABEL_INDEX, 'app=x')), ['p1']);
+  assert.throws(() => s.ensureIndex('nope'), UnknownIndexError);
+});
+
+void test('stripForCache drops managedFields and the last-applied annotation, keeping other annotations', () => {
+  const o = pod('a', 'p', { managedFields: [{ manager: 'kubectl' }], annotations: { [LAST_APPLIED_ANNOTATION]: '{}', keep: 'me' } });
+  stripForCache(o);
+  assert.equal('managedFields' in o.metadata, false);
+  assert.deepEqual(o.metadata.annotations, { keep: 'me' });
+  const only = pod('a', 'q', { annotations: { [LAST_APPLIED_ANNOTATION]: '{}' } });
+  assert.equal('annotations' in stripForCache(only).metadata, false, 'an emptied annotations map goes too');
 });

@@ -38,18 +38,32 @@ async function start(source = new FakeSource(), idleTimeoutMs = 60_000): Promise
   return { source, clock, events, restarts, ctrl, done, finished: () => finished };
 }
 
-void test('lists all pages, emits one restart with every object, then watches from the list resourceVersion', async () => {
+void test('lists page by page, handing each page on before fetching the next, then watches from the list resourceVersion', async () => {
   const source = new FakeSource();
   source.pages = [
     { items: [obj('a', '5')], resourceVersion: '10', continue: '1' },
     { items: [obj('b', '7')], resourceVersion: '10' },
   ];
+  // The second page is held back: the first must have reached the sink while it is outstanding.
+  let release!: () => void;
+  const held = new Promise<void>((r) => (release = r));
+  const list = source.list.bind(source);
+  source.list = async (o) => {
+    if (o.continue) await held;
+    return list(o);
+  };
   const h = await start(source);
+  assert.equal(h.events.length, 1, 'page 1 is handed on before page 2 arrives');
+  release();
+  await settle();
   assert.deepEqual(source.listCalls, [{ limit: 500, continue: undefined }, { limit: 500, continue: '1' }]);
-  assert.equal(h.events.length, 1);
-  const first = h.events[0]!;
-  assert.equal(first.type, 'restart');
-  assert.deepEqual(first.type === 'restart' ? first.objects.map((o) => o.metadata.name) : [], ['a', 'b']);
+  assert.deepEqual(
+    h.events.map((e) => (e.type === 'page' ? { names: e.objects.map((o) => o.metadata.name), first: e.first, last: e.last, initial: e.initial } : e.type)),
+    [
+      { names: ['a'], first: true, last: false, initial: true },
+      { names: ['b'], first: false, last: true, initial: true },
+    ],
+  );
   assert.equal(source.watchCalls.length, 1);
   const w = source.watchCalls[0]!;
   assert.equal(w.resourceVersion, '10');
@@ -101,7 +115,7 @@ void test('a bookmark advances the resourceVersion used on reconnect', async () 
   await h.done;
 });
 
-void test('410 Gone as an ERROR event relists and emits relist, then watches from the new resourceVersion', async () => {
+void test('410 Gone as an ERROR event relists (pages not initial), then watches from the new resourceVersion', async () => {
   const h = await start();
   h.source.pages = [{ items: [obj('x', '50')], resourceVersion: '60' }];
   h.source.lastStream().push('ERROR', { kind: 'Status', code: 410, reason: 'Expired', message: 'too old' } as unknown as KubeObject);
@@ -110,7 +124,7 @@ void test('410 Gone as an ERROR event relists and emits relist, then watches fro
   assert.equal(h.restarts[0]!.delayMs, 0, 'a single 410 relists immediately');
   assert.equal(h.source.listCalls.length, 2);
   const relist = h.events.at(-1)!;
-  assert.equal(relist.type, 'relist');
+  assert.deepEqual(relist.type === 'page' ? [relist.first, relist.last, relist.initial] : relist.type, [true, true, false]);
   assert.equal(h.source.watchCalls.at(-1)!.resourceVersion, '60');
   h.ctrl.abort();
   await h.done;
@@ -194,7 +208,7 @@ void test('list errors are retried with backoff until the list succeeds', async 
   assert.equal(source.listCalls.length, 3);
   source.listError = undefined;
   await h.clock.advanceAsync(3200);
-  assert.equal(h.events[0]?.type, 'restart');
+  assert.equal(h.events[0]?.type, 'page');
   assert.equal(source.watchCalls.length, 1);
   h.ctrl.abort();
   await h.done;
@@ -251,7 +265,7 @@ void test('an abort that fires while the sink handles the list stops the watcher
   await runWatcher(
     source,
     (ev) => {
-      if (ev.type === 'restart') ctrl.abort();
+      if (ev.type === 'page') ctrl.abort();
     },
     ctrl.signal,
     { clock: new FakeClock() },

@@ -42,10 +42,14 @@ export function clientSource<T extends KubeObject = KubeObject>(
   };
 }
 
-/** What the watcher tells its consumer: full lists (to replace a store), then single changes. */
+/** What the watcher tells its consumer: lists page by page (to replace a store), then single changes. */
 export type WatcherEvent<T extends KubeObject = KubeObject> =
-  /** The full list: `restart` for the first list of this watcher, `relist` for later ones (after 410 Gone). */
-  | { type: 'restart' | 'relist'; objects: T[] }
+  /**
+   * One page of a list, delivered before the next is fetched so no full copy is ever held: `first`
+   * starts a list (a failed list starts over with a new first page), `last` completes it (what no
+   * page had is gone), `initial` marks the watcher's first list (later ones follow a 410 Gone).
+   */
+  | { type: 'page'; objects: T[]; first: boolean; last: boolean; initial: boolean }
   | { type: 'applied'; object: T }
   | { type: 'deleted'; object: T };
 
@@ -163,13 +167,12 @@ export async function runWatcher<T extends KubeObject = KubeObject>(
     try {
       if (needList) {
         const started = clock.now();
-        const { items, resourceVersion } = await listAll(source, pageSize, signal);
-        if (signal.aborted) return;
-        hooks.onList?.(items.length, clock.now() - started);
-        await sink({ type: listed ? 'relist' : 'restart', objects: items });
+        const listedAt = await listPages(source, pageSize, signal, !listed, sink);
+        if (signal.aborted || listedAt === undefined) return;
+        hooks.onList?.(listedAt.count, clock.now() - started);
         listed = true;
         needList = false;
-        rv = resourceVersion;
+        rv = listedAt.resourceVersion;
       }
       const timeoutSeconds = Math.floor(minT + random() * (maxT - minT));
       const outcome = await watchOnce(source, rv ?? '', timeoutSeconds, idleTimeoutMs, minHealthyStreamMs, clock, signal, sink, (v) => {
@@ -206,17 +209,26 @@ export async function runWatcher<T extends KubeObject = KubeObject>(
   }
 }
 
-async function listAll<T extends KubeObject>(source: ListWatchSource<T>, limit: number, signal: AbortSignal): Promise<SourcePage<T>> {
-  const items: T[] = [];
+/** Lists every page, handing each to `sink` before fetching the next; undefined if aborted part-way. */
+async function listPages<T extends KubeObject>(
+  source: ListWatchSource<T>,
+  limit: number,
+  signal: AbortSignal,
+  initial: boolean,
+  sink: (ev: WatcherEvent<T>) => void | Promise<void>,
+): Promise<{ resourceVersion: string; count: number } | undefined> {
   let cont: string | undefined;
-  let resourceVersion = '';
-  do {
+  let count = 0;
+  let first = true;
+  for (;;) {
     const page = await source.list({ limit, continue: cont, signal });
-    for (const it of page.items) items.push(it);
-    resourceVersion = page.resourceVersion;
+    if (signal.aborted) return undefined;
     cont = page.continue || undefined;
-  } while (cont && !signal.aborted);
-  return { items, resourceVersion };
+    count += page.items.length;
+    await sink({ type: 'page', objects: page.items, first, last: cont === undefined, initial });
+    first = false;
+    if (cont === undefined) return { resourceVersion: page.resourceVersion, count };
+  }
 }
 
 async function watchOnce<T extends KubeObject>(
