@@ -112,6 +112,29 @@ void describe('a silently dead connection', () => {
   });
 
   for (const transport of ['h2', 'http1'] as const) {
+    void test(`${transport}: after every connection is cut, the watch fails at once and the next get opens a new connection`, { timeout: 20_000 }, async () => {
+      const client = KubeClient.fromConfig({ kubeconfig, transport } as KubeClientConfig);
+      const ac = new AbortController();
+      try {
+        const rv = (await client.list(ConfigMap, { namespace: ns, limit: 1 })).resourceVersion;
+        const w = openWatch(client, rv, ac);
+        const name = `cut-${transport}`;
+        await admin.create(ConfigMap, { metadata: { namespace: ns, name } });
+        await eventually('the watch to see the create', async () => (w.seen.includes(`ADDED ${name}`) ? true : undefined), 10_000);
+        const accepted = proxy.stats().accepted;
+        proxy.cut();
+        const watchEnd = await elapsed(w.done);
+        assert.ok(watchEnd.value instanceof TransportError, `the watch ended with ${String(watchEnd.value)}`);
+        assert.ok(watchEnd.ms < 1000, `the watch failed after ${watchEnd.ms} ms`);
+        const got = await client.get(ConfigMap, ns, name);
+        assert.equal(got.metadata.name, name);
+        assert.ok(proxy.stats().accepted > accepted, 'a new connection was opened');
+      } finally {
+        ac.abort();
+        client.close();
+      }
+    });
+
     void test(`${transport}: a watch fails and a get succeeds on a new connection within the bound; a write fails`, { timeout: 30_000 }, async () => {
       // Short timings: h2 pings after 1 s read-idle and gives up 1 s later; HTTP/1.1 watch sockets die after 1.5 s of silence.
       const client = KubeClient.fromConfig({
