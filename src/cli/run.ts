@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { OPERATORS } from '../../operators/index.js';
+import { parseAddress } from '../health/server.js';
 import { createLogger } from '../log/logger.js';
 import { Manager } from '../manager/manager.js';
 
@@ -46,6 +47,9 @@ export async function runOperators(names: string[], o: RunOptions): Promise<void
   for (const n of chosen) {
     if (!OPERATORS[n]) throw new InvalidArgumentError(`unknown operator '${n}'; choose from: ${Object.keys(OPERATORS).join(', ')}`);
   }
+  // Checked before anything connects, so the error names the flag rather than surfacing from the manager later.
+  parseAddress(o.metricsAddr, '--metrics-addr');
+  parseAddress(o.healthAddr, '--health-addr');
   // No logger name: 'name' is the object's name on every reconcile line.
   const logger = createLogger({ verbose: o.verbose });
   const leaderElect = o.leaderElect === true && o.standalone !== true;

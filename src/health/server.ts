@@ -32,13 +32,16 @@ export class InvalidAddressError extends Error {
   override readonly name = 'InvalidAddressError';
 }
 
-/** Parses a bind address; `undefined` means disabled ('0', as controller-runtime's `--metrics-bind-address=0`). */
-export function parseAddress(address: string): { host: string; port: number } | undefined {
+/**
+ * Parses a bind address; `undefined` means disabled ('0', as controller-runtime's `--metrics-bind-address=0`).
+ * `what` names the address in the error (the flag it came from, for a CLI).
+ */
+export function parseAddress(address: string, what = 'bind address'): { host: string; port: number } | undefined {
   if (address === '0') return undefined;
   const m = /^(?:\[([^\]]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(address);
   const port = m ? Number(m[3]) : NaN;
   if (!m || port > 65535) {
-    throw new InvalidAddressError(`bind address '${address}' is invalid; use 'host:port', ':port' (all interfaces), ':0' (any free port) or '0' (disabled)`);
+    throw new InvalidAddressError(`${what} '${address}' is invalid; use 'host:port', ':port' (all interfaces), ':0' (any free port) or '0' (disabled)`);
   }
   return { host: m[1] ?? m[2] ?? '', port };
 }

@@ -78,8 +78,7 @@ const cases: CliCase[] = [
     name: 'bosun run --metrics-addr that is no address',
     args: () => ['run', 'message', '--kubeconfig', t('unreachable.yaml'), '--metrics-addr', 'nonsense', '--health-addr', '0'],
     expect: () => "bosun: InvalidAddressError: --metrics-addr 'nonsense' is invalid; use 'host:port', ':port' (all interfaces), ':0' (any free port) or '0' (disabled)",
-    input: '`--metrics-addr nonsense`', names: 'the address (not the flag)', fix: 'the address forms',
-    todo: "src/cli/run.ts (or the Manager's address parser): validate --metrics-addr/--health-addr before starting and name the flag: \"--metrics-addr 'nonsense' is invalid; use ...\"",
+    input: '`--metrics-addr nonsense`', names: 'the flag and its value', fix: 'the address forms',
   },
   {
     name: 'a kubeconfig that does not exist',
