@@ -33,10 +33,18 @@ export interface FlightTicketConfig {
 export function configFromEnv(env: NodeJS.ProcessEnv = process.env): FlightTicketConfig {
   const bookingUrl = env.FLIGHTTICKET_BOOKING_URL?.trim();
   if (!bookingUrl) throw new FlightTicketConfigError('FLIGHTTICKET_BOOKING_URL is not set; set it to the booking service base URL, e.g. http://booking:8080');
+  let url: URL | undefined;
   try {
-    new URL(bookingUrl);
+    url = new URL(bookingUrl);
   } catch {
+    url = undefined;
+  }
+  // 'booking:8080' parses as scheme 'booking:': a host and port written without a scheme, not a URL meant.
+  if (!url || !/^[a-z][-+.a-z0-9]*:\/\//i.test(bookingUrl)) {
     throw new FlightTicketConfigError(`FLIGHTTICKET_BOOKING_URL=${JSON.stringify(bookingUrl)} is not a URL; set it to e.g. http://booking:8080`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new FlightTicketConfigError(`FLIGHTTICKET_BOOKING_URL=${JSON.stringify(bookingUrl)} uses ${url.protocol}; the booking service is reached over http: or https:, e.g. http://booking:8080`);
   }
   const ref = env.FLIGHTTICKET_API_KEY_SECRET?.trim() ?? '';
   const m = /^([a-z0-9][-a-z0-9]*)\/([a-z0-9][-.a-z0-9]*)$/.exec(ref);

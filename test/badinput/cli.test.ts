@@ -169,8 +169,14 @@ const cases: CliCase[] = [
     args: () => ['run', 'flightticket', '--kubeconfig', t('unreachable.yaml'), ...QUIET],
     env: () => ({ FLIGHTTICKET_BOOKING_URL: 'booking:8080', FLIGHTTICKET_API_KEY_SECRET: 'ns/key' }),
     expect: () => 'bosun: FlightTicketConfigError: FLIGHTTICKET_BOOKING_URL="booking:8080" is not a URL; set it to e.g. http://booking:8080',
-    input: 'FLIGHTTICKET_BOOKING_URL=booking:8080', names: 'nothing: accepted (URL scheme "booking:"), the operator starts', fix: 'none today',
-    todo: 'operators/flightticket/config.ts configFromEnv: accept only http: and https: URLs, else FLIGHTTICKET_BOOKING_URL="booking:8080" is not a URL; set it to e.g. http://booking:8080',
+    input: 'FLIGHTTICKET_BOOKING_URL=booking:8080', names: 'the variable and its value', fix: 'an example value',
+  },
+  {
+    name: 'bosun run flightticket with a booking URL that is not http(s)',
+    args: () => ['run', 'flightticket', '--kubeconfig', t('unreachable.yaml'), ...QUIET],
+    env: () => ({ FLIGHTTICKET_BOOKING_URL: 'ftp://booking:8080', FLIGHTTICKET_API_KEY_SECRET: 'ns/key' }),
+    expect: () => 'bosun: FlightTicketConfigError: FLIGHTTICKET_BOOKING_URL="ftp://booking:8080" uses ftp:; the booking service is reached over http: or https:, e.g. http://booking:8080',
+    input: 'FLIGHTTICKET_BOOKING_URL=ftp://booking:8080', names: 'the variable, its value and its scheme', fix: 'http: or https:, an example value',
   },
   {
     name: 'bosun run flightticket with a Secret reference that is not namespace/name',
