@@ -125,7 +125,7 @@ export class HandlersBuilder<T extends KubeObject> {
   }
 
   /** Runs when a child of `type` controlled by an object appears, changes or goes. */
-  onOwned<C extends KubeObject>(type: ResourceType, fn: Handler<OwnedArgs<T, C>>, opts: { labels?: Record<string, string> } = {}): this {
+  onOwned<C extends KubeObject>(type: ResourceType<C>, fn: Handler<OwnedArgs<T, C>>, opts: { labels?: Record<string, string> } = {}): this {
     this.owned.push({ type, labels: opts.labels, fn: fn as Handler<OwnedArgs<T, KubeObject>> });
     return this;
   }
