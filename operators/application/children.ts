@@ -8,8 +8,18 @@ export const MANAGED_LABELS = { 'app.kubernetes.io/managed-by': 'bosun-applicati
 /** A Deployment as this operator reads it. */
 export type DeploymentObject = KubeObject<
   unknown,
-  { replicas?: number; readyReplicas?: number; updatedReplicas?: number; availableReplicas?: number; observedGeneration?: number }
+  {
+    replicas?: number;
+    readyReplicas?: number;
+    updatedReplicas?: number;
+    availableReplicas?: number;
+    observedGeneration?: number;
+    conditions?: { type: string; status: string; reason?: string; message?: string }[];
+  }
 >;
+
+/** The Ready reason of an Application whose Deployment cannot create Pods (the Deployment's ReplicaFailure condition). */
+export const REPLICA_FAILURE = 'ReplicaFailure';
 
 /** The labels of an Application's Deployment, Service and Pods: `app: <name>` selects the Pods. */
 export function appLabels(app: Application): Record<string, string> {
@@ -74,6 +84,11 @@ export function statusFromDeployment(app: Application, dep: DeploymentObject | u
     return want === 0
       ? { fields, ready: { status: 'True', reason: 'ScaledToZero', message: `Deployment ${name} runs no replicas, as asked` } }
       : { fields, ready: { status: 'True', reason: 'ReplicasReady', message: `${ready}/${want} replicas of Deployment ${name} are ready` } };
+  }
+  // Pods the API server refuses (an invalid image, a quota) never come: say why, not only how many are missing.
+  const failure = dep.status?.conditions?.find((c) => c.type === 'ReplicaFailure' && c.status === 'True');
+  if (failure) {
+    return { fields, ready: { status: 'False', reason: REPLICA_FAILURE, message: `Deployment ${name} cannot create Pods: ${failure.message ?? failure.reason ?? 'no reason given'}` } };
   }
   return { fields, ready: { status: 'False', reason: 'ReplicasNotReady', message: `${ready}/${want} replicas of Deployment ${name} are ready` } };
 }

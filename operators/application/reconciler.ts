@@ -1,7 +1,7 @@
 // The Application operator in the controller-runtime style: one level-based reconcile function.
 import { Deployment, Service, controller, type ReconcileContext } from 'bosun';
 import { ApplicationResource, type Application } from './resource.js';
-import { MANAGED_LABELS, desiredDeployment, desiredService, statusFromDeployment, type DeploymentObject } from './children.js';
+import { MANAGED_LABELS, REPLICA_FAILURE, desiredDeployment, desiredService, statusFromDeployment, type DeploymentObject } from './children.js';
 
 /** Makes the world match one Application: a Deployment and a Service as its spec says, and a status mirroring readiness. */
 export async function reconcileApplication(app: Application, ctx: ReconcileContext): Promise<void> {
@@ -21,7 +21,12 @@ export async function reconcileApplication(app: Application, ctx: ReconcileConte
   }
   const dep = ctx.cache.get<DeploymentObject>(Deployment, ns, name);
   const s = statusFromDeployment(app, dep);
-  await ctx.updateStatus(ApplicationResource, app, { fields: s.fields, conditions: [{ type: 'Ready', ...s.ready }] });
+  const before = app.status?.conditions?.find((c) => c.type === 'Ready');
+  const changed = await ctx.updateStatus(ApplicationResource, app, { fields: s.fields, conditions: [{ type: 'Ready', ...s.ready }] });
+  // Once per transition into the failure (or to a new failure message), not on each reconcile the Deployment's status brings.
+  if (changed && s.ready.reason === REPLICA_FAILURE && (before?.reason !== REPLICA_FAILURE || before.message !== s.ready.message)) {
+    ctx.events.warning(app, REPLICA_FAILURE, s.ready.message);
+  }
 }
 
 /** The Application controller: watches Applications and the Deployments and Services they own. */

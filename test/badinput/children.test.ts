@@ -127,9 +127,7 @@ describe('parents whose children the API server refuses', { concurrency: true },
     });
   }
 
-  test('an Application whose image has a trailing space shows why its Pods are never made', {
-    todo: "operators/application/children.ts statusFromDeployment: a Deployment condition ReplicaFailure=True should give Ready=False reason ReplicaFailure, message 'Deployment <name> cannot create Pods: <the condition's message>', and a Warning Event (today: ReplicasNotReady '0/1 replicas ... are ready' forever)",
-  }, async () => {
+  test('an Application whose image has a trailing space shows why its Pods are never made', async () => {
     // The Deployment passes validation; the ReplicaSet's Pods do not, so the refusal is on the Deployment's status.
     const name = 'spaced-app';
     await env.kubectlOk(['apply', '-n', ns, '-f', '-'], JSON.stringify({ apiVersion: 'shclub.github.io/v1', kind: 'Application', metadata: { name }, spec: { image: 'nginx:1.27 ', replicas: 1, port: 8080 } }));
@@ -147,13 +145,24 @@ describe('parents whose children the API server refuses', { concurrency: true },
     }, 5_000).finally(() => {
       recordCase({
         id: 'children: an Application whose image has a trailing space', input: '{"spec":{"image":"nginx:1.27 ","replicas":1,"port":8080}}',
-        message: `${shown?.reason}: ${shown?.message} (the Deployment's own condition says: ${failure.message})`, names: 'nothing on the Application', fix: 'none on the Application',
-        parent: `Ready=False ${shown?.reason}, no Warning Event`, command: 'node --import tsx --test test/badinput/children.test.ts',
+        message: `${shown?.reason}: ${shown?.message}`, names: 'the Deployment, the Pod field and the image', fix: 'none beyond the API server\'s rule',
+        parent: `Ready=False ${shown?.reason}; one Warning Event ReplicaFailure`, command: 'node --import tsx --test test/badinput/children.test.ts',
       });
     });
+    assert.equal(ready.reason, 'ReplicaFailure');
+    assert.equal(ready.message, `Deployment ${name} cannot create Pods: ${failure.message}`);
     assert.match(ready.message, /nginx:1\.27 /);
-    const events = (await getJson<{ items: EventObject[] }>(['get', 'events', '-n', ns]))?.items ?? [];
-    assert.ok(events.some((e) => e.type === 'Warning' && e.involvedObject?.name === name && (e.message ?? '').includes(WHITESPACE)), 'a Warning Event on the Application');
+    const warnings = async () => ((await getJson<{ items: EventObject[] }>(['get', 'events', '-n', ns]))?.items ?? [])
+      .filter((e) => e.type === 'Warning' && e.reason === 'ReplicaFailure' && e.involvedObject?.name === name);
+    const [event] = await eventually('a ReplicaFailure Warning Event on the Application', async () => (await warnings()).length ? await warnings() : undefined, 10_000);
+    assert.equal(event!.message, ready.message);
+    // Once per transition: the reconciles the Deployment's status changes bring must not repeat it.
+    const r0 = reconciles('Application', name);
+    await env.kubectlOk(['annotate', '-n', ns, 'deployment', name, 'example.com/poke=1']);
+    await eventually('a reconcile after the Deployment changed', async () => reconciles('Application', name) > r0 || undefined, 10_000);
+    const again = await warnings();
+    assert.equal(again.length, 1, 'one Warning Event');
+    assert.equal((again[0] as EventObject & { count?: number }).count ?? 1, 1, 'the Warning Event was not repeated by the later reconciles');
   });
 
   test('a Message with annotations just under the 256 KiB limit still gets its Pod and turns Ready', async () => {
