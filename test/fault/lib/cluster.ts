@@ -32,7 +32,7 @@ export interface FaultCluster {
   namespace(name: string): Promise<string>;
   /** SIGKILLs kube-apiserver (or `signal`) and starts it again with the same flags plus `extraArgs`. */
   restartApiserver(opts?: { signal?: NodeJS.Signals; extraArgs?: string[]; pauseMs?: number }): Promise<ApiserverRestart>;
-  /** Stops every program and removes the directory. */
+  /** Stops every program and removes the directory (kept running, for a look at its logs, with BOSUN_FAULT_KEEP=1). */
   destroy(): Promise<void>;
 }
 
@@ -79,6 +79,10 @@ export async function startFaultCluster(opts: { prefix: string; apiserverArgs?: 
       restartApiserver: (o) => restartApiserver(dir, o),
       async destroy() {
         c.close();
+        if (process.env.BOSUN_FAULT_KEEP === '1') {
+          process.stderr.write(`bosun fault: keeping the cluster in ${dir} (BOSUN_FAULT_KEEP=1); stop it with: bosun cluster down --dir ${dir} --purge\n`);
+          return;
+        }
         await down({ dir, purge: true, progress: quiet });
         await rm(dir, { recursive: true, force: true });
       },
