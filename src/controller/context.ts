@@ -7,19 +7,10 @@ import { setCondition, type ConditionInput } from '../status/conditions.js';
 import { jsonContains, jsonHash, jsonSubsetEqual } from '../status/equal.js';
 import type { Condition } from '../crd/conditions.js';
 import { childNamespace, controllerRef, isControlledBy } from './owner.js';
+import type { CacheReader } from '../cache/reader.js';
 
-/**
- * Read access to the shared caches; reconcilers read here, never from the API server.
- * The object type comes from the handle: `get(Pod, ns, name)` is a `Pod | undefined`.
- */
-export interface CacheReader {
-  /** The cached object, or undefined when it does not exist (or is not watched). */
-  get<T extends KubeObject>(type: ResourceType<T>, namespace: string | undefined, name: string): T | undefined;
-  /** Cached objects of a type, optionally in one namespace and with all given labels. */
-  list<T extends KubeObject>(type: ResourceType<T>, opts?: { namespace?: string; labels?: Record<string, string> }): T[];
-  /** Cached objects of a type whose controller owner is `owner`. */
-  ownedBy<T extends KubeObject>(type: ResourceType<T>, owner: KubeObject): T[];
-}
+/** Read access to the shared caches (the object type comes from the handle); reconcilers read here, never from the API server. */
+export type { CacheReader };
 
 /** Records Kubernetes Events about objects; best effort, never throws. */
 export interface EventSink {
