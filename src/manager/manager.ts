@@ -14,6 +14,7 @@ import { HealthChecks, metricsRoutes, startHttpServer, type RunningHttpServer } 
 import { LeaderElector } from '../leaderelection/lease.js';
 import { createLogger, objectLogger, type Logger } from '../log/logger.js';
 import { Metrics } from '../metrics/metrics.js';
+import { probeReachability, type ServerUnreachableError } from './reachability.js';
 
 /** Leader election settings; a Lease in `namespace` named `name`. */
 export interface LeaderElectionOptions {
@@ -82,15 +83,29 @@ export class CacheSyncTimeoutError extends Error {
   /** The kinds that had not synced. */
   readonly kinds: UnsyncedKind[];
 
-  constructor(timeoutMs: number, kinds: UnsyncedKind[]) {
-    super(`caches did not sync within ${timeoutMs} ms (cacheSyncTimeoutMs): ${kinds.map(explainUnsynced).join('; ')}`);
+  /** Set when no connection to the API server could be made: why the kinds without an error did not sync. */
+  readonly unreachable: ServerUnreachableError | undefined;
+
+  constructor(timeoutMs: number, kinds: UnsyncedKind[], unreachable?: ServerUnreachableError) {
+    const silent = unreachable ? kinds.filter((k) => k.error === undefined) : [];
+    const reasons = kinds.filter((k) => !silent.includes(k)).map(explainUnsynced);
+    // One server behind every silent kind: say it once, not per kind.
+    if (silent.length) reasons.unshift(`${unreachable!.message} (${silent.map((k) => k.resource).join(', ')} not listed)`);
+    super(`caches did not sync within ${timeoutMs} ms (cacheSyncTimeoutMs): ${reasons.join('; ')}`);
     this.kinds = kinds;
+    this.unreachable = unreachable;
   }
 }
 
 /** The resource label of a type: `plural.group`, or `plural` for the core group. */
 export function resourceName(type: ResourceType): string {
   return type.group ? `${type.plural}.${type.group}` : type.plural;
+}
+
+/** A watch or list error for the log: a 404 says which CRD is missing rather than the server's '404 page not found'. */
+function describeWatchError(resource: string, err: unknown): string {
+  if (err instanceof ApiError && err.status === 404) return explainUnsynced({ resource, error: err });
+  return (err as Error).message ?? String(err);
 }
 
 function explainUnsynced(k: UnsyncedKind): string {
@@ -148,7 +163,7 @@ export class Manager {
             onRestart: (reason, info) => {
               this.metrics.watchRestarted(resource, reason);
               if (info.error !== undefined) this.watchErrors.set(resource, info.error);
-              if (info.error) this.log.warn({ resource, reason, delayMs: info.delayMs, err: (info.error as Error).message ?? String(info.error) }, 'watch restarting');
+              if (info.error) this.log.warn({ resource, reason, delayMs: info.delayMs, err: describeWatchError(resource, info.error) }, 'watch restarting');
             },
             onList: () => this.watchErrors.delete(resource),
           },
@@ -331,7 +346,25 @@ export class Manager {
   private async waitForCaches(stop: AbortSignal): Promise<boolean> {
     const timeoutMs = this.opts.cacheSyncTimeoutMs ?? 120_000;
     const timeout = AbortSignal.timeout(timeoutMs);
-    const synced = await this.caches.waitForSync(AbortSignal.any([stop, timeout]));
+    // The client retries refused connections within its own deadline, so the lists report nothing
+    // until long after this timeout: a plain connect finds a server that is not there at once.
+    let unreachable: ServerUnreachableError | undefined;
+    const probing = new AbortController();
+    const server = this.client.server;
+    void probeReachability(server, AbortSignal.any([stop, probing.signal]), (err) => {
+      unreachable = err;
+      this.log.warn({ server, code: err.code }, err.message);
+    })
+      .then((last) => {
+        if (!last) unreachable = undefined;
+      })
+      .catch((err: unknown) => this.log.debug({ server, err: (err as Error).message }, 'could not probe the API server address'));
+    let synced: boolean;
+    try {
+      synced = await this.caches.waitForSync(AbortSignal.any([stop, timeout]));
+    } finally {
+      probing.abort();
+    }
     if (synced || stop.aborted) return synced;
     const kinds = this.caches
       .entries()
@@ -339,7 +372,7 @@ export class Manager {
       .map((e) => resourceName(e.type))
       .filter((r, i, all) => all.indexOf(r) === i)
       .map((resource) => ({ resource, error: this.watchErrors.get(resource) }));
-    throw new CacheSyncTimeoutError(timeoutMs, kinds);
+    throw new CacheSyncTimeoutError(timeoutMs, kinds, unreachable);
   }
 
   /** Waits for pending Event writes, bounded so an unreachable API server cannot hold shutdown up. */

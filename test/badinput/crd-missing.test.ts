@@ -43,6 +43,12 @@ describe('operators run on a cluster without their CRDs', { concurrency: 2 }, ()
       assert.equal(line, `bosun: CacheSyncTimeoutError: caches did not sync within 3000 ms (cacheSyncTimeoutMs): ${resources.map(missing).join('; ')}`);
       const restarts = r.stdout.split('\n').filter((l) => l.includes('"msg":"watch restarting"')).length;
       assert.ok(restarts <= 5 * (resources.length + 1), `${restarts} watch restarts in 3 s: backoff, not a storm`);
+      // The log, read while it still runs, says the same: which CRD, not the server's '404 page not found'.
+      for (const res of resources) {
+        const warned = r.stdout.split('\n').filter((l) => l.includes('"msg":"watch restarting"') && l.includes(`"resource":"${res}"`));
+        assert.ok(warned.length > 0, `a watch warning for ${res}`);
+        for (const l of warned) assert.ok(l.includes(`"err":"cannot list ${res}: 404: the CRD is not installed`), `the warning names the missing CRD: ${l}`);
+      }
     });
   }
 
