@@ -8,13 +8,19 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
-/** The audit policy: metadata of every request by the admin user (the operator, the test, kubectl), nothing else. */
+/**
+ * The audit policy: metadata of every request by the admin user (the operator, the test, kubectl),
+ * and of every Pod deletion by anyone (kwok, garbage collection), nothing else.
+ */
 export const AUDIT_POLICY = `apiVersion: audit.k8s.io/v1
 kind: Policy
 omitStages: [ResponseStarted]
 rules:
   - level: Metadata
     users: [bosun-admin]
+  - level: Metadata
+    verbs: [delete]
+    resources: [{ group: "", resources: [pods] }]
   - level: None
 `;
 
@@ -79,6 +85,8 @@ export interface RequestCounts {
   gone: number;
   /** When the last write was received. */
   lastWriteAt: Date | undefined;
+  /** Writes per Message name (a Message m and its Pod m-pod counted together). */
+  writesPerObject: Map<string, number>;
 }
 
 /**
@@ -91,8 +99,8 @@ export function countRequests(events: AuditEvent[], opts: { userAgent?: string; 
   const mine = events.filter(
     (e) => e.userAgent === ua && Date.parse(e.requestReceivedTimestamp) >= since && (opts.namespace === undefined || e.objectRef?.namespace === opts.namespace),
   );
-  const counts: RequestCounts = { total: 0, byKind: {}, writes: 0, maxWritesPerObject: { name: '', writes: 0 }, podCreations: 0, podCreationsByName: new Map(), gone: 0, lastWriteAt: undefined };
-  const perObject = new Map<string, number>();
+  const counts: RequestCounts = { total: 0, byKind: {}, writes: 0, maxWritesPerObject: { name: '', writes: 0 }, podCreations: 0, podCreationsByName: new Map(), gone: 0, lastWriteAt: undefined, writesPerObject: new Map() };
+  const perObject = counts.writesPerObject;
   for (const e of mine) {
     const resource = e.objectRef?.resource ?? e.requestURI.split('?')[0]!;
     if (e.stage === 'RequestReceived') {
@@ -130,4 +138,37 @@ export function describeCounts(c: RequestCounts): string {
     .map(([k, n]) => `${k}: ${n}`)
     .join(', ');
   return `${c.total} requests (${c.writes} writes; most writes to one Message+Pod: ${c.maxWritesPerObject.writes} (${c.maxWritesPerObject.name || 'none'}); ${c.podCreations} Pod creations; ${c.gone} answered 410) — ${kinds}`;
+}
+
+/**
+ * Deletions of Pods by other clients than `userAgent` (kwok, the garbage collector) received at or
+ * after `since`, by Pod name, with the time each was received.
+ */
+export function foreignPodDeletes(events: AuditEvent[], opts: { since: Date; namespace: string; userAgent?: string }): Map<string, number[]> {
+  const ua = opts.userAgent ?? OPERATOR_USER_AGENT;
+  const out = new Map<string, number[]>();
+  for (const e of events) {
+    if (e.stage !== 'RequestReceived' || e.verb !== 'delete' || e.objectRef?.resource !== 'pods' || e.objectRef.namespace !== opts.namespace) continue;
+    if (e.userAgent === ua || e.userAgent === TEST_USER_AGENT) continue;
+    const at = Date.parse(e.requestReceivedTimestamp);
+    if (at < opts.since.getTime()) continue;
+    const name = e.objectRef.name ?? '';
+    out.set(name, [...(out.get(name) ?? []), at]);
+  }
+  return out;
+}
+
+/** The times the operator's Pod creations (answered 201) were received, by Pod name. */
+export function podCreationTimes(events: AuditEvent[], opts: { since: Date; namespace: string; userAgent?: string }): Map<string, number[]> {
+  const ua = opts.userAgent ?? OPERATOR_USER_AGENT;
+  const out = new Map<string, number[]>();
+  for (const e of events) {
+    if (e.stage !== 'ResponseComplete' || e.userAgent !== ua || e.objectRef?.resource !== 'pods' || e.objectRef.namespace !== opts.namespace) continue;
+    if (e.verb === 'delete' || !WRITES.has(e.verb) || e.responseStatus?.code !== 201) continue;
+    const at = Date.parse(e.requestReceivedTimestamp);
+    if (at < opts.since.getTime()) continue;
+    const name = e.objectRef.name ?? '';
+    out.set(name, [...(out.get(name) ?? []), at].sort((a, b) => a - b));
+  }
+  return out;
 }
