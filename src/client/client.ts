@@ -29,10 +29,13 @@ export interface KubeClientConfig {
   userAgent?: string;
   /** HTTP version: 'auto' (default, or $BOSUN_TRANSPORT) uses HTTP/2 when the server agrees by ALPN, else HTTP/1.1. */
   transport?: TransportKind;
-  /** HTTP/2: PING a connection nothing was read from for this long (default 30 s, client-go's ReadIdleTimeout). */
+  /**
+   * HTTP/2: PING a connection nothing was read from for this long (default 25 s). With the PING timeout
+   * a dead connection is dropped 35 s after its last byte, leaving the reconnect and relist inside 45 s.
+   */
   readIdleTimeoutMs?: number;
   /**
-   * HTTP/2: drop a connection whose PING is not answered within this (default 15 s, client-go's PingTimeout),
+   * HTTP/2: drop a connection whose PING is not answered within this (default 10 s),
    * failing its requests and watches. HTTP/1.1: a request's socket that reads nothing for readIdle + ping is dropped.
    */
   pingTimeoutMs?: number;
@@ -189,8 +192,8 @@ export class KubeClient {
       skipTLSVerify: config.skipTLSVerify,
       servername: config.tlsServerName,
       maxSockets: opts.maxSockets ?? 64,
-      readIdleTimeoutMs: opts.readIdleTimeoutMs ?? 30_000,
-      pingTimeoutMs: opts.pingTimeoutMs ?? 15_000,
+      readIdleTimeoutMs: opts.readIdleTimeoutMs ?? 25_000,
+      pingTimeoutMs: opts.pingTimeoutMs ?? 10_000,
       watchIdleTimeoutMs: opts.watchIdleTimeoutMs ?? 90_000,
     });
     this.requestTimeoutMs = opts.requestTimeoutMs ?? 60_000;

@@ -24,6 +24,7 @@ class Session {
   /** No new streams: GOAWAY received, certificate rotated, or torn down. */
   draining = false;
   private bytesRead = 0;
+  private lastReadAt = 0;
   private idleTimer: NodeJS.Timeout | undefined;
   private pingTimer: NodeJS.Timeout | undefined;
 
@@ -84,18 +85,29 @@ class Session {
     else this.session.unref();
   }
 
-  // Read idleness is measured by the socket's byte counter: DATA, HEADERS, PING acks and SETTINGS all count.
+  // Read idleness is measured by the socket's byte counter (DATA, HEADERS, PING acks and SETTINGS all count),
+  // sampled often so the PING goes out readIdleMs after the last byte read, not up to twice that.
   private armIdle(): void {
-    this.idleTimer = setTimeout(() => this.checkIdle(), this.readIdleMs);
+    this.lastReadAt = performance.now();
+    this.bytesRead = this.session.socket?.bytesRead ?? 0;
+    this.scheduleCheck();
+  }
+
+  private scheduleCheck(): void {
+    this.idleTimer = setTimeout(() => this.checkIdle(), Math.max(10, Math.min(1000, this.readIdleMs / 4)));
     this.idleTimer.unref();
   }
 
   private checkIdle(): void {
     if (this.session.destroyed) return;
     const read = this.session.socket?.bytesRead ?? 0;
+    const now = performance.now();
     if (read !== this.bytesRead) {
       this.bytesRead = read;
-      this.armIdle();
+      this.lastReadAt = now;
+    }
+    if (now - this.lastReadAt < this.readIdleMs) {
+      this.scheduleCheck();
       return;
     }
     this.pingTimer = setTimeout(() => {
@@ -109,7 +121,6 @@ class Session {
         this.destroy(new DeadConnectionError(`HTTP/2 PING failed: ${err.message}`));
         return;
       }
-      this.bytesRead = this.session.socket?.bytesRead ?? 0;
       this.armIdle();
     });
     if (!sent) {
