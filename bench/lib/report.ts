@@ -97,7 +97,7 @@ function commit(): string {
   }
 }
 
-const COLORS: Record<ContenderName, string> = { floor: '#777777', 'floor-running': '#bbbbbb', bosun: '#1f77b4', 'bosun-base': '#9ecae1', kopf: '#d62728', 'controller-runtime': '#2ca02c' };
+const COLORS: Record<ContenderName, string> = { floor: '#777777', 'floor-running': '#bbbbbb', bosun: '#1f77b4', 'bosun-base': '#9ecae1', 'bosun-http1': '#6baed6', kopf: '#d62728', 'controller-runtime': '#2ca02c' };
 
 /** An SVG line chart of median convergence time against N, one line per contender (log-log when N spans decades). */
 export function chartSvg(scenarios: ConvergeScenario[]): string {

@@ -20,9 +20,10 @@ import { ensurePeers } from '../peers.js';
 export const CONTENDERS = ['floor', 'floor-running', 'bosun', 'kopf', 'controller-runtime'] as const;
 /**
  * Contenders run only when named with --contenders: `bosun-base` is bosun built from another checkout
- * (BENCH_BOSUN_BASE_DIR, e.g. a `git worktree` of the previous release), for before/after in one run.
+ * (BENCH_BOSUN_BASE_DIR, e.g. a `git worktree` of the previous release), for before/after in one run;
+ * `bosun-http1` is this bosun on HTTP/1.1 keep-alive instead of HTTP/2.
  */
-export const EXTRA_CONTENDERS = ['bosun-base'] as const;
+export const EXTRA_CONTENDERS = ['bosun-base', 'bosun-http1'] as const;
 /** One contender's name. */
 export type ContenderName = (typeof CONTENDERS)[number] | (typeof EXTRA_CONTENDERS)[number];
 
@@ -160,13 +161,13 @@ interface Started {
 
 async function startContender(name: ContenderName, kubeconfig: string): Promise<Started> {
   let cmd: { command: string; args: string[]; env: Record<string, string | undefined>; cwd: string };
-  if (name === 'bosun' || name === 'bosun-base') {
-    const root = name === 'bosun' ? ROOT : baseDir();
+  if (name === 'bosun' || name === 'bosun-base' || name === 'bosun-http1') {
+    const root = name === 'bosun-base' ? baseDir() : ROOT;
     cmd = {
       command: process.execPath,
       // BENCH_BOSUN_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") profiles the contender, not the bench.
       args: [...(process.env.BENCH_BOSUN_NODE_ARGS?.split(' ').filter(Boolean) ?? []), join(root, 'bin', 'bosun.js'), 'run', 'message', '--kubeconfig', kubeconfig, '--standalone', '-n', NS, '--workers', String(WORKERS), '--metrics-addr', '0', '--health-addr', '0'],
-      env: { ...process.env, BOSUN_LOG_LEVEL: 'warn' },
+      env: { ...process.env, BOSUN_LOG_LEVEL: 'warn', ...(name === 'bosun-http1' ? { BOSUN_TRANSPORT: 'http1' } : {}) },
       cwd: root,
     };
   } else if (name === 'kopf' || name === 'controller-runtime') {
