@@ -99,7 +99,7 @@ describe(`kube-apiserver SIGKILLed during the convergence of ${N} Messages`, () 
     t.diagnostic(
       `reconciles failed during the outage: ${failures.total}, at most ${failures.maxPerObject} for one Message; their retries share the queue's 10/s bucket (burst 100), so the last was due ~${Math.max(0, (failures.total - 100) / 10).toFixed(0)} s after the crash`,
     );
-    t.diagnostic(`Pod applies after the restart: ${applies.length}, median ${medianGap} ms apart (the work queue's retry token bucket, 10/s, paces retries of reconciles that failed in the outage)`);
+    t.diagnostic(`Pod applies after the restart: ${applies.length}${applies.length > 1 ? `, median ${medianGap} ms apart` : ''} (the work queue's retry token bucket, 10/s, paces retries of reconciles that failed in the outage)`);
     t.diagnostic(`watch restarts in the operator: ${restarts} (${relists} relists after 410)`);
     t.diagnostic(`operator requests: ${describeCounts(report.counts)}; after convergence (3 s): ${report.quiet.total} requests, ${report.quiet.writes} writes`);
 
