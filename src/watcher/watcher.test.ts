@@ -4,6 +4,7 @@ import { ApiError } from '../client/errors.js';
 import type { KubeObject } from '../client/types.js';
 import { FakeClock, settle } from '../queue/clock.js';
 import { FakeSource } from './testing.js';
+import type { SourcePage } from './watcher.js';
 import { type RestartReason, type WatcherEvent, Backoff, runWatcher } from './watcher.js';
 
 function obj(name: string, rv: string): KubeObject {
@@ -280,4 +281,38 @@ void test('Backoff applies jitter within the cap', () => {
   assert.ok(first > 800 && first < 1200);
   for (let i = 0; i < 10; i++) b.next();
   assert.equal(b.next(), 30_000);
+});
+
+void test('a continue token that expired mid-list (410) falls back to one full list, not a restart of the paging', async () => {
+  const source = new FakeSource();
+  source.pages = [
+    { items: [obj('a', '5')], resourceVersion: '10', continue: '1' },
+    { items: [obj('b', '7')], resourceVersion: '10' },
+  ];
+  const full: SourcePage = { items: [obj('a', '5'), obj('b', '8'), obj('c', '9')], resourceVersion: '12' };
+  const list = source.list.bind(source);
+  source.list = async (o) => {
+    if (o.continue) {
+      source.listCalls.push({ limit: o.limit, continue: o.continue });
+      throw new ApiError({ verb: 'list', kind: 'Pod' }, 410, { kind: 'Status', apiVersion: 'v1', status: 'Failure', code: 410, reason: 'Expired', message: 'The provided continue parameter is too old' });
+    }
+    if (o.limit === 0) {
+      source.listCalls.push({ limit: o.limit, continue: o.continue });
+      return full;
+    }
+    return list(o);
+  };
+  const h = await start(source);
+  assert.deepEqual(source.listCalls, [{ limit: 500, continue: undefined }, { limit: 500, continue: '1' }, { limit: 0, continue: undefined }]);
+  assert.deepEqual(
+    h.events.map((e) => (e.type === 'page' ? { names: e.objects.map((o) => o.metadata.name), first: e.first, last: e.last } : e.type)),
+    [
+      { names: ['a'], first: true, last: false },
+      { names: ['a', 'b', 'c'], first: true, last: true },
+    ],
+  );
+  assert.equal(source.watchCalls[0]?.resourceVersion, '12', 'watches from the full list');
+  assert.deepEqual(h.restarts, [], 'no restart of the watcher');
+  h.ctrl.abort();
+  await h.done;
 });

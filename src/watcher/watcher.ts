@@ -37,7 +37,7 @@ export function clientSource<T extends KubeObject = KubeObject>(
 ): ListWatchSource<T> {
   const { namespace, labelSelector, fieldSelector } = opts;
   return {
-    list: (o) => client.list<T>(type, { namespace, labelSelector, fieldSelector, limit: o.limit, continue: o.continue, signal: o.signal }),
+    list: (o) => client.list<T>(type, { namespace, labelSelector, fieldSelector, limit: o.limit || undefined, continue: o.continue, signal: o.signal }),
     watch: (o, signal) => client.watch<T>(type, { namespace, labelSelector, fieldSelector, ...o }, signal),
   };
 }
@@ -221,7 +221,17 @@ async function listPages<T extends KubeObject>(
   let count = 0;
   let first = true;
   for (;;) {
-    const page = await source.list({ limit, continue: cont, signal });
+    let page: SourcePage<T>;
+    try {
+      page = await source.list({ limit, continue: cont, signal });
+    } catch (err) {
+      // An expired continue token: paging again would likely expire again, so one full list, as client-go's pager does.
+      if (cont === undefined || !isGone(err)) throw err;
+      page = await source.list({ limit: 0, signal });
+      if (signal.aborted) return undefined;
+      await sink({ type: 'page', objects: page.items, first: true, last: true, initial });
+      return { resourceVersion: page.resourceVersion, count: page.items.length };
+    }
     if (signal.aborted) return undefined;
     cont = page.continue || undefined;
     count += page.items.length;
