@@ -175,8 +175,9 @@ void describe('a silently dead connection', () => {
       } finally {
         ac.abort();
         client.close();
-        proxy.unfreeze();
+        // Cut before unfreezing: connections unfrozen and cut in the same tick leave the proxy's process spinning.
         proxy.cut();
+        proxy.unfreeze();
       }
     });
   }

@@ -78,6 +78,7 @@ export class Http1Transport implements Transport {
             const err = new DeadConnectionError(`no bytes from ${this.o.origin.host} for ${idleMs} ms on an HTTP/1.1 ${req.watch ? 'watch' : 'request'} socket`);
             res?.destroy(err);
             r.destroy(err);
+            this.dropIdleSockets();
           };
           s.setTimeout(idleMs);
           s.on('timeout', onTimeout);
@@ -103,6 +104,17 @@ export class Http1Transport implements Transport {
   close(): void {
     this.requests.destroy();
     this.watches.destroy();
+  }
+
+  /**
+   * One dead socket means the path (a load balancer, a NAT entry) is likely dead for every socket
+   * opened over it: the idle ones are dropped so the next requests open new connections instead of
+   * each finding a dead pooled socket after a full idle timeout.
+   */
+  private dropIdleSockets(): void {
+    for (const a of [this.requests, this.watches]) {
+      for (const list of Object.values(a.freeSockets)) for (const sock of list ?? []) sock.destroy();
+    }
   }
 
   private agentTls(): https.AgentOptions {
