@@ -72,6 +72,12 @@ test: build typecheck lint ## type-check, lint, unit, integration and end-to-end
 	@status=0; BOSUN_TEST_CLUSTER_DIR=$(abspath $(TEST_CLUSTER_DIR)) node --import tsx --test --test-concurrency=1 --test-timeout=600000 $(TEST_FILES) || status=$$?; \
 	  if [ "$(KEEP_CLUSTER)" != "1" ]; then $(BOSUN) cluster down --dir $(TEST_CLUSTER_DIR); fi; exit $$status
 
+.PHONY: test-fault
+test-fault: build ## the fault suite's long form (FAULT_LONG=1: 1,000 Messages where the short form in make test has 300)
+	$(BOSUN) cluster up --dir $(TEST_CLUSTER_DIR)
+	@status=0; FAULT_LONG=1 BOSUN_TEST_CLUSTER_DIR=$(abspath $(TEST_CLUSTER_DIR)) node --import tsx --test --test-concurrency=1 --test-timeout=1800000 $(sort $(wildcard test/fault/*.test.ts)) || status=$$?; \
+	  if [ "$(KEEP_CLUSTER)" != "1" ]; then $(BOSUN) cluster down --dir $(TEST_CLUSTER_DIR); fi; exit $$status
+
 # ---- Manifests and deployment (config/default = config/crd + config/rbac + config/manager) ----
 # The image `make deploy` runs; required, there is no sensible default registry.
 IMG ?=
