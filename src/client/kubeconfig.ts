@@ -96,11 +96,17 @@ function readKubeconfig(file: string): RawKubeconfig {
   } catch (err) {
     throw new KubeConfigError(`cannot read kubeconfig ${file}: ${(err as Error).message}. Check the path given with --kubeconfig or in $KUBECONFIG.`, { cause: err });
   }
+  let doc: unknown;
   try {
-    return (parse(text) ?? {}) as RawKubeconfig;
+    doc = parse(text) ?? {};
   } catch (err) {
     throw new KubeConfigError(`kubeconfig ${file} is not valid YAML: ${(err as Error).message}`, { cause: err });
   }
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) {
+    const got = Array.isArray(doc) ? 'a list' : `a ${typeof doc}`;
+    throw new KubeConfigError(`kubeconfig ${file} is not a kubeconfig: expected a mapping with clusters, users and contexts, got ${got}. Check the path given with --kubeconfig or in $KUBECONFIG.`);
+  }
+  return doc as RawKubeconfig;
 }
 
 // Merging follows kubectl: the first file that defines a name (or current-context) wins.
@@ -195,13 +201,20 @@ export function loadClusterConfig(opts: LoadOptions = {}): ClusterConfig {
   const contextName = opts.context ?? m.currentContext;
   if (!contextName) throw new KubeConfigError(`kubeconfig ${files.join(':')} has no current-context; pass --context (known: ${[...m.contexts.keys()].join(', ') || 'none'})`);
   const ctx = m.contexts.get(contextName);
-  if (!ctx) throw new KubeConfigError(`kubeconfig has no context '${contextName}'; known contexts: ${[...m.contexts.keys()].join(', ') || '(none)'}`);
+  if (!ctx) {
+    const known = [...m.contexts.keys()];
+    const fix = known.length ? `pass --context ${known[0]}, or add the context` : 'add the context';
+    throw new KubeConfigError(`kubeconfig ${files.join(':')} has no context '${contextName}'; known contexts: ${known.join(', ') || '(none)'}. Fix: ${fix}`);
+  }
   const cluster = m.clusters.get(ctx.context.cluster);
   if (!cluster?.cluster?.server) throw new KubeConfigError(`kubeconfig context '${contextName}' names cluster '${ctx.context.cluster}', which is missing or has no server; fix the clusters entry`);
   const user = ctx.context.user ? m.users.get(ctx.context.user) : undefined;
   if (ctx.context.user && !user) throw new KubeConfigError(`kubeconfig context '${contextName}' names user '${ctx.context.user}', which is not defined; fix the users entry`);
   const u = user?.user ?? {};
   const c = cluster.cluster;
+  if (!URL.canParse(c.server) || !/^https?:$/.test(new URL(c.server).protocol)) {
+    throw new KubeConfigError(`kubeconfig ${files.join(':')}: cluster '${ctx.context.cluster}' has server '${c.server}', which is not a URL; write it as https://${c.server.replace(/^[a-z]+:\/\//i, '')}`);
+  }
   let authHeaders: (opts?: AuthRefresh) => Promise<Record<string, string>> = async () => ({});
   let clientCertificate: ((opts?: AuthRefresh) => Promise<ClientCertificate | undefined>) | undefined;
   if (u.exec || u['auth-provider']) {
