@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { KubeClient, type KubeObject } from 'bosun';
 import { adminGet, down, up } from '../../src/cluster/controlplane.js';
-import { clientSource, runWatcher } from '../../src/watcher/watcher.js';
+import { clientListWatcher, runWatcher } from '../../src/watcher/watcher.js';
 import type { ResourceType } from '../../src/client/types.js';
 import { loadPki, type ClusterPki } from '../../src/cluster/pki.js';
 import { runKubectl } from '../../src/envtest/index.js';
@@ -120,7 +120,7 @@ async function follow<T extends KubeObject>(client: KubeClient, type: ResourceTy
     if (!stop.signal.aborted && see(obj)) stop.abort();
   };
   await runWatcher<T>(
-    clientSource<T>(client, type, { namespace: NS }),
+    clientListWatcher<T>(client, type, { namespace: NS }),
     (ev) => {
       if (ev.type === 'applied') feed(ev.object);
       else if (ev.type !== 'deleted') for (const o of ev.objects) feed(o);

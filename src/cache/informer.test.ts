@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { KubeObject, ResourceType } from '../client/types.js';
 import { settle } from '../queue/clock.js';
-import { FakeSource } from '../watcher/testing.js';
+import { FakeListWatcher } from '../watcher/testing.js';
 import type { WatchChange } from './change.js';
 import type { ChangeSource } from '../controller/controller.js';
 import { CacheSet, Informer } from './informer.js';
@@ -28,7 +28,7 @@ function recorder(): { log: string[]; handler: (c: WatchChange) => void } {
 }
 
 void test('syncs from the first list, strips managedFields, and notifies subscribers after the store is updated', async (t) => {
-  const src = new FakeSource();
+  const src = new FakeListWatcher();
   src.pages = [{ items: [pod('a', 'p1', '1'), pod('a', 'p2', '2')], resourceVersion: '2' }];
   const inf = new Informer(() => src);
   const { log, handler } = recorder();
@@ -60,7 +60,7 @@ void test('syncs from the first list, strips managedFields, and notifies subscri
 });
 
 void test('a relist synthesizes deletes for vanished objects, updates for changed ones, adds for new ones', async (t) => {
-  const src = new FakeSource();
+  const src = new FakeListWatcher();
   src.pages = [{ items: [pod('a', 'keep', '1'), pod('a', 'change', '1'), pod('a', 'gone', '1')], resourceVersion: '1' }];
   const inf = new Informer(() => src, { indexers: { [LABEL_INDEX]: builtinIndexers[LABEL_INDEX]! } });
   const { log, handler } = recorder();
@@ -87,9 +87,9 @@ void test('a relist synthesizes deletes for vanished objects, updates for change
 });
 
 void test('one watcher per namespace; a relist in one namespace does not delete objects of another', async (t) => {
-  const sources = new Map<string | undefined, FakeSource>();
+  const sources = new Map<string | undefined, FakeListWatcher>();
   for (const ns of ['a', 'b']) {
-    const s = new FakeSource();
+    const s = new FakeListWatcher();
     s.pages = [{ items: [pod(ns, `${ns}1`, '1')], resourceVersion: '1' }];
     sources.set(ns, s);
   }
@@ -111,7 +111,7 @@ void test('one watcher per namespace; a relist in one namespace does not delete 
 });
 
 void test('hasSynced waits for every namespace; waitForSync returns false on abort', async (t) => {
-  const slow = new FakeSource();
+  const slow = new FakeListWatcher();
   let release: () => void = () => {};
   const gate = new Promise<void>((r) => (release = r));
   const origList = slow.list.bind(slow);
@@ -119,7 +119,7 @@ void test('hasSynced waits for every namespace; waitForSync returns false on abo
     await gate;
     return origList(o);
   };
-  const fast = new FakeSource();
+  const fast = new FakeListWatcher();
   const inf = new Informer((ns) => (ns === 'slow' ? slow : fast), { namespaces: ['fast', 'slow'] });
   const ctrl = new AbortController();
   // A failed assertion must not leave watchers running and the test process hanging.
@@ -139,7 +139,7 @@ void test('hasSynced waits for every namespace; waitForSync returns false on abo
 });
 
 void test('a late subscriber gets the cached objects replayed as adds; a throwing subscriber does not break the cache', async (t) => {
-  const src = new FakeSource();
+  const src = new FakeListWatcher();
   src.pages = [{ items: [pod('a', 'p1', '1')], resourceVersion: '1' }];
   const errors: string[] = [];
   const inf = new Informer(() => src, { onSubscriberError: (_e, c) => errors.push(`${c.type} ${c.object.metadata.name}`) });
@@ -173,7 +173,7 @@ void test('CacheSet shares one informer per type and scope and starts late infor
   const calls: string[] = [];
   const set = new CacheSet((type, ns, scope) => {
     calls.push(`${type.plural} ${ns ?? '*'} ${scope.labelSelector ?? ''}`);
-    return new FakeSource();
+    return new FakeListWatcher();
   });
   const a = set.informerFor(Pod, { namespaces: ['x', 'y'] });
   const b = set.informerFor(Pod, { namespaces: ['y', 'x'] });
@@ -194,7 +194,7 @@ void test('CacheSet shares one informer per type and scope and starts late infor
 });
 
 void test('a subscriber that mutates the object it was given gets a TypeError, and the cache and its indexes stay right', async (t) => {
-  const src = new FakeSource();
+  const src = new FakeListWatcher();
   src.pages = [{ items: [pod('a', 'p1', '1', { app: 'x' })], resourceVersion: '1' }];
   const errors: unknown[] = [];
   const inf = new Informer(() => src, { indexers: { app: (o) => [o.metadata.labels?.app ?? ''] }, onSubscriberError: (e) => errors.push(e) });
@@ -219,7 +219,7 @@ void test('a subscriber that mutates the object it was given gets a TypeError, a
 
 // Before the fix the list was replayed forever and the informer never synced: the timeout turns that hang into a failure.
 void test('an object whose transform or indexer throws is reported, counted and skipped; the watch goes on and indexes stay consistent', { timeout: 5000 }, async (t) => {
-  const src = new FakeSource();
+  const src = new FakeListWatcher();
   src.pages = [{ items: [pod('a', 'p1', '1', { v: 'one' }), pod('a', 'broken-transform', '1')], resourceVersion: '1' }];
   const errors: string[] = [];
   const inf = new Informer(() => src, {
@@ -262,7 +262,7 @@ void test('an object whose transform or indexer throws is reported, counted and 
 });
 
 void test('an informer is a controller ChangeSource as it is: named, subscribe returns an unsubscribe, and it reports the last list error', async (t) => {
-  const src = new FakeSource();
+  const src = new FakeListWatcher();
   src.listError = new Error('403 forbidden: cannot list pods');
   const inf = Informer.forType(undefined as never, { group: '', version: 'v1', kind: 'Pod', plural: 'pods', namespaced: true });
   const asSource: ChangeSource = inf;
@@ -292,7 +292,7 @@ void test('an informer is a controller ChangeSource as it is: named, subscribe r
 
 void test('an object deleted and re-created under the same name during a watch gap comes back from the relist as delete(old) + add(new)', async (t) => {
   const withUid = (o: KubeObject, uid: string, generation = 1): KubeObject => ({ ...o, metadata: { ...o.metadata, uid, generation } });
-  const src = new FakeSource();
+  const src = new FakeListWatcher();
   src.pages = [{ items: [withUid(pod('a', 'p1', '1'), 'uid-1'), withUid(pod('a', 'same', '1'), 'uid-s')], resourceVersion: '1' }];
   const inf = new Informer(() => src);
   const changes: string[] = [];
@@ -319,7 +319,7 @@ void test('an object deleted and re-created under the same name during a watch g
 });
 
 void test('memory: no index unless asked for, and the default transform drops managedFields and the last-applied annotation', async (t) => {
-  const src = new FakeSource();
+  const src = new FakeListWatcher();
   const big = pod('a', 'p1', '1', { app: 'x' });
   big.metadata.annotations = { 'kubectl.kubernetes.io/last-applied-configuration': '{"a":1}', keep: 'me' };
   src.pages = [{ items: [big], resourceVersion: '1' }];
@@ -337,7 +337,7 @@ void test('memory: no index unless asked for, and the default transform drops ma
 });
 
 void test('a relist replaces the store page by page, and deletes what no page had only after the last page', async (t) => {
-  const src = new FakeSource();
+  const src = new FakeListWatcher();
   src.pages = [{ items: [pod('a', 'p1', '1'), pod('a', 'p2', '1'), pod('a', 'gone', '1')], resourceVersion: '1' }];
   const inf = new Informer(() => src);
   const changes: string[] = [];

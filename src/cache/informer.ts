@@ -1,12 +1,12 @@
 import type { KubeClient } from '../client/client.js';
 import { type KubeObject, type ResourceType, keyOf } from '../client/types.js';
-import { type ListWatchSource, type WatcherEvent, type WatcherOptions, clientSource, runWatcher } from '../watcher/watcher.js';
+import { type ListWatcher, type WatcherEvent, type WatcherOptions, clientListWatcher, runWatcher } from '../watcher/watcher.js';
 import type { WatchChange } from './change.js';
 import { type CacheReader, cacheReader } from './reader.js';
 import { type IndexFunc, Store, deepFreeze, stripForCache } from './store.js';
 
 /** Builds the list/watch source of one namespace (undefined: all namespaces or cluster-scoped). */
-export type SourceFactory<T extends KubeObject = KubeObject> = (namespace: string | undefined) => ListWatchSource<T>;
+export type ListWatcherFactory<T extends KubeObject = KubeObject> = (namespace: string | undefined) => ListWatcher<T>;
 
 /** Options of an informer. */
 export interface InformerOptions<T extends KubeObject = KubeObject> {
@@ -52,7 +52,7 @@ export class Informer<T extends KubeObject = KubeObject> {
   private error: unknown;
 
   constructor(
-    private readonly sourceFor: SourceFactory<T>,
+    private readonly sourceFor: ListWatcherFactory<T>,
     private readonly opts: InformerOptions<T> = {},
   ) {
     this.name = opts.name ?? 'objects';
@@ -70,7 +70,7 @@ export class Informer<T extends KubeObject = KubeObject> {
   ): Informer<T> {
     const { labelSelector, fieldSelector } = opts;
     const namespaces = type.namespaced ? opts.namespaces : undefined;
-    return new Informer<T>((namespace) => clientSource<T>(client, type, { namespace, labelSelector, fieldSelector }), {
+    return new Informer<T>((namespace) => clientListWatcher<T>(client, type, { namespace, labelSelector, fieldSelector }), {
       name: type.plural,
       ...opts,
       namespaces,
@@ -272,7 +272,7 @@ export function labelSelectorOf(labels: Record<string, string> | undefined): str
 }
 
 /** Builds sources for a resource type and scope; the default goes through a KubeClient. */
-export type TypedSourceFactory = (type: ResourceType, namespace: string | undefined, scope: CacheScope) => ListWatchSource;
+export type TypedSourceFactory = (type: ResourceType, namespace: string | undefined, scope: CacheScope) => ListWatcher;
 
 /** Options of a CacheSet. */
 export interface CacheSetOptions {
@@ -304,7 +304,7 @@ export class CacheSet {
       typeof clientOrFactory === 'function'
         ? clientOrFactory
         : (type, namespace, scope) =>
-            clientSource(clientOrFactory, type, { namespace, labelSelector: scope.labelSelector, fieldSelector: scope.fieldSelector });
+            clientListWatcher(clientOrFactory, type, { namespace, labelSelector: scope.labelSelector, fieldSelector: scope.fieldSelector });
   }
 
   /**

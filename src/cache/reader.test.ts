@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { KubeObject, ResourceType } from '../client/types.js';
 import { settle } from '../queue/clock.js';
-import { FakeSource } from '../watcher/testing.js';
+import { FakeListWatcher } from '../watcher/testing.js';
 import { Informer } from './informer.js';
 import { NotCachedError, cacheReader } from './reader.js';
 import { CONTROLLER_INDEX, LABEL_INDEX, NAMESPACE_INDEX } from './store.js';
@@ -16,10 +16,10 @@ function pod(ns: string, name: string, labels: Record<string, string> = {}, owne
 }
 
 async function synced(items: KubeObject[], namespaces?: string[]): Promise<{ inf: Informer; stop: () => Promise<void> }> {
-  const sources = new Map<string | undefined, FakeSource>();
+  const sources = new Map<string | undefined, FakeListWatcher>();
   const inf = new Informer(
     (ns) => {
-      const src = new FakeSource();
+      const src = new FakeListWatcher();
       src.pages = [{ items: items.filter((o) => ns === undefined || o.metadata.namespace === ns), resourceVersion: '1' }];
       sources.set(ns, src);
       return src;

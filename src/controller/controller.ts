@@ -1,6 +1,7 @@
 import { ApiError } from '../client/errors.js';
+import type { Logger } from '../log/logger.js';
 import type { KubeObject } from '../client/types.js';
-import type { EnqueueFn as EventHandler } from '../handler/enqueue.js';
+import type { EnqueueFn } from '../handler/enqueue.js';
 import type { Predicate, WatchChange } from '../predicate/predicate.js';
 import type { Clock } from '../queue/clock.js';
 import { WorkQueue, type QueueMetrics } from '../queue/workqueue.js';
@@ -11,13 +12,8 @@ import { PermanentError, TemporaryError, requestFromKey, type Request, type Resu
 /** Workers per controller by default: reconciles wait on the API server, so several run at once. */
 export const DEFAULT_WORKERS = 16;
 
-/** The logging a controller needs; a pino logger fits. */
-export interface ControllerLogger {
-  debug(obj: object, msg: string): void;
-  info(obj: object, msg: string): void;
-  warn(obj: object, msg: string): void;
-  error(obj: object, msg: string): void;
-}
+/** The part of the one `Logger` type a controller uses, so tests can pass a four-method object. */
+export type ControllerLogger = Pick<Logger, 'debug' | 'info' | 'warn' | 'error'>;
 
 /** A stream of watch changes with a sync barrier: what a shared informer offers a controller. */
 export interface ChangeSource {
@@ -36,8 +32,8 @@ export interface ReconcileObserver {
   workersActive?(controller: string, n: number): void;
 }
 
-/** The function a controller runs for each request. */
-export type ReconcileFn = (req: Request, signal: AbortSignal) => Promise<Result | void>;
+/** What a controller runs for each request; the manager wraps a `Reconciler` (req, ctx) into one. */
+export type RequestFn = (req: Request, signal: AbortSignal) => Promise<Result | void>;
 
 /** Options of a controller. */
 export interface ControllerOptions {
@@ -71,7 +67,7 @@ export class Controller {
 
   constructor(
     opts: ControllerOptions,
-    private readonly reconcile: ReconcileFn,
+    private readonly reconcile: RequestFn,
   ) {
     this.name = opts.name;
     this.workers = Math.max(1, opts.workers ?? DEFAULT_WORKERS);
@@ -80,12 +76,12 @@ export class Controller {
     this.queue = new WorkQueue({ rateLimiter: opts.rateLimiter, metrics: opts.queueMetrics, clock: opts.clock });
   }
 
-  /** Routes changes from `source` that pass every predicate through `handler` into the queue. */
-  watch(source: ChangeSource, handler: EventHandler, predicates: Predicate[] = []): this {
+  /** Routes changes from `source` that pass every predicate through `enqueue` into the queue. */
+  watch(source: ChangeSource, enqueue: EnqueueFn, predicates: Predicate[] = []): this {
     this.sources.push(source);
     source.subscribe((change) => {
       for (const p of predicates) if (!p(change as WatchChange<KubeObject>)) return;
-      for (const req of handler(change)) this.queue.add(req.key);
+      for (const req of enqueue(change)) this.queue.add(req.key);
     });
     return this;
   }

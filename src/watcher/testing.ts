@@ -1,7 +1,7 @@
 // Test doubles of the list/watch source function (not of the API server), shared by watcher and cache tests.
 import type { WatchEvent } from '../client/client.js';
 import type { KubeObject } from '../client/types.js';
-import type { ListWatchSource, SourcePage } from './watcher.js';
+import type { ListWatcher, SourcePage } from './watcher.js';
 
 /** A watch stream the test feeds by hand; it ends when the watcher aborts it, like a real request. */
 export class FakeStream implements AsyncIterable<WatchEvent> {
@@ -75,7 +75,7 @@ export interface WatchCall {
 }
 
 /** An in-memory list/watch source: lists return `pages`, watches return streams the test controls. */
-export class FakeSource implements ListWatchSource {
+export class FakeListWatcher implements ListWatcher {
   pages: SourcePage[] = [{ items: [], resourceVersion: '1' }];
   listCalls: { limit: number; continue?: string | undefined }[] = [];
   watchCalls: WatchCall[] = [];
@@ -110,7 +110,7 @@ export class FakeSource implements ListWatchSource {
   /** The stream of the most recent watch. */
   lastStream(): FakeStream {
     const c = this.watchCalls.at(-1);
-    if (!c) throw new Error('FakeSource: no watch has been started yet');
+    if (!c) throw new Error('FakeListWatcher: no watch has been started yet');
     return c.stream;
   }
 }

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { ApiError } from '../client/errors.js';
 import type { KubeObject } from '../client/types.js';
 import { FakeClock, settle } from '../queue/clock.js';
-import { FakeSource } from './testing.js';
+import { FakeListWatcher } from './testing.js';
 import type { SourcePage } from './watcher.js';
 import { type RestartReason, type WatcherEvent, Backoff, runWatcher } from './watcher.js';
 
@@ -12,7 +12,7 @@ function obj(name: string, rv: string): KubeObject {
 }
 
 interface Harness {
-  source: FakeSource;
+  source: FakeListWatcher;
   clock: FakeClock;
   events: WatcherEvent[];
   restarts: { reason: RestartReason; delayMs: number; error?: unknown }[];
@@ -21,7 +21,7 @@ interface Harness {
   finished: () => boolean;
 }
 
-async function start(source = new FakeSource(), idleTimeoutMs = 60_000): Promise<Harness> {
+async function start(source = new FakeListWatcher(), idleTimeoutMs = 60_000): Promise<Harness> {
   const clock = new FakeClock(1_000_000);
   const events: WatcherEvent[] = [];
   const restarts: Harness['restarts'] = [];
@@ -40,7 +40,7 @@ async function start(source = new FakeSource(), idleTimeoutMs = 60_000): Promise
 }
 
 void test('lists page by page, handing each page on before fetching the next, then watches from the list resourceVersion', async () => {
-  const source = new FakeSource();
+  const source = new FakeListWatcher();
   source.pages = [
     { items: [obj('a', '5')], resourceVersion: '10', continue: '1' },
     { items: [obj('b', '7')], resourceVersion: '10' },
@@ -162,7 +162,7 @@ void test('a non-410 ERROR event reconnects without relisting', async () => {
 });
 
 void test('a silent stream is abandoned after the idle timeout and restarted from the last resourceVersion', async () => {
-  const source = new FakeSource();
+  const source = new FakeListWatcher();
   // A dead TCP connection: aborting does not end the stream.
   source.honourAbort = false;
   const h = await start(source, 10_000);
@@ -200,7 +200,7 @@ void test('backoff grows 800, 1600, … capped at 30 s, and resets after a healt
 });
 
 void test('list errors are retried with backoff until the list succeeds', async () => {
-  const source = new FakeSource();
+  const source = new FakeListWatcher();
   source.listError = new ApiError({ verb: 'list', kind: 'Pod' }, 429, { reason: 'TooManyRequests' }, 1);
   const h = await start(source);
   assert.equal(h.events.length, 0);
@@ -216,7 +216,7 @@ void test('list errors are retried with backoff until the list succeeds', async 
 });
 
 void test('a throwing sink replays the event from the previous resourceVersion', async () => {
-  const source = new FakeSource();
+  const source = new FakeListWatcher();
   const clock = new FakeClock();
   const ctrl = new AbortController();
   let fail = true;
@@ -261,7 +261,7 @@ void test('abort stops the watcher during a watch and during a backoff sleep', a
 });
 
 void test('an abort that fires while the sink handles the list stops the watcher before it watches', async () => {
-  const source = new FakeSource();
+  const source = new FakeListWatcher();
   const ctrl = new AbortController();
   await runWatcher(
     source,
@@ -284,7 +284,7 @@ void test('Backoff applies jitter within the cap', () => {
 });
 
 void test('a continue token that expired mid-list (410) falls back to one full list, not a restart of the paging', async () => {
-  const source = new FakeSource();
+  const source = new FakeListWatcher();
   source.pages = [
     { items: [obj('a', '5')], resourceVersion: '10', continue: '1' },
     { items: [obj('b', '7')], resourceVersion: '10' },

@@ -11,7 +11,7 @@ export interface SourcePage<T extends KubeObject = KubeObject> {
 }
 
 /** Where a watcher lists and watches from; injected so tests can drive the state machine without a server. */
-export interface ListWatchSource<T extends KubeObject = KubeObject> {
+export interface ListWatcher<T extends KubeObject = KubeObject> {
   /** Lists one page; `continue` is the previous page's token. */
   list(opts: { limit: number; continue?: string | undefined; signal: AbortSignal }): Promise<SourcePage<T>>;
   /** Opens a watch from `resourceVersion`; the iterable ends when the stream closes and must honour `signal`. */
@@ -22,19 +22,19 @@ export interface ListWatchSource<T extends KubeObject = KubeObject> {
 }
 
 /** What to list and watch through a KubeClient. */
-export interface ClientSourceOptions {
+export interface ClientListWatcherOptions {
   /** Namespace to watch; absent for all namespaces or cluster-scoped types. */
   namespace?: string;
   labelSelector?: string;
   fieldSelector?: string;
 }
 
-/** Adapts a KubeClient and resource type into a ListWatchSource. */
-export function clientSource<T extends KubeObject = KubeObject>(
+/** Adapts a KubeClient and resource type into a ListWatcher. */
+export function clientListWatcher<T extends KubeObject = KubeObject>(
   client: KubeClient,
   type: ResourceType,
-  opts: ClientSourceOptions = {},
-): ListWatchSource<T> {
+  opts: ClientListWatcherOptions = {},
+): ListWatcher<T> {
   const { namespace, labelSelector, fieldSelector } = opts;
   return {
     list: (o) => client.list<T>(type, { namespace, labelSelector, fieldSelector, limit: o.limit || undefined, continue: o.continue, signal: o.signal }),
@@ -139,7 +139,7 @@ type StreamOutcome = 'closed' | 'short' | 'gone' | 'silent';
  * (the event is replayed, because the resourceVersion advances only after the sink accepted it).
  */
 export async function runWatcher<T extends KubeObject = KubeObject>(
-  source: ListWatchSource<T>,
+  source: ListWatcher<T>,
   sink: (ev: WatcherEvent<T>) => void | Promise<void>,
   signal: AbortSignal,
   opts: WatcherOptions = {},
@@ -211,7 +211,7 @@ export async function runWatcher<T extends KubeObject = KubeObject>(
 
 /** Lists every page, handing each to `sink` before fetching the next; undefined if aborted part-way. */
 async function listPages<T extends KubeObject>(
-  source: ListWatchSource<T>,
+  source: ListWatcher<T>,
   limit: number,
   signal: AbortSignal,
   initial: boolean,
@@ -242,7 +242,7 @@ async function listPages<T extends KubeObject>(
 }
 
 async function watchOnce<T extends KubeObject>(
-  source: ListWatchSource<T>,
+  source: ListWatcher<T>,
   resourceVersion: string,
   timeoutSeconds: number,
   idleTimeoutMs: number,
