@@ -113,7 +113,7 @@ function isReady(m: Message): boolean {
  * bosun's own watcher (re-lists on 410, reconnects after errors); returns when `see` returns true or
  * `signal` fires. Reads the API server, never a contender's cache.
  */
-async function follow<T extends KubeObject>(client: KubeClient, type: ResourceType, signal: AbortSignal, see: (obj: T) => boolean): Promise<void> {
+async function follow<T extends KubeObject>(client: KubeClient, type: ResourceType<T>, signal: AbortSignal, see: (obj: T) => boolean): Promise<void> {
   const stop = new AbortController();
   const both = AbortSignal.any([signal, stop.signal]);
   const feed = (obj: T) => {

@@ -65,7 +65,7 @@ export class Informer<T extends KubeObject = KubeObject> {
   /** An informer for `type` through a KubeClient, optionally filtered by label/field selector. */
   static forType<T extends KubeObject = KubeObject>(
     client: KubeClient,
-    type: ResourceType,
+    type: ResourceType<T>,
     opts: InformerOptions<T> & { labelSelector?: string; fieldSelector?: string } = {},
   ): Informer<T> {
     const { labelSelector, fieldSelector } = opts;

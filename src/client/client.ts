@@ -260,7 +260,7 @@ export class KubeClient {
   }
 
   /** Lists one page of `type`; follow `continue` for more. */
-  async list<T extends KubeObject = KubeObject>(type: ResourceType, opts: ListOptions = {}): Promise<ListResult<T>> {
+  async list<T extends KubeObject>(type: ResourceType<T>, opts: ListOptions = {}): Promise<ListResult<T>> {
     const res = await this.request<{ metadata?: { resourceVersion?: string; continue?: string }; items?: T[] }>({
       method: 'GET',
       path: resourcePath(type, opts.namespace),
@@ -288,8 +288,8 @@ export class KubeClient {
    * Opens a watch and yields its events as they arrive, parsing newline-delimited JSON incrementally.
    * Ends when the server closes the stream or `signal` fires; throws ApiError if the server refuses it.
    */
-  async *watch<T extends KubeObject = KubeObject>(
-    type: ResourceType,
+  async *watch<T extends KubeObject>(
+    type: ResourceType<T>,
     opts: WatchOptions,
     signal?: AbortSignal,
   ): AsyncGenerator<WatchEvent<T>, void, undefined> {
@@ -340,7 +340,7 @@ export class KubeClient {
   }
 
   /** Reads one object; throws ApiError 404 if absent. */
-  get<T extends KubeObject = KubeObject>(type: ResourceType, namespace: string | undefined, name: string, signal?: AbortSignal): Promise<T> {
+  get<T extends KubeObject>(type: ResourceType<T>, namespace: string | undefined, name: string, signal?: AbortSignal): Promise<T> {
     return this.request<T>({
       method: 'GET',
       path: resourcePath(type, namespace, name),
@@ -350,7 +350,7 @@ export class KubeClient {
   }
 
   /** Creates an object (POST); `metadata.generateName` works. */
-  create<T extends KubeObject = KubeObject>(type: ResourceType, obj: T, opts: WriteOptions = {}): Promise<T> {
+  create<T extends KubeObject>(type: ResourceType<T>, obj: T, opts: WriteOptions = {}): Promise<T> {
     const ns = obj.metadata.namespace;
     return this.request<T>({
       method: 'POST',
@@ -363,28 +363,28 @@ export class KubeClient {
   }
 
   /** Replaces an object (PUT); fails with 409 if `metadata.resourceVersion` is stale. */
-  update<T extends KubeObject = KubeObject>(type: ResourceType, obj: T, opts: WriteOptions = {}): Promise<T> {
+  update<T extends KubeObject>(type: ResourceType<T>, obj: T, opts: WriteOptions = {}): Promise<T> {
     return this.put(type, obj, undefined, 'update', opts);
   }
 
   /** Replaces the status subresource (PUT …/status); spec changes in `obj` are ignored by the server. */
-  replaceStatus<T extends KubeObject = KubeObject>(type: ResourceType, obj: T, opts: WriteOptions = {}): Promise<T> {
+  replaceStatus<T extends KubeObject>(type: ResourceType<T>, obj: T, opts: WriteOptions = {}): Promise<T> {
     return this.put(type, obj, 'status', 'replaceStatus', opts);
   }
 
   /** Server-side apply: sends the fields this manager owns; apiVersion/kind are filled in from `type`. */
-  apply<T extends KubeObject = KubeObject>(type: ResourceType, obj: KubeObject, opts: ApplyOptions): Promise<T> {
+  apply<T extends KubeObject>(type: ResourceType<T>, obj: KubeObject, opts: ApplyOptions): Promise<T> {
     return this.applyTo<T>(type, obj, undefined, opts);
   }
 
   /** Server-side apply on the status subresource. */
-  applyStatus<T extends KubeObject = KubeObject>(type: ResourceType, obj: KubeObject, opts: ApplyOptions): Promise<T> {
+  applyStatus<T extends KubeObject>(type: ResourceType<T>, obj: KubeObject, opts: ApplyOptions): Promise<T> {
     return this.applyTo<T>(type, obj, 'status', opts);
   }
 
   /** Patches an object with a merge, JSON or strategic-merge patch, optionally on a subresource. */
-  patch<T extends KubeObject = KubeObject>(
-    type: ResourceType,
+  patch<T extends KubeObject>(
+    type: ResourceType<T>,
     namespace: string | undefined,
     name: string,
     patch: unknown,

@@ -12,7 +12,7 @@ import { controller } from './builder.js';
 import { ReconcileContext, type CacheReader } from './context.js';
 
 // The Message CRD of operators/message serves as a plain owner with a status subresource.
-const Message: ResourceType = { group: 'myorg.dev', version: 'v1', kind: 'Message', plural: 'messages', namespaced: true };
+const Message: ResourceType<Msg> = { group: 'myorg.dev', version: 'v1', kind: 'Message', plural: 'messages', namespaced: true };
 type Msg = KubeObject<{ text: string }, { conditions?: Condition[]; phase?: string }>;
 type CM = KubeObject & { data?: Record<string, string> };
 const LABELS = { 'app.kubernetes.io/managed-by': 'bosun-context-test' };

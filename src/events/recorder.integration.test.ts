@@ -4,7 +4,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { KubeClient } from '../client/client.js';
 import { ConfigMap, Event, Namespace } from '../client/resources.js';
-import type { KubeObject } from '../client/types.js';
+import type { KubeObject, ResourceType } from '../client/types.js';
 import { startTestEnv, type TestEnv } from '../envtest/index.js';
 import { type CoreEvent, EventRecorder, MAX_MESSAGE_LENGTH } from './recorder.js';
 
@@ -24,7 +24,7 @@ after(async () => {
 });
 
 async function eventsAbout(name: string): Promise<CoreEvent[]> {
-  const r = await client.list<CoreEvent>(Event, { namespace: ns, fieldSelector: `involvedObject.name=${name}` });
+  const r = await client.list(Event as ResourceType<CoreEvent>, { namespace: ns, fieldSelector: `involvedObject.name=${name}` });
   return r.items.sort((a, b) => a.message.localeCompare(b.message));
 }
 
@@ -106,7 +106,7 @@ void test('cluster-scoped objects get their events in the default namespace', as
   const rec = new EventRecorder(client, { component: 'test-controller' });
   rec.normal(nsObj, 'Observed', `namespace ${ns} seen`);
   await rec.flush();
-  const r = await client.list<CoreEvent>(Event, { namespace: 'default', fieldSelector: `involvedObject.name=${ns}` });
+  const r = await client.list(Event as ResourceType<CoreEvent>, { namespace: 'default', fieldSelector: `involvedObject.name=${ns}` });
   assert.equal(r.items.length, 1);
   assert.equal(r.items[0]?.involvedObject.kind, 'Namespace');
 });

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { KubeClient } from '../client/client.js';
 import { isNotFound } from '../client/errors.js';
 import { Event as EventType } from '../client/resources.js';
-import type { KubeObject } from '../client/types.js';
+import type { KubeObject, ResourceType } from '../client/types.js';
 import { type Logger, silentLogger } from '../log/logger.js';
 
 /** The two event types Kubernetes knows. */
@@ -244,7 +244,7 @@ export class EventRecorder {
         lastTimestamp: ts,
         count: 1,
       };
-      await this.client.create(EventType, ev, { signal });
+      await this.client.create(EventType as ResourceType<CoreEvent>, ev, { signal });
       e.name = name;
       e.count = 1;
     } catch (err) {

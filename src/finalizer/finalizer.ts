@@ -49,7 +49,7 @@ export function hasFinalizer(obj: KubeObject, finalizer: string): boolean {
  */
 export async function withFinalizer<T extends KubeObject, R>(
   ctx: FinalizerContext,
-  type: ResourceType,
+  type: ResourceType<T>,
   obj: T,
   finalizer: string,
   handlers: FinalizerHandlers<T, R>,
@@ -65,7 +65,7 @@ export async function withFinalizer<T extends KubeObject, R>(
 }
 
 /** Adds `finalizer` to the object (a no-op when it is there); returns the object as written. */
-async function addFinalizer<T extends KubeObject>(ctx: FinalizerContext, type: ResourceType, obj: T, finalizer: string): Promise<T> {
+async function addFinalizer<T extends KubeObject>(ctx: FinalizerContext, type: ResourceType<T>, obj: T, finalizer: string): Promise<T> {
   if (hasFinalizer(obj, finalizer)) return obj;
   return applyFinalizers<T>(ctx, type, obj, finalizer, [finalizer]);
 }
@@ -77,7 +77,7 @@ async function addFinalizer<T extends KubeObject>(ctx: FinalizerContext, type: R
  * another field manager), the apply leaves it, and a merge patch of the list guarded by the
  * resourceVersion just returned removes it; a 409 there is a real race and is retried.
  */
-async function removeFinalizer<T extends KubeObject>(ctx: FinalizerContext, type: ResourceType, obj: T, finalizer: string): Promise<T> {
+async function removeFinalizer<T extends KubeObject>(ctx: FinalizerContext, type: ResourceType<T>, obj: T, finalizer: string): Promise<T> {
   if (!hasFinalizer(obj, finalizer)) return obj;
   const after = await applyFinalizers<T>(ctx, type, obj, finalizer, []);
   if (!hasFinalizer(after, finalizer)) return after;
@@ -92,7 +92,7 @@ async function removeFinalizer<T extends KubeObject>(ctx: FinalizerContext, type
   );
 }
 
-async function applyFinalizers<T extends KubeObject>(ctx: FinalizerContext, type: ResourceType, obj: T, finalizer: string, finalizers: string[]): Promise<T> {
+async function applyFinalizers<T extends KubeObject>(ctx: FinalizerContext, type: ResourceType<T>, obj: T, finalizer: string, finalizers: string[]): Promise<T> {
   const { namespace, name, uid } = obj.metadata;
   if (!name || !uid) throw new FinalizerTargetError(`cannot write finalizer ${finalizer} on ${type.kind} ${namespace ? `${namespace}/` : ''}${name ?? '(unnamed)'}: metadata.name and metadata.uid are required; pass the object as read from the cache or the API`);
   const body: KubeObject = { metadata: { name, namespace, uid, ...(finalizers.length ? { finalizers } : {}) } };

@@ -32,7 +32,7 @@ export interface ClientListWatcherOptions {
 /** Adapts a KubeClient and resource type into a ListWatcher. */
 export function clientListWatcher<T extends KubeObject = KubeObject>(
   client: KubeClient,
-  type: ResourceType,
+  type: ResourceType<T>,
   opts: ClientListWatcherOptions = {},
 ): ListWatcher<T> {
   const { namespace, labelSelector, fieldSelector } = opts;

@@ -3,7 +3,7 @@
 // Message, no orphan Pod, no deletion lost; and, from the audit log, no hot loop.
 import type { KubeClient } from '../../../src/client/client.js';
 import { Pod as PodType } from '../../../src/client/resources.js';
-import type { KubeObject } from '../../../src/client/types.js';
+import type { KubeObject, ResourceType } from '../../../src/client/types.js';
 import { MessageResource, type Message } from '../../../operators/message/resource.js';
 import { POD_LABELS, textHash, type Pod } from '../../../operators/message/pod.js';
 import { countRequests, readAudit, OPERATOR_USER_AGENT, type RequestCounts } from './audit.js';
@@ -19,7 +19,7 @@ export interface NamespaceState {
   pods: Pod[];
 }
 
-async function listAll<T extends KubeObject>(client: KubeClient, type: Parameters<KubeClient['list']>[0], namespace: string): Promise<T[]> {
+async function listAll<T extends KubeObject>(client: KubeClient, type: ResourceType<T>, namespace: string): Promise<T[]> {
   const out: T[] = [];
   let cont: string | undefined;
   do {
