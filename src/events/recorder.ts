@@ -3,25 +3,15 @@ import type { KubeClient } from '../client/client.js';
 import { isNotFound } from '../client/errors.js';
 import { Event as EventType } from '../client/resources.js';
 import type { KubeObject, ResourceType } from '../client/types.js';
+import type { ObjectReference } from '../client/resources.js';
 import { type Logger, silentLogger } from '../log/logger.js';
 
 /** The two event types Kubernetes knows. */
 export type EventKind = 'Normal' | 'Warning';
 
-/** The object an event is about, as a core/v1 ObjectReference. */
-export interface InvolvedObject {
-  apiVersion?: string;
-  kind?: string;
-  name?: string;
-  namespace?: string;
-  uid?: string;
-  resourceVersion?: string;
-  fieldPath?: string;
-}
-
 /** A core/v1 Event as the recorder writes it. */
 export interface CoreEvent extends KubeObject {
-  involvedObject: InvolvedObject;
+  involvedObject: ObjectReference;
   reason: string;
   message: string;
   type: EventKind;
@@ -147,7 +137,7 @@ export class EventRecorder {
   private enqueue(obj: KubeObject, type: EventKind, reason: string, rawMessage: string): void {
     const message = rawMessage.length > MAX_MESSAGE_LENGTH ? `${rawMessage.slice(0, MAX_MESSAGE_LENGTH - 3)}...` : rawMessage;
     const meta = obj.metadata;
-    const involved: InvolvedObject = {
+    const involved: ObjectReference = {
       apiVersion: obj.apiVersion,
       kind: obj.kind,
       name: meta.name,
@@ -207,7 +197,7 @@ export class EventRecorder {
   }
 
   /** Creates the Event, or bumps the count of the one written before; never rejects. */
-  private async write(e: Remembered, involved: InvolvedObject, type: EventKind, reason: string, message: string): Promise<void> {
+  private async write(e: Remembered, involved: ObjectReference, type: EventKind, reason: string, message: string): Promise<void> {
     const ts = rfc3339(this.now());
     const signal = AbortSignal.timeout(10_000);
     try {

@@ -6,7 +6,7 @@ import { KubeClient } from '../client/client.js';
 import { TransportError } from '../client/errors.js';
 import { Lease } from '../client/resources.js';
 import { eventually, startTestEnv, type TestEnv } from '../envtest/index.js';
-import { LeaderElector, type LeaseObject } from './lease.js';
+import { LeaderElector } from './lease.js';
 
 let env: TestEnv;
 let ns: string;
@@ -66,10 +66,10 @@ function replica(lease: string, identity: string): Replica {
   return { elector, partitioned, log, abort, run: elector.run(abort.signal) };
 }
 
-async function readLease(name: string): Promise<LeaseObject> {
+async function readLease(name: string): Promise<Lease> {
   const c = KubeClient.fromConfig({ kubeconfig: env.kubeconfig });
   try {
-    return await c.get<LeaseObject>(Lease, ns, name);
+    return await c.get<Lease>(Lease, ns, name);
   } finally {
     c.close();
   }

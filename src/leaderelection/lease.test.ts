@@ -4,7 +4,8 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { KubeClient } from '../client/client.js';
 import { ApiError } from '../client/errors.js';
 import { FakeClock, settle } from '../queue/clock.js';
-import { LeaderElectionConfigError, LeaderElector, type LeaseObject, microTime } from './lease.js';
+import { LeaderElectionConfigError, LeaderElector, microTime } from './lease.js';
+import type { Lease } from '../client/resources.js';
 
 function offlineClient(): KubeClient {
   const kc = new KubeConfig();
@@ -57,7 +58,7 @@ void test('an unreachable API server never leads and run resolves on abort', asy
 
 /** An in-memory Lease API with resourceVersion checks; `mode` makes every call hang (ignoring its signal) or fail. */
 class FakeLeaseApi {
-  lease: LeaseObject | undefined;
+  lease: Lease | undefined;
   mode: 'ok' | 'hang' | 'fail' = 'ok';
   gets = 0;
   private rv = 0;
@@ -72,7 +73,7 @@ class FakeLeaseApi {
     }
   }
 
-  private stamp(obj: LeaseObject): LeaseObject {
+  private stamp(obj: Lease): Lease {
     this.lease = { ...structuredClone(obj), metadata: { ...obj.metadata, resourceVersion: String(++this.rv) } };
     return structuredClone(this.lease);
   }
@@ -87,7 +88,7 @@ class FakeLeaseApi {
     });
   }
 
-  get(_t: unknown, _ns: string, name: string): Promise<LeaseObject> {
+  get(_t: unknown, _ns: string, name: string): Promise<Lease> {
     this.gets++;
     return this.gate(() => {
       if (!this.lease) throw new ApiError({ verb: 'get', kind: 'Lease', name }, 404, { reason: 'NotFound' });
@@ -95,14 +96,14 @@ class FakeLeaseApi {
     });
   }
 
-  create(_t: unknown, obj: LeaseObject): Promise<LeaseObject> {
+  create(_t: unknown, obj: Lease): Promise<Lease> {
     return this.gate(() => {
       if (this.lease) throw new ApiError({ verb: 'create', kind: 'Lease' }, 409, { reason: 'AlreadyExists' });
       return this.stamp(obj);
     });
   }
 
-  update(_t: unknown, obj: LeaseObject): Promise<LeaseObject> {
+  update(_t: unknown, obj: Lease): Promise<Lease> {
     return this.gate(() => {
       if (obj.metadata.resourceVersion !== this.lease?.metadata.resourceVersion) throw new ApiError({ verb: 'update', kind: 'Lease' }, 409, { reason: 'Conflict' });
       return this.stamp(obj);

@@ -1,22 +1,9 @@
 import type { KubeClient } from '../client/client.js';
 import { isAlreadyExists, isConflict, isNotFound } from '../client/errors.js';
-import { Lease as LeaseType } from '../client/resources.js';
-import type { KubeObject } from '../client/types.js';
+import { Lease as LeaseType, type Lease } from '../client/resources.js';
 import { type Logger, silentLogger } from '../log/logger.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { type Clock, realClock } from '../queue/clock.js';
-
-/** The spec of a coordination.k8s.io/v1 Lease. */
-export interface LeaseSpec {
-  holderIdentity?: string | null;
-  leaseDurationSeconds?: number;
-  acquireTime?: string | null;
-  renewTime?: string | null;
-  leaseTransitions?: number;
-}
-
-/** A coordination.k8s.io/v1 Lease. */
-export type LeaseObject = KubeObject<LeaseSpec>;
 
 /** Options of `LeaderElector`; durations default to controller-runtime's (15 s / 10 s / 2 s). */
 export interface LeaderElectorOptions {
@@ -89,7 +76,7 @@ export class LeaderElector {
   private observedRaw = '';
   private observedAt = 0;
   private observedHolder = '';
-  private lease: LeaseObject | undefined;
+  private lease: Lease | undefined;
   private leading = false;
   private leadership: AbortController | undefined;
   private deadlineTimer: unknown;
@@ -230,14 +217,14 @@ export class LeaderElector {
     this.setLeading(false);
     const now = microTime(this.wallClock());
     const spec = this.lease.spec ?? {};
-    const body: LeaseObject = {
+    const body: Lease = {
       ...this.lease,
       // client-go's release: no holder, a 1 s duration, transitions kept, so any replica may acquire immediately.
       spec: { ...spec, holderIdentity: null, leaseDurationSeconds: 1, acquireTime: now, renewTime: now },
     };
     const ac = this.timeout(this.renewDeadlineMs, undefined);
     try {
-      this.lease = await abortable(this.client.update<LeaseObject>(LeaseType, body, { signal: ac.signal }), ac.signal);
+      this.lease = await abortable(this.client.update<Lease>(LeaseType, body, { signal: ac.signal }), ac.signal);
       this.log.info('released leadership');
     } catch (err) {
       // The lease expires by itself after leaseDuration; release only speeds the handover up.
@@ -297,13 +284,13 @@ export class LeaderElector {
     const { namespace, name, identity } = this.opts;
     const now = microTime(this.wallClock());
     const durationSeconds = Math.round(this.leaseMs / 1000);
-    let current: LeaseObject;
+    let current: Lease;
     try {
-      current = await this.client.get<LeaseObject>(LeaseType, namespace, name, signal);
+      current = await this.client.get<Lease>(LeaseType, namespace, name, signal);
     } catch (err) {
       if (!isNotFound(err)) throw err;
       signal.throwIfAborted();
-      const created = await this.client.create<LeaseObject>(
+      const created = await this.client.create<Lease>(
         LeaseType,
         {
           apiVersion: 'coordination.k8s.io/v1',
@@ -325,7 +312,7 @@ export class LeaderElector {
     const expired = this.observedAt + (spec.leaseDurationSeconds ?? durationSeconds) * 1000 <= this.clock.now();
     if (holder !== '' && holder !== identity && !expired) return false;
     const renewing = holder === identity && this.leading;
-    const next: LeaseObject = {
+    const next: Lease = {
       ...current,
       spec: {
         ...spec,
@@ -337,7 +324,7 @@ export class LeaderElector {
       },
     };
     // update() sends metadata.resourceVersion from the read: a concurrent writer makes it fail with 409.
-    const updated = await this.client.update<LeaseObject>(LeaseType, next, { signal });
+    const updated = await this.client.update<Lease>(LeaseType, next, { signal });
     // A reply after the deadline must not count: the timer has already stepped down.
     signal.throwIfAborted();
     this.observe(updated);
@@ -346,7 +333,7 @@ export class LeaderElector {
   }
 
   /** Tracks when the lease record last changed, by our monotonic clock, and reports holder changes. */
-  private observe(lease: LeaseObject): void {
+  private observe(lease: Lease): void {
     const spec = lease.spec ?? {};
     const raw = JSON.stringify([spec.holderIdentity ?? '', spec.renewTime ?? '', spec.acquireTime ?? '', spec.leaseTransitions ?? 0, spec.leaseDurationSeconds ?? 0]);
     if (raw !== this.observedRaw) {

@@ -6,7 +6,6 @@ import { KubeClient } from '../client/client.js';
 import { ConfigMap, Event, Lease } from '../client/resources.js';
 import { controller } from '../controller/builder.js';
 import { eventually, startTestEnv, type TestEnv } from '../envtest/index.js';
-import type { LeaseObject } from '../leaderelection/lease.js';
 import { silentLogger } from '../log/logger.js';
 import { CacheSyncTimeoutError, LeaderElectionLostError, Manager, type ManagerOptions } from './manager.js';
 
@@ -52,8 +51,8 @@ function manager(extra: Partial<ManagerOptions> = {}): Manager {
   return new Manager({ client: KubeClient.fromConfig({ kubeconfig: env.kubeconfig }), namespaces: [ns], logger: silentLogger(), ...extra });
 }
 
-async function readLease(name: string): Promise<LeaseObject> {
-  return admin.get<LeaseObject>(Lease, ns, name);
+async function readLease(name: string): Promise<Lease> {
+  return admin.get<Lease>(Lease, ns, name);
 }
 
 async function makeBlocker(): Promise<void> {
@@ -110,7 +109,7 @@ void test('losing the Lease aborts the in-flight reconcile at once and start() r
   // Another replica takes the Lease over (as after a partition): the next renew sees it.
   const l = await readLease('lost-lock');
   const takenAt = Date.now();
-  await admin.update<LeaseObject>(Lease, { ...l, spec: { ...l.spec, holderIdentity: 'usurper', leaseTransitions: (l.spec?.leaseTransitions ?? 0) + 1 } });
+  await admin.update<Lease>(Lease, { ...l, spec: { ...l.spec, holderIdentity: 'usurper', leaseTransitions: (l.spec?.leaseTransitions ?? 0) + 1 } });
   await eventually('the reconcile signal to abort', async () => (signal.aborted ? true : undefined), 10_000, 20);
   assert.ok(b.state.abortedAt - takenAt <= TIMING.retryPeriodMs * 2 + 1000, `aborted ${b.state.abortedAt - takenAt} ms after the takeover`);
   const err = await outcome;
