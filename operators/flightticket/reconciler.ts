@@ -7,6 +7,7 @@ import {
   Secret,
   TemporaryError,
   controller,
+  generationChanged,
   withFinalizer,
   type ControllerSpec,
   type ReconcileContext,
@@ -173,8 +174,10 @@ export function flightTicketController(config: FlightTicketConfig): ControllerSp
     throw err;
   }
 
+  // Spec changes and deletions only: its own status and finalizer writes must not run it again at
+  // once, which would call the booking service before the Retry-After a 429 asked for.
   return controller('flightticket')
-    .for(FlightTicketResource)
+    .for(FlightTicketResource, { predicates: [generationChanged()] })
     .reads(Secret)
     .reconcile(async (req, ctx) => {
       const t = ctx.cache.get<FlightTicket>(FlightTicketResource, req.namespace, req.name);
