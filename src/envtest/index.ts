@@ -9,7 +9,7 @@ import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import { Writable } from 'node:stream';
-import { KubeClient } from '../client/client.js';
+import { KubeClient, type KubeClientConfig } from '../client/client.js';
 import type { ControllerSpec } from '../controller/builder.js';
 import { createLogger } from '../log/logger.js';
 import { Manager } from '../manager/manager.js';
@@ -143,6 +143,10 @@ export interface RunControllersOptions {
   namespaces?: string[];
   /** Leader election on a Lease, with short timings suited to tests. */
   leaderElection?: { namespace: string; name: string; identity?: string };
+  /** Another kubeconfig than the test cluster's (for example the fault proxy's). */
+  kubeconfig?: string;
+  /** Client settings such as the transport or its dead-connection timings. */
+  client?: Omit<KubeClientConfig, 'kubeconfig'>;
 }
 
 /** Runs controllers in-process against the test cluster, capturing their logs: the operator under test. */
@@ -155,7 +159,7 @@ export function runControllers(env: TestEnv, specs: ControllerSpec[], opts: RunC
     },
   });
   const manager = new Manager({
-    client: KubeClient.fromConfig({ kubeconfig: env.kubeconfig }),
+    client: KubeClient.fromConfig({ ...opts.client, kubeconfig: opts.kubeconfig ?? env.kubeconfig }),
     namespaces: opts.namespaces,
     logger: createLogger({ destination: sink, level: 'debug' }),
     leaderElection: opts.leaderElection ? { ...opts.leaderElection, leaseDurationMs: 3000, renewDeadlineMs: 2000, retryPeriodMs: 500 } : undefined,

@@ -1,46 +1,15 @@
 // Shared pieces of the fault suite: an in-process operator with its own kubeconfig, and Message readiness.
-import { Writable } from 'node:stream';
 import { OPERATORS } from '../../operators/index.js';
 import { MessageResource, type Message } from '../../operators/message/resource.js';
-import { KubeClient, type KubeClientConfig } from '../../src/client/client.js';
-import { createLogger } from '../../src/log/logger.js';
-import { Manager } from '../../src/manager/manager.js';
-
-/** An operator running in this process against a given kubeconfig, with its log lines captured. */
-export interface InProcessOperator {
-  manager: Manager;
-  logs: string[];
-  stop(): Promise<void>;
-}
+import type { KubeClient, KubeClientConfig } from '../../src/client/client.js';
+import { runControllers, type RunningControllers, type TestEnv } from '../../src/envtest/index.js';
 
 /**
  * Runs the named operator of `bosun run` in this process through `kubeconfig` (for example the fault
  * proxy's); `client` overrides client settings such as the transport or its dead-connection timings.
  */
-export function startInProcessOperator(name: string, kubeconfig: string, namespaces: string[], client: Omit<KubeClientConfig, 'kubeconfig'> = {}): InProcessOperator {
-  const logs: string[] = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      for (const line of chunk.toString('utf8').split('\n')) if (line) logs.push(line);
-      cb();
-    },
-  });
-  const manager = new Manager({
-    client: KubeClient.fromConfig({ ...client, kubeconfig }),
-    namespaces,
-    logger: createLogger({ destination: sink, level: 'debug' }),
-  });
-  for (const spec of OPERATORS[name]!.controllers()) manager.add(spec);
-  const ac = new AbortController();
-  const done = manager.start(ac.signal);
-  return {
-    manager,
-    logs,
-    async stop() {
-      ac.abort();
-      await done;
-    },
-  };
+export function startInProcessOperator(env: TestEnv, name: string, kubeconfig: string, namespaces: string[], client: Omit<KubeClientConfig, 'kubeconfig'> = {}): RunningControllers {
+  return runControllers(env, OPERATORS[name]!.controllers(), { namespaces, kubeconfig, client });
 }
 
 /** A Message manifest (one YAML document). */

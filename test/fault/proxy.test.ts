@@ -9,7 +9,8 @@ import { after, before, describe, test } from 'node:test';
 import { KubeClient } from '../../src/client/client.js';
 import { startFaultProxy, writeProxyKubeconfig, type FaultProxy } from '../../src/envtest/faultproxy.js';
 import { startTestEnv, type TestEnv } from '../../src/envtest/index.js';
-import { messageYaml, readyWithin, startInProcessOperator, type InProcessOperator } from './helpers.js';
+import type { RunningControllers } from '../../src/envtest/index.js';
+import { messageYaml, readyWithin, startInProcessOperator } from './helpers.js';
 
 /** client-go's dead-connection bound: HTTP/2 ReadIdleTimeout 30 s + PingTimeout 15 s. */
 const DEAD_CONNECTION_BOUND_MS = 45_000;
@@ -21,7 +22,7 @@ describe('Message operator through a fault proxy', () => {
   let ns: string;
   let dir: string;
   let proxy: FaultProxy;
-  let op: InProcessOperator | undefined;
+  let op: RunningControllers | undefined;
   let direct: KubeClient;
   let normalMs: number;
 
@@ -46,7 +47,7 @@ describe('Message operator through a fault proxy', () => {
     proxy = await startFaultProxy({ target: { host: '127.0.0.1', port: env.state.ports.apiserver } });
     const kubeconfig = await writeProxyKubeconfig(env.kubeconfig, proxy.url, join(dir, 'kubeconfig'));
     direct = KubeClient.fromConfig({ kubeconfig: env.kubeconfig });
-    op = startInProcessOperator('message', kubeconfig, [ns]);
+    op = startInProcessOperator(env, 'message', kubeconfig, [ns]);
     // The first Message also waits for the caches to sync; it is not a measure of normal work.
     const warm = await createAndTime('warm-up', 60_000);
     assert.ok(warm !== undefined, 'the warm-up Message became Ready through the proxy');
