@@ -1,8 +1,9 @@
 // A control plane of a scenario's own, in a temporary directory: the scenarios that kill the API
 // server or compact etcd must not do it to the test cluster other tests share.
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { KubeClient } from '../../../src/client/client.js';
 import { down, up, type ClusterState } from '../../../src/cluster/controlplane.js';
 import { eventually, runKubectl, type KubectlResult } from '../../../src/envtest/index.js';
@@ -14,7 +15,17 @@ export class FaultClusterError extends Error {
   override name = 'FaultClusterError';
 }
 
-/** A scenario's own control plane, with the audit log on and the Message CRD installed. */
+/** The CRDs `bosun generate` writes: every operator's custom resource. */
+const CRD_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'config', 'crd');
+
+/** The CRD manifests of config/crd (Message, Application, FlightTicket), as absolute paths. */
+export async function crdFiles(): Promise<string[]> {
+  const files = (await readdir(CRD_DIR)).filter((f) => f.endsWith('.yaml')).sort();
+  if (files.length === 0) throw new FaultClusterError(`no CRD manifest (*.yaml) in ${CRD_DIR}; run bosun generate`);
+  return files.map((f) => join(CRD_DIR, f));
+}
+
+/** A scenario's own control plane, with the audit log on and every CRD of config/crd installed. */
 export interface FaultCluster {
   dir: string;
   kubeconfig: string;
@@ -40,7 +51,8 @@ const quiet = () => undefined;
 
 /**
  * Starts a control plane in a new temporary directory, restarts its API server once with the audit
- * log on (and `apiserverArgs`, e.g. `--watch-cache=false`), and installs the Message CRD.
+ * log on (and `apiserverArgs`, e.g. `--watch-cache=false`), and installs every CRD of config/crd
+ * (Message, Application, FlightTicket), so one operator process can run all three.
  */
 export async function startFaultCluster(opts: { prefix: string; apiserverArgs?: string[] }): Promise<FaultCluster> {
   const dir = await mkdtemp(join(tmpdir(), `bosun-${opts.prefix}-`));
@@ -57,9 +69,9 @@ export async function startFaultCluster(opts: { prefix: string; apiserverArgs?: 
       if (r.code !== 0) throw new FaultClusterError(`kubectl ${args.join(' ')} failed (exit ${r.code}) on the cluster in ${dir}: ${r.stderr.trim()}`);
       return r.stdout;
     };
-    const crd = 'config/crd/messages.myorg.dev.yaml';
-    await kubectlOk(['apply', '--server-side', '-f', crd]);
-    await kubectlOk(['wait', '--for=condition=Established', '--timeout=60s', '-f', crd]);
+    const crds = (await crdFiles()).flatMap((f) => ['-f', f]);
+    await kubectlOk(['apply', '--server-side', ...crds]);
+    await kubectlOk(['wait', '--for=condition=Established', '--timeout=60s', ...crds]);
     client = KubeClient.fromConfig({ kubeconfig, userAgent: TEST_USER_AGENT });
     const c = client;
     return {

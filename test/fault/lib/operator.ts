@@ -1,5 +1,6 @@
-// The Message operator as a separate process (`bosun run message --standalone`), so a scenario can
-// SIGKILL it, SIGSTOP it, and start it again, as a crash or a node freeze would.
+// The operators as a separate process (`bosun run message --standalone`, or several operators in
+// one process: `bosun run message application flightticket`), so a scenario can SIGKILL it,
+// SIGSTOP it, and start it again, as a crash or a node freeze would.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
@@ -21,8 +22,8 @@ export interface OperatorProcessOptions {
   namespace: string;
   /** File the process's output (JSON log lines) is appended to, across restarts. */
   logFile: string;
-  /** The operator `bosun run` starts; default `message`. */
-  operator?: string;
+  /** The operator or operators `bosun run` starts in this one process; default `message`. */
+  operator?: string | string[];
   /** Extra environment of the process. */
   env?: Record<string, string>;
 }
@@ -41,6 +42,8 @@ export interface OperatorProcess {
   signal(sig: NodeJS.Signals): Promise<void>;
   /** The current process's Prometheus metrics (text). */
   metrics(): Promise<string>;
+  /** The resident set size of the current process in bytes, read from /proc (what the kernel charges it, heap and all). */
+  rss(): Promise<number>;
   /** Whether the current process runs. */
   alive(): boolean;
   /** The exit of the current process, if it exited by itself: code or signal. */
@@ -58,6 +61,13 @@ async function freePort(): Promise<number> {
       srv.close(() => res(typeof a === 'object' && a ? a.port : 0));
     });
   });
+}
+
+/** The operator names of `bosun run` for an `operator` option: one, several, or the default `message`. */
+export function operatorNames(operator: string | string[] | undefined): string[] {
+  const list = operator === undefined ? ['message'] : typeof operator === 'string' ? [operator] : operator;
+  if (list.length === 0) throw new OperatorProcessError('operatorProcess: operator is an empty list; name at least one operator, e.g. ["message"]');
+  return list;
 }
 
 /** A handle on the operator as a process; nothing runs until `start()`. */
@@ -93,7 +103,7 @@ export function operatorProcess(opts: OperatorProcessOptions): OperatorProcess {
         'tsx',
         join(REPO, 'src/cli/run-main.ts'),
         'run',
-        opts.operator ?? 'message',
+        ...operatorNames(opts.operator),
         '--kubeconfig',
         opts.kubeconfig,
         '--standalone',
@@ -137,6 +147,10 @@ export function operatorProcess(opts: OperatorProcessOptions): OperatorProcess {
       const r = await fetch(`http://127.0.0.1:${metricsPort}/metrics`);
       return r.text();
     },
+    async rss() {
+      if (!alive() || child?.pid === undefined) throw new OperatorProcessError('no operator process runs to read the RSS of');
+      return rssOf(await readFile(`/proc/${child.pid}/status`, 'utf8'));
+    },
     alive,
     exitedUnexpectedly: () => (exit !== undefined && !expected ? exit : undefined),
     async stop() {
@@ -152,6 +166,13 @@ export function operatorProcess(opts: OperatorProcessOptions): OperatorProcess {
       }
     },
   };
+}
+
+/** The VmRSS of a /proc/<pid>/status text, in bytes. */
+export function rssOf(status: string): number {
+  const m = /^VmRSS:\s+(\d+) kB$/m.exec(status);
+  if (!m) throw new OperatorProcessError('no VmRSS line in /proc/<pid>/status: the process is a zombie or gone');
+  return Number(m[1]) * 1024;
 }
 
 /** The sum of a Prometheus metric over its series whose labels match (a string exactly, a RegExp by test); 0 when absent. */
