@@ -19,7 +19,8 @@ export class OperatorProcessError extends Error {
 /** Options of `operatorProcess`. */
 export interface OperatorProcessOptions {
   kubeconfig: string;
-  namespace: string;
+  /** The namespace or namespaces the process watches (one `-n` each). */
+  namespace: string | string[];
   /** File the process's output (JSON log lines) is appended to, across restarts. */
   logFile: string;
   /** The operator or operators `bosun run` starts in this one process; default `message`. */
@@ -107,8 +108,7 @@ export function operatorProcess(opts: OperatorProcessOptions): OperatorProcess {
         '--kubeconfig',
         opts.kubeconfig,
         '--standalone',
-        '-n',
-        opts.namespace,
+        ...(typeof opts.namespace === 'string' ? [opts.namespace] : opts.namespace).flatMap((n) => ['-n', n]),
         '--metrics-addr',
         `127.0.0.1:${metricsPort}`,
         '--health-addr',
