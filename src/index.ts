@@ -1,36 +1,59 @@
 /**
  * bosun: write Kubernetes operators in TypeScript.
  *
- * The data path, in the order the folders read: client → watcher → cache → queue → controller
- * (reconcile or kopf-style handlers) → writes through the client; a manager runs it all.
+ * This entry point is what an operator author uses: declare a resource, build a controller (a reconciler,
+ * or kopf-style handlers) and run it in a Manager. The machinery underneath (watcher, informer, store, work
+ * queue, rate limiters) is `bosun/runtime`; CRD generation is `bosun/crd`; the test harness is `bosun/envtest`.
  */
-export * from './client/types.js';
-export * from './client/errors.js';
-export { KubeClient, type KubeClientConfig } from './client/client.js';
-// Each built-in kind is a value (the handle) and a type (the object) of one name. Listed here, not re-exported with *,
-// so this CustomResourceDefinition (the object read from the API) wins over src/crd's generated-manifest type.
+
+// Objects and the kinds they belong to.
+export type { KubeObject, ObjectMeta, OwnerReference, ResourceType, ObjectOf } from './client/types.js';
+export { apiVersionOf, keyOf } from './client/types.js';
+// Each built-in kind is a value (the handle) and a type (the object) of one name.
 export { Pod, Event, Deployment, Service, Secret, ConfigMap, Lease, Namespace, CustomResourceDefinition } from './client/resources.js';
 export type {
   LabelSelector, ObjectCondition, Container, ContainerState, ContainerStatus, PodSpec, PodStatus, ObjectReference,
   DeploymentSpec, DeploymentStatus, ServicePort, ServiceSpec, LeaseSpec,
   CustomResourceDefinitionVersion, CustomResourceDefinitionSpec, CustomResourceDefinitionStatus,
 } from './client/resources.js';
-export { CacheSet, Informer } from './cache/informer.js';
-export { Store } from './cache/store.js';
-export { WorkQueue } from './queue/workqueue.js';
-export * from './queue/ratelimiter.js';
-export * from './reconcile/types.js';
-export * from './predicate/predicate.js';
-export * from './handler/enqueue.js';
-export { Controller, DEFAULT_WORKERS, decide, type Decision, type ReconcileOutcome, type ReconcileObserver } from './controller/controller.js';
-export { controller, ControllerBuilder, type ControllerSpec, type Reconciler, type OwnsOptions, type WatchesOptions } from './controller/builder.js';
-export { ReconcileContext, ChildInvalidError, NoOwnerError, StatusPreconditionError, CHILD_INVALID, appliedAnnotation, type CacheReader, type EventSink, type PrimaryRef, type StatusUpdate } from './controller/context.js';
+
+// Custom resources declared in TypeScript (their CRD manifests: bosun/crd).
+export { defineResource, assertValidSpec, cel, intOrString, SpecValidationError, ResourceDefinitionError } from './crd/resource.js';
+export type { CustomResource, CustomObject, ResourceDefinition, SpecOf, StatusOf, PrinterColumn, FieldError } from './crd/resource.js';
+export { ConditionSchema, ConditionsSchema, conditionsSchema, type Condition } from './crd/conditions.js';
+export type { ValidationRule } from './crd/structural.js';
+
+// The client.
+export { KubeClient, type KubeClientConfig, type RawRequest } from './client/client.js';
+export type { TransportKind } from './client/transport.js';
+export {
+  ApiError, TransportError, RequestTimeoutError, DeadConnectionError, KubeConfigError,
+  statusOf, isNotFound, isConflict, isAlreadyExists, isGone, isTooManyRequests,
+  type Status, type RequestTarget,
+} from './client/errors.js';
+
+// Controllers: what to watch, what a reconcile is asked and what it answers.
+export { controller, type ControllerBuilder, type ControllerSpec, type Reconciler, type OwnsOptions, type WatchesOptions } from './controller/builder.js';
+export { requestFor, requestFromKey, PermanentError, TemporaryError, type Request, type Result } from './reconcile/types.js';
+export type { WatchChange } from './cache/change.js';
+export { generationChanged, hasLabels, custom, type Predicate } from './predicate/predicate.js';
+export { enqueueObject, enqueueOwner, enqueueMapped, type EnqueueFn } from './handler/enqueue.js';
+
+// What a reconcile works with: the context, its children, status and finalizers.
+export {
+  ReconcileContext, ChildInvalidError, NoOwnerError, StatusPreconditionError, CHILD_INVALID,
+  type CacheReader, type EventSink, type PrimaryRef, type StatusUpdate,
+} from './controller/context.js';
 export { controllerRef, isControlledBy, childNamespace, OwnerScopeError } from './controller/owner.js';
-export * from './causes/handlers.js';
-export * from './finalizer/finalizer.js';
-export * from './status/conditions.js';
-export { jsonEqual } from './status/equal.js';
-export { Manager, LeaderElectionLostError, CacheSyncTimeoutError, ShutdownTimeoutError, type ManagerOptions, type LeaderElectionOptions, type UnsyncedKind } from './manager/manager.js';
-export { createLogger, objectLogger, type Logger } from './log/logger.js';
-export { Metrics } from './metrics/metrics.js';
-export * from './crd/index.js';
+export { setCondition, findCondition, isConditionTrue, type ConditionInput } from './status/conditions.js';
+export { withFinalizer, hasFinalizer, FinalizerTargetError, type FinalizerContext, type FinalizerHandlers } from './finalizer/finalizer.js';
+
+// The kopf style: one handler per cause, on the same controller.
+export { handlers, type HandlersBuilder, type HandlerArgs, type UpdateArgs, type OwnedArgs, type Handler } from './causes/handlers.js';
+
+// Running it.
+export {
+  Manager, LeaderElectionLostError, CacheSyncTimeoutError, ShutdownTimeoutError,
+  type ManagerOptions, type LeaderElectionOptions, type UnsyncedKind,
+} from './manager/manager.js';
+export { createLogger, objectLogger, InvalidLogLevelError, type Logger, type LoggerOptions, type LogLevel } from './log/logger.js';

@@ -1,6 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
-import type { ObjectOf } from '../../src/client/types.js';
-import { ConditionsSchema, defineResource } from '../../src/crd/index.js';
+import { ConditionsSchema, defineResource, type ObjectOf } from 'bosun';
 
 /** Schema of Application.spec: what to run and how many copies. */
 export const ApplicationSpecSchema = Type.Object(

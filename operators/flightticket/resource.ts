@@ -1,6 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
-import type { ObjectOf } from '../../src/client/types.js';
-import { ConditionsSchema, cel, defineResource } from '../../src/crd/index.js';
+import { ConditionsSchema, cel, defineResource, type ObjectOf } from 'bosun';
 
 /** Schema of FlightTicket.spec: the route and the number of seats. */
 export const FlightTicketSpecSchema = Type.Object(

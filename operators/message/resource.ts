@@ -1,6 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
-import type { ObjectOf } from '../../src/client/types.js';
-import { ConditionsSchema, defineResource } from '../../src/crd/index.js';
+import { ConditionsSchema, defineResource, type ObjectOf } from 'bosun';
 
 /** Schema of Message.spec: the text a Pod prints. */
 export const MessageSpecSchema = Type.Object(

@@ -6,10 +6,10 @@ import { Type } from '@sinclair/typebox';
 import {
   ConfigMap, CustomResourceDefinition, Deployment, Event, Lease, Namespace, Pod, Secret, Service,
   apiVersionOf, defineResource, handlers, controller,
-  type CacheReader, type CustomResourceDefinitionManifest, type KubeObject, type ObjectOf, type ResourceType,
+  type CacheReader, type KubeObject, type ObjectOf, type ResourceType,
 } from 'bosun';
 import { MessageResource, type Message } from '../../operators/message/resource.js';
-import { toCustomResourceDefinition } from '../crd/generate.js';
+import { toCustomResourceDefinition, type CustomResourceDefinitionManifest } from 'bosun/crd';
 
 /** True when A and B are the same type (not merely assignable one way). */
 type Equal<A, B> = (<X>() => X extends A ? 1 : 2) extends (<X>() => X extends B ? 1 : 2) ? true : false;

@@ -1,8 +1,8 @@
-// The public face of src/crd: declare a resource once in TypeScript, get types, validation and the CRD.
-export * from './resource.js';
-export * from './conditions.js';
-export * from './structural.js';
-export * from './generate.js';
-// The package root's CustomResourceDefinition is the built-in kind (handle and API object); the manifest
-// `toCustomResourceDefinition` returns stays reachable under this name.
-export type { CustomResourceDefinition as CustomResourceDefinitionManifest } from './generate.js';
+/**
+ * bosun/crd: CustomResourceDefinition manifests from resources declared with `defineResource` — the
+ * structural schema, printer columns, the YAML files `bosun generate` writes and checks for drift.
+ */
+export { toCustomResourceDefinition, renderCrdYaml, generateCrds, checkCrds, crdName, crdFilePath, openApiSchemaOf, PrinterColumnError } from './generate.js';
+export type { CustomResourceDefinition as CustomResourceDefinitionManifest, CrdPrinterColumn } from './generate.js';
+export { toStructuralSchema, StructuralSchemaError, type JSONSchemaProps, type ValidationRule } from './structural.js';
+export type { CustomResource } from './resource.js';
