@@ -8,8 +8,9 @@ CLUSTER_DIR ?= .bosun/cluster
 TEST_CLUSTER_DIR ?= .bosun/test-cluster
 # Operators `make run` starts (add flightticket with FLIGHTTICKET_BOOKING_URL and FLIGHTTICKET_API_KEY_SECRET set; see make demo).
 OPERATORS ?= message application
-BOSUN := node bin/bosun.js
-SOURCES := $(shell find src operators -name '*.ts' -not -name '*.test.ts' 2>/dev/null)
+# The compiled CLI; it loads the operators (package.json's bosun.project, TypeScript) through tsx.
+BOSUN := node packages/bosun/bin/bosun.js
+SOURCES := $(shell find packages/bosun/src -name '*.ts' -not -name '*.test.ts' 2>/dev/null)
 
 # An explicit KUBECONFIG=... on the make command line targets that cluster; otherwise the local one.
 ifeq ($(origin KUBECONFIG),command line)
@@ -22,19 +23,19 @@ endif
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
-node_modules/.bosun-installed: package.json package-lock.json
+node_modules/.bosun-installed: package.json package-lock.json packages/bosun/package.json $(wildcard operators/*/package.json)
 	@echo "bosun: installing npm dependencies (npm ci)"
 	npm ci --no-audit --no-fund --ignore-scripts
 	@touch $@
 
-dist/.built: node_modules/.bosun-installed $(SOURCES) tsconfig.json tsconfig.build.json
-	@echo "bosun: compiling TypeScript to dist/"
-	@rm -rf dist && npx tsc -p tsconfig.build.json
+packages/bosun/dist/.built: node_modules/.bosun-installed $(SOURCES) tsconfig.json packages/bosun/tsconfig.build.json
+	@echo "bosun: compiling packages/bosun to packages/bosun/dist/"
+	@rm -rf packages/bosun/dist && npx tsc -p packages/bosun/tsconfig.build.json
 	@touch $@
 
 .PHONY: deps build
 deps: node_modules/.bosun-installed ## install npm dependencies
-build: dist/.built ## compile TypeScript
+build: packages/bosun/dist/.built ## compile TypeScript
 
 .PHONY: cluster-up cluster-down cluster-status
 cluster-up: build ## start the local control plane (builds its programs on first use)
@@ -64,7 +65,7 @@ typecheck: deps ## type-check everything
 lint: deps ## lint everything
 	npx eslint .
 
-TEST_FILES = $(shell find src operators bench test -name '*.test.ts' -not -path '*/node_modules/*' 2>/dev/null | sort)
+TEST_FILES = $(shell find packages/bosun/src operators bench test -name '*.test.ts' -not -path '*/node_modules/*' 2>/dev/null | sort)
 
 test: build typecheck lint ## type-check, lint, unit, integration and end-to-end tests on a real control plane
 	@echo "bosun: starting the test cluster in $(TEST_CLUSTER_DIR)"
@@ -87,8 +88,8 @@ DEPLOY_FLAGS ?=
 BASE_IMG := $(shell awk '/newName:/ {n=$$2} /newTag:/ {t=$$2} END {print n ":" t}' config/manager/kustomization.yaml)
 
 .PHONY: manifests deploy undeploy
-manifests: deps ## write config/crd and config/rbac (least-privilege RBAC) from the code
-	node --import tsx src/cli/run-main.ts generate
+manifests: build ## write config/crd and config/rbac (least-privilege RBAC) from the code
+	$(BOSUN) generate
 
 deploy: ## deploy CRDs, RBAC and the operator: make deploy IMG=<registry>/bosun:<tag> [KUBECONFIG=...]
 	@if [ -z "$(IMG)" ]; then echo "bosun: make deploy needs the operator image: make deploy IMG=<registry>/bosun:<tag> (build it with: docker build -t <registry>/bosun:<tag> .)" >&2; exit 2; fi

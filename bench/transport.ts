@@ -6,9 +6,9 @@
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { KubeClient } from '../src/client/client.js';
-import { ConfigMap, Namespace } from '../src/client/resources.js';
-import type { TransportKind } from '../src/client/transport.js';
+import { KubeClient } from '../packages/bosun/src/client/client.js';
+import { ConfigMap, Namespace } from '../packages/bosun/src/client/resources.js';
+import type { TransportKind } from '../packages/bosun/src/client/transport.js';
 
 const { values } = parseArgs({
   options: {

@@ -32,7 +32,7 @@ describe('FlightTicket operator under chaos', () => {
   function spawnOperator(): OperatorProcess {
     const child = spawn(
       process.execPath,
-      ['--import', 'tsx', 'src/cli/run-main.ts', 'run', 'flightticket', '--kubeconfig', env.kubeconfig, '--standalone', '--metrics-addr', '0', '--health-addr', '0', '-n', ns],
+      ['--import', 'tsx', 'packages/bosun/src/tooling/cli/run-main.ts', 'run', 'flightticket', '--kubeconfig', env.kubeconfig, '--standalone', '--metrics-addr', '0', '--health-addr', '0', '-n', ns],
       {
         env: { ...process.env, FLIGHTTICKET_BOOKING_URL: booking.service.url, FLIGHTTICKET_API_KEY_SECRET: `${ns}/booking-api` },
         stdio: ['ignore', 'pipe', 'pipe'],

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { runKubectl } from 'bosun/envtest';
-import { down, up } from '../../src/cluster/controlplane.js';
+import { down, up } from '../../packages/bosun/src/tooling/cluster/controlplane.js';
 import { commandLine, errorLine, recordCase, runCli } from './lib/cli.js';
 
 const QUIET = ['--standalone', '--metrics-addr', '0', '--health-addr', '0', '--cache-sync-timeout', '3000'];

@@ -1,15 +1,15 @@
 // Shared pieces of the fault suite: an in-process operator with its own kubeconfig, and Message readiness.
-import { OPERATORS } from '../../operators/index.js';
+import { operators } from '../../operators/index.js';
 import { MessageResource, type Message } from '../../operators/message/resource.js';
-import type { KubeClient, KubeClientConfig } from '../../src/client/client.js';
-import { runControllers, type RunningControllers, type TestEnv } from '../../src/envtest/index.js';
+import type { KubeClient, KubeClientConfig } from '../../packages/bosun/src/client/client.js';
+import { runControllers, type RunningControllers, type TestEnv } from '../../packages/bosun/src/tooling/envtest/testenv.js';
 
 /**
  * Runs the named operator of `bosun run` in this process through `kubeconfig` (for example the fault
  * proxy's); `client` overrides client settings such as the transport or its dead-connection timings.
  */
 export function startInProcessOperator(env: TestEnv, name: string, kubeconfig: string, namespaces: string[], client: Omit<KubeClientConfig, 'kubeconfig'> = {}): RunningControllers {
-  return runControllers(env, OPERATORS[name]!.controllers(), { namespaces, kubeconfig, client });
+  return runControllers(env, operators[name]!.controllers(), { namespaces, kubeconfig, client });
 }
 
 /** A Message manifest (one YAML document). */

@@ -9,9 +9,9 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, before, describe, test } from 'node:test';
 import { MessageResource, type Message } from '../../operators/message/resource.js';
-import { KubeClient } from '../../src/client/client.js';
-import type { KubeObject } from '../../src/client/types.js';
-import { eventually, startTestEnv, type TestEnv } from '../../src/envtest/index.js';
+import { KubeClient } from '../../packages/bosun/src/client/client.js';
+import type { KubeObject } from '../../packages/bosun/src/client/types.js';
+import { eventually, startTestEnv, type TestEnv } from '../../packages/bosun/src/tooling/envtest/testenv.js';
 import { isReady, messageYaml } from './helpers.js';
 import type { WriteRecord } from './write-log.js';
 
@@ -63,7 +63,7 @@ describe('leader election under a rolling restart', () => {
       [
         '--import', 'tsx',
         '--import', './test/fault/write-log.ts',
-        'src/cli/run-main.ts', 'run', 'message',
+        'packages/bosun/src/tooling/cli/run-main.ts', 'run', 'message',
         '--kubeconfig', env.kubeconfig,
         '-n', ns,
         '--leader-elect', '--leader-election-namespace', ns,

@@ -6,10 +6,10 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { KubeClient } from '../../src/client/client.js';
-import { startFaultProxy, writeProxyKubeconfig, type FaultProxy } from '../../src/envtest/faultproxy.js';
-import { startTestEnv, type TestEnv } from '../../src/envtest/index.js';
-import type { RunningControllers } from '../../src/envtest/index.js';
+import { KubeClient } from '../../packages/bosun/src/client/client.js';
+import { startFaultProxy, writeProxyKubeconfig, type FaultProxy } from '../../packages/bosun/src/tooling/envtest/faultproxy.js';
+import { startTestEnv, type TestEnv } from '../../packages/bosun/src/tooling/envtest/testenv.js';
+import type { RunningControllers } from '../../packages/bosun/src/tooling/envtest/testenv.js';
 import { messageYaml, readyWithin, startInProcessOperator } from './helpers.js';
 
 /** client-go's dead-connection bound: HTTP/2 ReadIdleTimeout 30 s + PingTimeout 15 s. */

@@ -3,7 +3,7 @@
 // wall-clock times the request started and settled, so a test can tell when a replica last wrote.
 // No field of the objects says which replica wrote them (replicas share a field manager), hence this.
 import { appendFileSync } from 'node:fs';
-import { KubeClient } from '../../src/client/client.js';
+import { KubeClient } from '../../packages/bosun/src/client/client.js';
 
 /** One write as the operator saw it. */
 export interface WriteRecord {

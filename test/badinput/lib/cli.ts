@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 /** The repository root. */
 export const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 /** The CLI entry point that runs the sources through tsx (dist/ may lag behind them). */
-const ENTRY = resolve(REPO, 'src/cli/run-main.ts');
+const ENTRY = resolve(REPO, 'packages/bosun/src/tooling/cli/run-main.ts');
 const TSX = import.meta.resolve('tsx');
 
 /** How a CLI run ended. */

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import * as x509 from '@peculiar/x509';
 import { parse, stringify } from 'yaml';
 import type { TestEnv } from 'bosun/envtest';
-import { createPki, type ClusterPki } from '../../../src/cluster/pki.js';
+import { createPki, type ClusterPki } from '../../../packages/bosun/src/tooling/cluster/pki.js';
 
 const crypto = webcrypto as unknown as Crypto;
 x509.cryptoProvider.set(crypto);

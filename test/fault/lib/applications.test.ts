@@ -1,7 +1,7 @@
 // The Application invariants on hand-made end states: a converged one passes, each kind of breakage is named.
 import { strict as assert } from 'node:assert';
 import { test } from 'node:test';
-import type { Deployment, Service } from '../../../src/client/resources.js';
+import type { Deployment, Service } from '../../../packages/bosun/src/client/resources.js';
 import type { Application } from '../../../operators/application/resource.js';
 import { applicationViolations, applicationWrites, type AppNamespaceState } from './applications.js';
 import type { AuditEvent } from './audit.js';

@@ -3,9 +3,9 @@
 // Deployment, exactly one Deployment and one Service controlled by it that match its spec, no
 // orphan child, no creation or deletion lost; and, from the audit log, a bound on the operator's
 // writes to one Application and its children.
-import type { KubeClient } from '../../../src/client/client.js';
-import { Deployment as DeploymentType, Service as ServiceType, type Deployment, type Service } from '../../../src/client/resources.js';
-import type { KubeObject, ResourceType } from '../../../src/client/types.js';
+import type { KubeClient } from '../../../packages/bosun/src/client/client.js';
+import { Deployment as DeploymentType, Service as ServiceType, type Deployment, type Service } from '../../../packages/bosun/src/client/resources.js';
+import type { KubeObject, ResourceType } from '../../../packages/bosun/src/client/types.js';
 import { MANAGED_LABELS } from '../../../operators/application/children.js';
 import { ApplicationResource, type Application } from '../../../operators/application/resource.js';
 import { OPERATOR_USER_AGENT, type AuditEvent } from './audit.js';

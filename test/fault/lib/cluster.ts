@@ -4,9 +4,9 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { KubeClient } from '../../../src/client/client.js';
-import { down, up, type ClusterState } from '../../../src/cluster/controlplane.js';
-import { eventually, runKubectl, type KubectlResult } from '../../../src/envtest/index.js';
+import { KubeClient } from '../../../packages/bosun/src/client/client.js';
+import { down, up, type ClusterState } from '../../../packages/bosun/src/tooling/cluster/controlplane.js';
+import { eventually, runKubectl, type KubectlResult } from '../../../packages/bosun/src/tooling/envtest/testenv.js';
 import { auditFlags, TEST_USER_AGENT } from './audit.js';
 import { restartApiserver, type ApiserverRestart } from './restart.js';
 

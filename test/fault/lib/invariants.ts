@@ -1,9 +1,9 @@
 // What must hold at the end of every fault scenario, read straight from the API server (never
 // from the operator's cache): every Message converged with a truthful status, exactly one Pod per
 // Message, no orphan Pod, no deletion lost; and, from the audit log, no hot loop.
-import type { KubeClient } from '../../../src/client/client.js';
-import { Pod as PodType } from '../../../src/client/resources.js';
-import type { KubeObject, ResourceType } from '../../../src/client/types.js';
+import type { KubeClient } from '../../../packages/bosun/src/client/client.js';
+import { Pod as PodType } from '../../../packages/bosun/src/client/resources.js';
+import type { KubeObject, ResourceType } from '../../../packages/bosun/src/client/types.js';
 import { MessageResource, type Message } from '../../../operators/message/resource.js';
 import { POD_LABELS, textHash, type Pod } from '../../../operators/message/pod.js';
 import { countRequests, readAudit, OPERATOR_USER_AGENT, type RequestCounts } from './audit.js';

@@ -102,7 +102,7 @@ export function operatorProcess(opts: OperatorProcessOptions): OperatorProcess {
       const args = [
         '--import',
         'tsx',
-        join(REPO, 'src/cli/run-main.ts'),
+        join(REPO, 'packages/bosun/src/tooling/cli/run-main.ts'),
         'run',
         ...operatorNames(opts.operator),
         '--kubeconfig',

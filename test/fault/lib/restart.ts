@@ -6,10 +6,10 @@ import { spawn } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { adminGet, type ClusterState } from '../../../src/cluster/controlplane.js';
-import { pidAlive } from '../../../src/cluster/binaries.js';
-import { loadPki } from '../../../src/cluster/pki.js';
-import type { ProgramName } from '../../../src/cluster/versions.js';
+import { adminGet, type ClusterState } from '../../../packages/bosun/src/tooling/cluster/controlplane.js';
+import { pidAlive } from '../../../packages/bosun/src/tooling/cluster/binaries.js';
+import { loadPki } from '../../../packages/bosun/src/tooling/cluster/pki.js';
+import type { ProgramName } from '../../../packages/bosun/src/tooling/cluster/versions.js';
 
 /** Raised when a program of a fault cluster cannot be found, stopped or started again; names the program and the directory. */
 export class RestartError extends Error {

@@ -1,0 +1,254 @@
+import { ApiError } from '../client/errors.js';
+import type { Logger } from '../telemetry/logger.js';
+import type { KubeObject } from '../client/types.js';
+import type { EnqueueFn } from './enqueue.js';
+import type { Predicate, WatchChange } from './predicate.js';
+import type { Clock } from '../queue/clock.js';
+import { WorkQueue, type QueueMetrics } from '../queue/workqueue.js';
+import type { RateLimiter } from '../queue/ratelimiter.js';
+import { sharedYielder } from '../queue/yielder.js';
+import { PermanentError, TemporaryError, requestFromKey, type Request, type Result } from './request.js';
+
+/** Workers per controller by default: reconciles wait on the API server, so several run at once. */
+export const DEFAULT_WORKERS = 16;
+
+/** The part of the one `Logger` type a controller uses, so tests can pass a four-method object. */
+export type ControllerLogger = Pick<Logger, 'debug' | 'info' | 'warn' | 'error'>;
+
+/** A stream of watch changes with a sync barrier: what a shared informer offers a controller. */
+export interface ChangeSource {
+  /** Human-readable name for logs, e.g. the resource's plural. */
+  readonly name: string;
+  /** Calls `fn` for every change after the store is updated. */
+  subscribe(fn: (change: WatchChange) => void): void;
+  /** Resolves once the initial list has been stored (an informer resolves true, or false if `signal` fired first). */
+  waitForSync(signal?: AbortSignal): Promise<unknown>;
+}
+
+/** Receives the outcome of every reconcile and the number running, for metrics. */
+export interface ReconcileObserver {
+  reconcileDone?(controller: string, result: Decision['result'], seconds: number): void;
+  /** Called whenever the number of running reconciles changes, with the new number. */
+  workersActive?(controller: string, n: number): void;
+}
+
+/** What a controller runs for each request; the manager wraps a `Reconciler` (req, ctx) into one. */
+export type RequestFn = (req: Request, signal: AbortSignal) => Promise<Result | void>;
+
+/** Options of a controller. */
+export interface ControllerOptions {
+  /** Unique name, used in logs and metrics. */
+  name: string;
+  /** Concurrent reconciles (never two for one key); default DEFAULT_WORKERS. */
+  workers?: number;
+  /** Backoff for retries; default client-go's (5 ms doubling to 1000 s, and 10 qps / burst 100 overall). */
+  rateLimiter?: RateLimiter;
+  logger: ControllerLogger;
+  queueMetrics?: QueueMetrics;
+  observer?: ReconcileObserver;
+  /** Time source of the queue's delays and backoff; injectable for tests. */
+  clock?: Clock;
+}
+
+/**
+ * Drains a work queue into a reconcile function with parallel workers. Watches feed the queue;
+ * what each reconcile's result or error means for its key is decided by `decide`.
+ */
+export class Controller {
+  /** The controller's name. */
+  readonly name: string;
+  /** The queue of keys waiting for reconcile. */
+  readonly queue: WorkQueue;
+  private readonly workers: number;
+  private readonly sources: ChangeSource[] = [];
+  private readonly log: ControllerLogger;
+  private readonly observer: ReconcileObserver | undefined;
+  private inFlight = 0;
+
+  constructor(
+    opts: ControllerOptions,
+    private readonly reconcile: RequestFn,
+  ) {
+    this.name = opts.name;
+    this.workers = Math.max(1, opts.workers ?? DEFAULT_WORKERS);
+    this.log = opts.logger;
+    this.observer = opts.observer;
+    this.queue = new WorkQueue({ rateLimiter: opts.rateLimiter, metrics: opts.queueMetrics, clock: opts.clock });
+  }
+
+  /** Routes changes from `source` that pass every predicate through `enqueue` into the queue. */
+  watch(source: ChangeSource, enqueue: EnqueueFn, predicates: Predicate[] = []): this {
+    this.sources.push(source);
+    source.subscribe((change) => {
+      for (const p of predicates) if (!p(change as WatchChange<KubeObject>)) return;
+      for (const req of enqueue(change)) this.queue.add(req.key);
+    });
+    return this;
+  }
+
+  /** Reconciles currently running. */
+  get active(): number {
+    return this.inFlight;
+  }
+
+  /**
+   * Waits until every source has synced, then runs the workers. The two signals are the stop contract:
+   * - `drain` aborted: take no more work; resolves once the in-flight reconciles have finished, and
+   *   their signals stay untouched so a graceful stop lets their writes complete;
+   * - `kill` aborted (lost leadership, shutdown timeout): take no more work, abort the signal of every
+   *   in-flight reconcile, and resolve at once without waiting for them.
+   * Reconciles receive a signal derived from `kill` only, never from `drain`.
+   */
+  async start(drain: AbortSignal, kill?: AbortSignal): Promise<void> {
+    const stopped = kill ? AbortSignal.any([drain, kill]) : drain;
+    await Promise.all(this.sources.map((s) => s.waitForSync(stopped)));
+    if (stopped.aborted) return;
+    this.log.info({ controller: this.name, workers: this.workers }, 'starting workers');
+    const reconciles = new AbortController();
+    let killed!: () => void;
+    const whenKilled = new Promise<'killed'>((resolve) => (killed = () => resolve('killed')));
+    const onDrain = () => this.queue.shutdown();
+    const onKill = () => {
+      this.queue.shutdown();
+      reconciles.abort(kill?.reason);
+      killed();
+    };
+    drain.addEventListener('abort', onDrain, { once: true });
+    kill?.addEventListener('abort', onKill, { once: true });
+    try {
+      const workers = Promise.all(Array.from({ length: this.workers }, () => this.worker(reconciles.signal))).then(() => 'drained' as const);
+      const how = await Promise.race([workers, whenKilled]);
+      if (how === 'killed') {
+        // Abandoned reconciles still settle later; a failure then has nobody left to report to but the log.
+        workers.catch((err: unknown) => this.log.error({ controller: this.name, err: (err as Error).message }, 'worker failed after the controller was killed'));
+        this.log.warn({ controller: this.name, abandoned: this.inFlight }, 'workers killed; in-flight reconciles were aborted and not waited for');
+      } else {
+        this.log.info({ controller: this.name }, 'workers stopped');
+      }
+    } finally {
+      drain.removeEventListener('abort', onDrain);
+      kill?.removeEventListener('abort', onKill);
+    }
+  }
+
+  private async worker(signal: AbortSignal): Promise<void> {
+    for (;;) {
+      const key = await this.queue.get();
+      if (key === undefined) return;
+      this.setActive(this.inFlight + 1);
+      let finishedAt: number | undefined;
+      try {
+        finishedAt = await this.process(key, signal);
+      } finally {
+        this.setActive(this.inFlight - 1);
+        this.queue.done(key);
+      }
+      // Reconciles that do no I/O settle in microtasks; without this a long drain never lets timers or sockets run.
+      const turn = sharedYielder.maybeYield(finishedAt);
+      if (turn) await turn;
+    }
+  }
+
+  private setActive(n: number): void {
+    this.inFlight = n;
+    this.observer?.workersActive?.(this.name, n);
+  }
+
+  /** Reconciles `key` and acts on the outcome; returns the time it finished (performance.now()). */
+  private async process(key: string, signal: AbortSignal): Promise<number> {
+    const req = requestFromKey(key);
+    const t0 = performance.now();
+    let outcome: ReconcileOutcome;
+    try {
+      outcome = { ok: true, result: await this.reconcile(req, signal) };
+    } catch (error) {
+      outcome = { ok: false, error, aborted: signal.aborted };
+    }
+    const t1 = performance.now();
+    const decision = decide(outcome);
+    this.observer?.reconcileDone?.(this.name, decision.result, (t1 - t0) / 1000);
+    const next = decision.next;
+    switch (next.then) {
+      case 'wait-for-change':
+        this.queue.forget(key);
+        break;
+      case 'requeue-after':
+        this.queue.forget(key);
+        this.queue.addAfter(key, next.delayMs);
+        break;
+      case 'backoff':
+        this.queue.addRateLimited(key, next.minDelayMs);
+        break;
+    }
+    if (decision.log) {
+      const fields = { controller: this.name, namespace: req.namespace, name: req.name, ...decision.log.fields };
+      if (next.then === 'backoff') Object.assign(fields, { retries: this.queue.numRequeues(key) });
+      this.log[decision.log.level](fields, decision.log.msg);
+    }
+    return t1;
+  }
+}
+
+/** How a reconcile ended: the Result it returned, or what it threw (and whether its signal had aborted by then). */
+export type ReconcileOutcome = { ok: true; result: Result | void } | { ok: false; error: unknown; aborted: boolean };
+
+/** What the controller does after a reconcile: the metric label, what becomes of the key, and the log line. */
+export interface Decision {
+  /** The `controller_runtime_reconcile_total` result label. */
+  result: 'success' | 'requeue_after' | 'error';
+  /**
+   * `wait-for-change`: clear the key's backoff and wait for the next change to enqueue it;
+   * `requeue-after`: clear the backoff and run again after `delayMs`;
+   * `backoff`: retry after the key's next backoff step, but not sooner than `minDelayMs`.
+   */
+  next: { then: 'wait-for-change' } | { then: 'requeue-after'; delayMs: number } | { then: 'backoff'; minDelayMs: number };
+  /** The line to log, if the outcome deserves one. */
+  log?: { level: keyof ControllerLogger; msg: string; fields: Record<string, unknown> };
+}
+
+/**
+ * The one place that gives a reconcile's outcome its meaning; the worker loop only carries the
+ * decision out. In order:
+ * - returned `{ requeueAfterMs: n }` with n > 0 (finite): run again after n ms, backoff reset;
+ * - returned anything else (nothing, `{}`, n <= 0): success, wait for the next change;
+ * - threw after its signal aborted (shutdown or lost leadership): interrupted, nothing to retry here;
+ * - PermanentError: retrying cannot help; logged and left until the object changes;
+ * - TemporaryError: retried after its `delayMs` (or the backoff, when that is longer);
+ * - ApiError 409: a stale read lost an optimistic-concurrency race; retried with backoff, quietly;
+ * - ApiError with Retry-After (429, 503): retried no sooner than the server asked;
+ * - anything else: retried with per-key exponential backoff and logged as an error.
+ */
+export function decide(outcome: ReconcileOutcome): Decision {
+  if (outcome.ok) {
+    const ms = outcome.result?.requeueAfterMs;
+    if (ms !== undefined && Number.isFinite(ms) && ms > 0) return { result: 'requeue_after', next: { then: 'requeue-after', delayMs: ms } };
+    return { result: 'success', next: { then: 'wait-for-change' } };
+  }
+  const err = outcome.error;
+  const message = err instanceof Error ? err.message : String(err);
+  if (outcome.aborted) {
+    return { result: 'error', next: { then: 'wait-for-change' }, log: { level: 'info', msg: 'reconcile interrupted by shutdown', fields: { err: message } } };
+  }
+  if (err instanceof PermanentError) {
+    return {
+      result: 'error',
+      next: { then: 'wait-for-change' },
+      log: { level: 'warn', msg: 'reconcile failed permanently; not retrying until the object changes', fields: { reason: err.reason, err: message } },
+    };
+  }
+  if (err instanceof TemporaryError) {
+    return { result: 'error', next: { then: 'backoff', minDelayMs: err.delayMs }, log: { level: 'info', msg: 'reconcile will be retried', fields: { err: message, retryInMs: err.delayMs } } };
+  }
+  if (err instanceof ApiError && err.status === 409) {
+    return { result: 'error', next: { then: 'backoff', minDelayMs: 0 }, log: { level: 'debug', msg: 'conflict; retrying', fields: { err: message } } };
+  }
+  if (err instanceof ApiError && err.retryAfterSeconds !== undefined) {
+    const retryAfterMs = err.retryAfterSeconds * 1000;
+    return {
+      result: 'error',
+      next: { then: 'backoff', minDelayMs: retryAfterMs },
+      log: { level: 'warn', msg: 'the API server asked to retry later; retrying after its Retry-After', fields: { err: message, status: err.status, retryAfterMs } },
+    };
+  }
+  return { result: 'error', next: { then: 'backoff', minDelayMs: 0 }, log: { level: 'error', msg: 'reconcile failed; retrying with backoff', fields: { err: message } } };
+}

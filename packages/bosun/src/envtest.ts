@@ -1,0 +1,13 @@
+/**
+ * bosun/envtest: tests against a real control plane — `startTestEnv` starts (or reuses) a local kube-apiserver
+ * and etcd, gives each test its own namespace, and `runControllers` runs an operator's controllers in-process;
+ * a TCP fault proxy stands between them when a test needs cut, frozen or slow connections.
+ */
+export {
+  startTestEnv, runControllers, runKubectl, eventually, TestEnvError,
+  type TestEnv, type TestEnvOptions, type RunningControllers, type RunControllersOptions, type KubectlResult,
+} from './tooling/envtest/testenv.js';
+export {
+  startFaultProxy, writeProxyKubeconfig, FaultProxyError,
+  type FaultProxy, type FaultProxyOptions, type FaultProxyStats, type CutMode,
+} from './tooling/envtest/faultproxy.js';

@@ -1,0 +1,96 @@
+// `bosun run` as an operator runs it, with a token whose ServiceAccount has no RBAC: the API server's
+// 403 must end the process with a non-zero code and a message saying what to grant.
+import { spawn } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { parse, stringify } from 'yaml';
+import { eventually, startTestEnv, type TestEnv } from '../envtest/testenv.js';
+
+let env: TestEnv;
+let ns: string;
+let tmp: string;
+const root = resolve(import.meta.dirname, '../../../../..');
+
+before(async () => {
+  env = await startTestEnv({ crds: ['config/crd'] });
+  ns = await env.namespace('run-forbidden');
+  tmp = await mkdtemp(join(tmpdir(), 'bosun-run-'));
+});
+
+after(async () => {
+  await env?.cleanup();
+  if (tmp) await rm(tmp, { recursive: true, force: true });
+});
+
+/** A kubeconfig that authenticates only with `token`: the cluster's server and CA, no admin certificate. */
+async function tokenKubeconfig(token: string, file: string): Promise<void> {
+  const admin = parse(await readFile(env.kubeconfig, 'utf8')) as { clusters: { cluster: Record<string, string> }[] };
+  const cluster = { ...admin.clusters[0]!.cluster };
+  await writeFile(
+    file,
+    stringify({
+      apiVersion: 'v1',
+      kind: 'Config',
+      clusters: [{ name: 'test', cluster }],
+      users: [{ name: 'nobody', user: { token } }],
+      contexts: [{ name: 'nobody', context: { cluster: 'test', user: 'nobody' } }],
+      'current-context': 'nobody',
+    }),
+    { mode: 0o600 },
+  );
+}
+
+void test('bosun run without list permission exits 1 at the cache-sync timeout, saying what to grant', async () => {
+  await env.kubectlOk(['create', 'serviceaccount', 'nobody', '-n', ns]);
+  const token = (await env.kubectlOk(['create', 'token', 'nobody', '-n', ns, '--duration=10m'])).trim();
+  const kubeconfig = join(tmp, 'kubeconfig');
+  await tokenKubeconfig(token, kubeconfig);
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', join(root, 'packages/bosun/src/tooling/cli/run-main.ts'), 'run', 'message', '-n', ns, '--kubeconfig', kubeconfig, '--standalone', '--metrics-addr', '0', '--health-addr', '0', '--cache-sync-timeout', '3000'],
+    { cwd: root, env: { ...process.env, KUBECONFIG: kubeconfig }, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  child.stdout.resume();
+  const code = await new Promise<number | null>((r) => child.once('exit', r));
+  assert.equal(code, 1, `exit code; stderr: ${stderr.slice(-2000)}`);
+  assert.match(stderr, /CacheSyncTimeoutError/);
+  assert.match(stderr, /cannot list messages\.myorg\.dev: 403 Forbidden/);
+  assert.match(stderr, /grant list and watch on messages\.myorg\.dev to the ServiceAccount/);
+  assert.match(stderr, /bosun generate/);
+});
+
+void test('bosun run exits 1 with LeaderElectionLostError when another replica takes its Lease', async () => {
+  const lostNs = await env.namespace('run-lost');
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', join(root, 'packages/bosun/src/tooling/cli/run-main.ts'), 'run', 'message', '-n', lostNs, '--kubeconfig', env.kubeconfig, '--leader-elect', '--leader-election-namespace', lostNs, '--metrics-addr', '0', '--health-addr', '0'],
+    { cwd: root, env: { ...process.env, KUBECONFIG: env.kubeconfig }, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  child.stdout.resume();
+  const exited = new Promise<number | null>((r) => child.once('exit', r));
+  try {
+    const holder = await eventually(
+      'the operator to hold its Lease',
+      async () => {
+        const r = await env.kubectl(['get', 'lease', 'bosun-message', '-n', lostNs, '-o', 'jsonpath={.spec.holderIdentity}']);
+        return r.code === 0 && r.stdout.trim() ? r.stdout.trim() : undefined;
+      },
+      60_000,
+      200,
+    );
+    assert.ok(holder);
+    await env.kubectlOk(['patch', 'lease', 'bosun-message', '-n', lostNs, '--type=merge', '-p', '{"spec":{"holderIdentity":"usurper"}}']);
+    const code = await exited;
+    assert.equal(code, 1, `exit code; stderr: ${stderr.slice(-2000)}`);
+    assert.match(stderr, /LeaderElectionLostError: lost the Lease/);
+  } finally {
+    if (child.exitCode === null) child.kill('SIGKILL');
+  }
+});

@@ -1,0 +1,134 @@
+import { readFileSync } from 'node:fs';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { loadProject, ProjectModuleError } from './project.js';
+import { parseAddress } from '../../manager/health.js';
+import { createLogger } from '../../telemetry/logger.js';
+import { Manager } from '../../manager/manager.js';
+
+const SA_NAMESPACE_FILE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
+
+function positiveInt(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a whole number of at least 1');
+  return n;
+}
+
+function collect(v: string, prev: string[]): string[] {
+  return [...prev, v];
+}
+
+/** Options of `bosun run`. */
+export interface RunOptions {
+  namespace: string[];
+  kubeconfig?: string;
+  context?: string;
+  workers?: number;
+  leaderElect?: boolean;
+  leaderElectionNamespace?: string;
+  metricsAddr: string;
+  healthAddr: string;
+  verbose?: boolean;
+  standalone?: boolean;
+  cacheSyncTimeout?: number;
+  shutdownTimeout?: number;
+  /** The project module (default: package.json's bosun.project). */
+  from?: string;
+}
+
+function defaultLeaseNamespace(): string {
+  try {
+    return readFileSync(SA_NAMESPACE_FILE, 'utf8').trim();
+  } catch {
+    return 'default';
+  }
+}
+
+/** Runs the named operators in one manager until SIGINT/SIGTERM, then shuts down gracefully. */
+export async function runOperators(names: string[], o: RunOptions): Promise<void> {
+  const { module: project, source } = await loadProject(o.from);
+  const operators = project.operators;
+  if (!operators || !Object.keys(operators).length) {
+    throw new ProjectModuleError(`${source}: no 'operators' export. Fix: export const operators = { name: { description, controllers: () => [...] } }`);
+  }
+  const chosen = names.length ? names : [Object.keys(operators)[0]!];
+  for (const n of chosen) {
+    if (!operators[n]) throw new InvalidArgumentError(`unknown operator '${n}'; choose from: ${Object.keys(operators).join(', ')}`);
+  }
+  // Checked before anything connects, so the error names the flag rather than surfacing from the manager later.
+  parseAddress(o.metricsAddr, '--metrics-addr');
+  parseAddress(o.healthAddr, '--health-addr');
+  // No logger name: 'name' is the object's name on every reconcile line.
+  const logger = createLogger({ verbose: o.verbose });
+  const leaderElect = o.leaderElect === true && o.standalone !== true;
+  const mgr = new Manager({
+    kubeconfig: o.kubeconfig,
+    context: o.context,
+    namespaces: o.namespace,
+    workers: o.workers,
+    metricsAddr: o.metricsAddr,
+    healthAddr: o.healthAddr,
+    logger,
+    fieldManager: 'bosun',
+    cacheSyncTimeoutMs: o.cacheSyncTimeout,
+    shutdownTimeoutMs: o.shutdownTimeout,
+    leaderElection: leaderElect ? { namespace: o.leaderElectionNamespace ?? defaultLeaseNamespace(), name: `bosun-${chosen.join('-')}` } : undefined,
+  });
+  for (const n of chosen) for (const spec of operators[n]!.controllers()) mgr.add(spec);
+  const ac = new AbortController();
+  const stop = (sig: string) => {
+    if (ac.signal.aborted) {
+      logger.warn({ signal: sig }, 'second signal: exiting now');
+      process.exit(1);
+    }
+    logger.info({ signal: sig }, 'shutting down: finishing in-flight reconciles');
+    ac.abort();
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  logger.info({ operators: chosen, namespaces: o.namespace.length ? o.namespace : 'all', leaderElect, server: mgr.client.server }, 'starting');
+  try {
+    await mgr.start(ac.signal);
+  } catch (err) {
+    // Reconciles abandoned after a lost Lease may still hold timers; such a replica must exit, not linger.
+    setTimeout(() => process.exit(1), 2_000).unref();
+    throw err;
+  }
+  logger.info('stopped');
+}
+
+/** `bosun run`: run operators against a cluster. */
+export function runCommand(): Command {
+  return (
+    new Command('run')
+      .description('run operators against a cluster (the kubeconfig chain, or in-cluster config)')
+      .argument('[operators...]', "operators to run, by their name in the project module's 'operators' (default: its first)")
+      /** The project module, when package.json's bosun.project does not name it. */
+      .option('--from <module>', "module exporting 'operators' (default: package.json's bosun.project)")
+      /** Restricts watches to these namespaces. */
+      .option('-n, --namespace <ns>', 'watch only this namespace (repeatable; default: all)', collect, [] as string[])
+      /** Kubeconfig file instead of the default chain. */
+      .option('--kubeconfig <path>', 'kubeconfig file (default: $KUBECONFIG, ~/.kube/config, in-cluster)')
+      /** Kubeconfig context instead of the current one. */
+      .option('--context <name>', 'kubeconfig context to use')
+      /** Concurrent reconciles per controller. */
+      .option('--workers <n>', 'concurrent reconciles per controller (default 16)', positiveInt)
+      /** Elect one active replica through a Lease, so replicas never act twice. */
+      .option('--leader-elect', 'use leader election (a coordination.k8s.io Lease)')
+      /** Namespace of the leader-election Lease. */
+      .option('--leader-election-namespace <ns>', 'namespace of the Lease (default: the pod namespace, else default)')
+      /** Address for Prometheus metrics; '0' disables. */
+      .option('--metrics-addr <addr>', "address of /metrics ('0' to disable)", ':8080')
+      /** Address for the health probes; '0' disables. */
+      .option('--health-addr <addr>', "address of /healthz and /readyz ('0' to disable)", ':8081')
+      /** Fail when a watched kind cannot be listed for this long (missing RBAC or CRD). */
+      .option('--cache-sync-timeout <ms>', 'exit with an error when the caches have not synced after this many ms (default 120000)', positiveInt)
+      /** How long a graceful stop waits for in-flight reconciles before aborting them. */
+      .option('--shutdown-timeout <ms>', 'on SIGTERM, abort reconciles still running after this many ms (default 30000)', positiveInt)
+      /** Debug-level logs. */
+      .option('-v, --verbose', 'debug logging')
+      /** Run without leader election, as kopf's --standalone. */
+      .addOption(new Option('--standalone', 'no leader election (as kopf run --standalone)').conflicts('leaderElect'))
+      .addHelpText('after', '\nExamples:\n  bosun run message --kubeconfig .bosun/cluster/kubeconfig --standalone\n  bosun run message application --leader-elect -n default')
+      .action(async (names: string[], o: RunOptions) => runOperators(names, o))
+  );
+}
