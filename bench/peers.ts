@@ -7,7 +7,7 @@ import { mkdir, open, readFile, readdir, rename, rm, writeFile } from 'node:fs/p
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { withFileLock } from '../packages/bosun/src/tooling/cluster/lock.js';
+import { withFileLock } from 'bosun/envtest';
 
 /** A program to start: command, arguments and the complete environment to give it. */
 export interface PeerCommand {

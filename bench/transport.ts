@@ -6,9 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { KubeClient } from '../packages/bosun/src/client/client.js';
-import { ConfigMap, Namespace } from '../packages/bosun/src/client/resources.js';
-import type { TransportKind } from '../packages/bosun/src/client/transport.js';
+import { ConfigMap, KubeClient, Namespace, type TransportKind } from 'bosun';
 
 const { values } = parseArgs({
   options: {

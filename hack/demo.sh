@@ -5,16 +5,16 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 CLUSTER_DIR=${CLUSTER_DIR:-.bosun/cluster}
 export KUBECONFIG=$PWD/$CLUSTER_DIR/kubeconfig
-node bin/bosun.js cluster up --dir "$CLUSTER_DIR"
+node packages/bosun/bin/bosun.js cluster up --dir "$CLUSTER_DIR"
 kubectl apply -f config/crd/ >/dev/null
 kubectl wait --for=condition=Established crd --all --timeout=60s >/dev/null
 
 work=$(mktemp -d)
 port=$(node -e "const s=require('net').createServer().listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})")
-BOOKING_API_KEY=dev node bin/bosun.js booking-service --port "$port" --data-dir "$work/booking" --log-level warn >"$work/booking.log" 2>&1 &
+BOOKING_API_KEY=dev node --import tsx operators/flightticket/booking/main.ts --port "$port" --data-dir "$work/booking" --log-level warn >"$work/booking.log" 2>&1 &
 booking=$!
 FLIGHTTICKET_BOOKING_URL=http://127.0.0.1:$port FLIGHTTICKET_API_KEY_SECRET=default/booking-api-key \
-  node bin/bosun.js run message application flightticket --standalone --metrics-addr 0 --health-addr 0 >"$work/operator.log" 2>&1 &
+  node packages/bosun/bin/bosun.js run message application flightticket --standalone --metrics-addr 0 --health-addr 0 >"$work/operator.log" 2>&1 &
 op=$!
 cleanup() {
   kill "$op" 2>/dev/null || true; wait "$op" 2>/dev/null || true

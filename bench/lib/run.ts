@@ -5,14 +5,10 @@ import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { KubeClient, type KubeObject } from 'bosun';
-import { adminGet, down, up } from '../../packages/bosun/src/tooling/cluster/controlplane.js';
-import { clientListWatcher, runWatcher } from '../../packages/bosun/src/watch/watcher.js';
-import type { ResourceType } from '../../packages/bosun/src/client/types.js';
-import { loadPki, type ClusterPki } from '../../packages/bosun/src/tooling/cluster/pki.js';
-import { runKubectl } from '../../packages/bosun/src/tooling/envtest/testenv.js';
+import { Event, KubeClient, Pod, type KubeObject, type ResourceType } from 'bosun';
+import { apiserverMetrics, runKubectl, startCluster, stopCluster, type ClusterState } from 'bosun/envtest';
+import { clientListWatcher, runWatcher } from 'bosun/runtime';
 import { MessageResource, type Message } from '../../operators/message/resource.js';
-import { Event, Pod } from '../../packages/bosun/src/client/resources.js';
 import { desiredPod } from '../../operators/message/pod.js';
 import { ensurePeers } from '../peers.js';
 
@@ -89,9 +85,8 @@ function cpuSeconds(pid: number | undefined): number {
 }
 
 /** apiserver_request_total by "VERB resource[/subresource]" for the resources the work touches. */
-async function requestCounts(apiserverUrl: string, pki: ClusterPki): Promise<Map<string, number>> {
-  const res = await adminGet(`${apiserverUrl}/metrics`, pki, 30_000);
-  const text = res.body;
+async function requestCounts(state: ClusterState): Promise<Map<string, number>> {
+  const text = await apiserverMetrics(state);
   const counts = new Map<string, number>();
   for (const line of text.split('\n')) {
     if (!line.startsWith('apiserver_request_total{')) continue;
@@ -296,12 +291,11 @@ async function withBench<T>(contender: ContenderName, fn: (b: Bench) => Promise<
   let started: Started | undefined;
   const cleanup = async () => {
     await started?.stop();
-    await down({ dir, purge: true, progress });
+    await stopCluster({ dir, purge: true, progress });
     await rm(dir, { recursive: true, force: true });
   };
   inProgress.add(cleanup);
-  const { kubeconfig, state } = await up({ dir, progress });
-  const pki = (await loadPki(dir))!;
+  const { kubeconfig, state } = await startCluster({ dir, progress });
   const client = KubeClient.fromConfig({ kubeconfig });
   try {
     const k = async (args: string[], input?: string) => {
@@ -344,7 +338,7 @@ async function withBench<T>(contender: ContenderName, fn: (b: Bench) => Promise<
       client,
       kubeconfig,
       contender: started,
-      counts: () => requestCounts(state.apiserverUrl, pki),
+      counts: () => requestCounts(state),
       clusterCpu: () => Object.values(state.pids).reduce((sum, pid) => sum + cpuSeconds(pid), 0),
       async restartContender() {
         await started?.stop();

@@ -3,8 +3,7 @@
 import { strict as assert } from 'node:assert';
 import { after, before, describe, test } from 'node:test';
 import type { ControllerSpec, KubeObject } from 'bosun';
-import { eventually, runControllers, startTestEnv, type RunningControllers, type TestEnv } from 'bosun/envtest';
-import { FAILING_IMAGE } from '../../packages/bosun/src/tooling/cluster/kwok-stages.js';
+import { FAILING_IMAGE, eventually, runControllers, startTestEnv, type RunningControllers, type TestEnv } from 'bosun/envtest';
 import { IMAGE_ANNOTATION, TEXT_HASH_ANNOTATION, podName, type Pod } from './pod.js';
 import type { Message } from './resource.js';
 

@@ -1,5 +1,5 @@
-// Runnable entry point for the booking service, also mounted by the bosun CLI as
-// `bosun booking-service`. Runs until SIGINT/SIGTERM, then closes the database cleanly.
+// Runnable entry point for the booking service (`node --import tsx operators/flightticket/booking/main.ts`).
+// Runs until SIGINT/SIGTERM, then closes the database cleanly.
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';

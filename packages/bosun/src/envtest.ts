@@ -11,3 +11,9 @@ export {
   startFaultProxy, writeProxyKubeconfig, FaultProxyError,
   type FaultProxy, type FaultProxyOptions, type FaultProxyStats, type CutMode,
 } from './tooling/envtest/faultproxy.js';
+export {
+  startCluster, stopCluster, apiserverMetrics, withFileLock, ClusterMetricsError,
+  type StartClusterOptions, type StartedCluster, type StopClusterOptions, type ClusterState,
+} from './tooling/envtest/cluster.js';
+/** An image the local cluster's node never pulls (ErrImagePull), as a missing image would fail on a real node. */
+export { FAILING_IMAGE } from './tooling/cluster/kwok-stages.js';

@@ -32,8 +32,8 @@ const ENTRY_POINTS: Record<string, { load: () => Promise<Record<string, unknown>
   },
   'bosun/envtest': {
     load: () => import('bosun/envtest'),
-    values: `FaultProxyError TestEnvError eventually runControllers runKubectl startFaultProxy startTestEnv
-      writeProxyKubeconfig`,
+    values: `ClusterMetricsError FAILING_IMAGE FaultProxyError TestEnvError apiserverMetrics eventually runControllers runKubectl
+      startCluster startFaultProxy startTestEnv stopCluster withFileLock writeProxyKubeconfig`,
   },
 };
 

@@ -9,7 +9,7 @@ const root = join(import.meta.dirname, '..', '..', '..', '..', '..');
 const dockerfile = readFileSync(join(root, 'Dockerfile'), 'utf8');
 
 void test("the repository's Dockerfile: multi-stage, production deps only, non-root, entrypoint, health", () => {
-  assert.deepEqual(dockerfileProblems(dockerfile, { entrypoint: ['node', 'bin/bosun.js', 'run'] }), []);
+  assert.deepEqual(dockerfileProblems(dockerfile, { entrypoint: ['node', 'packages/bosun/bin/bosun.js', 'run', '--from', 'dist/operators/index.js'] }), []);
   const { stages } = parseDockerfile(dockerfile);
   const final = stages[stages.length - 1]!;
   assert.ok(final.instructions.some((i) => i.keyword === 'COPY' && /--from=build\s+\/app\/dist/.test(i.args)), 'the runtime stage takes the compiled dist/ from the build stage');

@@ -66,7 +66,7 @@ export function dockerfileProblems(text: string, opts: { entrypoint?: string[] }
   if (!user) problems.push('the final stage has no USER, so it runs as root. Fix: USER 65532:65532 (or USER node)');
   else if (!/^(node|[1-9]\d*)(:[1-9]\d*)?$/.test(user)) problems.push(`USER ${user} is root or not verifiably non-root. Fix: USER 65532:65532 (numeric, so runAsNonRoot can check it)`);
   const entry = final.instructions.filter((i) => i.keyword === 'ENTRYPOINT').pop();
-  if (!entry) problems.push('the final stage has no ENTRYPOINT. Fix: ENTRYPOINT ["node", "bin/bosun.js", "run"]');
+  if (!entry) problems.push('the final stage has no ENTRYPOINT. Fix: ENTRYPOINT ["node", "dist/main.js"]');
   else if (opts.entrypoint) {
     let got: unknown;
     try {

@@ -5,10 +5,9 @@ import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import { Type } from '@sinclair/typebox';
 import { stringify } from 'yaml';
-import { eventually, startTestEnv, type TestEnv } from '../envtest/testenv.js';
-import { ConditionsSchema } from '../../resource/conditions.js';
-import { renderCrdYaml, toCustomResourceDefinition } from './crd.js';
-import { cel, defineResource, intOrString } from '../../resource/resource.js';
+import { ConditionsSchema, cel, defineResource, intOrString } from 'bosun';
+import { renderCrdYaml, toCustomResourceDefinition } from 'bosun/crd';
+import { eventually, startTestEnv, type TestEnv } from 'bosun/envtest';
 
 const crdDir = fileURLToPath(new URL('../../config/crd/', import.meta.url));
 let env: TestEnv;
