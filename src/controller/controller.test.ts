@@ -11,7 +11,7 @@ const quiet: ControllerLogger = { debug() {}, info() {}, warn() {}, error() {} }
 
 /** A change source held in memory: synced when the test says so, changes pushed by hand. */
 class MemorySource implements ChangeSource {
-  readonly name = 'memory';
+  readonly name: string = 'memory';
   private readonly fns: ((change: WatchChange) => void)[] = [];
   private synced!: () => void;
   private readonly sync = new Promise<void>((resolve) => (this.synced = resolve));
@@ -291,4 +291,118 @@ void test('workersActive reports every change in the number of running reconcile
   await run;
   assert.deepEqual(counts, [1, 2, 1, 0]);
   assert.equal(ctrl.active, 0);
+});
+
+/** A memory source whose watch the test can mark broken (behind) and recovered. */
+class LaggingSource extends MemorySource {
+  private behind = false;
+  private readonly listeners: (() => void)[] = [];
+
+  constructor(override readonly name: string) {
+    super();
+  }
+
+  isBehind(): boolean {
+    return this.behind;
+  }
+
+  onFreshness(fn: () => void): void {
+    this.listeners.push(fn);
+  }
+
+  lastError(): unknown {
+    return this.behind ? new Error('watch messages: connect ECONNREFUSED') : undefined;
+  }
+
+  setBehind(behind: boolean): void {
+    this.behind = behind;
+    for (const fn of this.listeners) fn();
+  }
+}
+
+function recordingLogger(): { logger: ControllerLogger; lines: { level: string; msg: string; fields: Record<string, unknown> }[] } {
+  const lines: { level: string; msg: string; fields: Record<string, unknown> }[] = [];
+  const at =
+    (level: string) =>
+    (fields: unknown, msg?: string): void =>
+      void lines.push({ level, msg: msg ?? '', fields: fields as Record<string, unknown> });
+  return { logger: { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') } as unknown as ControllerLogger, lines };
+}
+
+void test('while a cache it reads is behind, a controller starts no reconcile and keeps the queue; it resumes when all have caught up', async () => {
+  const clock = new FakeClock();
+  const messages = new LaggingSource('messages');
+  const pods = new LaggingSource('pods');
+  const runs: string[] = [];
+  const held: string[][] = [];
+  const ctrl = new Controller({ name: 'message', workers: 4, logger: quiet, clock, observer: { reconcilesHeld: (_c, behind) => held.push(behind) } }, (req) => {
+    runs.push(req.key);
+    return Promise.resolve();
+  });
+  ctrl.watch(messages, (c) => [{ key: `${c.object.metadata.namespace}/${c.object.metadata.name}`, namespace: c.object.metadata.namespace, name: c.object.metadata.name! }]);
+  ctrl.watch(pods, (c) => [{ key: `${c.object.metadata.namespace}/${c.object.metadata.name!.replace(/-pod$/, '')}`, namespace: c.object.metadata.namespace, name: c.object.metadata.name!.replace(/-pod$/, '') }]);
+  const drain = new AbortController();
+  const run = ctrl.start(drain.signal);
+  await settle();
+  pods.push(configMap('ns', 'a-pod'));
+  await settle();
+  assert.deepEqual(runs, ['ns/a'], 'reconciles run while every cache is current');
+
+  // The Message watch broke (its relist after 410 is pending); the Pod watch resumed and replays deletions.
+  messages.setBehind(true);
+  pods.push({ type: 'delete', object: { apiVersion: 'v1', kind: 'Pod', metadata: { namespace: 'ns', name: 'gone-pod' } } });
+  pods.push({ type: 'delete', object: { apiVersion: 'v1', kind: 'Pod', metadata: { namespace: 'ns', name: 'b-pod' } } });
+  await clock.advanceAsync(5_000);
+  assert.deepEqual(runs, ['ns/a'], 'no reconcile on a Message cache that has not caught up');
+  assert.equal(ctrl.queue.processingCount() + ctrl.queue.len(), 2, 'the keys are kept');
+  assert.deepEqual(ctrl.holdingFor, ['messages']);
+  pods.setBehind(true);
+  messages.setBehind(false);
+  await clock.advanceAsync(1_000);
+  assert.deepEqual(runs, ['ns/a'], 'still held: the Pod cache is behind now');
+  pods.setBehind(false);
+  await settle();
+  assert.deepEqual(runs.slice(1).sort(), ['ns/b', 'ns/gone'], 'both reconciled once everything caught up');
+  assert.deepEqual(held, [['messages'], []]);
+  drain.abort();
+  await run;
+});
+
+void test('a cache behind for longer than maxHoldMs holds reconciles no more, with a warning naming it and its error', async () => {
+  const clock = new FakeClock();
+  const messages = new LaggingSource('messages');
+  const runs: string[] = [];
+  const { logger, lines } = recordingLogger();
+  const ctrl = new Controller({ name: 'message', workers: 2, logger, clock, maxHoldMs: 30_000 }, (req) => {
+    runs.push(req.key);
+    return Promise.resolve();
+  });
+  ctrl.watch(messages, (c) => [{ key: `ns/${c.object.metadata.name}`, namespace: 'ns', name: c.object.metadata.name! }]);
+  const drain = new AbortController();
+  const run = ctrl.start(drain.signal);
+  await settle();
+  messages.setBehind(true);
+  await clock.advanceAsync(10_000);
+  messages.push(configMap('ns', 'x'));
+  await clock.advanceAsync(19_999);
+  assert.deepEqual(runs, [], 'held up to 30 s after the cache fell behind');
+  await clock.advanceAsync(1);
+  assert.deepEqual(runs, ['ns/x'], 'the bound is counted from when the cache fell behind, not from the key');
+  const warn = lines.find((l) => l.level === 'warn');
+  assert.ok(warn, 'a warning');
+  assert.equal(warn.fields.cache, 'messages');
+  assert.match(String(warn.fields.err), /ECONNREFUSED/);
+  messages.push(configMap('ns', 'y'));
+  await settle();
+  assert.deepEqual(runs, ['ns/x', 'ns/y'], 'not held again for the same gap');
+  // Caught up, then behind again: a new gap is held again.
+  messages.setBehind(false);
+  messages.setBehind(true);
+  messages.push(configMap('ns', 'z'));
+  await clock.advanceAsync(1_000);
+  assert.deepEqual(runs, ['ns/x', 'ns/y']);
+  // A drain while held ends the held worker without running its key.
+  drain.abort();
+  await run;
+  assert.deepEqual(runs, ['ns/x', 'ns/y']);
 });
