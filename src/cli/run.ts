@@ -31,6 +31,7 @@ export interface RunOptions {
   standalone?: boolean;
   cacheSyncTimeout?: number;
   shutdownTimeout?: number;
+  userAgent?: string;
 }
 
 function defaultLeaseNamespace(): string {
@@ -64,6 +65,7 @@ export async function runOperators(names: string[], o: RunOptions): Promise<void
     fieldManager: 'bosun',
     cacheSyncTimeoutMs: o.cacheSyncTimeout,
     shutdownTimeoutMs: o.shutdownTimeout,
+    userAgent: o.userAgent,
     leaderElection: leaderElect ? { namespace: o.leaderElectionNamespace ?? defaultLeaseNamespace(), name: `bosun-${chosen.join('-')}` } : undefined,
   });
   for (const n of chosen) for (const spec of OPERATORS[n]!.controllers()) mgr.add(spec);
@@ -115,6 +117,8 @@ export function runCommand(): Command {
       .option('--cache-sync-timeout <ms>', 'exit with an error when the caches have not synced after this many ms (default 120000)', positiveInt)
       /** How long a graceful stop waits for in-flight reconciles before aborting them. */
       .option('--shutdown-timeout <ms>', 'on SIGTERM, abort reconciles still running after this many ms (default 30000)', positiveInt)
+      /** User-Agent of every request, so each replica's requests can be told apart in the audit log. */
+      .option('--user-agent <ua>', 'User-Agent header of every API request (default: bosun)')
       /** Debug-level logs. */
       .option('-v, --verbose', 'debug logging')
       /** Run without leader election, as kopf's --standalone. */

@@ -128,6 +128,12 @@ export interface DeleteOptions {
 }
 
 /** A raw request to the API server. */
+/**
+ * Decides, right before each attempt of a write (any method but GET) is sent, whether it may go out;
+ * an Error refuses it and is what the caller gets. A leader uses it to send nothing once its term is over.
+ */
+export type WriteGate = (target: RequestTarget) => Error | undefined;
+
 export interface RawRequest {
   method: string;
   /** Path beginning with '/', without query. */
@@ -179,6 +185,7 @@ export class KubeClient {
   /** Bumped on every credential fetch, so a burst of 401s triggers one refresh, not one each. */
   private credsGeneration = 0;
   private execCert: ClientCertificate | undefined;
+  private writeGate: WriteGate | undefined;
 
   private constructor(config: ClusterConfig, opts: KubeClientConfig) {
     this.config = config;
@@ -247,6 +254,11 @@ export class KubeClient {
       },
       opts,
     );
+  }
+
+  /** Installs (or, with undefined, removes) the check every write must pass as it is sent, retries included. */
+  setWriteGate(gate: WriteGate | undefined): void {
+    this.writeGate = gate;
   }
 
   /** Closes every connection (HTTP/2 sessions and HTTP/1.1 pools); requests and watches in flight fail. */
@@ -434,6 +446,9 @@ export class KubeClient {
         let headers: IncomingHttpHeaders;
         let text: string;
         const gen = this.credsGeneration;
+        // Checked at each attempt, not once per call: the process may have been frozen since the call or the last attempt.
+        const refused = req.method === 'GET' ? undefined : this.writeGate?.(target);
+        if (refused) throw refused;
         try {
           const res = await this.send(req, deadline.signal);
           ({ status, headers } = res);

@@ -34,11 +34,13 @@ export interface ManagerOptions {
   /** Kubeconfig file and context, when no client is given. */
   kubeconfig?: string;
   context?: string;
+  /** User-Agent of the client built from the kubeconfig (default `bosun`): tells replicas apart in the API server's audit log. */
+  userAgent?: string;
   /** Namespaces to watch; absent or empty for all. */
   namespaces?: string[];
   /** Server-side-apply field manager and Event source; default 'bosun'. */
   fieldManager?: string;
-  /** Leader election; absent for none (standalone). */
+  /** Leader election; absent for none (standalone). With it, the client refuses every write but the Lease's while this replica does not hold the Lease. */
   leaderElection?: LeaderElectionOptions;
   /** '/metrics' address ('host:port', ':port', '0' off); default '0'. */
   metricsAddr?: string;
@@ -150,7 +152,7 @@ export class Manager {
   constructor(opts: ManagerOptions = {}) {
     this.opts = opts;
     this.log = opts.logger ?? createLogger({});
-    this.client = opts.client ?? KubeClient.fromConfig({ kubeconfig: opts.kubeconfig, context: opts.context });
+    this.client = opts.client ?? KubeClient.fromConfig({ kubeconfig: opts.kubeconfig, context: opts.context, userAgent: opts.userAgent });
     this.metrics = new Metrics();
     this.health = new HealthChecks();
     this.fieldManager = opts.fieldManager ?? 'bosun';
@@ -315,6 +317,15 @@ export class Manager {
             drain.abort();
           },
         });
+        const lease = elector;
+        // The step-down timer may run only after code that resumed first from a freeze: each write checks the term itself.
+        this.client.setWriteGate((target) =>
+          (target.kind === 'Lease' && target.namespace === le.namespace && target.name === le.name) || lease.holdsLease()
+            ? undefined
+            : new LeaderElectionLostError(
+                `refused to ${target.verb} ${target.kind ?? ''} ${target.namespace ?? ''}/${target.name ?? ''}: this replica does not hold the Lease ${le.namespace}/${le.name} (its term ran out by its own clock, as after a freeze, or it never led); only the leader writes`,
+              ),
+        );
         electorRun = elector.run(electorStop.signal);
         this.log.info({ lease: `${le.namespace}/${le.name}`, identity }, 'waiting for leadership');
         await Promise.race([becameLeader, new Promise<void>((r) => drain.signal.addEventListener('abort', () => r(), { once: true }))]);
