@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Controller, decide, type ChangeSource, type ControllerLogger, type Decision } from './controller.js';
 import type { WatchChange } from '../predicate/predicate.js';
-import { ApiError } from '../client/errors.js';
+import { ApiError, RequestTimeoutError, TransportError } from '../client/errors.js';
 import { FakeClock, settle } from '../queue/clock.js';
 import { ItemExponentialRateLimiter } from '../queue/ratelimiter.js';
 import { PermanentError, TemporaryError } from '../reconcile/types.js';
@@ -405,4 +405,49 @@ void test('a cache behind for longer than maxHoldMs holds reconciles no more, wi
   drain.abort();
   await run;
   assert.deepEqual(runs, ['ns/x', 'ns/y']);
+});
+
+function refused(): TransportError {
+  return new TransportError({ verb: 'apply', kind: 'Pod', namespace: 'ns', name: 'x' }, Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:6443'), { code: 'ECONNREFUSED' }));
+}
+
+void test('a failure with no answer from the server (refused, reset, dead connection) is retried without the shared bucket; a timeout or an answer is not', () => {
+  const next = (error: unknown): Decision['next'] => decide({ ok: false, error, aborted: false }).next;
+  assert.deepEqual(next(refused()), { then: 'backoff', minDelayMs: 0, unanswered: true });
+  assert.deepEqual(next(new Error('reconcile of ns/x failed', { cause: refused() })), { then: 'backoff', minDelayMs: 0, unanswered: true }, 'found through a cause chain');
+  assert.deepEqual(next(new TransportError({ verb: 'get' }, new Error('stream reset'), { unprocessed: true })), { then: 'backoff', minDelayMs: 0, unanswered: true });
+  // A slow server may be working on the request: its retries keep the bucket.
+  assert.deepEqual(next(new TransportError({ verb: 'get' }, new RequestTimeoutError(60_000))), { then: 'backoff', minDelayMs: 0 });
+  assert.deepEqual(next(new ApiError({ verb: 'get' }, 500, undefined)), { then: 'backoff', minDelayMs: 0 });
+  assert.deepEqual(next(new Error('boom')), { then: 'backoff', minDelayMs: 0 });
+});
+
+void test('recovery after an outage that failed 1,000 reconciles with no answer takes the per-key backoff, not (F - 100) / 10 s of the shared bucket', async () => {
+  const clock = new FakeClock();
+  let down = true;
+  const ok = new Set<string>();
+  let failures = 0;
+  const ctrl = new Controller({ name: 'outage', logger: quiet, clock }, (req) => {
+    if (down) {
+      failures++;
+      return Promise.reject(refused());
+    }
+    ok.add(req.key);
+    return Promise.resolve();
+  });
+  for (let i = 0; i < 1000; i++) ctrl.queue.add(`ns/m-${i}`);
+  const drain = new AbortController();
+  const run = ctrl.start(drain.signal);
+  for (let t = 0; t < 6000; t += 50) await clock.advanceAsync(50);
+  down = false;
+  const back = clock.now();
+  while (ok.size < 1000 && clock.now() - back < 200_000) await clock.advanceAsync(50);
+  const recoveryMs = clock.now() - back;
+  // Each key's next retry after an outage of T is at most about T away (its delays double: each is the sum of the
+  // ones before plus 5 ms), so recovery is bounded by the outage, whatever the number of failures.
+  assert.equal(ok.size, 1000, `all reconciled (${ok.size}) within 200 s`);
+  assert.ok(failures > 1000, `the outage failed every key at least once (${failures} failures)`);
+  assert.ok(recoveryMs <= 6000, `recovered ${recoveryMs} ms after the server came back (bound: the 6 s outage)`);
+  drain.abort();
+  await run;
 });

@@ -1,4 +1,4 @@
-import { ApiError } from '../client/errors.js';
+import { ApiError, DeadConnectionError, RequestTimeoutError, TransportError } from '../client/errors.js';
 import type { Logger } from '../log/logger.js';
 import type { KubeObject } from '../client/types.js';
 import type { EnqueueFn } from '../handler/enqueue.js';
@@ -310,7 +310,7 @@ export class Controller {
         this.queue.addAfter(key, next.delayMs);
         break;
       case 'backoff':
-        this.queue.addRateLimited(key, next.minDelayMs);
+        this.queue.addRateLimited(key, next.minDelayMs, { unanswered: next.unanswered === true });
         break;
     }
     if (decision.log) {
@@ -332,9 +332,10 @@ export interface Decision {
   /**
    * `wait-for-change`: clear the key's backoff and wait for the next change to enqueue it;
    * `requeue-after`: clear the backoff and run again after `delayMs`;
-   * `backoff`: retry after the key's next backoff step, but not sooner than `minDelayMs`.
+   * `backoff`: retry after the key's next backoff step, but not sooner than `minDelayMs`; `unanswered`
+   *   when the server never answered, so the step is the queue limiter's `whenUnanswered`.
    */
-  next: { then: 'wait-for-change' } | { then: 'requeue-after'; delayMs: number } | { then: 'backoff'; minDelayMs: number };
+  next: { then: 'wait-for-change' } | { then: 'requeue-after'; delayMs: number } | { then: 'backoff'; minDelayMs: number; unanswered?: true };
   /** The line to log, if the outcome deserves one. */
   log?: { level: keyof ControllerLogger; msg: string; fields: Record<string, unknown> };
 }
@@ -349,6 +350,9 @@ export interface Decision {
  * - TemporaryError: retried after its `delayMs` (or the backoff, when that is longer);
  * - ApiError 409: a stale read lost an optimistic-concurrency race; retried with backoff, quietly;
  * - ApiError with Retry-After (429, 503): retried no sooner than the server asked;
+ * - no answer from the server (a TransportError other than a timeout: connection refused or reset,
+ *   a dead connection; found through `cause`): retried with per-key backoff only, without the shared bucket, so recovery after an
+ *   outage does not wait for the bucket to pay back every failure of the outage;
  * - anything else: retried with per-key exponential backoff and logged as an error.
  */
 export function decide(outcome: ReconcileOutcome): Decision {
@@ -383,5 +387,26 @@ export function decide(outcome: ReconcileOutcome): Decision {
       log: { level: 'warn', msg: 'the API server asked to retry later; retrying after its Retry-After', fields: { err: message, status: err.status, retryAfterMs } },
     };
   }
+  if (unanswered(err)) {
+    return {
+      result: 'error',
+      next: { then: 'backoff', minDelayMs: 0, unanswered: true },
+      log: { level: 'warn', msg: 'reconcile failed: the API server did not answer; retrying with backoff', fields: { err: message } },
+    };
+  }
   return { result: 'error', next: { then: 'backoff', minDelayMs: 0 }, log: { level: 'error', msg: 'reconcile failed; retrying with backoff', fields: { err: message } } };
+}
+
+/**
+ * Whether `err` (or an error in its `cause` chain) is a request the server gave no answer to: a
+ * TransportError (connection refused, reset, a stream closed before its response, a dead
+ * connection). A timeout is not counted: a slow server may be working on the request.
+ */
+function unanswered(err: unknown): boolean {
+  let transport = false;
+  for (let e = err, depth = 0; e instanceof Error && depth < 8; e = e.cause, depth++) {
+    if (e instanceof ApiError || e instanceof RequestTimeoutError) return false;
+    if (e instanceof TransportError || e instanceof DeadConnectionError) transport = true;
+  }
+  return transport;
 }
