@@ -9,6 +9,7 @@ import { Secret } from '../client/resources.js';
 import type { CustomResource } from '../crd/resource.js';
 import { checkCrds, crdFilePath, generateCrds } from '../crd/generate.js';
 import { checkRbac, generateRbac, writeRbac, type NamedRead, type RbacFile } from '../rbac/generate.js';
+import { bosunError } from '../errors.js';
 
 /** The namespace the operator Deployment runs in (config/default sets it; overlays may change it). */
 export const OPERATOR_NAMESPACE = 'bosun-system';
@@ -27,7 +28,7 @@ export interface ManifestSources {
 }
 
 /** Raised when a `--from` module does not export what generation needs; names the export and the fix. */
-export class ManifestSourceError extends Error {
+export class ManifestSourceError extends bosunError('BOSUN_MANIFEST_SOURCE') {
   override name = 'ManifestSourceError';
 }
 

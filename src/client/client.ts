@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { type ClientCertificate, type ClusterConfig, clientNodeCredentials, loadClusterConfig } from './kubeconfig.js';
-import { ApiError, KubeConfigError, type RequestTarget, RequestTimeoutError, type Status, TransportError, parseRetryAfter } from './errors.js';
+import { ApiError, KubeConfigError, ObjectNameRequiredError, type RequestTarget, RequestTimeoutError, type Status, TransportError, parseRetryAfter } from './errors.js';
 import { LineSplitter } from './lines.js';
 import { DEFAULT_RETRY_POLICY, type RetryPolicy, retryDelay } from './retry.js';
 import { type Transport, type TransportKind, type TransportResponse, transportError } from './transport.js';
@@ -494,7 +494,7 @@ export class KubeClient {
 
   private put<T extends KubeObject>(type: ResourceType, obj: T, sub: string | undefined, verb: string, opts: WriteOptions): Promise<T> {
     const { namespace, name } = obj.metadata;
-    if (!name) throw new TypeError(`${verb} ${type.kind}: metadata.name is required`);
+    if (!name) throw new ObjectNameRequiredError(`${verb} ${type.kind}: metadata.name is required (set the object's metadata.name)`);
     return this.request<T>({
       method: 'PUT',
       path: resourcePath(type, namespace, name, sub),
@@ -508,7 +508,7 @@ export class KubeClient {
   private applyTo<T extends KubeObject>(type: ResourceType, obj: KubeObject, sub: string | undefined, opts: ApplyOptions): Promise<T> {
     const { namespace, name } = obj.metadata;
     const verb = sub ? `apply ${sub}` : 'apply';
-    if (!name) throw new TypeError(`${verb} ${type.kind}: metadata.name is required for server-side apply`);
+    if (!name) throw new ObjectNameRequiredError(`${verb} ${type.kind}: metadata.name is required for server-side apply (set the object's metadata.name)`);
     // managedFields in an apply body is rejected or misread; objects read from the API carry them.
     const typed = withTypeMeta(type, obj);
     // A copy: `obj` may be a (frozen) cached object, which must not change.

@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { withFileLock } from './lock.js';
 import { KUBERNETES_VERSION, PROGRAMS, versionOf, type ProgramName } from './versions.js';
+import { bosunError } from '../errors.js';
 
 export { pidAlive } from './lock.js';
 
@@ -20,7 +21,7 @@ export type ProgramPaths = Record<ProgramName, string>;
 export type Progress = (line: string) => void;
 
 /** Raised when a program cannot be found, fetched or built; the message says which and what to do. */
-export class BinaryError extends Error {
+export class BinaryError extends bosunError('BOSUN_BINARY') {
   override name = 'BinaryError';
 }
 

@@ -12,6 +12,7 @@ import { pidAlive, resolvePrograms, type Progress, type ProgramPaths } from './b
 import { KWOK_STAGES } from './kwok-stages.js';
 import { createPki, loadPki, PKI_FILES, type CertPair, type ClusterPki } from './pki.js';
 import { DEFAULT_CLUSTER_DIR, KUBERNETES_VERSION, PROGRAMS, type ProgramName } from './versions.js';
+import { bosunError } from '../errors.js';
 
 /** The name of the one fake Node kwok manages. */
 export const NODE_NAME = 'bosun-node-0';
@@ -20,7 +21,7 @@ const SERVICE_IP = '10.0.0.1';
 const POD_CIDR = '10.64.0.1/10';
 
 /** Raised for a bad state or bad input of a local cluster; the message names the problem and the way out. */
-export class ClusterError extends Error {
+export class ClusterError extends bosunError('BOSUN_CLUSTER') {
   override name = 'ClusterError';
 }
 

@@ -14,11 +14,12 @@ import type { ControllerSpec } from '../controller/builder.js';
 import { createLogger } from '../log/logger.js';
 import { Manager } from '../manager/manager.js';
 import { up, type ClusterState } from '../cluster/controlplane.js';
+import { bosunError } from '../errors.js';
 
 export { startFaultProxy, writeProxyKubeconfig, FaultProxyError, type FaultProxy, type FaultProxyOptions, type FaultProxyStats, type CutMode } from './faultproxy.js';
 
 /** Raised when the harness cannot provide the environment; names the step that failed. */
-export class TestEnvError extends Error {
+export class TestEnvError extends bosunError('BOSUN_TESTENV') {
   override name = 'TestEnvError';
 }
 

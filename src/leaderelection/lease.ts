@@ -4,6 +4,7 @@ import { Lease as LeaseType, type Lease } from '../client/resources.js';
 import { type Logger, silentLogger } from '../log/logger.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { type Clock, realClock } from '../queue/clock.js';
+import { bosunError } from '../errors.js';
 
 /** Options of `LeaderElector`; durations default to controller-runtime's (15 s / 10 s / 2 s). */
 export interface LeaderElectorOptions {
@@ -41,7 +42,7 @@ export interface LeaderElectorOptions {
 }
 
 /** Raised at construction for durations that cannot work together, or a missing name or identity. */
-export class LeaderElectionConfigError extends Error {
+export class LeaderElectionConfigError extends bosunError('BOSUN_LEADER_ELECTION_CONFIG') {
   override readonly name = 'LeaderElectionConfigError';
 }
 

@@ -15,6 +15,7 @@ import { LeaderElector } from '../leaderelection/lease.js';
 import { createLogger, objectLogger, type Logger } from '../log/logger.js';
 import { Metrics } from '../metrics/metrics.js';
 import { probeReachability, type ServerUnreachableError } from './reachability.js';
+import { bosunError } from '../errors.js';
 
 /** Leader election settings; a Lease in `namespace` named `name`. */
 export interface LeaderElectionOptions {
@@ -56,12 +57,17 @@ export interface ManagerOptions {
 }
 
 /** Raised when this replica loses its Lease: it must stop, as another replica may now act. */
-export class LeaderElectionLostError extends Error {
+export class LeaderElectionLostError extends bosunError('BOSUN_LEADERSHIP_LOST') {
   override name = 'LeaderElectionLostError';
 }
 
+/** Raised when a second controller of a name already added is added: names key metrics, field managers and logs. */
+export class DuplicateControllerError extends bosunError('BOSUN_DUPLICATE_CONTROLLER') {
+  override name = 'DuplicateControllerError';
+}
+
 /** The abort reason reconciles see when a graceful shutdown outlasted `shutdownTimeoutMs`. */
-export class ShutdownTimeoutError extends Error {
+export class ShutdownTimeoutError extends bosunError('BOSUN_SHUTDOWN_TIMEOUT') {
   override name = 'ShutdownTimeoutError';
 }
 
@@ -80,7 +86,7 @@ export interface UnsyncedKind {
  * Raised by `Manager.start` when some kind's cache did not sync in time: a kind that can never be
  * listed (RBAC, missing CRD) would otherwise block the controllers and leader election forever.
  */
-export class CacheSyncTimeoutError extends Error {
+export class CacheSyncTimeoutError extends bosunError('BOSUN_CACHE_SYNC_TIMEOUT') {
   override name = 'CacheSyncTimeoutError';
   /** The kinds that had not synced. */
   readonly kinds: UnsyncedKind[];
@@ -180,7 +186,7 @@ export class Manager {
 
   /** Adds a controller declared with `controller(name).for(...)...reconcile(fn)`. */
   add(spec: ControllerSpec): this {
-    if (this.specs.some((s) => s.name === spec.name)) throw new Error(`a controller named '${spec.name}' is already added; controller names must be unique`);
+    if (this.specs.some((s) => s.name === spec.name)) throw new DuplicateControllerError(`a controller named '${spec.name}' is already added; controller names must be unique (rename one in controller('<name>'))`);
     this.specs.push(spec);
     const reconcile = spec.setup();
     const { watches } = spec;
@@ -364,7 +370,7 @@ export class Manager {
     const server = this.client.server;
     void probeReachability(server, AbortSignal.any([stop, probing.signal]), (err) => {
       unreachable = err;
-      this.log.warn({ server, code: err.code }, err.message);
+      this.log.warn({ server, errno: err.errno }, err.message);
     })
       .then((last) => {
         if (!last) unreachable = undefined;
