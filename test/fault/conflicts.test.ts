@@ -478,9 +478,18 @@ describe(`conflicts: another writer edits ${MESSAGES} Messages and ${APPS} Appli
     t.diagnostic(`operator: ${all.total} requests, ${all.writes} writes; ${conflicts} answered 409 (${JSON.stringify(conflictsByKind)}) in ${familiesWithConflict} of ${MESSAGES + APPS} families`);
     t.diagnostic(`accepted writes per family: Message+Pod at most ${worst('message', (r) => r.accepted)} (bound ${maxAccepted('message', 0)}), Application+children at most ${worst('application', (r) => r.accepted)} (bound ${maxAccepted('application', 0)} + 2 per Deployment edit of the other writer, ${Math.min(...depPatches.values())}–${Math.max(...depPatches.values())} each); most 409s to one family: ${worst('message', (r) => r.conflicts)} (Message), ${worst('application', (r) => r.conflicts)} (Application)`);
     t.diagnostic(`last write: the operator's ${((lastWrite(OPERATOR_USER_AGENT) - since.getTime()) / 1000).toFixed(1)} s, the other writer's ${((lastWrite(TEST_USER_AGENT) - since.getTime()) / 1000).toFixed(1)} s after the operator was ready`);
+    // The Application's own status lines (not its Deployment's): how often Ready fell back from True.
+    let relapses = 0;
+    for (const [k, h] of writer.statusHistory) {
+      if (!k.startsWith('application/')) continue;
+      const ready = h.filter((l) => l.startsWith('Application')).map((l) => l.includes('Ready=True'));
+      for (let i = 1; i < ready.length; i++) if (ready[i - 1] && !ready[i]) relapses++;
+    }
+    t.diagnostic(`Applications fell back from Ready=True to False ${relapses} times (each a Deployment generation the other writer made by editing its annotations)`);
     t.diagnostic(`in the 3 s after convergence: ${quiet.total} operator requests, ${quiet.writes} writes`);
 
-    assert.ok(conflicts > 0, 'the operator got at least one 409: the other writer landed between its read and its write');
+    // Measured: 38–50 of 50 families had a 409, on a loaded machine and on a quieter one alike; a quarter is far from chance.
+    assert.ok(familiesWithConflict >= (MESSAGES + APPS) / 4, `the other writer landed between the operator's read and write (a 409) in at least a quarter of the families: ${familiesWithConflict} of ${MESSAGES + APPS}`);
     assert.ok(rounds.every((n) => n >= 2), `every family was edited repeatedly (rounds per family: ${Math.min(...rounds)}–${Math.max(...rounds)})`);
     assert.equal(writer.families.size, MESSAGES + APPS, 'the other writer edited every family');
     for (const [k, r] of families) {
