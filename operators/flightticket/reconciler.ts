@@ -32,6 +32,48 @@ class CredentialsRefusedError extends Error {
 
 type Ready = { status: 'True' | 'False'; reason: string; message: string };
 
+/** Shortest and longest wait after a booking call nobody answered. */
+const OUTAGE_RETRY_MIN_MS = 500;
+const OUTAGE_RETRY_MAX_MS = 30_000;
+
+/**
+ * How long a ticket waits after a booking call the service did not answer (connection refused,
+ * reset, closed before the response). The controller's per-ticket backoff doubles on every failure
+ * and keeps the count until a success, so the refused calls of an outage, failing at once, would
+ * leave every ticket some ten doublings deep after a few seconds: its first 503 once the service is
+ * back would wait 5 s, the next 10 s, then 20 s. Such a call is retried instead as a timed requeue,
+ * which clears that count, after a delay shared by every ticket that grows with the outage itself:
+ * as long as it has lasted so far, 0.5 s to 30 s, jittered so the tickets do not retry in step.
+ */
+export class BookingOutage {
+  private since: number | undefined;
+
+  constructor(
+    private readonly now: () => number = Date.now,
+    private readonly random: () => number = Math.random,
+  ) {}
+
+  /** The service answered a call (with anything, an error included): the outage, if any, is over. */
+  answered(): void {
+    this.since = undefined;
+  }
+
+  /** Records a call the service did not answer; returns the ms the ticket should wait before it tries again. */
+  retryDelayMs(): number {
+    const now = this.now();
+    this.since ??= now;
+    const base = Math.min(OUTAGE_RETRY_MAX_MS, Math.max(OUTAGE_RETRY_MIN_MS, now - this.since));
+    return Math.round(base * (0.5 + this.random() * 0.5));
+  }
+}
+
+/** Whether the service gave no answer at all; a timeout is not counted, as the service may be working on the call. */
+function unanswered(err: BookingTransientError): boolean {
+  if (err.status !== undefined) return false;
+  const cause: unknown = err.cause;
+  return !(cause instanceof Error && (cause.name === 'TimeoutError' || cause.name === 'AbortError'));
+}
+
 function routeOf(t: { from: string; to: string }): string {
   return `${t.from}→${t.to}`;
 }
@@ -63,6 +105,7 @@ function failedForThisSpec(t: FlightTicket): boolean {
 /** Builds the FlightTicket controller for a booking service and API-key Secret. */
 export function flightTicketController(config: FlightTicketConfig): ControllerSpec {
   const apiKeys = new ApiKeySource(config);
+  const outage = new BookingOutage();
   let client: { key: string; client: BookingClient } | undefined;
 
   async function bookingClient(ctx: ReconcileContext): Promise<BookingClient> {
@@ -88,6 +131,7 @@ export function flightTicketController(config: FlightTicketConfig): ControllerSp
     }
     const bookings = await bookingClient(ctx);
     const all = await bookings.listByKeyPrefix(ticketKeyPrefix(uid));
+    outage.answered();
     const active = all.filter((b) => b.state === 'active');
     const sameRoute = active.filter((b) => b.from === spec.from && b.to === spec.to);
     // Normally at most one; prefer the one the status names, else the newest.
@@ -126,7 +170,9 @@ export function flightTicketController(config: FlightTicketConfig): ControllerSp
     // Once only: a failure's condition must not be flipped back on every retry, which would loop on our own writes.
     if (t.status?.state !== 'Cancelling') await setReady(ctx, t, { state: 'Cancelling' }, { status: 'False', reason: 'Cancelling', message: 'Cancelling the bookings of the deleted ticket' });
     const bookings = await bookingClient(ctx);
-    for (const b of await bookings.listByKeyPrefix(ticketKeyPrefix(t.metadata.uid ?? ''), { state: 'active' })) {
+    const active = await bookings.listByKeyPrefix(ticketKeyPrefix(t.metadata.uid ?? ''), { state: 'active' });
+    outage.answered();
+    for (const b of active) {
       await cancel(bookings, b);
       ctx.log.info({ bookingId: b.id }, 'cancelled booking of deleted ticket');
       ctx.events.normal(t, 'CancelledBooking', `Cancelled ${describeBooking(b)}`);
@@ -143,6 +189,12 @@ export function flightTicketController(config: FlightTicketConfig): ControllerSp
 
   /** Sorts a failure into: record and stop (spec problem), record and poll slowly (credentials), or retry with backoff. */
   async function handleFailure(t: FlightTicket, ctx: ReconcileContext, err: unknown): Promise<Result> {
+    if (err instanceof BookingTransientError && unanswered(err)) {
+      const retryInMs = outage.retryDelayMs();
+      ctx.log.warn({ err: err.message, retryInMs }, 'the booking service did not answer; retrying after the outage backoff');
+      return { requeueAfterMs: retryInMs };
+    }
+    if (err instanceof BookingTransientError || err instanceof BookingPermanentError || err instanceof BookingAuthError) outage.answered();
     if (err instanceof BookingTransientError) {
       // 429 says when; other transient failures take the controller's per-ticket exponential backoff.
       if (err.retryAfterSeconds !== undefined) throw new TemporaryError(err.message, err.retryAfterSeconds * 1000, { cause: err });

@@ -56,7 +56,7 @@ describe('bosun run with credentials the cluster refuses, or no server', { concu
     await refused('a client certificate from another CA', kc, UNAUTHORIZED, { input: 'client certificate signed by a CA the cluster does not trust', names: '401 on each kind', fix: 'check the kubeconfig' });
   });
 
-  test('an expired client certificate', { todo: "src/client/kubeconfig.ts (load) or the manager's 401 explanation: say \"the client certificate of user 'expired' in kubeconfig <file> expired on <date>; renew it\" before or instead of a bare 401" }, async () => {
+  test('an expired client certificate', { todo: "packages/bosun/src/client/kubeconfig.ts (load) or the manager's 401 explanation: say \"the client certificate of user 'expired' in kubeconfig <file> expired on <date>; renew it\" before or instead of a bare 401" }, async () => {
     const kc = kubeconfigWith(env, join(tmp, 'expired-cert.yaml'), 'expired', await expiredClientCert(env));
     await refused('an expired client certificate', kc, /client certificate of user 'expired' in kubeconfig .*expired-cert\.yaml expired on/, {
       input: 'client certificate from the cluster CA, notAfter yesterday', names: '401 only: not that the certificate expired', fix: 'check the kubeconfig',

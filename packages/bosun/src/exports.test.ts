@@ -15,7 +15,8 @@ const ENTRY_POINTS: Record<string, { load: () => Promise<Record<string, unknown>
       controller controllerRef createLogger custom defineResource enqueueMapped enqueueObject enqueueOwner findCondition
       generationChanged handlers hasFinalizer hasLabels intOrString isAlreadyExists isConditionTrue isConflict
       isControlledBy isGone isNotFound isTooManyRequests keyOf objectLogger requestFor requestFromKey setCondition statusOf
-      withFinalizer`,
+      withFinalizer BosunError ERROR_CODES codeOf ObjectNameRequiredError ClientClosedError Http2RefusedError
+      TransportConfigError ControllerDeclarationError OwnerMetadataError DuplicateControllerError InvalidLogFormatError`,
   },
   'bosun/runtime': {
     load: () => import('bosun/runtime'),

@@ -28,6 +28,7 @@ export { KubeClient, type KubeClientConfig, type RawRequest } from './client/cli
 export type { TransportKind } from './client/transport.js';
 export {
   ApiError, TransportError, RequestTimeoutError, DeadConnectionError, KubeConfigError,
+  ObjectNameRequiredError, ClientClosedError, Http2RefusedError, TransportConfigError,
   statusOf, isNotFound, isConflict, isAlreadyExists, isGone, isTooManyRequests,
   type Status, type RequestTarget,
 } from './client/errors.js';
@@ -45,6 +46,7 @@ export {
   type CacheReader, type EventSink, type PrimaryRef, type StatusUpdate,
 } from './writes/context.js';
 export { controllerRef, isControlledBy, childNamespace, OwnerScopeError } from './writes/owner.js';
+export { ControllerDeclarationError, OwnerMetadataError } from './writes/errors.js';
 export { setCondition, findCondition, isConditionTrue, type ConditionInput } from './writes/conditions.js';
 export { withFinalizer, hasFinalizer, FinalizerTargetError, type FinalizerContext, type FinalizerHandlers } from './writes/finalizer.js';
 
@@ -53,10 +55,14 @@ export { handlers, type HandlersBuilder, type HandlerArgs, type UpdateArgs, type
 
 // Running it.
 export {
-  Manager, LeaderElectionLostError, CacheSyncTimeoutError, ShutdownTimeoutError,
+  Manager, LeaderElectionLostError, CacheSyncTimeoutError, ShutdownTimeoutError, DuplicateControllerError,
   type ManagerOptions, type LeaderElectionOptions, type UnsyncedKind,
 } from './manager/manager.js';
 // A project module: what `bosun run` and `bosun generate` read (package.json's bosun.project, or --from).
 export type { ProjectModule, OperatorEntry } from './tooling/cli/project.js';
 export type { NamedRead } from './tooling/generate/rbac.js';
-export { createLogger, objectLogger, InvalidLogLevelError, type Logger, type LoggerOptions, type LogLevel } from './telemetry/logger.js';
+export { createLogger, objectLogger, InvalidLogLevelError, InvalidLogFormatError, type Logger, type LoggerOptions, type LogLevel } from './telemetry/logger.js';
+export type { LogFormat } from './telemetry/format.js';
+
+// Every error above is a BosunError with a stable code (docs/errors.md).
+export { BosunError, ERROR_CODES, codeOf, type BosunErrorCode } from './errors.js';

@@ -8,12 +8,22 @@ import { KubeClient } from '../../../packages/bosun/src/client/client.js';
 import { down, up, type ClusterState } from '../../../packages/bosun/src/tooling/cluster/controlplane.js';
 import { eventually, runKubectl, type KubectlResult } from '../../../packages/bosun/src/tooling/envtest/testenv.js';
 import { auditFlags, TEST_USER_AGENT } from './audit.js';
-import { restartApiserver, type ApiserverRestart } from './restart.js';
+import { restartApiserver, signalProgram, startProgram, withArgs, type ApiserverRestart } from './restart.js';
 
 /** Raised when a scenario's control plane cannot be prepared; names the step. */
 export class FaultClusterError extends Error {
   override name = 'FaultClusterError';
 }
+
+/**
+ * How long kube-controller-manager waits for a Node heartbeat before it marks the Node NotReady and
+ * every Pod on it Ready=False. kwok heartbeats about once a minute (no node Lease) and, once the
+ * Node is Ready again, never sets its Pods' Ready condition back, as a real kubelet would: with the
+ * default 50 s, a heartbeat lost to an API server kill left every Application's Pods not ready for
+ * good (scenario 1, 30 of 30 Applications ReplicasNotReady 90 s later). Ten minutes is longer than
+ * any outage a scenario makes.
+ */
+export const NODE_MONITOR_GRACE = '10m';
 
 /** The CRDs `bosun generate` writes: every operator's custom resource. */
 const CRD_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'config', 'crd');
@@ -51,7 +61,8 @@ const quiet = () => undefined;
 
 /**
  * Starts a control plane in a new temporary directory, restarts its API server once with the audit
- * log on (and `apiserverArgs`, e.g. `--watch-cache=false`), and installs every CRD of config/crd
+ * log on (and `apiserverArgs`, e.g. `--watch-cache=false`) and kube-controller-manager with a Node
+ * grace period longer than any outage (NODE_MONITOR_GRACE), and installs every CRD of config/crd
  * (Message, Application, FlightTicket), so one operator process can run all three.
  */
 export async function startFaultCluster(opts: { prefix: string; apiserverArgs?: string[] }): Promise<FaultCluster> {
@@ -63,6 +74,8 @@ export async function startFaultCluster(opts: { prefix: string; apiserverArgs?: 
     // `up` has no way to pass flags to the API server, so it starts again with them. SIGKILL: a
     // graceful stop waits for the long-running watches of the other programs, up to a minute.
     await restartApiserver(dir, { signal: 'SIGKILL', extraArgs: [...audit.args, ...(opts.apiserverArgs ?? [])] });
+    const kcm = await signalProgram(dir, 'kube-controller-manager', 'SIGKILL');
+    await startProgram(dir, 'kube-controller-manager', { bin: kcm.bin, args: withArgs(kcm.args, [`--node-monitor-grace-period=${NODE_MONITOR_GRACE}`]) });
     const kubectl = (args: string[], input?: string) => runKubectl(kubeconfig, args, input);
     const kubectlOk = async (args: string[], input?: string) => {
       const r = await kubectl(args, input);

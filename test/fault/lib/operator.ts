@@ -43,6 +43,8 @@ export interface OperatorProcess {
   signal(sig: NodeJS.Signals): Promise<void>;
   /** The current process's Prometheus metrics (text). */
   metrics(): Promise<string>;
+  /** The status of the current process's /healthz, or undefined when it gives no answer within `timeoutMs` (refused, gone or hung). */
+  healthz(timeoutMs?: number): Promise<number | undefined>;
   /** The resident set size of the current process in bytes, read from /proc (what the kernel charges it, heap and all). */
   rss(): Promise<number>;
   /** Whether the current process runs. */
@@ -78,6 +80,7 @@ export function operatorProcess(opts: OperatorProcessOptions): OperatorProcess {
   let expected = false;
   let starts = 0;
   let metricsPort = 0;
+  let healthPort = 0;
   let exited: Promise<void> = Promise.resolve();
 
   const alive = () => child !== undefined && exit === undefined;
@@ -97,7 +100,7 @@ export function operatorProcess(opts: OperatorProcessOptions): OperatorProcess {
       if (alive()) throw new OperatorProcessError(`operator pid ${child?.pid} still runs; signal it first`);
       const t0 = performance.now();
       metricsPort = await freePort();
-      const healthPort = await freePort();
+      healthPort = await freePort();
       const fd = openSync(opts.logFile, 'a');
       const args = [
         '--import',
@@ -146,6 +149,14 @@ export function operatorProcess(opts: OperatorProcessOptions): OperatorProcess {
     async metrics() {
       const r = await fetch(`http://127.0.0.1:${metricsPort}/metrics`);
       return r.text();
+    },
+    async healthz(timeoutMs = 5_000) {
+      return fetch(`http://127.0.0.1:${healthPort}/healthz`, { signal: AbortSignal.timeout(timeoutMs) })
+        .then(async (r) => {
+          await r.text();
+          return r.status;
+        })
+        .catch(() => undefined);
     },
     async rss() {
       if (!alive() || child?.pid === undefined) throw new OperatorProcessError('no operator process runs to read the RSS of');

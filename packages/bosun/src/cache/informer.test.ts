@@ -366,3 +366,32 @@ void test('a relist replaces the store page by page, and deletes what no page ha
   ctrl.abort();
   await run;
 });
+
+void test('an informer is behind while one namespace\'s watch is broken and not yet relisted, and says when that changes', async (t) => {
+  const sources = new Map([
+    ['a', new FakeListWatcher()],
+    ['b', new FakeListWatcher()],
+  ]);
+  for (const [ns, s] of sources) s.pages = [{ items: [pod(ns, 'p', '1')], resourceVersion: '1' }];
+  const inf = new Informer((ns) => sources.get(ns!)!, { namespaces: ['a', 'b'], watcher: { backoff: { initialMs: 1, maxMs: 1 }, resumeConfirmMs: 60_000 } });
+  const heard: boolean[] = [];
+  inf.onFreshness(() => heard.push(inf.isBehind()));
+  const ctrl = new AbortController();
+  t.after(() => ctrl.abort());
+  const run = inf.start(ctrl.signal);
+  await inf.waitForSync();
+  await settle();
+  assert.equal(inf.isBehind(), false);
+  sources.get('a')!.lastStream().fail(new Error('connection reset'));
+  sources.get('b')!.lastStream().push('ERROR', { code: 410 } as unknown as KubeObject);
+  // b relists at once and catches up; a is still behind.
+  await settle();
+  assert.equal(inf.isBehind(), true, 'namespace a has not resumed');
+  while (sources.get('a')!.watchCalls.length < 2) await settle();
+  sources.get('a')!.lastStream().push('ADDED', pod('a', 'q', '2'));
+  await settle();
+  assert.equal(inf.isBehind(), false);
+  assert.deepEqual(heard, [true, false], 'one report per change of isBehind()');
+  ctrl.abort();
+  await run;
+});

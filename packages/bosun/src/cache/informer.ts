@@ -4,6 +4,7 @@ import { type ListWatcher, type WatcherEvent, type WatcherOptions, clientListWat
 import type { WatchChange } from './change.js';
 import { type CacheReader, cacheReader } from './reader.js';
 import { type IndexFunc, Store, deepFreeze, stripForCache } from './store.js';
+import { bosunError } from '../errors.js';
 
 /** Builds the list/watch source of one namespace (undefined: all namespaces or cluster-scoped). */
 export type ListWatcherFactory<T extends KubeObject = KubeObject> = (namespace: string | undefined) => ListWatcher<T>;
@@ -50,6 +51,9 @@ export class Informer<T extends KubeObject = KubeObject> {
   /** Keys seen so far by the list in progress, per namespace scope. */
   private readonly listing = new Map<string | undefined, Set<string>>();
   private error: unknown;
+  /** Namespace scopes whose watch broke and has not relisted or resumed since. */
+  private readonly behindScopes = new Set<string | undefined>();
+  private readonly freshnessListeners = new Set<() => void>();
 
   constructor(
     private readonly sourceFor: ListWatcherFactory<T>,
@@ -98,7 +102,7 @@ export class Informer<T extends KubeObject = KubeObject> {
   /** Starts the watchers; resolves when `signal` fires and they have stopped. Calling it again returns the same run. */
   start(signal: AbortSignal): Promise<void> {
     this.running ??= Promise.all(
-      this.scopes.map((ns) => runWatcher<T>(this.sourceFor(ns), (ev) => this.apply(ns, ev), signal, this.watcherOptions())),
+      this.scopes.map((ns) => runWatcher<T>(this.sourceFor(ns), (ev) => this.apply(ns, ev), signal, this.watcherOptions(ns))),
     ).then(() => undefined);
     return this.running;
   }
@@ -130,13 +134,40 @@ export class Informer<T extends KubeObject = KubeObject> {
     return this.error;
   }
 
+  /**
+   * Whether the store is known to be missing changes: a namespace's watch broke (an error, 410 Gone,
+   * a silent or short-lived stream) and has neither relisted nor resumed since. A controller reading
+   * this cache holds its reconciles meanwhile, so a change seen in another, fresher cache does not
+   * act on state this one has not caught up with. Before the first sync it is false: nothing reads
+   * a cache that has not synced.
+   */
+  isBehind(): boolean {
+    return this.behindScopes.size > 0;
+  }
+
+  /** Calls `fn` whenever `isBehind()` changes (synchronous, must not throw); returns a function that unsubscribes. */
+  onFreshness(fn: () => void): () => void {
+    this.freshnessListeners.add(fn);
+    return () => {
+      this.freshnessListeners.delete(fn);
+    };
+  }
+
   /** Objects skipped because the transform or an indexer threw for them. */
   get droppedObjects(): number {
     return this.dropped;
   }
 
-  /** The caller's watcher options with hooks that also track `lastError`. */
-  private watcherOptions(): WatcherOptions {
+  private setBehind(ns: string | undefined, behind: boolean): void {
+    const was = this.isBehind();
+    if (behind) this.behindScopes.add(ns);
+    else this.behindScopes.delete(ns);
+    if (was === this.isBehind()) return;
+    for (const fn of this.freshnessListeners) fn();
+  }
+
+  /** The caller's watcher options, for namespace scope `ns`, with hooks that also track `lastError` and freshness. */
+  private watcherOptions(ns: string | undefined): WatcherOptions {
     const base = this.opts.watcher ?? {};
     const hooks = base.hooks ?? {};
     return {
@@ -150,6 +181,15 @@ export class Informer<T extends KubeObject = KubeObject> {
         onList: (count, durationMs) => {
           this.error = undefined;
           hooks.onList?.(count, durationMs);
+        },
+        onBehind: (reason) => {
+          // A scope that never synced is not behind: it is not read yet, and its sync is awaited anyway.
+          if (this.synced.has(ns)) this.setBehind(ns, true);
+          hooks.onBehind?.(reason);
+        },
+        onCaughtUp: () => {
+          this.setBehind(ns, false);
+          hooks.onCaughtUp?.();
         },
       },
     };
@@ -374,6 +414,6 @@ export class CacheSet {
 }
 
 /** `CacheSet.start` was called more than once. */
-export class CacheStartedError extends Error {
+export class CacheStartedError extends bosunError('BOSUN_CACHE_STARTED') {
   override readonly name = 'CacheStartedError';
 }

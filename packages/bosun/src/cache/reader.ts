@@ -1,6 +1,7 @@
 import { type KubeObject, type ResourceType, keyOf } from '../client/types.js';
 import type { Informer } from './informer.js';
 import { CONTROLLER_INDEX, LABEL_INDEX, NAMESPACE_INDEX } from './store.js';
+import { bosunError } from '../errors.js';
 
 /** Read access to the shared caches; reconcilers read here (`ctx.cache`), never from the API server. */
 export interface CacheReader {
@@ -19,7 +20,7 @@ export interface ReadSource {
 }
 
 /** A reader was asked for a kind none of its watches caches. */
-export class NotCachedError extends Error {
+export class NotCachedError extends bosunError('BOSUN_NOT_CACHED') {
   override readonly name = 'NotCachedError';
 }
 

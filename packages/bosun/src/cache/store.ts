@@ -1,4 +1,5 @@
 import { type KubeObject, keyOf } from '../client/types.js';
+import { bosunError } from '../errors.js';
 
 /** Computes the index values of an object; an object may sit under several values or none. */
 export type IndexFunc<T extends KubeObject = KubeObject> = (obj: T) => string[];
@@ -13,17 +14,17 @@ export const LABEL_INDEX = 'label';
 export const NAMESPACE_INDEX = 'namespace';
 
 /** `byIndex` was called with a name no indexer was registered under. */
-export class UnknownIndexError extends Error {
+export class UnknownIndexError extends bosunError('BOSUN_UNKNOWN_INDEX') {
   override readonly name = 'UnknownIndexError';
 }
 
 /** An index function threw for an object; the store was left unchanged. */
-export class IndexerError extends Error {
+export class IndexerError extends bosunError('BOSUN_INDEXER') {
   override readonly name = 'IndexerError';
 }
 
 /** An indexer was registered under a name already taken. */
-export class IndexConflictError extends Error {
+export class IndexConflictError extends bosunError('BOSUN_INDEX_CONFLICT') {
   override readonly name = 'IndexConflictError';
 }
 

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { type ClientCertificate, type ClusterConfig, clientNodeCredentials, loadClusterConfig } from './kubeconfig.js';
-import { ApiError, KubeConfigError, type RequestTarget, RequestTimeoutError, type Status, TransportError, parseRetryAfter } from './errors.js';
+import { ApiError, KubeConfigError, ObjectNameRequiredError, type RequestTarget, RequestTimeoutError, type Status, TransportError, parseRetryAfter } from './errors.js';
 import { LineSplitter } from './lines.js';
 import { DEFAULT_RETRY_POLICY, type RetryPolicy, retryDelay } from './retry.js';
 import { type Transport, type TransportKind, type TransportResponse, transportError } from './transport.js';
@@ -128,6 +128,12 @@ export interface DeleteOptions {
 }
 
 /** A raw request to the API server. */
+/**
+ * Decides, right before each attempt of a write (any method but GET) is sent, whether it may go out;
+ * an Error refuses it and is what the caller gets. A leader uses it to send nothing once its term is over.
+ */
+export type WriteGate = (target: RequestTarget) => Error | undefined;
+
 export interface RawRequest {
   method: string;
   /** Path beginning with '/', without query. */
@@ -179,6 +185,7 @@ export class KubeClient {
   /** Bumped on every credential fetch, so a burst of 401s triggers one refresh, not one each. */
   private credsGeneration = 0;
   private execCert: ClientCertificate | undefined;
+  private writeGate: WriteGate | undefined;
 
   private constructor(config: ClusterConfig, opts: KubeClientConfig) {
     this.config = config;
@@ -247,6 +254,11 @@ export class KubeClient {
       },
       opts,
     );
+  }
+
+  /** Installs (or, with undefined, removes) the check every write must pass as it is sent, retries included. */
+  setWriteGate(gate: WriteGate | undefined): void {
+    this.writeGate = gate;
   }
 
   /** Closes every connection (HTTP/2 sessions and HTTP/1.1 pools); requests and watches in flight fail. */
@@ -434,6 +446,9 @@ export class KubeClient {
         let headers: IncomingHttpHeaders;
         let text: string;
         const gen = this.credsGeneration;
+        // Checked at each attempt, not once per call: the process may have been frozen since the call or the last attempt.
+        const refused = req.method === 'GET' ? undefined : this.writeGate?.(target);
+        if (refused) throw refused;
         try {
           const res = await this.send(req, deadline.signal);
           ({ status, headers } = res);
@@ -479,7 +494,7 @@ export class KubeClient {
 
   private put<T extends KubeObject>(type: ResourceType, obj: T, sub: string | undefined, verb: string, opts: WriteOptions): Promise<T> {
     const { namespace, name } = obj.metadata;
-    if (!name) throw new TypeError(`${verb} ${type.kind}: metadata.name is required`);
+    if (!name) throw new ObjectNameRequiredError(`${verb} ${type.kind}: metadata.name is required (set the object's metadata.name)`);
     return this.request<T>({
       method: 'PUT',
       path: resourcePath(type, namespace, name, sub),
@@ -493,7 +508,7 @@ export class KubeClient {
   private applyTo<T extends KubeObject>(type: ResourceType, obj: KubeObject, sub: string | undefined, opts: ApplyOptions): Promise<T> {
     const { namespace, name } = obj.metadata;
     const verb = sub ? `apply ${sub}` : 'apply';
-    if (!name) throw new TypeError(`${verb} ${type.kind}: metadata.name is required for server-side apply`);
+    if (!name) throw new ObjectNameRequiredError(`${verb} ${type.kind}: metadata.name is required for server-side apply (set the object's metadata.name)`);
     // managedFields in an apply body is rejected or misread; objects read from the API carry them.
     const typed = withTypeMeta(type, obj);
     // A copy: `obj` may be a (frozen) cached object, which must not change.

@@ -1,3 +1,5 @@
+import { bosunError } from '../errors.js';
+
 /** The Kubernetes `Status` object the API server returns with failures (and some deletes). */
 export interface Status {
   kind?: 'Status';
@@ -27,7 +29,7 @@ export interface RequestTarget {
 }
 
 /** A non-2xx answer from the API server, carrying the HTTP status, the Status reason and Retry-After. */
-export class ApiError extends Error {
+export class ApiError extends bosunError('BOSUN_API_STATUS') {
   override readonly name = 'ApiError';
   /** HTTP status code (404, 409, 410, 429, …). */
   readonly status: number;
@@ -53,7 +55,7 @@ export class ApiError extends Error {
 }
 
 /** A transport failure (connection refused, reset, TLS, timeout, dead connection) before or while the answer was read. */
-export class TransportError extends Error {
+export class TransportError extends bosunError('BOSUN_TRANSPORT') {
   override readonly name = 'TransportError';
   /** The request that failed. */
   readonly target: RequestTarget;
@@ -69,7 +71,7 @@ export class TransportError extends Error {
 }
 
 /** A request that did not complete within its deadline (the cause of the TransportError it is reported as). */
-export class RequestTimeoutError extends Error {
+export class RequestTimeoutError extends bosunError('BOSUN_REQUEST_TIMEOUT') {
   override readonly name = 'RequestTimeoutError';
   /** The deadline in ms, counted from when the request was issued. */
   readonly timeoutMs: number;
@@ -81,13 +83,33 @@ export class RequestTimeoutError extends Error {
 }
 
 /** A connection the client declared dead: an HTTP/2 PING went unanswered, or a socket read nothing for too long. */
-export class DeadConnectionError extends Error {
+export class DeadConnectionError extends bosunError('BOSUN_DEAD_CONNECTION') {
   override readonly name = 'DeadConnectionError';
 }
 
 /** A kubeconfig that cannot be used: missing context, no cluster, unreadable file. */
-export class KubeConfigError extends Error {
+export class KubeConfigError extends bosunError('BOSUN_KUBECONFIG') {
   override readonly name = 'KubeConfigError';
+}
+
+/** `$BOSUN_TRANSPORT` names no transport. */
+export class TransportConfigError extends bosunError('BOSUN_TRANSPORT_CONFIG') {
+  override readonly name = 'TransportConfigError';
+}
+
+/** A request was made through a client after its `close()`. */
+export class ClientClosedError extends bosunError('BOSUN_CLIENT_CLOSED') {
+  override readonly name = 'ClientClosedError';
+}
+
+/** The server did not agree to HTTP/2 on a client whose transport is 'h2'. */
+export class Http2RefusedError extends bosunError('BOSUN_HTTP2_REFUSED') {
+  override readonly name = 'Http2RefusedError';
+}
+
+/** A write that addresses its object by name was given an object without `metadata.name`. */
+export class ObjectNameRequiredError extends bosunError('BOSUN_OBJECT_NAME_REQUIRED') {
+  override readonly name = 'ObjectNameRequiredError';
 }
 
 function describeTarget(t: RequestTarget): string {

@@ -1,4 +1,4 @@
-import { DeadConnectionError } from './errors.js';
+import { DeadConnectionError, TransportConfigError } from './errors.js';
 import { Http1Transport } from './transport-http1.js';
 import { Http2Transport } from './transport-h2.js';
 import { TlsSettings, type Transport, type TransportKind, type TransportOptions, type TransportRequest, type TransportResponse, transportError } from './transport.js';
@@ -8,7 +8,7 @@ export function transportFromEnv(env: NodeJS.ProcessEnv = process.env): Transpor
   const v = env.BOSUN_TRANSPORT;
   if (v === undefined || v === '') return undefined;
   if (v === 'auto' || v === 'h2' || v === 'http1') return v;
-  throw new TypeError(`BOSUN_TRANSPORT=${v} is not a transport; use auto, h2 or http1`);
+  throw new TransportConfigError(`BOSUN_TRANSPORT=${v} is not a transport; use auto, h2 or http1`);
 }
 
 /** The transport for `kind`: HTTP/2, HTTP/1.1, or (auto) whichever the server picks by ALPN. */

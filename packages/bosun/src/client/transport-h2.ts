@@ -2,7 +2,7 @@ import http2, { type ClientHttp2Session, type ClientHttp2Stream } from 'node:htt
 import type { IncomingHttpHeaders } from 'node:http';
 import { connect as netConnect, type Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
-import { DeadConnectionError } from './errors.js';
+import { ClientClosedError, DeadConnectionError, Http2RefusedError } from './errors.js';
 import { TlsSettings, type Transport, type TransportOptions, type TransportRequest, type TransportResponse, hostOf, portOf, transportError } from './transport.js';
 
 const { NGHTTP2_CANCEL, NGHTTP2_REFUSED_STREAM } = http2.constants;
@@ -238,7 +238,7 @@ export class Http2Transport implements Transport {
     for (;;) {
       const s = this.sessions.find((x) => x.usable());
       if (s) return s;
-      if (this.closed) throw new Error('client closed');
+      if (this.closed) throw new ClientClosedError(`HTTP/2 client of ${this.o.origin.host} is closed (KubeClient.close() was called); make requests before closing it, or build a new client`);
       // One connection attempt at a time; every waiter races it against its own deadline.
       this.connecting ??= this.connect().finally(() => {
         this.connecting = undefined;
@@ -261,7 +261,7 @@ export class Http2Transport implements Transport {
     this.first = undefined;
     if ('alpnProtocol' in sock && sock.alpnProtocol !== 'h2') {
       sock.destroy();
-      throw new Error(`${origin.host} did not agree to HTTP/2 (ALPN: ${String(sock.alpnProtocol)}); use transport 'http1' or 'auto'`);
+      throw new Http2RefusedError(`${origin.host} did not agree to HTTP/2 (ALPN: ${String(sock.alpnProtocol)}); use transport 'http1' or 'auto'`);
     }
     const session = http2.connect(origin, {
       createConnection: () => sock,
@@ -270,7 +270,7 @@ export class Http2Transport implements Transport {
     session.setLocalWindowSize(CONNECTION_WINDOW);
     if (this.closed) {
       session.destroy();
-      throw new Error('client closed');
+      throw new ClientClosedError(`HTTP/2 client of ${origin.host} was closed while connecting (KubeClient.close() was called); make requests before closing it, or build a new client`);
     }
     const s = new Session(session, this.o.readIdleTimeoutMs, this.o.pingTimeoutMs, (x) => {
       this.sessions = this.sessions.filter((y) => y !== x);

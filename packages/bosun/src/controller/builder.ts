@@ -2,6 +2,7 @@ import type { KubeObject, ResourceType } from '../client/types.js';
 import type { Predicate } from './predicate.js';
 import type { Request, Result } from './request.js';
 import type { ReconcileContext } from '../writes/context.js';
+import { ControllerDeclarationError } from '../writes/errors.js';
 
 /** A reconcile function in the controller-runtime style: level-based, given a request and a context. */
 export type Reconciler = (req: Request, ctx: ReconcileContext) => Promise<Result | void>;
@@ -112,7 +113,7 @@ export class ControllerBuilder {
    * state between reconciles: each manager calls it once and gets its own.
    */
   setup(factory: () => Reconciler): ControllerSpec {
-    if (!this.forType) throw new Error(`controller '${this.name}': call .for(<type>) before .reconcile() or .setup(); it names the type this controller reconciles`);
+    if (!this.forType) throw new ControllerDeclarationError(`controller '${this.name}': call .for(<type>) before .reconcile() or .setup(); it names the type this controller reconciles`);
     return {
       name: this.name,
       forType: this.forType,

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Controller, decide, type ChangeSource, type ControllerLogger, type Decision } from './controller.js';
 import type { WatchChange } from './predicate.js';
-import { ApiError } from '../client/errors.js';
+import { ApiError, RequestTimeoutError, TransportError } from '../client/errors.js';
 import { FakeClock, settle } from '../queue/clock.js';
 import { ItemExponentialRateLimiter } from '../queue/ratelimiter.js';
 import { PermanentError, TemporaryError } from './request.js';
@@ -11,7 +11,7 @@ const quiet: ControllerLogger = { debug() {}, info() {}, warn() {}, error() {} }
 
 /** A change source held in memory: synced when the test says so, changes pushed by hand. */
 class MemorySource implements ChangeSource {
-  readonly name = 'memory';
+  readonly name: string = 'memory';
   private readonly fns: ((change: WatchChange) => void)[] = [];
   private synced!: () => void;
   private readonly sync = new Promise<void>((resolve) => (this.synced = resolve));
@@ -291,4 +291,163 @@ void test('workersActive reports every change in the number of running reconcile
   await run;
   assert.deepEqual(counts, [1, 2, 1, 0]);
   assert.equal(ctrl.active, 0);
+});
+
+/** A memory source whose watch the test can mark broken (behind) and recovered. */
+class LaggingSource extends MemorySource {
+  private behind = false;
+  private readonly listeners: (() => void)[] = [];
+
+  constructor(override readonly name: string) {
+    super();
+  }
+
+  isBehind(): boolean {
+    return this.behind;
+  }
+
+  onFreshness(fn: () => void): void {
+    this.listeners.push(fn);
+  }
+
+  lastError(): unknown {
+    return this.behind ? new Error('watch messages: connect ECONNREFUSED') : undefined;
+  }
+
+  setBehind(behind: boolean): void {
+    this.behind = behind;
+    for (const fn of this.listeners) fn();
+  }
+}
+
+function recordingLogger(): { logger: ControllerLogger; lines: { level: string; msg: string; fields: Record<string, unknown> }[] } {
+  const lines: { level: string; msg: string; fields: Record<string, unknown> }[] = [];
+  const at =
+    (level: string) =>
+    (fields: unknown, msg?: string): void =>
+      void lines.push({ level, msg: msg ?? '', fields: fields as Record<string, unknown> });
+  return { logger: { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') } as unknown as ControllerLogger, lines };
+}
+
+void test('while a cache it reads is behind, a controller starts no reconcile and keeps the queue; it resumes when all have caught up', async () => {
+  const clock = new FakeClock();
+  const messages = new LaggingSource('messages');
+  const pods = new LaggingSource('pods');
+  const runs: string[] = [];
+  const held: string[][] = [];
+  const ctrl = new Controller({ name: 'message', workers: 4, logger: quiet, clock, observer: { reconcilesHeld: (_c, behind) => held.push(behind) } }, (req) => {
+    runs.push(req.key);
+    return Promise.resolve();
+  });
+  ctrl.watch(messages, (c) => [{ key: `${c.object.metadata.namespace}/${c.object.metadata.name}`, namespace: c.object.metadata.namespace, name: c.object.metadata.name! }]);
+  ctrl.watch(pods, (c) => [{ key: `${c.object.metadata.namespace}/${c.object.metadata.name!.replace(/-pod$/, '')}`, namespace: c.object.metadata.namespace, name: c.object.metadata.name!.replace(/-pod$/, '') }]);
+  const drain = new AbortController();
+  const run = ctrl.start(drain.signal);
+  await settle();
+  pods.push(configMap('ns', 'a-pod'));
+  await settle();
+  assert.deepEqual(runs, ['ns/a'], 'reconciles run while every cache is current');
+
+  // The Message watch broke (its relist after 410 is pending); the Pod watch resumed and replays deletions.
+  messages.setBehind(true);
+  pods.push({ type: 'delete', object: { apiVersion: 'v1', kind: 'Pod', metadata: { namespace: 'ns', name: 'gone-pod' } } });
+  pods.push({ type: 'delete', object: { apiVersion: 'v1', kind: 'Pod', metadata: { namespace: 'ns', name: 'b-pod' } } });
+  await clock.advanceAsync(5_000);
+  assert.deepEqual(runs, ['ns/a'], 'no reconcile on a Message cache that has not caught up');
+  assert.equal(ctrl.queue.processingCount() + ctrl.queue.len(), 2, 'the keys are kept');
+  assert.deepEqual(ctrl.holdingFor, ['messages']);
+  pods.setBehind(true);
+  messages.setBehind(false);
+  await clock.advanceAsync(1_000);
+  assert.deepEqual(runs, ['ns/a'], 'still held: the Pod cache is behind now');
+  pods.setBehind(false);
+  await settle();
+  assert.deepEqual(runs.slice(1).sort(), ['ns/b', 'ns/gone'], 'both reconciled once everything caught up');
+  assert.deepEqual(held, [['messages'], []]);
+  drain.abort();
+  await run;
+});
+
+void test('a cache behind for longer than maxHoldMs holds reconciles no more, with a warning naming it and its error', async () => {
+  const clock = new FakeClock();
+  const messages = new LaggingSource('messages');
+  const runs: string[] = [];
+  const { logger, lines } = recordingLogger();
+  const ctrl = new Controller({ name: 'message', workers: 2, logger, clock, maxHoldMs: 30_000 }, (req) => {
+    runs.push(req.key);
+    return Promise.resolve();
+  });
+  ctrl.watch(messages, (c) => [{ key: `ns/${c.object.metadata.name}`, namespace: 'ns', name: c.object.metadata.name! }]);
+  const drain = new AbortController();
+  const run = ctrl.start(drain.signal);
+  await settle();
+  messages.setBehind(true);
+  await clock.advanceAsync(10_000);
+  messages.push(configMap('ns', 'x'));
+  await clock.advanceAsync(19_999);
+  assert.deepEqual(runs, [], 'held up to 30 s after the cache fell behind');
+  await clock.advanceAsync(1);
+  assert.deepEqual(runs, ['ns/x'], 'the bound is counted from when the cache fell behind, not from the key');
+  const warn = lines.find((l) => l.level === 'warn');
+  assert.ok(warn, 'a warning');
+  assert.equal(warn.fields.cache, 'messages');
+  assert.match(String(warn.fields.err), /ECONNREFUSED/);
+  messages.push(configMap('ns', 'y'));
+  await settle();
+  assert.deepEqual(runs, ['ns/x', 'ns/y'], 'not held again for the same gap');
+  // Caught up, then behind again: a new gap is held again.
+  messages.setBehind(false);
+  messages.setBehind(true);
+  messages.push(configMap('ns', 'z'));
+  await clock.advanceAsync(1_000);
+  assert.deepEqual(runs, ['ns/x', 'ns/y']);
+  // A drain while held ends the held worker without running its key.
+  drain.abort();
+  await run;
+  assert.deepEqual(runs, ['ns/x', 'ns/y']);
+});
+
+function refused(): TransportError {
+  return new TransportError({ verb: 'apply', kind: 'Pod', namespace: 'ns', name: 'x' }, Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:6443'), { code: 'ECONNREFUSED' }));
+}
+
+void test('a failure with no answer from the server (refused, reset, dead connection) is retried without the shared bucket; a timeout or an answer is not', () => {
+  const next = (error: unknown): Decision['next'] => decide({ ok: false, error, aborted: false }).next;
+  assert.deepEqual(next(refused()), { then: 'backoff', minDelayMs: 0, unanswered: true });
+  assert.deepEqual(next(new Error('reconcile of ns/x failed', { cause: refused() })), { then: 'backoff', minDelayMs: 0, unanswered: true }, 'found through a cause chain');
+  assert.deepEqual(next(new TransportError({ verb: 'get' }, new Error('stream reset'), { unprocessed: true })), { then: 'backoff', minDelayMs: 0, unanswered: true });
+  // A slow server may be working on the request: its retries keep the bucket.
+  assert.deepEqual(next(new TransportError({ verb: 'get' }, new RequestTimeoutError(60_000))), { then: 'backoff', minDelayMs: 0 });
+  assert.deepEqual(next(new ApiError({ verb: 'get' }, 500, undefined)), { then: 'backoff', minDelayMs: 0 });
+  assert.deepEqual(next(new Error('boom')), { then: 'backoff', minDelayMs: 0 });
+});
+
+void test('recovery after an outage that failed 1,000 reconciles with no answer takes the per-key backoff, not (F - 100) / 10 s of the shared bucket', async () => {
+  const clock = new FakeClock();
+  let down = true;
+  const ok = new Set<string>();
+  let failures = 0;
+  const ctrl = new Controller({ name: 'outage', logger: quiet, clock }, (req) => {
+    if (down) {
+      failures++;
+      return Promise.reject(refused());
+    }
+    ok.add(req.key);
+    return Promise.resolve();
+  });
+  for (let i = 0; i < 1000; i++) ctrl.queue.add(`ns/m-${i}`);
+  const drain = new AbortController();
+  const run = ctrl.start(drain.signal);
+  for (let t = 0; t < 6000; t += 50) await clock.advanceAsync(50);
+  down = false;
+  const back = clock.now();
+  while (ok.size < 1000 && clock.now() - back < 200_000) await clock.advanceAsync(50);
+  const recoveryMs = clock.now() - back;
+  // Each key's next retry after an outage of T is at most about T away (its delays double: each is the sum of the
+  // ones before plus 5 ms), so recovery is bounded by the outage, whatever the number of failures.
+  assert.equal(ok.size, 1000, `all reconciled (${ok.size}) within 200 s`);
+  assert.ok(failures > 1000, `the outage failed every key at least once (${failures} failures)`);
+  assert.ok(recoveryMs <= 6000, `recovered ${recoveryMs} ms after the server came back (bound: the 6 s outage)`);
+  drain.abort();
+  await run;
 });

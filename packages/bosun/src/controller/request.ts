@@ -1,4 +1,5 @@
 import type { KubeObject } from '../client/types.js';
+import { bosunError } from '../errors.js';
 
 /** Names the object to reconcile; the reconciler reads its current state from the cache. */
 export interface Request {
@@ -34,7 +35,7 @@ export function requestFromKey(key: string): Request {
  * A failure that retrying will not fix (bad input, a refused booking): the controller records it
  * and waits for the object to change instead of retrying hot.
  */
-export class PermanentError extends Error {
+export class PermanentError extends bosunError('BOSUN_PERMANENT') {
   override name = 'PermanentError';
   /** A CamelCase reason for conditions and Events, e.g. 'NoSuchRoute'. */
   readonly reason: string;
@@ -46,7 +47,7 @@ export class PermanentError extends Error {
 }
 
 /** A failure worth retrying after a given delay (the server said when, or the caller knows). */
-export class TemporaryError extends Error {
+export class TemporaryError extends bosunError('BOSUN_TEMPORARY') {
   override name = 'TemporaryError';
   /** Milliseconds to wait before the retry; the per-item backoff applies when it is larger. */
   readonly delayMs: number;

@@ -2,6 +2,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Metrics } from '../telemetry/metrics.js';
 import { type Logger, silentLogger } from '../telemetry/logger.js';
+import { bosunError } from '../errors.js';
 
 /** Handles one request; a rejected promise becomes a 500. */
 export type RouteHandler = (req: http.IncomingMessage, res: http.ServerResponse, url: URL) => void | Promise<void>;
@@ -28,7 +29,7 @@ export interface RunningHttpServer {
 }
 
 /** Raised for an address that is not 'host:port', ':port' or '0'. */
-export class InvalidAddressError extends Error {
+export class InvalidAddressError extends bosunError('BOSUN_ADDRESS') {
   override readonly name = 'InvalidAddressError';
 }
 
@@ -118,7 +119,7 @@ export function metricsRoutes(metrics: Metrics): Routes {
 export type HealthCheck = () => void | boolean | Promise<void | boolean>;
 
 /** Raised when a check name is empty, malformed or already taken. */
-export class HealthCheckNameError extends Error {
+export class HealthCheckNameError extends bosunError('BOSUN_HEALTH_CHECK_NAME') {
   override readonly name = 'HealthCheckNameError';
 }
 

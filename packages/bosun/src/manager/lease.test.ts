@@ -232,3 +232,81 @@ void test('a wall-clock step backward does not hide failed renews', async () => 
     restore();
   }
 });
+
+/** A clock whose `now()` can jump ahead without firing its timers, as a process frozen by SIGSTOP sees time when it resumes. */
+function freezableClock(clock: FakeClock): { clock: { now(): number; setTimeout(fn: () => void, ms: number): unknown; clearTimeout(h: unknown): void }; freeze(ms: number): void } {
+  let frozen = 0;
+  return {
+    clock: { now: () => clock.now() + frozen, setTimeout: (fn, ms) => clock.setTimeout(fn, ms), clearTimeout: (h) => clock.clearTimeout(h) },
+    freeze: (ms) => (frozen += ms),
+  };
+}
+
+void test('a renew whose read answers after a freeze past the renew deadline sends no update: the term is over', async () => {
+  const api = new FakeLeaseApi();
+  const fake = new FakeClock(1_000_000);
+  const { clock, freeze } = freezableClock(fake);
+  const events: string[] = [];
+  const el = new LeaderElector(api.asClient(), {
+    namespace: 'x',
+    name: 'y',
+    identity: 'me',
+    clock,
+    onStartedLeading: () => events.push('started'),
+    onStoppedLeading: () => events.push('stopped'),
+  });
+  const run = el.run();
+  await settle();
+  assert.equal(el.isLeader(), true, 'acquired a free lease');
+  // The next renew's read is answered only after the process was frozen for longer than the lease.
+  let answer!: () => void;
+  const held = new Promise<void>((r) => (answer = r));
+  const get = api.get.bind(api);
+  api.get = async (...args) => {
+    const lease = await get(...args);
+    await held;
+    return lease;
+  };
+  let updates = 0;
+  const update = api.update.bind(api);
+  api.update = (...args) => {
+    updates++;
+    return update(...args);
+  };
+  await fake.advanceAsync(2_000);
+  freeze(20_000);
+  answer();
+  await settle();
+  assert.equal(updates, 0, 'a renew was sent after the term ran out by the monotonic clock');
+  assert.equal(el.holdsLease(), false, 'holdsLease() is false past the renew deadline, before the step-down timer fires');
+  // The fake timers did not see the freeze: run them to the step-down timer's own time.
+  await fake.advanceAsync(8_000);
+  assert.deepEqual(events, ['started', 'stopped']);
+  assert.equal(updates, 0);
+  assert.equal(await run, 'lost');
+});
+
+void test('a standby takes an abandoned lease the moment it runs out by its clock, not up to a jittered retry later', async () => {
+  const api = new FakeLeaseApi();
+  api.holdBy('dead-leader', microTime(realDateNow()));
+  const clock = new FakeClock();
+  const events: string[] = [];
+  // The longest jittered retry: 2 s × 2.19…, so the attempts without a wake-up at expiry fall at 0, 4.4, 8.8, 13.1, 17.5 s.
+  const random = Math.random;
+  Math.random = () => 0.99;
+  const el = elector(api, clock, events);
+  const run = el.run();
+  try {
+    await settle();
+    assert.equal(api.gets, 1, 'the standby read the Lease at once');
+    const seenAt = clock.now();
+    await drive(clock, 100, () => el.isLeader());
+    assert.equal(el.isLeader(), true, 'took the expired lease');
+    const took = clock.now() - seenAt;
+    assert.ok(took >= 15_000 && took <= 15_100, `took the lease ${took} ms after it first saw the record, not at its expiry (15,000 ms)`);
+  } finally {
+    Math.random = random;
+    void el.release();
+    await run;
+  }
+});

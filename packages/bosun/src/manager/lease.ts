@@ -4,6 +4,7 @@ import { Lease as LeaseType, type Lease } from '../client/resources.js';
 import { type Logger, silentLogger } from '../telemetry/logger.js';
 import type { Metrics } from '../telemetry/metrics.js';
 import { type Clock, realClock } from '../queue/clock.js';
+import { bosunError } from '../errors.js';
 
 /** Options of `LeaderElector`; durations default to controller-runtime's (15 s / 10 s / 2 s). */
 export interface LeaderElectorOptions {
@@ -41,7 +42,7 @@ export interface LeaderElectorOptions {
 }
 
 /** Raised at construction for durations that cannot work together, or a missing name or identity. */
-export class LeaderElectionConfigError extends Error {
+export class LeaderElectionConfigError extends bosunError('BOSUN_LEADER_ELECTION_CONFIG') {
   override readonly name = 'LeaderElectionConfigError';
 }
 
@@ -76,10 +77,14 @@ export class LeaderElector {
   private observedRaw = '';
   private observedAt = 0;
   private observedHolder = '';
+  /** The observed record's leaseDurationSeconds, in ms. */
+  private observedDurationMs = 0;
   private lease: Lease | undefined;
   private leading = false;
   private leadership: AbortController | undefined;
   private deadlineTimer: unknown;
+  /** lastRenew + renewDeadline of the current term, on our monotonic clock. */
+  private termEndsAt = 0;
   /** Set when the term ended by the deadline or another holder, not by stop or release. */
   private lostInvoluntarily = false;
   private readonly stopper = new AbortController();
@@ -110,6 +115,15 @@ export class LeaderElector {
   /** Whether this replica currently holds the lease. */
   isLeader(): boolean {
     return this.leading;
+  }
+
+  /**
+   * Whether this replica leads and its term has not run out by its monotonic clock, read now rather
+   * than from the step-down timer: after a freeze (SIGSTOP, a VM pause) code that resumes before the
+   * timer fires must not act as leader. Check it right before each write.
+   */
+  holdsLease(): boolean {
+    return this.leading && this.clock.now() < this.termEndsAt;
   }
 
   /** The holder last observed on the Lease ('' when none). */
@@ -146,7 +160,7 @@ export class LeaderElector {
       const started = this.clock.now();
       acquired = await this.tryAcquireOrRenew(this.renewDeadlineMs, undefined);
       if (acquired) lastRenew = started;
-      else await this.sleep(this.retryMs * (1 + Math.random() * JITTER_FACTOR), stop);
+      else await this.sleep(this.acquireDelay(), stop);
     }
     if (!acquired) return 'stopped';
     this.setLeading(true);
@@ -181,10 +195,23 @@ export class LeaderElector {
     return stop.aborted && !this.lostInvoluntarily ? 'stopped' : 'lost';
   }
 
+  /**
+   * How long to wait before the next acquisition attempt: the jittered retry period, or less when the
+   * lease another replica holds runs out sooner by our clock, so a dead leader's lease is taken the
+   * moment it expires rather than up to a jittered period later.
+   */
+  private acquireDelay(): number {
+    const jittered = this.retryMs * (1 + Math.random() * JITTER_FACTOR);
+    if (this.observedHolder === '' || this.observedHolder === this.opts.identity) return jittered;
+    const expiresIn = this.observedAt + this.observedDurationMs - this.clock.now();
+    return expiresIn >= 0 && expiresIn < jittered ? expiresIn : jittered;
+  }
+
   /** (Re)arms the step-down timer at lastRenew + renewDeadline. */
   private armDeadline(lastRenew: number): void {
     if (this.deadlineTimer !== undefined) this.clock.clearTimeout(this.deadlineTimer);
     const at = lastRenew + this.renewDeadlineMs;
+    this.termEndsAt = at;
     this.deadlineTimer = this.clock.setTimeout(() => {
       this.deadlineTimer = undefined;
       this.stepDown('leadership lost: could not renew the lease within the renew deadline', at);
@@ -312,6 +339,8 @@ export class LeaderElector {
     const expired = this.observedAt + (spec.leaseDurationSeconds ?? durationSeconds) * 1000 <= this.clock.now();
     if (holder !== '' && holder !== identity && !expired) return false;
     const renewing = holder === identity && this.leading;
+    // A renew after the term ran out (the process was frozen since the read) is not sent: the term is over.
+    if (renewing && !this.holdsLease()) return false;
     const next: Lease = {
       ...current,
       spec: {
@@ -339,6 +368,7 @@ export class LeaderElector {
     if (raw !== this.observedRaw) {
       this.observedRaw = raw;
       this.observedAt = this.clock.now();
+      this.observedDurationMs = (spec.leaseDurationSeconds ?? Math.round(this.leaseMs / 1000)) * 1000;
     }
     const holder = spec.holderIdentity ?? '';
     if (holder !== this.observedHolder) {

@@ -15,6 +15,7 @@ import { LeaderElector } from './lease.js';
 import { createLogger, objectLogger, type Logger } from '../telemetry/logger.js';
 import { Metrics } from '../telemetry/metrics.js';
 import { probeReachability, type ServerUnreachableError } from './reachability.js';
+import { bosunError } from '../errors.js';
 
 /** Leader election settings; a Lease in `namespace` named `name`. */
 export interface LeaderElectionOptions {
@@ -34,11 +35,13 @@ export interface ManagerOptions {
   /** Kubeconfig file and context, when no client is given. */
   kubeconfig?: string;
   context?: string;
+  /** User-Agent of the client built from the kubeconfig (default `bosun`): tells replicas apart in the API server's audit log. */
+  userAgent?: string;
   /** Namespaces to watch; absent or empty for all. */
   namespaces?: string[];
   /** Server-side-apply field manager and Event source; default 'bosun'. */
   fieldManager?: string;
-  /** Leader election; absent for none (standalone). */
+  /** Leader election; absent for none (standalone). With it, the client refuses every write but the Lease's while this replica does not hold the Lease. */
   leaderElection?: LeaderElectionOptions;
   /** '/metrics' address ('host:port', ':port', '0' off); default '0'. */
   metricsAddr?: string;
@@ -54,12 +57,17 @@ export interface ManagerOptions {
 }
 
 /** Raised when this replica loses its Lease: it must stop, as another replica may now act. */
-export class LeaderElectionLostError extends Error {
+export class LeaderElectionLostError extends bosunError('BOSUN_LEADERSHIP_LOST') {
   override name = 'LeaderElectionLostError';
 }
 
+/** Raised when a second controller of a name already added is added: names key metrics, field managers and logs. */
+export class DuplicateControllerError extends bosunError('BOSUN_DUPLICATE_CONTROLLER') {
+  override name = 'DuplicateControllerError';
+}
+
 /** The abort reason reconciles see when a graceful shutdown outlasted `shutdownTimeoutMs`. */
-export class ShutdownTimeoutError extends Error {
+export class ShutdownTimeoutError extends bosunError('BOSUN_SHUTDOWN_TIMEOUT') {
   override name = 'ShutdownTimeoutError';
 }
 
@@ -78,7 +86,7 @@ export interface UnsyncedKind {
  * Raised by `Manager.start` when some kind's cache did not sync in time: a kind that can never be
  * listed (RBAC, missing CRD) would otherwise block the controllers and leader election forever.
  */
-export class CacheSyncTimeoutError extends Error {
+export class CacheSyncTimeoutError extends bosunError('BOSUN_CACHE_SYNC_TIMEOUT') {
   override name = 'CacheSyncTimeoutError';
   /** The kinds that had not synced. */
   readonly kinds: UnsyncedKind[];
@@ -150,7 +158,7 @@ export class Manager {
   constructor(opts: ManagerOptions = {}) {
     this.opts = opts;
     this.log = opts.logger ?? createLogger({});
-    this.client = opts.client ?? KubeClient.fromConfig({ kubeconfig: opts.kubeconfig, context: opts.context });
+    this.client = opts.client ?? KubeClient.fromConfig({ kubeconfig: opts.kubeconfig, context: opts.context, userAgent: opts.userAgent });
     this.metrics = new Metrics();
     this.health = new HealthChecks();
     this.fieldManager = opts.fieldManager ?? 'bosun';
@@ -178,7 +186,7 @@ export class Manager {
 
   /** Adds a controller declared with `controller(name).for(...)...reconcile(fn)`. */
   add(spec: ControllerSpec): this {
-    if (this.specs.some((s) => s.name === spec.name)) throw new Error(`a controller named '${spec.name}' is already added; controller names must be unique`);
+    if (this.specs.some((s) => s.name === spec.name)) throw new DuplicateControllerError(`a controller named '${spec.name}' is already added; controller names must be unique (rename one in controller('<name>'))`);
     this.specs.push(spec);
     const reconcile = spec.setup();
     const { watches } = spec;
@@ -315,6 +323,15 @@ export class Manager {
             drain.abort();
           },
         });
+        const lease = elector;
+        // The step-down timer may run only after code that resumed first from a freeze: each write checks the term itself.
+        this.client.setWriteGate((target) =>
+          (target.kind === 'Lease' && target.namespace === le.namespace && target.name === le.name) || lease.holdsLease()
+            ? undefined
+            : new LeaderElectionLostError(
+                `refused to ${target.verb} ${target.kind ?? ''} ${target.namespace ?? ''}/${target.name ?? ''}: this replica does not hold the Lease ${le.namespace}/${le.name} (its term ran out by its own clock, as after a freeze, or it never led); only the leader writes`,
+              ),
+        );
         electorRun = elector.run(electorStop.signal);
         this.log.info({ lease: `${le.namespace}/${le.name}`, identity }, 'waiting for leadership');
         await Promise.race([becameLeader, new Promise<void>((r) => drain.signal.addEventListener('abort', () => r(), { once: true }))]);
@@ -353,7 +370,7 @@ export class Manager {
     const server = this.client.server;
     void probeReachability(server, AbortSignal.any([stop, probing.signal]), (err) => {
       unreachable = err;
-      this.log.warn({ server, code: err.code }, err.message);
+      this.log.warn({ server, errno: err.errno }, err.message);
     })
       .then((last) => {
         if (!last) unreachable = undefined;

@@ -45,9 +45,9 @@ test('probeReachability returns the last failure when aborted while the server s
   const ac = new AbortController();
   const failures: string[] = [];
   const last = await probeReachability(`https://127.0.0.1:${await closedPort()}`, ac.signal, (err) => {
-    failures.push(err.code);
+    failures.push(err.errno);
     ac.abort();
   }, { initialDelayMs: 60_000 });
   assert.deepEqual(failures, ['ECONNREFUSED']);
-  assert.equal(last?.code, 'ECONNREFUSED');
+  assert.equal(last?.errno, 'ECONNREFUSED');
 });

@@ -2,19 +2,20 @@
 // within its deadline, so a list against a server that is not there fails only after the
 // cache-sync timeout; a plain TCP connect tells the user at once what is wrong.
 import { connect } from 'node:net';
+import { bosunError } from '../errors.js';
 
 /** The API server's address refuses or drops connections: it is not running there, or the kubeconfig points elsewhere. */
-export class ServerUnreachableError extends Error {
+export class ServerUnreachableError extends bosunError('BOSUN_SERVER_UNREACHABLE') {
   override readonly name = 'ServerUnreachableError';
   /** The server URL from the kubeconfig. */
   readonly server: string;
-  /** The errno code of the failed connect (ECONNREFUSED, ENOTFOUND, ETIMEDOUT, ...). */
-  readonly code: string;
+  /** The errno code of the failed connect (ECONNREFUSED, ENOTFOUND, ETIMEDOUT, ...); `code` is the bosun error code. */
+  readonly errno: string;
 
-  constructor(server: string, code: string) {
-    super(`cannot connect to ${server} (${code}): is the API server running, and is the kubeconfig's server right?`);
+  constructor(server: string, errno: string) {
+    super(`cannot connect to ${server} (${errno}): is the API server running, and is the kubeconfig's server right?`);
     this.server = server;
-    this.code = code;
+    this.errno = errno;
   }
 }
 

@@ -77,3 +77,33 @@ void test('default controller limiter: 5 ms doubling for one key, bucket bites a
   // 100 tokens spent; the next new key would get 5 ms from exponential but waits for the bucket.
   assert.equal(rl.when('late'), 100);
 });
+
+void test('retries of failures the server never answered take no slot of the shared bucket: after an outage that failed 921 reconciles, none waits for (921 - 100) / 10 s', () => {
+  const clock = new FakeClock();
+  const answered = defaultControllerRateLimiter(clock);
+  const unanswered = defaultControllerRateLimiter(clock);
+  let lastAnswered = 0;
+  let lastUnanswered = 0;
+  // 921 keys failing once each, spread over a 6 s outage.
+  for (let i = 0; i < 921; i++) {
+    clock.advance(6000 / 921);
+    lastAnswered = Math.max(lastAnswered, clock.now() + answered.when(`k${i}`));
+    lastUnanswered = Math.max(lastUnanswered, clock.now() + unanswered.whenUnanswered!(`k${i}`));
+  }
+  assert.ok(lastAnswered - clock.now() > 70_000, `answered failures are paced by the bucket (last retry ${lastAnswered - clock.now()} ms after the outage)`);
+  assert.ok(lastUnanswered - clock.now() <= 5, `unanswered failures wait only their own backoff (last retry ${lastUnanswered - clock.now()} ms after the outage)`);
+  // The bucket is whole for the failures the server does answer once it is back.
+  assert.equal(unanswered.when('k0'), 10, 'an answered failure after the outage: the per-key step, not a bucket debt');
+});
+
+void test('the backoff of unanswered failures still doubles per key, and is capped at maxUnansweredDelayMs', () => {
+  const rl = new ItemExponentialRateLimiter({ maxUnansweredDelayMs: 30_000 });
+  const delays = Array.from({ length: 16 }, () => rl.whenUnanswered('a'));
+  assert.deepEqual(delays.slice(0, 4), [5, 10, 20, 40]);
+  assert.equal(Math.max(...delays), 30_000);
+  assert.equal(rl.numRequeues('a'), 16, 'unanswered retries count as retries');
+  assert.equal(rl.when('a'), 5 * 2 ** 16, 'an answered failure continues the same doubling, without the lower cap');
+  const tb = new TokenBucketRateLimiter({ qps: 1, burst: 1, clock: new FakeClock() });
+  assert.equal(tb.whenUnanswered('x'), 0);
+  assert.equal(tb.when('x'), 0, 'the unanswered retry took no token');
+});

@@ -4,6 +4,11 @@ import { type Clock, realClock } from './clock.js';
 export interface RateLimiter {
   /** Records one more retry of `key` and returns the delay in milliseconds before it may run. */
   when(key: string): number;
+  /**
+   * Like `when`, for a failure the API server never answered (connection refused, reset, dead): see
+   * `TokenBucketRateLimiter.whenUnanswered` for why it may be treated apart. Absent: `when` is used.
+   */
+  whenUnanswered?(key: string): number;
   /** Clears the retry history of `key`, typically after a successful reconcile. */
   forget(key: string): void;
   /** How many times `key` has been retried since it was last forgotten. */
@@ -16,6 +21,11 @@ export interface ExponentialOptions {
   baseDelayMs?: number;
   /** Ceiling of the delay in ms (default 1,000,000 = 1000 s). */
   maxDelayMs?: number;
+  /**
+   * Ceiling of the delay after a failure the server never answered (default 30 s, the watcher's
+   * reconnect cap): once the server is back, no key waits longer than this for its retry.
+   */
+  maxUnansweredDelayMs?: number;
 }
 
 /** Per-key exponential backoff: base, 2×base, 4×base, … capped at max (client-go ItemExponentialFailureRateLimiter). */
@@ -23,10 +33,12 @@ export class ItemExponentialRateLimiter implements RateLimiter {
   private readonly failures = new Map<string, number>();
   private readonly base: number;
   private readonly max: number;
+  private readonly maxUnanswered: number;
 
   constructor(opts: ExponentialOptions = {}) {
     this.base = opts.baseDelayMs ?? 5;
     this.max = opts.maxDelayMs ?? 1_000_000;
+    this.maxUnanswered = Math.min(this.max, opts.maxUnansweredDelayMs ?? 30_000);
   }
 
   when(key: string): number {
@@ -34,6 +46,14 @@ export class ItemExponentialRateLimiter implements RateLimiter {
     this.failures.set(key, exp + 1);
     // 2**exp overflows to Infinity long before it matters; Math.min keeps the cap exact.
     return Math.min(this.base * 2 ** exp, this.max);
+  }
+
+  /**
+   * The same doubling, capped lower: a server that is away is retried every 30 s at most per key,
+   * so a long outage does not leave keys 1000 s from their retry once the server is back.
+   */
+  whenUnanswered(key: string): number {
+    return Math.min(this.when(key), this.maxUnanswered);
   }
 
   forget(key: string): void {
@@ -83,6 +103,21 @@ export class TokenBucketRateLimiter implements RateLimiter {
     return this.tokens >= 0 ? 0 : (-this.tokens / this.qps) * 1000;
   }
 
+  /*
+   * A failure the server never answered takes no token. The bucket bounds the load that retries put
+   * on a server that answers them (a webhook failing every request, a 500 on every write); booked at
+   * failure time, it also turns an outage into a queue of debts: F reconciles failing while the
+   * server is down are retried (F - burst) / qps s after the first, however soon the server is back
+   * (921 failures in a 6 s outage: 77 s of recovery at 10/s). Those attempts cost the server nothing
+   * (no connection, or one that broke), and their retries after it is back are bounded without the
+   * bucket: each key waits its own doubling backoff, and a controller runs at most `workers`
+   * reconciles at once. As soon as the server answers again, failures are answered ones and go
+   * through the bucket as before, so a server that comes back overloaded (429, 5xx) is protected.
+   */
+  whenUnanswered(_key: string): number {
+    return 0;
+  }
+
   forget(_key: string): void {}
 
   numRequeues(_key: string): number {
@@ -102,6 +137,12 @@ export class MaxOfRateLimiter implements RateLimiter {
     let delay = 0;
     // Every limiter must see the retry, so no short-circuit.
     for (const l of this.limiters) delay = Math.max(delay, l.when(key));
+    return delay;
+  }
+
+  whenUnanswered(key: string): number {
+    let delay = 0;
+    for (const l of this.limiters) delay = Math.max(delay, l.whenUnanswered ? l.whenUnanswered(key) : l.when(key));
     return delay;
   }
 

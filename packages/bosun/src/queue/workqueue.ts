@@ -182,12 +182,14 @@ export class WorkQueue {
 
   /**
    * Re-adds `key` after its backoff; `minDelayMs` is a floor the caller knows (e.g. a 429's Retry-After),
-   * so the wait is max(minDelayMs, limiter delay).
+   * so the wait is max(minDelayMs, limiter delay). `unanswered`: the failure got no answer from the
+   * server, and the limiter's `whenUnanswered` decides (see TokenBucketRateLimiter).
    */
-  addRateLimited(key: string, minDelayMs = 0): void {
+  addRateLimited(key: string, minDelayMs = 0, opts: { unanswered?: boolean } = {}): void {
     if (this.shuttingDown) return;
     this.metrics.onRetry?.(key);
-    this.addAfter(key, Math.max(minDelayMs, this.limiter.when(key)));
+    const delay = opts.unanswered && this.limiter.whenUnanswered ? this.limiter.whenUnanswered(key) : this.limiter.when(key);
+    this.addAfter(key, Math.max(minDelayMs, delay));
   }
 
   /** Clears `key`'s backoff history; call after it was processed successfully. */

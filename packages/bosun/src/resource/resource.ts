@@ -1,6 +1,7 @@
 import { Type, type Static, type TSchema, type SchemaOptions } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import type { KubeObject, ResourceType } from '../client/types.js';
+import { bosunError } from '../errors.js';
 
 export type { ObjectOf } from '../client/types.js';
 import { toStructuralSchema, type ValidationRule } from './structural.js';
@@ -98,12 +99,12 @@ export type SpecOf<R> = R extends CustomResource<infer S, TSchema> ? Static<S> :
 export type StatusOf<R> = R extends CustomResource<TSchema, infer S> ? Static<S> : never;
 
 /** A resource definition Kubernetes would refuse (bad group, plural, kind, ...); names the field and the fix. */
-export class ResourceDefinitionError extends Error {
+export class ResourceDefinitionError extends bosunError('BOSUN_RESOURCE_DEFINITION') {
   override name = 'ResourceDefinitionError';
 }
 
 /** A spec that does not match its schema; carries every FieldError. */
-export class SpecValidationError extends Error {
+export class SpecValidationError extends bosunError('BOSUN_SPEC_INVALID') {
   override name = 'SpecValidationError';
   constructor(
     /** Kind of the object. */

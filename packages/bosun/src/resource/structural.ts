@@ -2,6 +2,8 @@
 // The API server rejects a non-structural schema only when the CRD is applied; doing the same checks
 // here moves that failure to `bosun generate` and lets the message name the TypeScript field.
 
+import { bosunError } from '../errors.js';
+
 /** One CEL rule as carried in `x-kubernetes-validations`. */
 export interface ValidationRule {
   /** The CEL expression; `self` is the value of the field the rule sits on. */
@@ -58,7 +60,7 @@ export interface JSONSchemaProps {
 }
 
 /** A schema shape the API server would refuse; names the field (e.g. `Message.spec.text`) and the fix. */
-export class StructuralSchemaError extends Error {
+export class StructuralSchemaError extends bosunError('BOSUN_STRUCTURAL_SCHEMA') {
   override name = 'StructuralSchemaError';
   constructor(
     /** Field path starting with the kind, e.g. 'Message.spec.labels'. */

@@ -1,4 +1,6 @@
 import { destination, pino, stdTimeFunctions, type DestinationStream, type Level, type Logger as PinoLogger } from 'pino';
+import { bosunError } from '../errors.js';
+import { LOG_FORMATS, isLogFormat, resolveLogFormat, textDestination, type LogFormat } from './format.js';
 
 /** The structured logger every bosun component takes: a pino logger writing one JSON object per line. */
 export type Logger = PinoLogger;
@@ -16,22 +18,43 @@ export interface LoggerOptions {
   name?: string;
   /** Where lines go (default stdout); tests pass a stream to capture them. */
   destination?: DestinationStream;
+  /**
+   * `--log-format`: readable `text` lines or `json`; default $BOSUN_LOG_FORMAT, else `auto`: text when
+   * the lines go to a terminal, JSON otherwise (and always to a `destination` given here).
+   */
+  format?: LogFormat;
 }
 
 /** Raised when a log level name is not one pino knows. */
-export class InvalidLogLevelError extends Error {
+export class InvalidLogLevelError extends bosunError('BOSUN_LOG_LEVEL') {
   override readonly name = 'InvalidLogLevelError';
+}
+
+/** Raised when a log format name is not one of LOG_FORMATS. */
+export class InvalidLogFormatError extends bosunError('BOSUN_LOG_FORMAT') {
+  override readonly name = 'InvalidLogFormatError';
 }
 
 const LEVELS: readonly string[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
-/** Creates the root logger: JSON lines on stdout, ISO timestamps, level names rather than numbers. */
+/**
+ * Creates the root logger: JSON lines with ISO timestamps and level names rather than numbers, shown
+ * as readable lines when they go to a terminal (see `format`).
+ */
 export function createLogger(opts: LoggerOptions = {}): Logger {
   const envLevel = process.env.BOSUN_LOG_LEVEL;
   const level = opts.level ?? (opts.verbose ? 'debug' : (envLevel ?? 'info'));
   if (!LEVELS.includes(level)) {
     throw new InvalidLogLevelError(`log level '${level}' is unknown; use one of ${LEVELS.join(', ')} (from --log-level or $BOSUN_LOG_LEVEL)`);
   }
+  const format = opts.format ?? (process.env.BOSUN_LOG_FORMAT || 'auto');
+  if (!isLogFormat(format)) {
+    throw new InvalidLogFormatError(`log format '${format}' is unknown; use one of ${LOG_FORMATS.join(', ')} (from --log-format or $BOSUN_LOG_FORMAT)`);
+  }
+  // Synchronous writes: the lines just before a process.exit (lost leadership, fatal errors) must not be lost.
+  const out = opts.destination ?? destination({ dest: 1, sync: true });
+  const terminal = opts.destination === undefined && process.stdout.isTTY === true;
+  const dest = resolveLogFormat(format, terminal) === 'text' ? textDestination(out, { color: terminal && !process.env.NO_COLOR }) : out;
   return pino(
     {
       level,
@@ -41,8 +64,7 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
       timestamp: stdTimeFunctions.isoTime,
       base: { pid: process.pid },
     },
-    // Synchronous writes: the lines just before a process.exit (lost leadership, fatal errors) must not be lost.
-    opts.destination ?? destination({ dest: 1, sync: true }),
+    dest,
   );
 }
 

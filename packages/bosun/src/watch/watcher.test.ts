@@ -316,3 +316,98 @@ void test('a continue token that expired mid-list (410) falls back to one full l
   h.ctrl.abort();
   await h.done;
 });
+
+/** A watcher whose behind / caught-up reports are recorded, with the time each came. */
+async function startTracked(source = new FakeListWatcher(), opts: { resumeConfirmMs?: number } = {}) {
+  const clock = new FakeClock(1_000_000);
+  const events: WatcherEvent[] = [];
+  const freshness: string[] = [];
+  const ctrl = new AbortController();
+  const done = runWatcher(source, (ev) => void events.push(ev), ctrl.signal, {
+    clock,
+    random: () => 0,
+    idleTimeoutMs: 600_000,
+    ...opts,
+    hooks: {
+      onBehind: (reason) => freshness.push(`behind:${reason}`),
+      onCaughtUp: () => freshness.push('caught-up'),
+    },
+  });
+  await settle();
+  return { source, clock, events, freshness, ctrl, done };
+}
+
+void test('a broken watch is behind until the resumed watch delivers an event; a 410 until the relist has stored its last page', async () => {
+  const h = await startTracked();
+  assert.deepEqual(h.freshness, [], 'the first list is a sync, not a catch-up');
+  h.source.lastStream().fail(new Error('connection reset'));
+  await settle();
+  assert.deepEqual(h.freshness, ['behind:error']);
+  await h.clock.advanceAsync(800);
+  assert.equal(h.source.watchCalls.length, 2, 'reconnected');
+  assert.deepEqual(h.freshness, ['behind:error'], 'an open request proves nothing yet: a 410 may still come on it');
+  h.source.lastStream().push('DELETED', obj('a', '9'));
+  await settle();
+  assert.deepEqual(h.freshness, ['behind:error', 'caught-up'], 'the resumed stream delivered an event: the server accepted the resourceVersion');
+
+  // 410: behind through the relist, caught up only once the last page is in the store.
+  let release!: () => void;
+  const held = new Promise<void>((r) => (release = r));
+  h.source.pages = [
+    { items: [obj('x', '50')], resourceVersion: '60', continue: '1' },
+    { items: [obj('y', '51')], resourceVersion: '60' },
+  ];
+  const list = h.source.list.bind(h.source);
+  h.source.list = async (o) => {
+    if (o.continue) await held;
+    return list(o);
+  };
+  h.source.lastStream().push('ERROR', { kind: 'Status', code: 410, reason: 'Expired', message: 'too old' } as unknown as KubeObject);
+  await settle();
+  assert.deepEqual(h.freshness.slice(2), ['behind:gone']);
+  assert.equal(h.events.at(-1)!.type, 'page', 'the first page is stored');
+  assert.deepEqual(h.freshness.slice(2), ['behind:gone'], 'still behind with one page of two');
+  release();
+  await settle();
+  assert.deepEqual(h.freshness.slice(2), ['behind:gone', 'caught-up']);
+  h.ctrl.abort();
+  await h.done;
+});
+
+void test('a resumed watch that stays open without an ERROR for resumeConfirmMs is caught up; one that gets a 410 first is not', async () => {
+  const h = await startTracked(new FakeListWatcher(), { resumeConfirmMs: 1000 });
+  h.source.lastStream().fail(new Error('connection reset'));
+  await settle();
+  await h.clock.advanceAsync(800);
+  await h.clock.advanceAsync(999);
+  assert.deepEqual(h.freshness, ['behind:error']);
+  await h.clock.advanceAsync(1);
+  assert.deepEqual(h.freshness, ['behind:error', 'caught-up'], 'a quiet kind catches up without an event');
+
+  h.source.lastStream().fail(new Error('connection reset'));
+  await settle();
+  await h.clock.advanceAsync(1600);
+  h.source.lastStream().push('ERROR', { kind: 'Status', code: 410, reason: 'Expired' } as unknown as KubeObject);
+  await settle();
+  await h.clock.advanceAsync(5000);
+  assert.deepEqual(h.freshness.slice(2), ['behind:error', 'behind:gone', 'caught-up']);
+  assert.equal(h.source.listCalls.length, 2, 'caught up by the relist, not by the timer of the stream that got 410');
+  h.ctrl.abort();
+  await h.done;
+});
+
+void test('a watch that fails to reconnect stays behind; a server timeout (clean close of a healthy stream) is not a gap', async () => {
+  const h = await startTracked(new FakeListWatcher(), { resumeConfirmMs: 1000 });
+  await h.clock.advanceAsync(5000);
+  h.source.lastStream().end();
+  await settle();
+  assert.deepEqual(h.freshness, [], 'a clean close resumes at once from the last resourceVersion');
+  h.source.lastStream().fail(new Error('connection reset'));
+  await settle();
+  h.source.watchError = new Error('connect ECONNREFUSED');
+  await h.clock.advanceAsync(800);
+  await h.clock.advanceAsync(1000);
+  assert.deepEqual(h.freshness, ['behind:error', 'behind:error'], 'a refused reconnect is no resumed watch');
+  h.ctrl.abort();
+  await h.done;
+});

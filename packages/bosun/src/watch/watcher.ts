@@ -2,6 +2,7 @@ import type { KubeClient, WatchEvent } from '../client/client.js';
 import { isGone, type Status } from '../client/errors.js';
 import type { KubeObject, ResourceType } from '../client/types.js';
 import { type Clock, realClock } from '../queue/clock.js';
+import { bosunError } from '../errors.js';
 
 /** One page of a list as the watcher needs it. */
 export interface SourcePage<T extends KubeObject = KubeObject> {
@@ -62,6 +63,16 @@ export interface WatcherHooks {
   onRestart?(reason: RestartReason, info: { delayMs: number; error?: unknown }): void;
   /** A full list completed with `count` objects in `durationMs`. */
   onList?(count: number, durationMs: number): void;
+  /**
+   * The stream broke (`reason` is never 'closed'): from now on the consumer may be missing changes,
+   * until `onCaughtUp`. Called again on each further failure while behind.
+   */
+  onBehind?(reason: RestartReason): void;
+  /**
+   * After `onBehind`: a relist stored its last page, or the resumed watch proved the server accepted
+   * its resourceVersion (an event or bookmark came, or it stayed open `resumeConfirmMs` without an ERROR).
+   */
+  onCaughtUp?(): void;
 }
 
 /** Reconnect backoff: client-go's reflector defaults (800 ms ×2 up to 30 s, reset after 2 min without failure). */
@@ -87,6 +98,11 @@ export interface WatcherOptions {
   /** A stream that closes cleanly sooner than this is treated as a failure and backed off (default 1 s). */
   minHealthyStreamMs?: number;
   backoff?: BackoffOptions;
+  /**
+   * How long a watch resumed after a failure must stay open without an ERROR to count as caught up
+   * when no event or bookmark comes (default 1 s); see `onCaughtUp`.
+   */
+  resumeConfirmMs?: number;
   hooks?: WatcherHooks;
   clock?: Clock;
   /** Random source for jitter and timeouts, in [0, 1). */
@@ -94,7 +110,7 @@ export interface WatcherOptions {
 }
 
 /** An ERROR event in a watch stream that is not 410 Gone. */
-export class WatchStreamError extends Error {
+export class WatchStreamError extends bosunError('BOSUN_WATCH_STREAM') {
   override readonly name = 'WatchStreamError';
   /** The Status the server sent. */
   readonly status: Status;
@@ -154,11 +170,23 @@ export async function runWatcher<T extends KubeObject = KubeObject>(
   const minHealthyStreamMs = opts.minHealthyStreamMs ?? 1000;
   const hooks = opts.hooks ?? {};
   const backoff = new Backoff(opts.backoff ?? {}, clock, random);
+  // The API server refuses a watch from an expired resourceVersion at once, as the stream's first
+  // line (410 from the watch cache's or etcd's own check), and a broken connection fails the request
+  // within the connect; a resumed watch that neither delivers nor fails for this long was accepted
+  // and is replaying the gap's events in order, so the consumer is no further behind than any watch.
+  const resumeConfirmMs = opts.resumeConfirmMs ?? 1000;
 
   let rv: string | undefined;
   let listed = false;
   let needList = true;
   let lastWasGone = false;
+  // Whether the consumer may be missing changes: a stream broke and nothing has shown it current since.
+  let behind = false;
+  const caughtUp = (): void => {
+    if (!behind || signal.aborted) return;
+    behind = false;
+    hooks.onCaughtUp?.();
+  };
 
   while (!signal.aborted) {
     let reason: RestartReason;
@@ -173,11 +201,13 @@ export async function runWatcher<T extends KubeObject = KubeObject>(
         listed = true;
         needList = false;
         rv = listedAt.resourceVersion;
+        caughtUp();
       }
       const timeoutSeconds = Math.floor(minT + random() * (maxT - minT));
+      const confirm = behind ? { afterMs: resumeConfirmMs, confirmed: caughtUp } : undefined;
       const outcome = await watchOnce(source, rv ?? '', timeoutSeconds, idleTimeoutMs, minHealthyStreamMs, clock, signal, sink, (v) => {
         rv = v;
-      });
+      }, confirm);
       if (signal.aborted) return;
       if (outcome === 'gone') {
         needList = true;
@@ -203,6 +233,12 @@ export async function runWatcher<T extends KubeObject = KubeObject>(
         delayMs = backoff.next();
       }
       error = err;
+    }
+    // A server timeout closes a healthy stream cleanly: the watch resumes at once from the last
+    // resourceVersion and replays what it missed, so that is no gap. Anything else may be one.
+    if (reason !== 'closed' || delayMs > 0) {
+      behind = true;
+      hooks.onBehind?.(reason);
     }
     hooks.onRestart?.(reason, error === undefined ? { delayMs } : { delayMs, error });
     if (delayMs > 0) await sleep(delayMs, clock, signal);
@@ -251,6 +287,7 @@ async function watchOnce<T extends KubeObject>(
   signal: AbortSignal,
   sink: (ev: WatcherEvent<T>) => void | Promise<void>,
   setRv: (rv: string) => void,
+  confirm?: { afterMs: number; confirmed: () => void },
 ): Promise<StreamOutcome> {
   const ctrl = new AbortController();
   const started = clock.now();
@@ -280,6 +317,15 @@ async function watchOnce<T extends KubeObject>(
     if (timer !== undefined) clock.clearTimeout(timer);
     timer = undefined;
   };
+  let confirmTimer: unknown;
+  const confirmed = (): void => {
+    if (confirmTimer !== undefined) clock.clearTimeout(confirmTimer);
+    confirmTimer = undefined;
+    const c = confirm;
+    confirm = undefined;
+    c?.confirmed();
+  };
+  if (confirm) confirmTimer = clock.setTimeout(confirmed, confirm.afterMs);
 
   const iter = source.watch({ resourceVersion, allowWatchBookmarks: true, timeoutSeconds }, ctrl.signal)[Symbol.asyncIterator]();
   try {
@@ -310,11 +356,14 @@ async function watchOnce<T extends KubeObject>(
           throw new WatchStreamError({ message: `unknown watch event type ${String(ev.type)}` });
       }
       if (evRv) setRv(evRv);
+      // After the sink: the first event of a resumed stream is in the store when the consumer hears it is current.
+      confirmed();
       if (signal.aborted) return 'closed';
       arm();
     }
   } finally {
     disarm();
+    if (confirmTimer !== undefined) clock.clearTimeout(confirmTimer);
     signal.removeEventListener('abort', onAbort);
     ctrl.abort();
     // Not awaited: on a hung stream return() would queue behind the pending next().

@@ -8,6 +8,7 @@ import { jsonContains, jsonHash, jsonSubsetEqual } from './equal.js';
 import type { Condition } from '../resource/conditions.js';
 import { childNamespace, controllerRef, isControlledBy } from './owner.js';
 import type { CacheReader } from '../cache/reader.js';
+import { bosunError } from '../errors.js';
 
 /** Read access to the shared caches (the object type comes from the handle); reconcilers read here, never from the API server. */
 export type { CacheReader };
@@ -40,7 +41,7 @@ export function appliedAnnotation(fieldManager: string): string {
 }
 
 /** Raised when a child is written through a context that cannot name its owner. */
-export class NoOwnerError extends Error {
+export class NoOwnerError extends bosunError('BOSUN_NO_OWNER') {
   override name = 'NoOwnerError';
 }
 
@@ -51,7 +52,7 @@ export const CHILD_INVALID = 'ChildInvalid';
  * Thrown by `applyChild` when the API server refuses the child as invalid (422), after the owner's
  * status and Events say so: a permanent failure, not retried until the owner changes.
  */
-export class ChildInvalidError extends PermanentError {
+export class ChildInvalidError extends bosunError('BOSUN_CHILD_INVALID', PermanentError) {
   override name = 'ChildInvalidError';
 
   constructor(message: string, options?: ErrorOptions) {
@@ -60,7 +61,7 @@ export class ChildInvalidError extends PermanentError {
 }
 
 /** Raised when a status write cannot be made conditional on the version it was computed from. */
-export class StatusPreconditionError extends Error {
+export class StatusPreconditionError extends bosunError('BOSUN_STATUS_PRECONDITION') {
   override name = 'StatusPreconditionError';
 }
 

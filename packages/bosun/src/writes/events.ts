@@ -5,6 +5,7 @@ import { Event as EventType } from '../client/resources.js';
 import type { KubeObject, ResourceType } from '../client/types.js';
 import type { ObjectReference } from '../client/resources.js';
 import { type Logger, silentLogger } from '../telemetry/logger.js';
+import { bosunError } from '../errors.js';
 
 /** The two event types Kubernetes knows. */
 export type EventKind = 'Normal' | 'Warning';
@@ -45,7 +46,7 @@ export interface EventRecorderOptions {
 }
 
 /** Raised at construction for unusable options; recording itself never throws. */
-export class EventRecorderConfigError extends Error {
+export class EventRecorderConfigError extends bosunError('BOSUN_EVENT_RECORDER_CONFIG') {
   override readonly name = 'EventRecorderConfigError';
 }
 

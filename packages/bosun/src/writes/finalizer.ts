@@ -14,6 +14,7 @@ import { createHash } from 'node:crypto';
 import type { KubeClient } from '../client/client.js';
 import { ApiError } from '../client/errors.js';
 import type { KubeObject, ResourceType } from '../client/types.js';
+import { bosunError } from '../errors.js';
 
 /** The write access `withFinalizer` needs; a ReconcileContext fits. */
 export interface FinalizerContext {
@@ -104,7 +105,7 @@ async function applyFinalizers<T extends KubeObject>(ctx: FinalizerContext, type
 }
 
 /** Raised when `withFinalizer` is given an object that does not name itself fully. */
-export class FinalizerTargetError extends Error {
+export class FinalizerTargetError extends bosunError('BOSUN_FINALIZER_TARGET') {
   override name = 'FinalizerTargetError';
 }
 

@@ -1,5 +1,7 @@
 import { apiVersionOf, type KubeObject, type OwnerReference, type ResourceType } from '../client/types.js';
 import { PermanentError } from '../controller/request.js';
+import { bosunError } from '../errors.js';
+import { OwnerMetadataError } from './errors.js';
 
 /**
  * The controller owner reference to put on a child: garbage collection deletes the child with
@@ -7,7 +9,7 @@ import { PermanentError } from '../controller/request.js';
  */
 export function controllerRef(ownerType: ResourceType, owner: KubeObject): OwnerReference {
   const { name, uid } = owner.metadata;
-  if (!name || !uid) throw new Error(`cannot own a child by ${ownerType.kind} without metadata.name and metadata.uid (read the owner from the API first)`);
+  if (!name || !uid) throw new OwnerMetadataError(`cannot own a child by ${ownerType.kind} without metadata.name and metadata.uid (read the owner from the API first)`);
   return { apiVersion: apiVersionOf(ownerType), kind: ownerType.kind, name, uid, controller: true, blockOwnerDeletion: true };
 }
 
@@ -21,7 +23,7 @@ export function isControlledBy(child: KubeObject, owner: KubeObject): boolean {
  * collector deletes a child whose owner is in another namespace at once, and never collects a
  * cluster-scoped child of a namespaced owner.
  */
-export class OwnerScopeError extends PermanentError {
+export class OwnerScopeError extends bosunError('BOSUN_OWNER_SCOPE', PermanentError) {
   override name = 'OwnerScopeError';
 
   constructor(message: string) {

@@ -7,6 +7,7 @@ import { pathToFileURL } from 'node:url';
 import type { ControllerSpec } from '../../controller/builder.js';
 import type { CustomResource } from '../../resource/resource.js';
 import type { NamedRead } from '../generate/rbac.js';
+import { bosunError } from '../../errors.js';
 
 /** One operator `bosun run <name>` can start: its controllers (built at start, so they may read the environment). */
 export interface OperatorEntry {
@@ -35,7 +36,7 @@ export interface ProjectModule {
 }
 
 /** Raised when the project module cannot be found or loaded, or lacks an export; names the module and the fix. */
-export class ProjectModuleError extends Error {
+export class ProjectModuleError extends bosunError('BOSUN_PROJECT_MODULE') {
   override name = 'ProjectModuleError';
 }
 

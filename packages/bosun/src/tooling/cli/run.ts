@@ -2,8 +2,10 @@ import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { loadProject, ProjectModuleError } from './project.js';
 import { parseAddress } from '../../manager/health.js';
+import { LOG_FORMATS, resolveLogFormat, type LogFormat } from '../../telemetry/format.js';
 import { createLogger } from '../../telemetry/logger.js';
 import { Manager } from '../../manager/manager.js';
+import { reportCacheSync } from './progress.js';
 
 const SA_NAMESPACE_FILE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
 
@@ -28,9 +30,11 @@ export interface RunOptions {
   metricsAddr: string;
   healthAddr: string;
   verbose?: boolean;
+  logFormat?: LogFormat;
   standalone?: boolean;
   cacheSyncTimeout?: number;
   shutdownTimeout?: number;
+  userAgent?: string;
   /** The project module (default: package.json's bosun.project). */
   from?: string;
 }
@@ -58,7 +62,7 @@ export async function runOperators(names: string[], o: RunOptions): Promise<void
   parseAddress(o.metricsAddr, '--metrics-addr');
   parseAddress(o.healthAddr, '--health-addr');
   // No logger name: 'name' is the object's name on every reconcile line.
-  const logger = createLogger({ verbose: o.verbose });
+  const logger = createLogger({ verbose: o.verbose, format: o.logFormat });
   const leaderElect = o.leaderElect === true && o.standalone !== true;
   const mgr = new Manager({
     kubeconfig: o.kubeconfig,
@@ -71,6 +75,7 @@ export async function runOperators(names: string[], o: RunOptions): Promise<void
     fieldManager: 'bosun',
     cacheSyncTimeoutMs: o.cacheSyncTimeout,
     shutdownTimeoutMs: o.shutdownTimeout,
+    userAgent: o.userAgent,
     leaderElection: leaderElect ? { namespace: o.leaderElectionNamespace ?? defaultLeaseNamespace(), name: `bosun-${chosen.join('-')}` } : undefined,
   });
   for (const n of chosen) for (const spec of operators[n]!.controllers()) mgr.add(spec);
@@ -86,12 +91,17 @@ export async function runOperators(names: string[], o: RunOptions): Promise<void
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
   logger.info({ operators: chosen, namespaces: o.namespace.length ? o.namespace : 'all', leaderElect, server: mgr.client.server }, 'starting');
+  // A person watching a terminal gets a line every 2 s; a log collector every 5 s is enough.
+  const text = resolveLogFormat(o.logFormat ?? ((process.env.BOSUN_LOG_FORMAT || 'auto') as LogFormat), process.stdout.isTTY === true) === 'text';
+  const stopProgress = reportCacheSync(mgr.caches, logger, { intervalMs: text ? 2_000 : 5_000, signal: ac.signal });
   try {
     await mgr.start(ac.signal);
   } catch (err) {
     // Reconciles abandoned after a lost Lease may still hold timers; such a replica must exit, not linger.
     setTimeout(() => process.exit(1), 2_000).unref();
     throw err;
+  } finally {
+    stopProgress();
   }
   logger.info('stopped');
 }
@@ -124,8 +134,12 @@ export function runCommand(): Command {
       .option('--cache-sync-timeout <ms>', 'exit with an error when the caches have not synced after this many ms (default 120000)', positiveInt)
       /** How long a graceful stop waits for in-flight reconciles before aborting them. */
       .option('--shutdown-timeout <ms>', 'on SIGTERM, abort reconciles still running after this many ms (default 30000)', positiveInt)
+      /** User-Agent of every request, so each replica's requests can be told apart in the audit log. */
+      .option('--user-agent <ua>', 'User-Agent header of every API request (default: bosun)')
       /** Debug-level logs. */
       .option('-v, --verbose', 'debug logging')
+      /** Readable lines or JSON; auto picks text on a terminal and JSON for pipes and log collectors. */
+      .addOption(new Option('--log-format <format>', 'log lines as text or json (default: $BOSUN_LOG_FORMAT, else auto: text on a terminal, json otherwise)').choices(LOG_FORMATS))
       /** Run without leader election, as kopf's --standalone. */
       .addOption(new Option('--standalone', 'no leader election (as kopf run --standalone)').conflicts('leaderElect'))
       .addHelpText('after', '\nExamples:\n  bosun run message --kubeconfig .bosun/cluster/kubeconfig --standalone\n  bosun run message application --leader-elect -n default')

@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { withFileLock } from './lock.js';
 import { KUBERNETES_VERSION, PROGRAMS, versionOf, type ProgramName } from './versions.js';
+import { bosunError } from '../../errors.js';
 
 export { pidAlive } from './lock.js';
 
@@ -20,13 +21,13 @@ export type ProgramPaths = Record<ProgramName, string>;
 export type Progress = (line: string) => void;
 
 /** Raised when a program cannot be found, fetched or built; the message says which and what to do. */
-export class BinaryError extends Error {
+export class BinaryError extends bosunError('BOSUN_BINARY') {
   override name = 'BinaryError';
 }
 
 /** The root of the bosun package: tools/ (the Go wrapper modules) lives there. */
 export function packageRoot(): string {
-  // Walk up from this file (src/cluster or dist/src/cluster) to the package.json that names bosun.
+  // Walk up from this file (src/tooling/cluster or dist/tooling/cluster) to the package.json that names bosun.
   let dir = dirname(fileURLToPath(import.meta.url));
   for (;;) {
     try {

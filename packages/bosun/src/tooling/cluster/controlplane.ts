@@ -8,10 +8,12 @@ import { createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { stringify } from 'yaml';
 import { withFileLock } from './lock.js';
+import { stillWaiting } from './waiting.js';
 import { pidAlive, resolvePrograms, type Progress, type ProgramPaths } from './binaries.js';
 import { KWOK_STAGES } from './kwok-stages.js';
 import { createPki, loadPki, PKI_FILES, type CertPair, type ClusterPki } from './pki.js';
 import { DEFAULT_CLUSTER_DIR, KUBERNETES_VERSION, PROGRAMS, type ProgramName } from './versions.js';
+import { bosunError } from '../../errors.js';
 
 /** The name of the one fake Node kwok manages. */
 export const NODE_NAME = 'bosun-node-0';
@@ -20,7 +22,7 @@ const SERVICE_IP = '10.0.0.1';
 const POD_CIDR = '10.64.0.1/10';
 
 /** Raised for a bad state or bad input of a local cluster; the message names the problem and the way out. */
-export class ClusterError extends Error {
+export class ClusterError extends bosunError('BOSUN_CLUSTER') {
   override name = 'ClusterError';
 }
 
@@ -258,7 +260,8 @@ function sendText(
   });
 }
 
-async function waitFor(what: string, deadline: number, started: Started[], dir: string, check: () => Promise<boolean>): Promise<void> {
+async function waitFor(what: string, deadline: number, started: Started[], dir: string, check: () => Promise<boolean>, progress: Progress): Promise<void> {
+  const waiting = stillWaiting(progress, what);
   for (;;) {
     for (const s of started) {
       const info = s.exited();
@@ -281,6 +284,7 @@ async function waitFor(what: string, deadline: number, started: Started[], dir: 
       await stopPids(dir, started.map((x) => ({ name: x.name, pid: x.pid })));
       throw new ClusterError(`timed out waiting for ${what}; logs are in ${paths(dir).logs}. Stopped what was started; try again, or start over with: bosun cluster down --dir ${dir} --purge`);
     }
+    waiting();
     await new Promise((r) => setTimeout(r, 100));
   }
 }
@@ -540,10 +544,10 @@ async function upLocked(dir: string, progress: (line: string) => void, opts: UpO
   await waitFor('etcd to be healthy', deadline(), started, dir, async () => {
     const r = await httpGet(`http://127.0.0.1:${ports.etcdClient}/health`);
     return r.status === 200 && r.body.includes('"true"');
-  });
+  }, progress);
   launch('kube-apiserver');
   await saveState();
-  await waitFor('kube-apiserver /readyz', deadline(), started, dir, async () => (await adminGet(`${apiserverUrl}/readyz`, pki)).status === 200);
+  await waitFor('kube-apiserver /readyz', deadline(), started, dir, async () => (await adminGet(`${apiserverUrl}/readyz`, pki)).status === 200, progress);
   progress('bosun: API server ready; starting kube-controller-manager, kube-scheduler and kwok');
   launch('kube-controller-manager');
   launch('kube-scheduler');
@@ -559,9 +563,9 @@ async function upLocked(dir: string, progress: (line: string) => void, opts: UpO
     if (r.status !== 200) return false;
     const node = JSON.parse(r.body) as { status?: { conditions?: { type: string; status: string }[] } };
     return node.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
-  });
+  }, progress);
   // Pods are refused until the namespace's default ServiceAccount exists; wait so the first kubectl run works.
-  await waitFor('the default ServiceAccount', deadline(), started, dir, async () => (await adminGet(`${apiserverUrl}/api/v1/namespaces/default/serviceaccounts/default`, pki)).status === 200);
+  await waitFor('the default ServiceAccount', deadline(), started, dir, async () => (await adminGet(`${apiserverUrl}/api/v1/namespaces/default/serviceaccounts/default`, pki)).status === 200, progress);
   const state = await saveState();
   const elapsedMs = Date.now() - t0;
   progress(`bosun: cluster up in ${(elapsedMs / 1000).toFixed(1)} s; export KUBECONFIG=${p.kubeconfig}`);

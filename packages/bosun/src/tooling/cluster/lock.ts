@@ -3,6 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import { link, mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { stillWaiting } from './waiting.js';
 
 /** A lock file with no owner pid written yet is taken as abandoned after this long. */
 const EMPTY_LOCK_STALE_MS = 30_000;
@@ -22,6 +23,8 @@ export function pidAlive(pid: number): boolean {
 export async function withFileLock<T>(lockPath: string, log: (line: string) => void, fn: () => Promise<T>): Promise<T> {
   await mkdir(dirname(lockPath), { recursive: true });
   let waited = false;
+  // Builds hold a lock for minutes: a line every 30 s is enough to show the wait goes on.
+  const waiting = stillWaiting(log, `${lockPath}, held by a process doing the same work`, { everyMs: 30_000 });
   for (;;) {
     try {
       const handle = await open(lockPath, 'wx');
@@ -54,6 +57,7 @@ export async function withFileLock<T>(lockPath: string, log: (line: string) => v
     }
     if (!waited) log(`bosun: waiting for ${lockPath} (held by pid ${owner || '?'}, doing the same work)`);
     waited = true;
+    waiting();
     await new Promise((r) => setTimeout(r, LOCK_POLL_MS));
   }
   try {

@@ -2,12 +2,13 @@
 // the test cluster (a scenario that kills the API server, a benchmark that counts its requests).
 import { adminGet, type ClusterState } from '../cluster/controlplane.js';
 import { loadPki } from '../cluster/pki.js';
+import { bosunError } from '../../errors.js';
 
 export { up as startCluster, down as stopCluster, type UpOptions as StartClusterOptions, type UpResult as StartedCluster, type DownOptions as StopClusterOptions, type ClusterState } from '../cluster/controlplane.js';
 export { withFileLock } from '../cluster/lock.js';
 
 /** Raised when the API server's metrics cannot be read; names the cluster directory. */
-export class ClusterMetricsError extends Error {
+export class ClusterMetricsError extends bosunError('BOSUN_CLUSTER_METRICS') {
   override name = 'ClusterMetricsError';
 }
 

@@ -9,9 +9,10 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { isIP, createServer, connect, type Server, type Socket } from 'node:net';
 import { parse, stringify } from 'yaml';
+import { bosunError } from '../../errors.js';
 
 /** Raised when the proxy cannot start or a kubeconfig cannot be pointed at it; names the step and the fix. */
-export class FaultProxyError extends Error {
+export class FaultProxyError extends bosunError('BOSUN_FAULT_PROXY') {
   override name = 'FaultProxyError';
 }
 

@@ -14,10 +14,11 @@ import type { ControllerSpec } from '../../controller/builder.js';
 import { createLogger } from '../../telemetry/logger.js';
 import { Manager } from '../../manager/manager.js';
 import { up, type ClusterState } from '../cluster/controlplane.js';
+import { bosunError } from '../../errors.js';
 
 
 /** Raised when the harness cannot provide the environment; names the step that failed. */
-export class TestEnvError extends Error {
+export class TestEnvError extends bosunError('BOSUN_TESTENV') {
   override name = 'TestEnvError';
 }
 

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { stringify } from 'yaml';
 import type { CustomResource, PrinterColumn } from '../../resource/resource.js';
 import { toStructuralSchema, type JSONSchemaProps } from '../../resource/structural.js';
+import { bosunError } from '../../errors.js';
 
 /** A printer column as it appears in the CRD, with its type resolved. */
 export type CrdPrinterColumn = PrinterColumn & { type: NonNullable<PrinterColumn['type']> };
@@ -28,7 +29,7 @@ export interface CustomResourceDefinition {
 }
 
 /** A printer column whose jsonPath does not lead to a field of the schema. */
-export class PrinterColumnError extends Error {
+export class PrinterColumnError extends bosunError('BOSUN_PRINTER_COLUMN') {
   override name = 'PrinterColumnError';
 }
 

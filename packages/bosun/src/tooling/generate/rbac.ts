@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { stringify } from 'yaml';
 import type { ControllerSpec } from '../../controller/builder.js';
 import type { ResourceType } from '../../client/types.js';
+import { bosunError } from '../../errors.js';
 
 /** The verbs bosun ever grants; a closed list so a typo cannot slip through as a new verb. */
 export type Verb = 'get' | 'list' | 'watch' | 'create' | 'update' | 'patch' | 'delete';
@@ -53,12 +54,12 @@ export interface RbacFile {
 }
 
 /** Raised when a declaration cannot become a least-privilege rule (for example a named read of a cluster-scoped type). */
-export class RbacDeclarationError extends Error {
+export class RbacDeclarationError extends bosunError('BOSUN_RBAC_DECLARATION') {
   override name = 'RbacDeclarationError';
 }
 
 /** Raised when generated or checked-in RBAC grants a wildcard, which least privilege forbids. */
-export class RbacWildcardError extends Error {
+export class RbacWildcardError extends bosunError('BOSUN_RBAC_WILDCARD') {
   override name = 'RbacWildcardError';
 }
 

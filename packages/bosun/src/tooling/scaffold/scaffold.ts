@@ -4,9 +4,10 @@ import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve, sep } from 'node:path';
 import { packageRoot } from '../cluster/binaries.js';
 import * as t from './templates.js';
+import { bosunError } from '../../errors.js';
 
 /** Raised when a flag, directory or file makes scaffolding impossible; the message names it and the fix. */
-export class ScaffoldError extends Error {
+export class ScaffoldError extends bosunError('BOSUN_SCAFFOLD') {
   override name = 'ScaffoldError';
 }
 
