@@ -1,7 +1,7 @@
 // The guide's TypeScript examples are compiled against the package as it is, so an API change that
 // breaks them fails here instead of in a reader's editor.
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import test from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -24,11 +24,11 @@ const IMPORT = /^import (type )?\{([^}]*)\} from '([^']+)';$/;
  * (the resource of section 1 is reconciled in section 2), and each repeats the imports it needs, so
  * the imports are merged and hoisted.
  */
-export function guideModule(markdown: string): string {
+export function guideModule(markdown: string, prelude = PRELUDE): string {
   const blocks = [...markdown.matchAll(/^```ts\n([\s\S]*?)^```$/gm)].map((m) => m[1] ?? '');
   const imports = new Map<string, Map<string, boolean>>(); // module → name → imported as a type only
   const body: string[] = [];
-  for (const line of [PRELUDE, ...blocks].join('\n').split('\n')) {
+  for (const line of [prelude, ...blocks].join('\n').split('\n')) {
     const m = IMPORT.exec(line.trim());
     if (!m) {
       body.push(line);
@@ -49,12 +49,15 @@ export function guideModule(markdown: string): string {
   return [...header, ...body].join('\n');
 }
 
-/** Type errors of modules placed at the repository root (by base name), compiled in one program with its tsconfig. */
-export function typeErrors(sources: Record<string, string>): Record<string, string[]> {
+/**
+ * Type errors of modules compiled in one program with the repository's tsconfig, each placed in `dirs[name]`
+ * (relative to the repository root; default `docs`) so its relative imports resolve as the reader's would.
+ */
+export function typeErrors(sources: Record<string, string>, dirs: Record<string, string> = {}): Record<string, string[]> {
   const config = ts.readConfigFile(join(root, 'tsconfig.json'), (p) => ts.sys.readFile(p));
   const options = { ...ts.parseJsonConfigFileContent(config.config, ts.sys, root).options, noEmit: true };
   // Names no other file has, so nothing in the repository imports or shadows them.
-  const files = new Map(Object.entries(sources).map(([name, text]) => [join(root, 'docs', `${name}.generated.ts`), text]));
+  const files = new Map(Object.entries(sources).map(([name, text]) => [join(root, dirs[name] ?? 'docs', `${name}.generated.ts`), text]));
   const host = ts.createCompilerHost(options);
   const getSourceFile = host.getSourceFile.bind(host);
   host.getSourceFile = (name, version, ...rest) => {
@@ -79,18 +82,48 @@ export function typeErrors(sources: Record<string, string>): Record<string, stri
 }
 
 const guide = readFileSync(join(root, 'docs', 'guide.md'), 'utf8');
+// What the other documents leave to the reader: the operator under test.
+const DOC_PRELUDE = "\nimport type { ControllerSpec } from 'bosun';\ndeclare const messageController: ControllerSpec;\n";
+/** Every other document with TypeScript blocks, and where its examples live (their relative imports start there). */
+const DOCS: Record<string, { file: string; dir: string }> = {
+  readme: { file: 'README.md', dir: '.' },
+  application: { file: 'operators/application/README.md', dir: 'operators/elevenstapp' },
+  errors: { file: 'docs/errors.md', dir: 'docs' },
+};
+const docModule = (file: string) => guideModule(readFileSync(join(root, file), 'utf8'), DOC_PRELUDE);
 // A use of an inferred type that must not compile: a Pod's phase is a string union, not a number.
 const misuse =
   "\n```ts\nimport { Pod, type CacheReader } from 'bosun';\n" +
   'declare const cache: CacheReader;\nconst phase: number | undefined = cache.ownedBy(Pod, {} as Message)[0]?.status?.phase;\n```\n';
-// One program for both checks: building it is most of the cost.
+// One program for every check: building it is most of the cost.
 let checked: Record<string, string[]> | undefined;
-const errorsOf = (name: 'guide' | 'misuse'): string[] =>
-  (checked ??= typeErrors({ guide: guideModule(guide), misuse: guideModule(guide + misuse) }))[name] ?? [];
+const errorsOf = (name: string): string[] =>
+  (checked ??= typeErrors(
+    {
+      guide: guideModule(guide),
+      misuse: guideModule(guide + misuse),
+      ...Object.fromEntries(Object.entries(DOCS).map(([n, d]) => [n, docModule(d.file)])),
+    },
+    Object.fromEntries(Object.entries(DOCS).map(([n, d]) => [n, d.dir])),
+  ))[name] ?? [];
 
 void test("docs/guide.md's TypeScript examples compile against bosun", () => {
   assert.match(guideModule(guide), /ctx\.cache\.get\(MessageResource/, 'the guide still shows a typed cache read');
   assert.deepEqual(errorsOf('guide'), []);
+});
+
+for (const [name, { file }] of Object.entries(DOCS)) {
+  void test(`${file}'s TypeScript examples compile against bosun`, () => {
+    assert.match(docModule(file), /from 'bosun/, `${file} still has an example`);
+    assert.deepEqual(errorsOf(name), []);
+  });
+}
+
+void test('every markdown file with a TypeScript example is checked', () => {
+  const checkedFiles = new Set(['docs/guide.md', ...Object.values(DOCS).map((d) => d.file)]);
+  const withExamples = ['README.md', ...readdirSync(join(root, 'docs')).map((f) => `docs/${f}`), ...readdirSync(join(root, 'operators')).map((d) => `operators/${d}/README.md`)]
+    .filter((f) => f.endsWith('.md') && existsSync(join(root, f)) && /^```ts$/m.test(readFileSync(join(root, f), 'utf8')));
+  assert.deepEqual(withExamples.filter((f) => !checkedFiles.has(f)), []);
 });
 
 void test('an example that misuses an inferred type fails the check (the check is not vacuous)', () => {
