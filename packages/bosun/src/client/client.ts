@@ -2,7 +2,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { readFileSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import type { KubeConfig } from '@kubernetes/client-node';
-import { type ClientCertificate, type ClusterConfig, clientNodeCredentials, loadClusterConfig } from './kubeconfig.js';
+import { type ClientCertificate, type ClusterConfig, clientNodeCredentials, importClientNode, loadClusterConfig } from './kubeconfig.js';
 import { ApiError, KubeConfigError, ObjectNameRequiredError, type RequestTarget, RequestTimeoutError, type Status, TransportError, parseRetryAfter } from './errors.js';
 import { LineSplitter } from './lines.js';
 import { DEFAULT_RETRY_POLICY, type RetryPolicy, retryDelay } from './retry.js';
@@ -233,7 +233,7 @@ export class KubeClient {
     const creds = clientNodeCredentials(async (refresh) => {
       if (!refresh) return kc;
       // A refresh must not hit the exec credential client-node cached in `kc`.
-      const { KubeConfig: KC } = await import('@kubernetes/client-node');
+      const { KubeConfig: KC } = await importClientNode(`the KubeConfig of context '${kc.getCurrentContext()}' is refreshed through its exec plugin, which`);
       const fresh = new KC();
       fresh.loadFromString(kc.exportConfig());
       fresh.setCurrentContext(kc.getCurrentContext());

@@ -6,7 +6,8 @@
  * API (≈75 MiB of resident memory measured on Node 20), which would dominate a small operator's
  * footprint. Plain certificates and tokens — what clusters, envtest and in-cluster config use — are
  * read here; users whose kubeconfig runs an exec plugin or an auth provider get client-node's
- * implementation, loaded only then.
+ * implementation, loaded only then. It is an optional peer dependency: most installs (in-cluster, envtest,
+ * certificates, tokens) never load it and need not carry its ~70 packages.
  */
 import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
@@ -219,7 +220,7 @@ export function loadClusterConfig(opts: LoadOptions = {}): ClusterConfig {
   let clientCertificate: ((opts?: AuthRefresh) => Promise<ClientCertificate | undefined>) | undefined;
   if (u.exec || u['auth-provider']) {
     const creds = clientNodeCredentials(async () => {
-      const { KubeConfig } = await import('@kubernetes/client-node');
+      const { KubeConfig } = await importClientNode(`kubeconfig ${files.join(':')}: user '${ctx.context.user}' authenticates with ${u.exec ? 'an exec plugin' : 'an auth provider'}, which`);
       const kc = new KubeConfig();
       if (files.length === 1) kc.loadFromFile(files[0]!);
       else kc.loadFromDefault();
@@ -254,6 +255,19 @@ export function loadClusterConfig(opts: LoadOptions = {}): ClusterConfig {
 export interface CredentialSource {
   authHeaders(opts?: AuthRefresh): Promise<Record<string, string>>;
   clientCertificate(opts?: AuthRefresh): Promise<ClientCertificate | undefined>;
+}
+
+/**
+ * `@kubernetes/client-node`, imported for the credentials only it implements. `what` begins the message
+ * ("user 'x' authenticates with an exec plugin, which") when it is not installed.
+ */
+export async function importClientNode(what: string): Promise<typeof import('@kubernetes/client-node')> {
+  try {
+    return await import('@kubernetes/client-node');
+  } catch (err) {
+    if ((err as { code?: string }).code !== 'ERR_MODULE_NOT_FOUND') throw err;
+    throw new KubeConfigError(`${what} bosun runs through @kubernetes/client-node, an optional dependency that is not installed. Fix: npm install @kubernetes/client-node@~1.4.0`, { cause: err });
+  }
 }
 
 /**

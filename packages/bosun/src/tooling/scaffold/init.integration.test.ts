@@ -4,7 +4,7 @@
 // Needs the npm registry (for bosun's dependencies, typebox, tsx, typescript) and a built dist/.
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
@@ -36,6 +36,15 @@ before(async () => {
 after(async () => {
   if (tmp) await rm(tmp, { recursive: true, force: true });
 });
+
+/** A kubeconfig whose user runs an exec plugin, as EKS and GKE write them. */
+const EXEC_KUBECONFIG = `apiVersion: v1
+kind: Config
+clusters: [{ name: c, cluster: { server: 'https://127.0.0.1:1', insecure-skip-tls-verify: true } }]
+users: [{ name: eks, user: { exec: { apiVersion: client.authentication.k8s.io/v1beta1, command: aws, args: [eks, get-token] } } }]
+contexts: [{ name: c, context: { cluster: c, user: eks } }]
+current-context: c
+`;
 
 /** What `npm pack --json` says of a tarball. */
 interface PackInfo {
@@ -71,6 +80,13 @@ void test('npm pack, bosun init with the tarball, npx bosun create api, npm inst
   for (const r of ['orders', 'coupons', 'orders/status', 'configmaps']) assert.match(rendered, new RegExp(`- ${r}\\n`), `RBAC mentions ${r}`);
   assert.doesNotMatch(rendered, /'\*'|"\*"|- \*\n/, 'no wildcard');
   assert.match(rendered, /namespace: shop-operator-system/);
+
+  // client-node is an optional peer: not installed, and a kubeconfig that needs it (an exec plugin) says what to install.
+  assert.ok(!existsSync(join(dir, 'node_modules/@kubernetes/client-node')), 'client-node is not installed by default');
+  await writeFile(join(dir, 'exec.kubeconfig'), EXEC_KUBECONFIG);
+  const probe = "import { KubeClient, Namespace } from 'bosun'; KubeClient.fromConfig({ kubeconfig: 'exec.kubeconfig' }).list(Namespace).then(() => console.log('listed'), (e) => console.log(`${e.name}: ${e.message} ${e.cause?.message ?? ''}`));";
+  const said = (await sh(process.execPath, ['--input-type=module', '-e', probe], dir)).stdout;
+  assert.match(said, /user 'eks' authenticates with an exec plugin, which bosun runs through @kubernetes\/client-node, an optional dependency that is not installed\. Fix: npm install @kubernetes\/client-node/, said);
 
   const prod = (await sh('npm', ['ls', '--all', '--omit=dev', '--parseable'], dir)).stdout.split('\n').filter(Boolean).length - 1;
   t.diagnostic(`tarball ${info.filename}: ${(info.size / 1024).toFixed(0)} KiB packed, ${(info.unpackedSize / 1024).toFixed(0)} KiB unpacked, ${info.entryCount} files; the new project's production dependencies (npm ls --all --omit=dev): ${prod} packages`);
