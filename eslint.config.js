@@ -3,7 +3,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['**/dist/**', 'dist-all/**', 'node_modules/**', '.bosun/**', 'bench/peers/**', 'bench/results/**'] },
+  { ignores: ['**/dist/**', 'node_modules/**', '.bosun/**', 'bench/peers/**', 'bench/results/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
