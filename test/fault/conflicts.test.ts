@@ -523,7 +523,7 @@ describe(`conflicts: another writer edits ${MESSAGES} Messages and ${APPS} Appli
       const ready = h.filter((l) => l.startsWith('Application')).map((l) => l.includes('Ready=True'));
       for (let i = 1; i < ready.length; i++) if (ready[i - 1] && !ready[i]) relapses++;
     }
-    t.diagnostic(`Applications fell back from Ready=True to False ${relapses} times (each a Deployment generation the other writer made by editing its annotations)`);
+    t.diagnostic(`Applications fell back from Ready=True to False ${relapses} times (see maxStatusWrites: a Deployment whose annotations the other writer changed has a status for an older generation until its controller observes the new one)`);
     t.diagnostic(`in the 3 s after convergence: ${quiet.total} operator requests, ${quiet.writes} writes`);
 
     // Measured: 38–50 of 50 families had a 409, on a loaded machine and on a quieter one alike; a quarter is far from chance.
