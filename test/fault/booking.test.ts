@@ -39,6 +39,16 @@ const CHANGED_ROUTE = LONG ? 20 : 4;
 const QUIET_MS = 5_000;
 const KILLS = 2;
 /**
+ * Convergence after the booking service is back (the last fault): each waiting ticket retries within
+ * the outage backoff (no longer than the outage so far, at most 30 s), then needs a reconcile of 2–3
+ * calls of 2 s each that succeeds with probability ≈ 0.5 per attempt, 16 tickets at a time; a ticket
+ * needing 6 attempts (1.6% each) takes ≈ 45 s. Short form 120 s, long form (200 tickets, ≈ 13 rounds
+ * of 16) 300 s: about twice what these give.
+ */
+const CONVERGE_AFTER_BACK_MS = LONG ? 300_000 : 120_000;
+/** How the booking service is stopped before it starts again: SIGTERM (it answers what it holds and closes its database) or, with FAULT_BOOKING_SIGNAL=SIGKILL, a crash. */
+const BOOKING_SIGNAL = (process.env.FAULT_BOOKING_SIGNAL ?? 'SIGTERM') as NodeJS.Signals;
+/**
  * Writes to one ticket (object and status): 3 to book it (finalizer, Pending, Booked), 2 per spec
  * change (Pending, Booked), 2 for a deletion (Cancelling, finalizer removed); a write a kill cut off
  * may be sent again by the next process, once per kill; and one status write refused with 409 when a
@@ -110,7 +120,7 @@ describe(`scenario 7: ${N} FlightTickets, the booking service failing 30% and sl
     await op.signal('SIGKILL');
     startups.push(await op.start());
 
-    // Wave 2 and the changes, then the booking service restarted with all of it in flight.
+    // Wave 2 and the changes.
     for (const [n, u] of await createTickets(cluster.client, ns, all.slice(N / 2), (n) => specs.get(n)!)) uids.set(n, u);
     const changedRoute = new Set<string>();
     const changed = new Set<string>();
@@ -123,12 +133,11 @@ describe(`scenario 7: ${N} FlightTickets, the booking service failing 30% and sl
       const live = await cluster.client.get<FlightTicket>(FlightTicketResource, ns, n);
       await cluster.client.update<FlightTicket>(FlightTicketResource, { ...live, spec: next });
     }
-    timeline.push(`${at()} wave 2 created, ${CHANGED_NUMBER + CHANGED_ROUTE} changed; booking service restart (${await booked()}/${N} booked)`);
-    const { downMs } = await booking.restart();
-    const bookingBack = performance.now();
-    timeline.push(`${at()} booking service back after ${downMs.toFixed(0)} ms`);
+    timeline.push(`${at()} wave 2 created, ${CHANGED_NUMBER + CHANGED_ROUTE} changed`);
 
-    // A third deleted, most of wave 2 before its first booking; kill 2 while their cancels are in flight.
+    // A third deleted once a quarter of all is booked: some booked (cancels), some with their first
+    // booking in flight; kill 2 while those calls are in flight.
+    await until('a quarter of all tickets booked', async () => ((await booked()) >= N / 4 ? true : undefined), 120_000);
     const deleted = all.filter((n) => index.get(n)! % 3 === 2);
     const bookedAtDelete = new Set((await readTickets(cluster.client, ns)).filter(isTicketBooked).map((x) => x.metadata.name!));
     for (const n of deleted) await cluster.client.delete(FlightTicketResource, ns, n);
@@ -139,12 +148,20 @@ describe(`scenario 7: ${N} FlightTickets, the booking service failing 30% and sl
     const lastKill = performance.now();
     startups.push(await op.start());
 
+    // The booking service restarted once half of the live tickets are booked, with calls in flight.
+    const liveCount = N - deleted.length;
+    await until('half of the live tickets booked', async () => ((await booked()) >= liveCount / 2 ? true : undefined), 120_000);
+    timeline.push(`${at()} booking service ${BOOKING_SIGNAL} (${await booked()}/${liveCount} booked)`);
+    const { downMs } = await booking.restart({ signal: BOOKING_SIGNAL });
+    const bookingBack = performance.now();
+    timeline.push(`${at()} booking service back after ${downMs.toFixed(0)} ms`);
+
     const expected = {
       live: new Map([...specs].filter(([n]) => !deleted.includes(n))),
       deletedUids: new Set(deleted.map((n) => uids.get(n)!)),
       maxBookings: (uid: string) => (changedRoute.has(uid) ? 2 : 1),
     };
-    const result = await waitTicketsConverged(cluster.client, ns, booking, expected, { since: t0, timeoutMs: LONG ? 300_000 : 150_000 });
+    const result = await waitTicketsConverged(cluster.client, ns, booking, expected, { since: t0, timeoutMs: CONVERGE_AFTER_BACK_MS });
     timeline.push(`${at()} converged`);
 
     // Quiet window: no write to the API server, no call to the booking service.
@@ -160,8 +177,8 @@ describe(`scenario 7: ${N} FlightTickets, the booking service failing 30% and sl
     const logLines = await readOperatorLog(op.logFile);
     const failures = reconcileFailures(logLines);
     const causes = new Map<string, number>();
-    for (const l of logLines) {
-      if (l.msg !== 'reconcile failed; retrying with backoff') continue;
+    const outageRetries = logLines.filter((l) => l.msg === 'the booking service did not answer; retrying after the outage backoff');
+    for (const l of [...logLines.filter((x) => x.msg === 'reconcile failed; retrying with backoff'), ...outageRetries]) {
       const cause = String(l.err ?? '').replace(/bk_[0-9a-f]+/g, ':id').replace(/\?[^ ]*/, '').replace(/\d+/g, 'N').slice(0, 90);
       causes.set(cause, (causes.get(cause) ?? 0) + 1);
     }
@@ -176,7 +193,7 @@ describe(`scenario 7: ${N} FlightTickets, the booking service failing 30% and sl
     t.diagnostic(`operator startups (to caches synced): ${startups.map((ms) => ms.toFixed(0)).join(', ')} ms; converged ${(result.ms / 1000).toFixed(1)} s after the first create, ${((t0 + result.ms - lastKill) / 1000).toFixed(1)} s after the last kill, ${((t0 + result.ms - bookingBack) / 1000).toFixed(1)} s after the booking service was back`);
     t.diagnostic(`bookings in the database: ${onDisk.length} made (${onDisk.filter((b) => b.state === 'active').length} active, ${onDisk.filter((b) => b.state === 'cancelled').length} cancelled), most for one ticket ${Math.max(...made)}; ${expected.live.size} live tickets, ${deleted.length} deleted`);
     t.diagnostic(`booking service calls answered: ${calls.length} (${[...byCall].sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k}: ${v}`).join(', ')}); in the ${QUIET_MS} ms after convergence: ${quietCalls.length}`);
-    t.diagnostic(`operator writes to FlightTickets: ${writes.total}, most to one ticket ${writes.max.writes} (${writes.max.name}); after convergence: ${quietWrites.total}; reconciles failed: ${failures.total}, most for one ticket ${failures.maxPerObject} (${failures.name})`);
+    t.diagnostic(`operator writes to FlightTickets: ${writes.total}, most to one ticket ${writes.max.writes} (${writes.max.name}); after convergence: ${quietWrites.total}; reconciles failed: ${failures.total} with backoff, most for one ticket ${failures.maxPerObject} (${failures.name}), ${outageRetries.length} calls unanswered and requeued`);
     t.diagnostic(`reconcile failures by cause: ${[...causes].sort((a, b) => b[1] - a[1]).map(([k, v]) => `${v}× ${k}`).join('; ')}`);
 
     assert.deepEqual(result.violations, [], describeViolations(result.violations));

@@ -2,7 +2,10 @@ import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, connect, type AddressInfo, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { parse } from 'yaml';
 import { FaultProxyError, startFaultProxy, writeProxyKubeconfig, type FaultProxy } from './faultproxy.js';
@@ -221,6 +224,30 @@ describe('fault proxy', () => {
     } finally {
       await proxy.close();
     }
+  });
+
+  it('unfreeze then cut in the same tick, on a connection its client half-closed while frozen, leaves no handle open (the process exits)', { timeout: 30_000 }, async () => {
+    // The symptom is at exit: a handle that never closes keeps Node's exit cleanup polling the event loop
+    // at full CPU, so the sequence runs in a child process that must exit by itself.
+    const script = join(dirname(fileURLToPath(import.meta.url)), 'testdata', 'unfreeze-then-cut.ts');
+    const child = spawn(process.execPath, ['--import', 'tsx', script], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    const boundMs = 15_000;
+    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+    const timedOut = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), boundMs).unref());
+    const result = await Promise.race([exited, timedOut]);
+    if (result === 'timeout') {
+      // CPU the child used (utime + stime, in clock ticks of 10 ms), to tell a spin from a wait.
+      const fields = readFileSync(`/proc/${child.pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+      const cpuMs = (Number(fields[11]) + Number(fields[12])) * 10;
+      child.kill('SIGKILL');
+      await exited;
+      assert.fail(`the child did not exit within ${boundMs} ms (it used ${cpuMs} ms of CPU); output: ${out}`);
+    }
+    assert.equal(result, 0, `the child failed: ${out}`);
+    assert.match(out, /cut; closed/);
   });
 
   it('refuses a drop rate outside [0, 1] and a negative latency', async () => {

@@ -28,7 +28,10 @@ export interface FaultProxyOptions {
   random?: () => number;
 }
 
-/** How `cut()` ends a connection: `rst` resets it (the peer reads ECONNRESET), `fin` closes it cleanly (the peer reads EOF). */
+/**
+ * How `cut()` ends a connection: `rst` resets it (the peer reads ECONNRESET; a side whose half-close
+ * is still being forwarded is closed instead, its peer reads EOF), `fin` closes it cleanly (the peer reads EOF).
+ */
 export type CutMode = 'rst' | 'fin';
 
 /** Counters of what the proxy has done, for assertions such as "the client opened a new connection". */
@@ -43,6 +46,8 @@ export interface FaultProxyStats {
   frozen: number;
   /** Connections ended by `cut()`. */
   cut: number;
+  /** Half-closes read from either side (a FIN), forwarded once the connection is not frozen. */
+  ended: number;
 }
 
 /** A running fault proxy. */
@@ -102,6 +107,7 @@ class Direction {
     });
     src.on('end', () => {
       this.ended = true;
+      conn.onEnd();
       this.flush();
     });
     dst.on('drain', () => {
@@ -154,6 +160,7 @@ class Conn {
     readonly client: Socket,
     readonly upstream: Socket,
     readonly latency: () => number,
+    readonly onEnd: () => void,
     private readonly onClose: (c: Conn) => void,
   ) {
     this.directions = [new Direction(client, upstream, this), new Direction(upstream, client, this)];
@@ -184,7 +191,11 @@ class Conn {
     for (const d of this.directions) d.stop();
     for (const s of [this.client, this.upstream]) {
       if (s.destroyed) continue;
-      if (mode === 'rst') s.resetAndDestroy();
+      // libuv refuses a reset while a shutdown (a forwarded half-close) is still pending, and Node
+      // then never closes the handle: the socket never emits 'close' and the process spins at exit
+      // waiting for it. Such a side is closed instead; its peer reads EOF rather than a reset.
+      const shuttingDown = s.writableEnded && !s.writableFinished;
+      if (mode === 'rst' && !shuttingDown) s.resetAndDestroy();
       else s.destroy();
     }
   }
@@ -198,7 +209,7 @@ export async function startFaultProxy(opts: FaultProxyOptions): Promise<FaultPro
   let latencyMs = 0;
   let dropRate = 0;
   let freezeNew = false;
-  const counts = { accepted: 0, dropped: 0, cut: 0 };
+  const counts = { accepted: 0, dropped: 0, cut: 0, ended: 0 };
 
   const server: Server = createServer({ allowHalfOpen: true, pauseOnConnect: true }, (client) => {
     counts.accepted++;
@@ -211,7 +222,7 @@ export async function startFaultProxy(opts: FaultProxyOptions): Promise<FaultPro
     client.setNoDelay(true);
     const upstream = connect({ host: opts.target.host, port: opts.target.port, allowHalfOpen: true });
     upstream.setNoDelay(true);
-    const conn = new Conn(client, upstream, () => latencyMs, (c) => conns.delete(c));
+    const conn = new Conn(client, upstream, () => latencyMs, () => counts.ended++, (c) => conns.delete(c));
     conns.add(conn);
     conn.setFrozen(freezeNew);
   });
