@@ -12,10 +12,10 @@
 import { strict as assert } from 'node:assert';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import type { KubeClient } from '../../src/client/client.js';
-import { isAlreadyExists, isNotFound } from '../../src/client/errors.js';
-import type { ResourceType } from '../../src/client/types.js';
-import { startFaultProxy, writeProxyKubeconfig, type FaultProxy } from '../../src/envtest/faultproxy.js';
+import type { KubeClient } from '../../packages/bosun/src/client/client.js';
+import { isAlreadyExists, isNotFound } from '../../packages/bosun/src/client/errors.js';
+import type { ResourceType } from '../../packages/bosun/src/client/types.js';
+import { startFaultProxy, writeProxyKubeconfig, type FaultProxy } from '../../packages/bosun/src/tooling/envtest/faultproxy.js';
 import { ApplicationResource } from '../../operators/application/resource.js';
 import { FlightTicketResource, type FlightTicketSpec } from '../../operators/flightticket/resource.js';
 import { MessageResource } from '../../operators/message/resource.js';
@@ -25,7 +25,7 @@ import { startFaultCluster, type FaultCluster } from './lib/cluster.js';
 import { bookingProcess, BOOKING_SECRET, BOOKING_API_KEY, flightTicketEnv, installFlightTickets, ticketSpec, waitTicketsConverged, type BookingProcess } from './lib/flighttickets.js';
 import { describeViolations, hotLoopReport, waitConverged } from './lib/invariants.js';
 import { operatorProcess, type OperatorProcess } from './lib/operator.js';
-import { Secret } from '../../src/client/resources.js';
+import { Secret } from '../../packages/bosun/src/client/resources.js';
 
 const LONG = process.env.FAULT_LONG === '1';
 const MINUTES = process.env.FAULT_SOAK_MINUTES ? Number(process.env.FAULT_SOAK_MINUTES) : LONG ? 60 : 0;
