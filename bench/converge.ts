@@ -2,7 +2,8 @@
 // interleaved (A B C D, A B C D, …) on a fresh control plane per run; prints the figures and
 // writes bench/results/latest.json and docs/benchmarks.md.
 import { parseArgs } from 'node:util';
-import { CONTENDERS, EXTRA_CONTENDERS, abortRuns, runOnce, runRestart, runStream, type ContenderName, type RestartResult, type RunResult, type StreamResult } from './lib/run.js';
+import { CONTENDERS, EXTRA_CONTENDERS, type ContenderName } from './lib/contenders.js';
+import { abortRuns, runOnce, runRestart, runStream, type RestartResult, type RunResult, type StreamResult } from './lib/run.js';
 import { readFileSync } from 'node:fs';
 import { summarise, writeReport, type ConvergeScenario } from './lib/report.js';
 

@@ -7,6 +7,8 @@ import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ConfigMap, KubeClient, Namespace, type TransportKind } from 'bosun';
+import { pool } from './lib/pool.js';
+import { procCpuSeconds } from './lib/proc.js';
 
 const { values } = parseArgs({
   options: {
@@ -24,27 +26,9 @@ const apiserverPid = state.pids['kube-apiserver'];
 const gets = Number(values.gets);
 const patches = Number(values.patches);
 const concurrency = Number(values.concurrency);
-const clockTicks = 100;
 
-/** CPU ms (user + system) a process has used, from /proc; undefined where /proc is missing. */
-function procCpuMs(pid: number | undefined): number | undefined {
-  if (!pid) return undefined;
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    return ((Number(fields[11]) + Number(fields[12])) * 1000) / clockTicks;
-  } catch {
-    return undefined;
-  }
-}
-
-async function pool(n: number, work: (i: number) => Promise<unknown>): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (next < n) await work(next++);
-    }),
-  );
-}
+/** The numbers 0…n-1, one per request. */
+const upTo = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
 
 interface Figures {
   transport: TransportKind;
@@ -58,21 +42,21 @@ async function measure(transport: TransportKind, ns: string): Promise<Figures> {
   const client = KubeClient.fromConfig({ kubeconfig, transport });
   try {
     // Warm-up: connections, TLS, the JIT.
-    await pool(100, () => client.get(ConfigMap, ns, 'bench'));
-    const server0 = procCpuMs(apiserverPid);
+    await pool(upTo(100), concurrency, () => client.get(ConfigMap, ns, 'bench'));
+    const server0 = procCpuSeconds(apiserverPid);
     const cpu0 = process.cpuUsage();
     const t0 = performance.now();
-    await pool(gets, () => client.get(ConfigMap, ns, 'bench'));
-    await pool(patches, (i) => client.patch(ConfigMap, ns, 'bench', { data: { i: String(i) } }));
+    await pool(upTo(gets), concurrency, () => client.get(ConfigMap, ns, 'bench'));
+    await pool(upTo(patches), concurrency, (i) => client.patch(ConfigMap, ns, 'bench', { data: { i: String(i) } }));
     const wallMs = performance.now() - t0;
     const cpu = process.cpuUsage(cpu0);
-    const server1 = procCpuMs(apiserverPid);
+    const server1 = procCpuSeconds(apiserverPid);
     return {
       transport,
       protocol: client.protocol,
       wallMs,
       clientCpuMs: (cpu.user + cpu.system) / 1000,
-      apiserverCpuMs: server0 !== undefined && server1 !== undefined ? server1 - server0 : undefined,
+      apiserverCpuMs: server0 !== undefined && server1 !== undefined ? (server1 - server0) * 1000 : undefined,
     };
   } finally {
     client.close();

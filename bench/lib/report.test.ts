@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { summarise } from './report.js';
-import { percentile, type ContenderName, type RunResult } from './run.js';
+import type { ContenderName } from './contenders.js';
+import { percentile, type RunResult } from './run.js';
 
 function run(contender: ContenderName, round: number, seconds: number, extra: Partial<RunResult> = {}): RunResult {
   return { contender, n: 1000, round, seconds, clusterCpuSeconds: 10 * round, requestsPerMessage: {}, ...extra };

@@ -5,7 +5,8 @@ import { cpus, totalmem } from 'node:os';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Resvg } from '@resvg/resvg-js';
-import { CONTENDERS, type ContenderName, type RestartResult, type RunResult, type StreamResult } from './run.js';
+import { CONTENDERS, type ContenderName } from './contenders.js';
+import type { RestartResult, RunResult, StreamResult } from './run.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const BEGIN = '<!-- converge:begin (written by bench/converge.ts) -->';

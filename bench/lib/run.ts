@@ -1,27 +1,16 @@
 // One benchmark run: a fresh control plane, one contender, N Messages created at once, and what
 // it took (wall time to all Ready, the contender's peak RSS, API requests by verb and resource).
-import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { Event, KubeClient, Pod, type KubeObject, type ResourceType } from 'bosun';
+import { join } from 'node:path';
+import { Event, KubeClient, type KubeObject } from 'bosun';
 import { apiserverMetrics, runKubectl, startCluster, stopCluster, type ClusterState } from 'bosun/envtest';
-import { clientListWatcher, runWatcher } from 'bosun/runtime';
 import { MessageResource, type Message } from '../../operators/message/resource.js';
-import { desiredPod } from '../../operators/message/pod.js';
-import { ensurePeers } from '../peers.js';
-
-/** The contenders, in the order they are interleaved. */
-export const CONTENDERS = ['floor', 'floor-running', 'bosun', 'kopf', 'controller-runtime'] as const;
-/**
- * Contenders run only when named with --contenders: `bosun-base` is bosun built from another checkout
- * (BENCH_BOSUN_BASE_DIR, e.g. a `git worktree` of the previous release), for before/after in one run;
- * `bosun-http1` is this bosun on HTTP/1.1 keep-alive instead of HTTP/2.
- */
-export const EXTRA_CONTENDERS = ['bosun-base', 'bosun-http1'] as const;
-/** One contender's name. */
-export type ContenderName = (typeof CONTENDERS)[number] | (typeof EXTRA_CONTENDERS)[number];
+import { startContender, type ContenderName, type RunningContender } from './contenders.js';
+import { floorConverge, floorWrites, isFloor } from './floors.js';
+import { followReady, isReady, message, NS, waitAllReady } from './messages.js';
+import { pool } from './pool.js';
+import { cpuSeconds, peakRssMiB } from './proc.js';
 
 /** What one run measured. */
 export interface RunResult {
@@ -40,49 +29,7 @@ export interface RunResult {
   requestsPerMessage: Record<string, number>;
 }
 
-/** Workers per controller for bosun and controller-runtime alike (bosun's default). */
-export const WORKERS = 16;
-const NS = 'bench';
 const ROOT = join(import.meta.dirname, '..', '..');
-
-function message(i: number): Message {
-  return { apiVersion: 'myorg.dev/v1', kind: 'Message', metadata: { name: `m-${i}`, namespace: NS }, spec: { text: `benchmark message ${i}` } };
-}
-
-/** Runs `fn` over items with at most `limit` in flight. */
-async function pool<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(limit, items.length) }, async () => {
-      while (next < items.length) await fn(items[next++]!);
-    }),
-  );
-}
-
-function peakRssMiB(pid: number | undefined): number | undefined {
-  if (!pid) return undefined;
-  try {
-    const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? Number(m[1]) / 1024 : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-const CLK_TCK = 100;
-
-/** CPU seconds (user + system) a process has used so far; 0 once it is gone. */
-function cpuSeconds(pid: number | undefined): number {
-  if (!pid) return 0;
-  try {
-    // Fields 14 and 15 of /proc/<pid>/stat, counted after the parenthesised command name (which may hold spaces).
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(f[11]) + Number(f[12])) / CLK_TCK;
-  } catch {
-    return 0;
-  }
-}
 
 /** apiserver_request_total by "VERB resource[/subresource]" for the resources the work touches. */
 async function requestCounts(state: ClusterState): Promise<Map<string, number>> {
@@ -99,178 +46,11 @@ async function requestCounts(state: ClusterState): Promise<Map<string, number>> 
   return counts;
 }
 
-function isReady(m: Message): boolean {
-  return m.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') === true && m.status?.observedGeneration === m.metadata.generation;
-}
-
-/**
- * Feeds every object of `type` in the bench namespace to `see`, as listed and then as it changes, through
- * bosun's own watcher (re-lists on 410, reconnects after errors); returns when `see` returns true or
- * `signal` fires. Reads the API server, never a contender's cache.
- */
-async function follow<T extends KubeObject>(client: KubeClient, type: ResourceType<T>, signal: AbortSignal, see: (obj: T) => boolean): Promise<void> {
-  const stop = new AbortController();
-  const both = AbortSignal.any([signal, stop.signal]);
-  const feed = (obj: T) => {
-    if (!stop.signal.aborted && see(obj)) stop.abort();
-  };
-  await runWatcher<T>(
-    clientListWatcher<T>(client, type, { namespace: NS }),
-    (ev) => {
-      if (ev.type === 'applied') feed(ev.object);
-      else if (ev.type !== 'deleted') for (const o of ev.objects) feed(o);
-    },
-    both,
-  );
-}
-
-/** Calls `onReady` once for every benchmark Message that is or turns Ready; returns when it returns true or `signal` fires. */
-async function followReady(client: KubeClient, signal: AbortSignal, onReady: (name: string) => boolean): Promise<void> {
-  const seen = new Set<string>();
-  await follow<Message>(client, MessageResource, signal, (m) => {
-    const name = m.metadata.name ?? '';
-    if (!name.startsWith('m-') || seen.has(name) || !isReady(m)) return false;
-    seen.add(name);
-    return onReady(name);
-  });
-}
-
-/** Resolves when every Message named `m-0`…`m-(n-1)` is Ready. */
-async function waitAllReady(client: KubeClient, n: number, signal: AbortSignal): Promise<void> {
-  let ready = 0;
-  await followReady(client, signal, () => ++ready >= n);
-  if (ready < n) throw new Error(`only ${ready} of ${n} Messages became Ready`);
-}
-
-/** The built checkout `bosun-base` runs from. */
-function baseDir(): string {
-  const dir = process.env.BENCH_BOSUN_BASE_DIR;
-  if (!dir) throw new Error('the bosun-base contender needs BENCH_BOSUN_BASE_DIR: a built checkout of the version to compare with (git worktree add ../base <rev> && (cd ../base && npm ci && npx tsc -p tsconfig.build.json))');
-  return resolve(dir);
-}
-
-interface Started {
-  child?: ChildProcess;
-  stop(): Promise<void>;
-}
-
-async function startContender(name: ContenderName, kubeconfig: string): Promise<Started> {
-  let cmd: { command: string; args: string[]; env: Record<string, string | undefined>; cwd: string };
-  if (name === 'bosun' || name === 'bosun-base' || name === 'bosun-http1') {
-    const root = name === 'bosun-base' ? baseDir() : ROOT;
-    cmd = {
-      command: process.execPath,
-      // BENCH_BOSUN_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") profiles the contender, not the bench.
-      args: [...(process.env.BENCH_BOSUN_NODE_ARGS?.split(' ').filter(Boolean) ?? []), join(root, 'bin', 'bosun.js'), 'run', 'message', '--kubeconfig', kubeconfig, '--standalone', '-n', NS, '--workers', String(WORKERS), '--metrics-addr', '0', '--health-addr', '0'],
-      env: { ...process.env, BOSUN_LOG_LEVEL: 'warn', ...(name === 'bosun-http1' ? { BOSUN_TRANSPORT: 'http1' } : {}) },
-      cwd: root,
-    };
-  } else if (name === 'kopf' || name === 'controller-runtime') {
-    const peers = await ensurePeers({ kubeconfig, namespace: NS, workers: WORKERS });
-    cmd = name === 'kopf' ? peers.kopf : peers.controllerRuntime;
-  } else {
-    return { stop: async () => undefined };
-  }
-  const child = spawn(cmd.command, cmd.args, { env: cmd.env, cwd: cmd.cwd, stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  child.stderr?.setEncoding('utf8');
-  child.stderr?.on('data', (d: string) => (stderr = (stderr + d).slice(-4000)));
-  child.on('exit', (code, sig) => {
-    if (code !== null && code !== 0) process.stderr.write(`bench: ${name} exited with ${code ?? sig}: ${stderr}\n`);
-  });
-  return {
-    child,
-    async stop() {
-      if (child.exitCode !== null) return;
-      const exited = new Promise((r) => child.once('exit', r));
-      child.kill('SIGTERM');
-      const t = setTimeout(() => child.kill('SIGKILL'), 10_000);
-      await exited;
-      clearTimeout(t);
-    },
-  };
-}
-
-/** The floor: the necessary writes (create the Pod, write the status) for each Message as fast as the API server takes them. */
-async function floorWrites(client: KubeClient, created: AsyncIterable<Message>): Promise<void> {
-  const inflight = new Set<Promise<void>>();
-  for await (const msg of created) {
-    const p = (async () => {
-      await client.create(Pod, ownedPod(msg));
-      await client.patch(MessageResource, NS, msg.metadata.name!, readyStatus(msg), 'merge', { subresource: 'status' });
-    })();
-    inflight.add(p);
-    void p.finally(() => inflight.delete(p));
-    if (inflight.size >= 64) await Promise.race(inflight);
-  }
-  await Promise.all(inflight);
-}
-
-/** The Pod the floors create for a Message: the Message operator's own, owned by the Message. */
-function ownedPod(msg: Message): KubeObject {
-  const pod = desiredPod(msg);
-  const owner = { apiVersion: 'myorg.dev/v1', kind: 'Message', name: msg.metadata.name!, uid: msg.metadata.uid!, controller: true, blockOwnerDeletion: true };
-  return { ...pod, apiVersion: 'v1', kind: 'Pod', metadata: { ...pod.metadata, ownerReferences: [owner] } } as KubeObject;
-}
-
-function readyStatus(msg: Message) {
-  const lastTransitionTime = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
-  return { status: { phase: 'Running', podName: `${msg.metadata.name}-pod`, observedGeneration: 1, conditions: [{ type: 'Ready', status: 'True', reason: 'PodRunning', message: '', lastTransitionTime }] } };
-}
-
-/**
- * The floor with the cluster's share: the same writes, but each status only once its Pod is Running,
- * seen through one watch of Pods (no cache, no reconcile loop). No operator whose Ready follows the
- * Pod can beat this: it waits for the scheduler's binding and kwok's status like they do.
- */
-async function runningFloorWrites(client: KubeClient, created: AsyncIterable<Message>): Promise<void> {
-  const waiting = new Map<string, Message>();
-  const running = new Set<string>();
-  const writes: Promise<void>[] = [];
-  let createsDone = false;
-  let done!: () => void;
-  const allWritten = new Promise<void>((r) => (done = r));
-  const ac = new AbortController();
-  const writeStatus = (msg: Message) => {
-    writes.push(client.patch(MessageResource, NS, msg.metadata.name!, readyStatus(msg), 'merge', { subresource: 'status' }).then(() => undefined));
-    if (createsDone && waiting.size === 0) done();
-  };
-  const settle = (podName: string) => {
-    const msg = waiting.get(podName);
-    if (!msg) return void running.add(podName);
-    waiting.delete(podName);
-    writeStatus(msg);
-  };
-  const watching = follow<KubeObject<unknown, { phase?: string }>>(client, Pod, ac.signal, (p) => {
-    if (p.status?.phase === 'Running') settle(p.metadata.name!);
-    return false;
-  });
-  const inflight = new Set<Promise<void>>();
-  for await (const msg of created) {
-    const p = (async () => {
-      const pod = ownedPod(msg);
-      await client.create(Pod, pod);
-      waiting.set(pod.metadata.name!, msg);
-      if (running.has(pod.metadata.name!)) settle(pod.metadata.name!);
-    })();
-    inflight.add(p);
-    void p.finally(() => inflight.delete(p));
-    if (inflight.size >= 64) await Promise.race(inflight);
-  }
-  await Promise.all(inflight);
-  createsDone = true;
-  if (waiting.size === 0) done();
-  await allWritten;
-  await Promise.all(writes);
-  ac.abort();
-  await watching;
-}
-
 /** A fresh control plane with the Message CRD and an empty namespace, and a running contender. */
 interface Bench {
   client: KubeClient;
   kubeconfig: string;
-  contender: Started;
+  contender: RunningContender;
   counts(): Promise<Map<string, number>>;
   /** CPU seconds the control plane's processes have used so far. */
   clusterCpu(): number;
@@ -288,7 +68,7 @@ export async function abortRuns(): Promise<void> {
 async function withBench<T>(contender: ContenderName, fn: (b: Bench) => Promise<T>): Promise<T> {
   const dir = await mkdtemp(join(tmpdir(), 'bosun-bench-'));
   const progress = () => undefined;
-  let started: Started | undefined;
+  let started: RunningContender | undefined;
   const cleanup = async () => {
     await started?.stop();
     await stopCluster({ dir, purge: true, progress });
@@ -310,14 +90,8 @@ async function withBench<T>(contender: ContenderName, fn: (b: Bench) => Promise<
       // A warm-up Message tells us the contender is up and has synced, for every contender alike;
       // the floor makes its own writes for it, so it too starts on a settled control plane.
       const created = await client.create<Message>(MessageResource, { apiVersion: 'myorg.dev/v1', kind: 'Message', metadata: { name, namespace: NS }, spec: { text: 'warm up' } });
-      if (contender === 'floor') {
-        await floorWrites(client, (async function* () {
-          yield created;
-        })());
-        return;
-      }
-      if (contender === 'floor-running') {
-        await runningFloorWrites(client, (async function* () {
+      if (isFloor(contender)) {
+        await floorWrites(contender, client, (async function* () {
           yield created;
         })());
         return;
@@ -368,32 +142,13 @@ async function converge(b: Bench, contender: ContenderName, n: number): Promise<
   const ac = new AbortController();
   const t0 = performance.now();
   const msgs = Array.from({ length: n }, (_, i) => message(i));
-  if (contender === 'floor' || contender === 'floor-running') {
-    // The floors react to each create's response directly: no watch, no cache, no latency.
-    const queue: Message[] = [];
-    let wake: (() => void) | undefined;
-    let finished = false;
-    const creates = pool(msgs, 32, async (m) => {
-      queue.push(await b.client.create<Message>(MessageResource, m));
-      wake?.();
-    }).then(() => {
-      finished = true;
-      wake?.();
-    });
-    const feed = async function* (): AsyncIterable<Message> {
-      for (;;) {
-        const m = queue.shift();
-        if (m) yield m;
-        else if (finished) return;
-        else await new Promise<void>((r) => (wake = r));
-      }
-    };
+  if (isFloor(contender)) {
     let timer: NodeJS.Timeout | undefined;
     const limit = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new Error(`${contender} did not finish ${n} Messages within 900 s`)), 900_000);
     });
     try {
-      await Promise.race([Promise.all([creates, (contender === 'floor' ? floorWrites : runningFloorWrites)(b.client, feed())]), limit]);
+      await Promise.race([floorConverge(contender, b.client, msgs), limit]);
     } finally {
       clearTimeout(timer);
     }

@@ -1,0 +1,72 @@
+// The contenders: which there are, and each one's operator started as a process of its own against
+// a run's cluster (the floors have none: the bench makes their writes itself).
+import { spawn, type ChildProcess } from 'node:child_process';
+import { join, resolve } from 'node:path';
+import { ensurePeers } from '../peers.js';
+import { NS } from './messages.js';
+
+/** The contenders, in the order they are interleaved. */
+export const CONTENDERS = ['floor', 'floor-running', 'bosun', 'kopf', 'controller-runtime'] as const;
+/**
+ * Contenders run only when named with --contenders: `bosun-base` is bosun built from another checkout
+ * (BENCH_BOSUN_BASE_DIR, e.g. a `git worktree` of the previous release), for before/after in one run;
+ * `bosun-http1` is this bosun on HTTP/1.1 keep-alive instead of HTTP/2.
+ */
+export const EXTRA_CONTENDERS = ['bosun-base', 'bosun-http1'] as const;
+/** One contender's name. */
+export type ContenderName = (typeof CONTENDERS)[number] | (typeof EXTRA_CONTENDERS)[number];
+
+/** Workers per controller for bosun and controller-runtime alike (bosun's default). */
+export const WORKERS = 16;
+const ROOT = join(import.meta.dirname, '..', '..');
+
+/** The built checkout `bosun-base` runs from. */
+function baseDir(): string {
+  const dir = process.env.BENCH_BOSUN_BASE_DIR;
+  if (!dir) throw new Error('the bosun-base contender needs BENCH_BOSUN_BASE_DIR: a built checkout of the version to compare with (git worktree add ../base <rev> && (cd ../base && npm ci && npx tsc -p tsconfig.build.json))');
+  return resolve(dir);
+}
+
+/** A contender started for a run: its process (none for the floors), and how to stop it. */
+export interface RunningContender {
+  child?: ChildProcess;
+  stop(): Promise<void>;
+}
+
+/** Starts `name`'s operator against the cluster of `kubeconfig`, watching the bench namespace with the same worker count for all. */
+export async function startContender(name: ContenderName, kubeconfig: string): Promise<RunningContender> {
+  let cmd: { command: string; args: string[]; env: Record<string, string | undefined>; cwd: string };
+  if (name === 'bosun' || name === 'bosun-base' || name === 'bosun-http1') {
+    const root = name === 'bosun-base' ? baseDir() : ROOT;
+    cmd = {
+      command: process.execPath,
+      // BENCH_BOSUN_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") profiles the contender, not the bench.
+      args: [...(process.env.BENCH_BOSUN_NODE_ARGS?.split(' ').filter(Boolean) ?? []), join(root, 'bin', 'bosun.js'), 'run', 'message', '--kubeconfig', kubeconfig, '--standalone', '-n', NS, '--workers', String(WORKERS), '--metrics-addr', '0', '--health-addr', '0'],
+      env: { ...process.env, BOSUN_LOG_LEVEL: 'warn', ...(name === 'bosun-http1' ? { BOSUN_TRANSPORT: 'http1' } : {}) },
+      cwd: root,
+    };
+  } else if (name === 'kopf' || name === 'controller-runtime') {
+    const peers = await ensurePeers({ kubeconfig, namespace: NS, workers: WORKERS });
+    cmd = name === 'kopf' ? peers.kopf : peers.controllerRuntime;
+  } else {
+    return { stop: async () => undefined };
+  }
+  const child = spawn(cmd.command, cmd.args, { env: cmd.env, cwd: cmd.cwd, stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr?.setEncoding('utf8');
+  child.stderr?.on('data', (d: string) => (stderr = (stderr + d).slice(-4000)));
+  child.on('exit', (code, sig) => {
+    if (code !== null && code !== 0) process.stderr.write(`bench: ${name} exited with ${code ?? sig}: ${stderr}\n`);
+  });
+  return {
+    child,
+    async stop() {
+      if (child.exitCode !== null) return;
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      const t = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      await exited;
+      clearTimeout(t);
+    },
+  };
+}
