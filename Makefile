@@ -10,7 +10,7 @@ TEST_CLUSTER_DIR ?= .bosun/test-cluster
 OPERATORS ?= message application
 # The compiled CLI; it loads the operators (package.json's bosun.project, TypeScript) through tsx.
 BOSUN := node packages/bosun/bin/bosun.js
-SOURCES := $(shell find packages/bosun/src -name '*.ts' -not -name '*.test.ts' 2>/dev/null)
+SOURCES := $(shell find packages/bosun/src operators -name '*.ts' -not -name '*.test.ts' 2>/dev/null)
 
 # An explicit KUBECONFIG=... on the make command line targets that cluster; otherwise the local one.
 ifeq ($(origin KUBECONFIG),command line)
@@ -28,9 +28,11 @@ node_modules/.bosun-installed: package.json package-lock.json packages/bosun/pac
 	npm ci --no-audit --no-fund --ignore-scripts
 	@touch $@
 
-packages/bosun/dist/.built: node_modules/.bosun-installed $(SOURCES) tsconfig.json packages/bosun/tsconfig.build.json
+packages/bosun/dist/.built: node_modules/.bosun-installed $(SOURCES) tsconfig.json tsconfig.build.json packages/bosun/tsconfig.build.json
 	@echo "bosun: compiling packages/bosun to packages/bosun/dist/"
 	@rm -rf packages/bosun/dist && npx tsc -p packages/bosun/tsconfig.build.json
+	@echo "bosun: compiling the operators to dist/operators/ (the image and the benchmarks run them compiled)"
+	@rm -rf dist && npx tsc -p tsconfig.build.json
 	@touch $@
 
 .PHONY: deps build

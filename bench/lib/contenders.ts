@@ -1,6 +1,7 @@
 // The contenders: which there are, and each one's operator started as a process of its own against
 // a run's cluster (the floors have none: the bench makes their writes itself).
 import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { ensurePeers } from '../peers.js';
 import { NS } from './messages.js';
@@ -38,10 +39,14 @@ export async function startContender(name: ContenderName, kubeconfig: string): P
   let cmd: { command: string; args: string[]; env: Record<string, string | undefined>; cwd: string };
   if (name === 'bosun' || name === 'bosun-base' || name === 'bosun-http1') {
     const root = name === 'bosun-base' ? baseDir() : ROOT;
+    // The workspace layout runs the compiled project module (no TypeScript loader in the measured process);
+    // a base checkout from before it has the CLI at its root and the operators compiled into it.
+    const workspace = existsSync(join(root, 'packages', 'bosun', 'bin', 'bosun.js'));
+    const cli = workspace ? [join(root, 'packages', 'bosun', 'bin', 'bosun.js'), 'run', '--from', join(root, 'dist', 'operators', 'index.js')] : [join(root, 'bin', 'bosun.js'), 'run'];
     cmd = {
       command: process.execPath,
       // BENCH_BOSUN_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") profiles the contender, not the bench.
-      args: [...(process.env.BENCH_BOSUN_NODE_ARGS?.split(' ').filter(Boolean) ?? []), join(root, 'bin', 'bosun.js'), 'run', 'message', '--kubeconfig', kubeconfig, '--standalone', '-n', NS, '--workers', String(WORKERS), '--metrics-addr', '0', '--health-addr', '0'],
+      args: [...(process.env.BENCH_BOSUN_NODE_ARGS?.split(' ').filter(Boolean) ?? []), ...cli, 'message', '--kubeconfig', kubeconfig, '--standalone', '-n', NS, '--workers', String(WORKERS), '--metrics-addr', '0', '--health-addr', '0'],
       env: { ...process.env, BOSUN_LOG_LEVEL: 'warn', ...(name === 'bosun-http1' ? { BOSUN_TRANSPORT: 'http1' } : {}) },
       cwd: root,
     };
