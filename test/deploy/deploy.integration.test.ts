@@ -2,13 +2,13 @@
 // `restricted` Pod Security profile without warnings, and the generated RBAC is both sufficient (the
 // operators work with nothing but the ServiceAccount's token) and minimal (everything else is forbidden).
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parse, stringify } from 'yaml';
-import { eventually, runKubectl, startTestEnv, type TestEnv } from '../../packages/bosun/src/tooling/envtest/testenv.js';
+import { stringify } from 'yaml';
+import { eventually, runKubectl, startTestEnv, writeTokenKubeconfig, type TestEnv } from 'bosun/envtest';
 import { serviceAccountName } from '../../packages/bosun/src/tooling/generate/rbac.js';
 import { FLIGHTTICKET_API_KEY_SECRET_NAME, operators, prefix } from '../../operators/index.js';
 import { startBookingService } from '../../operators/flightticket/booking/server.js';
@@ -37,28 +37,6 @@ async function overlay(dir: string, namespace: string): Promise<void> {
       suffix: `-${namespace}`,
       fieldSpecs: [{ kind: 'ClusterRole', path: 'metadata/name' }, { kind: 'ClusterRoleBinding', path: 'metadata/name' }],
     }),
-  );
-}
-
-/** A kubeconfig that authenticates only with the given bearer token: the cluster's server and CA, no admin certificate. */
-async function tokenKubeconfig(adminKubeconfig: string, token: string, file: string): Promise<void> {
-  const admin = parse(await readFile(adminKubeconfig, 'utf8')) as { clusters: { cluster: Record<string, string> }[] };
-  const cluster = { ...admin.clusters[0]!.cluster };
-  if (cluster['certificate-authority']) {
-    cluster['certificate-authority-data'] = (await readFile(cluster['certificate-authority'])).toString('base64');
-    delete cluster['certificate-authority'];
-  }
-  await writeFile(
-    file,
-    stringify({
-      apiVersion: 'v1',
-      kind: 'Config',
-      clusters: [{ name: 'test', cluster }],
-      users: [{ name: 'operator', user: { token } }],
-      contexts: [{ name: 'operator', context: { cluster: 'test', user: 'operator' } }],
-      'current-context': 'operator',
-    }),
-    { mode: 0o600 },
   );
 }
 
@@ -119,7 +97,7 @@ void describe('the generated RBAC, used through a token for the generated Servic
     await env.kubectlOk(['apply', '-k', tmp]);
     const token = (await env.kubectlOk(['create', 'token', serviceAccountName(prefix), '-n', ns, '--duration=1h'])).trim();
     saKubeconfig = join(tmp, 'sa-kubeconfig');
-    await tokenKubeconfig(env.kubeconfig, token, saKubeconfig);
+    await writeTokenKubeconfig({ adminKubeconfig: env.kubeconfig, token, file: saKubeconfig, user: 'operator' });
     workNs = await env.namespace('rbac-msg', RESTRICTED);
     appNs = await env.namespace('rbac-app');
     ftNs = await env.namespace('rbac-ft');

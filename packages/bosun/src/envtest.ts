@@ -4,7 +4,7 @@
  * a TCP fault proxy stands between them when a test needs cut, frozen or slow connections.
  */
 export {
-  startTestEnv, runControllers, runKubectl, eventually, TestEnvError,
+  startTestEnv, runControllers, runKubectl, eventually, writeTokenKubeconfig, TestEnvError,
   type TestEnv, type TestEnvOptions, type RunningControllers, type RunControllersOptions, type KubectlResult,
 } from './tooling/envtest/testenv.js';
 export {

@@ -1,11 +1,11 @@
 // The operator as a Deployment runs it: authenticated as a ServiceAccount (a bound token in a
 // kubeconfig of its own) with the ClusterRole `bosun generate` writes, so API Priority and Fairness
 // can single it out and the audit log can name it.
-import { readFile, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { parse, stringify } from 'yaml';
 import { AUDIT_POLICY } from './audit.js';
 import type { FaultCluster } from './cluster.js';
+import { writeTokenKubeconfig } from 'bosun/envtest';
 
 /** Raised when the operator's identity or its flow-control configuration cannot be set up; names the object. */
 export class IdentityError extends Error {
@@ -35,20 +35,7 @@ export async function serviceAccountIdentity(cluster: FaultCluster, namespace: s
   await cluster.kubectlOk(['create', 'clusterrolebinding', `${name}-${namespace}`, '--clusterrole=bosun-manager-role', `--serviceaccount=${namespace}:${name}`]);
   const token = (await cluster.kubectlOk(['create', 'token', '-n', namespace, name, '--duration=1h'])).trim();
   if (!token) throw new IdentityError(`kubectl create token gave no token for ServiceAccount ${namespace}/${name}`);
-  const admin = parse(await readFile(cluster.kubeconfig, 'utf8')) as { clusters: { cluster: Record<string, string> }[] };
-  const kubeconfig = join(cluster.dir, 'config', `${name}.kubeconfig`);
-  await writeFile(
-    kubeconfig,
-    stringify({
-      apiVersion: 'v1',
-      kind: 'Config',
-      clusters: [{ name: 'fault', cluster: admin.clusters[0]!.cluster }],
-      users: [{ name, user: { token } }],
-      contexts: [{ name, context: { cluster: 'fault', user: name } }],
-      'current-context': name,
-    }),
-    { mode: 0o600 },
-  );
+  const kubeconfig = await writeTokenKubeconfig({ adminKubeconfig: cluster.kubeconfig, token, file: join(cluster.dir, 'config', `${name}.kubeconfig`), user: name });
   return { namespace, name, username: `system:serviceaccount:${namespace}:${name}`, kubeconfig };
 }
 

@@ -1,13 +1,12 @@
 // `bosun run` as an operator runs it, with a token whose ServiceAccount has no RBAC: the API server's
 // 403 must end the process with a non-zero code and a message saying what to grant.
 import { spawn } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parse, stringify } from 'yaml';
-import { eventually, startTestEnv, type TestEnv } from '../envtest/testenv.js';
+import { eventually, startTestEnv, writeTokenKubeconfig, type TestEnv } from '../envtest/testenv.js';
 
 let env: TestEnv;
 let ns: string;
@@ -25,29 +24,11 @@ after(async () => {
   if (tmp) await rm(tmp, { recursive: true, force: true });
 });
 
-/** A kubeconfig that authenticates only with `token`: the cluster's server and CA, no admin certificate. */
-async function tokenKubeconfig(token: string, file: string): Promise<void> {
-  const admin = parse(await readFile(env.kubeconfig, 'utf8')) as { clusters: { cluster: Record<string, string> }[] };
-  const cluster = { ...admin.clusters[0]!.cluster };
-  await writeFile(
-    file,
-    stringify({
-      apiVersion: 'v1',
-      kind: 'Config',
-      clusters: [{ name: 'test', cluster }],
-      users: [{ name: 'nobody', user: { token } }],
-      contexts: [{ name: 'nobody', context: { cluster: 'test', user: 'nobody' } }],
-      'current-context': 'nobody',
-    }),
-    { mode: 0o600 },
-  );
-}
-
 void test('bosun run without list permission exits 1 at the cache-sync timeout, saying what to grant', async () => {
   await env.kubectlOk(['create', 'serviceaccount', 'nobody', '-n', ns]);
   const token = (await env.kubectlOk(['create', 'token', 'nobody', '-n', ns, '--duration=10m'])).trim();
   const kubeconfig = join(tmp, 'kubeconfig');
-  await tokenKubeconfig(token, kubeconfig);
+  await writeTokenKubeconfig({ adminKubeconfig: env.kubeconfig, token, file: kubeconfig, user: 'nobody' });
   const child = spawn(
     process.execPath,
     ['--import', 'tsx', join(root, 'packages/bosun/src/tooling/cli/run-main.ts'), 'run', 'message', '-n', ns, '--kubeconfig', kubeconfig, '--standalone', '--metrics-addr', '0', '--health-addr', '0', '--cache-sync-timeout', '3000'],

@@ -7,8 +7,10 @@
  */
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { join, resolve } from 'node:path';
+import { readFile, writeFile } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
 import { Writable } from 'node:stream';
+import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { KubeClient, type KubeClientConfig } from '../../client/client.js';
 import type { ControllerSpec } from '../../controller/builder.js';
 import { createLogger } from '../../telemetry/logger.js';
@@ -175,4 +177,31 @@ export function runControllers(env: TestEnv, specs: ControllerSpec[], opts: RunC
       await done;
     },
   };
+}
+
+/**
+ * Writes a kubeconfig that reaches the cluster of `adminKubeconfig` (its server and CA, inlined) but
+ * authenticates only with the bearer `token`, as a ServiceAccount or a user would: for tests of what a
+ * least-privileged identity may do. Resolves `file`.
+ */
+export async function writeTokenKubeconfig(opts: { adminKubeconfig: string; token: string; file: string; user?: string }): Promise<string> {
+  const admin = parseYaml(await readFile(opts.adminKubeconfig, 'utf8')) as { clusters?: { cluster?: Record<string, string> }[] };
+  const cluster = { ...admin.clusters?.[0]?.cluster };
+  if (!cluster.server) throw new TestEnvError(`${opts.adminKubeconfig} has no cluster with a server. Fix: pass the kubeconfig the control plane wrote`);
+  const ca = cluster['certificate-authority'];
+  if (ca) {
+    cluster['certificate-authority-data'] = (await readFile(resolve(dirname(opts.adminKubeconfig), ca))).toString('base64');
+    delete cluster['certificate-authority'];
+  }
+  const user = opts.user ?? 'token-user';
+  const config = {
+    apiVersion: 'v1',
+    kind: 'Config',
+    clusters: [{ name: 'cluster', cluster }],
+    users: [{ name: user, user: { token: opts.token } }],
+    contexts: [{ name: user, context: { cluster: 'cluster', user } }],
+    'current-context': user,
+  };
+  await writeFile(opts.file, stringifyYaml(config), { mode: 0o600 });
+  return opts.file;
 }
