@@ -15,6 +15,7 @@ import { bookingProcess, createTickets, flightTicketEnv, installFlightTickets, t
 import { startFaultCluster, type FaultCluster } from './lib/cluster.js';
 import { createMessages, describeViolations, hotLoopReport, hotLoopViolations, names, waitConverged } from './lib/invariants.js';
 import { operatorProcess, type OperatorProcess } from './lib/operator.js';
+import { mulberry32 } from '../../operators/flightticket/booking/faults.js';
 
 const LONG = process.env.FAULT_LONG === '1';
 const N = LONG ? 1000 : 300;
@@ -39,17 +40,6 @@ const MAX_WRITES_PER_OBJECT = 3 + KILLS;
 const MAX_APP_WRITES = 5 + KILLS;
 /** Writes to one FlightTicket: 3 without a fault (finalizer, Pending, Booked), and one repeated per kill at most. */
 const MAX_TICKET_WRITES = 3 + KILLS;
-/** mulberry32: a small seeded generator, so a failing run can be replayed with its seed. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe(`the operator SIGKILLed ${KILLS} times during the convergence of ${N} Messages, ${NA} Applications and ${NT} FlightTickets`, () => {
   let cluster: FaultCluster;
@@ -84,7 +74,7 @@ describe(`the operator SIGKILLed ${KILLS} times during the convergence of ${N} M
 
   test('every Message, Application and FlightTicket converges: one Pod created once, one Deployment and Service, one booking; no orphan, no hot loop', async (t) => {
     const seed = process.env.FAULT_SEED ? Number(process.env.FAULT_SEED) : Math.floor(Math.random() * 2 ** 31);
-    const random = seeded(seed);
+    const random = mulberry32(seed);
     t.diagnostic(`seed ${seed} (FAULT_SEED=${seed} replays these kill moments)`);
 
     const since = new Date();

@@ -13,6 +13,7 @@ import { startFaultProxy, writeProxyKubeconfig, type FaultProxy } from '../../pa
 import { startTestEnv, type TestEnv } from '../../packages/bosun/src/tooling/envtest/testenv.js';
 import type { RunningControllers } from '../../packages/bosun/src/tooling/envtest/testenv.js';
 import { messageYaml, readyWithin, startInProcessOperator } from './helpers.js';
+import { mulberry32 } from '../../operators/flightticket/booking/faults.js';
 
 /** client-go's dead-connection bound: HTTP/2 ReadIdleTimeout 30 s + PingTimeout 15 s. */
 const DEAD_CONNECTION_BOUND_MS = 45_000;
@@ -40,17 +41,6 @@ const DROP_SEED = process.env.FAULT_SEED ? Number(process.env.FAULT_SEED) : 6;
 /** Cuts of scenario 3d at most; it stops earlier once two dials were dropped. */
 const DROP_ROUNDS = 8;
 
-/** mulberry32: a small seeded generator, so a run's drops can be replayed with its seed. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe('Message operator through a fault proxy', () => {
   let env: TestEnv;
@@ -206,7 +196,7 @@ describe('Message operator through a fault proxy', () => {
   });
 
   test(`with ${DROP_RATE * 100}% of new connections reset at accept, a Message created after each cut is Ready within ${CUT_BOUND_MS} ms of the watch's scheduled reconnect`, { timeout: 420_000 }, async (t) => {
-    dropRandom = seeded(DROP_SEED);
+    dropRandom = mulberry32(DROP_SEED);
     const restartsBefore = await counter('bosun_watch_restarts_total', 'reason');
     const errorsBefore = await counter('controller_runtime_reconcile_errors_total', 'controller');
     const retriesBefore = await counter('workqueue_retries_total', 'name');

@@ -54,8 +54,8 @@ export function parseFaultConfig(value: unknown): FaultConfig {
   return out;
 }
 
-// mulberry32: tiny, fast, and good enough to make fault sequences repeatable across runs.
-function mulberry32(seed: number): () => number {
+/** mulberry32, a small seeded generator: fault sequences (here and in the fault suite) replay from their seed. */
+export function mulberry32(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
