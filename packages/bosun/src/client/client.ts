@@ -441,6 +441,10 @@ export class KubeClient {
     const deadline = new Deadline(timeoutMs, req.signal);
     try {
       let refreshed = false;
+      // A deadline that cuts a retry short would otherwise report only "timed out", hiding a refusal or a reset.
+      let lastFailure: Error | undefined;
+      const timedOut = (reason: unknown): TransportError =>
+        transportError(target, reason instanceof RequestTimeoutError && lastFailure ? new RequestTimeoutError(reason.timeoutMs, lastFailure) : reason);
       for (let retries = 0; ; ) {
         let status: number;
         let headers: IncomingHttpHeaders;
@@ -454,13 +458,15 @@ export class KubeClient {
           ({ status, headers } = res);
           text = await readBody(res.body);
         } catch (err) {
-          if (deadline.signal.aborted) throw transportError(target, deadline.signal.reason);
+          if (deadline.signal.aborted) throw timedOut(deadline.signal.reason);
           const te = transportError(target, err);
           const delay = retryDelay(this.retry, retries, req.method, { kind: 'transport', unprocessed: te.unprocessed }, deadline.remaining());
           if (delay === undefined) throw te;
           retries++;
+          // The cause, not the TransportError: its message would name the request a second time.
+          lastFailure = te.cause instanceof Error ? te.cause : te;
           await deadline.sleep(delay).catch((e: unknown) => {
-            throw transportError(target, e);
+            throw timedOut(e);
           });
           continue;
         }
@@ -475,8 +481,9 @@ export class KubeClient {
           const delay = retryDelay(this.retry, retries, req.method, { kind: 'status', status, retryAfterSeconds: err.retryAfterSeconds }, deadline.remaining());
           if (delay === undefined) throw err;
           retries++;
+          lastFailure = err;
           await deadline.sleep(delay).catch((e: unknown) => {
-            throw transportError(target, e);
+            throw timedOut(e);
           });
           continue;
         }

@@ -75,10 +75,18 @@ export class RequestTimeoutError extends bosunError('BOSUN_REQUEST_TIMEOUT') {
   override readonly name = 'RequestTimeoutError';
   /** The deadline in ms, counted from when the request was issued. */
   readonly timeoutMs: number;
+  /** How the attempt before the one the deadline cut short failed, when one did. */
+  readonly lastFailure: Error | undefined;
 
-  constructor(timeoutMs: number) {
-    super(`request timed out after ${timeoutMs} ms (raise requestTimeoutMs or the request's timeoutMs if the server is just slow)`);
+  constructor(timeoutMs: number, lastFailure?: Error) {
+    super(
+      `request timed out after ${timeoutMs} ms` +
+        (lastFailure
+          ? `; the attempt before failed: ${lastFailure.message}`
+          : " (raise requestTimeoutMs or the request's timeoutMs if the server is just slow)"),
+    );
     this.timeoutMs = timeoutMs;
+    this.lastFailure = lastFailure;
   }
 }
 
