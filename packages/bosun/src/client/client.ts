@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import type { IncomingHttpHeaders } from 'node:http';
 import { readFileSync } from 'node:fs';
 import type { Readable } from 'node:stream';
@@ -600,6 +601,9 @@ class Deadline {
     if (caller?.aborted) this.ctrl.abort(caller.reason ?? new Error('aborted'));
     else if (caller) {
       this.onAbort = () => this.ctrl.abort(caller.reason ?? new Error('aborted'));
+      // One listener per request in flight under this signal is the normal case (a reconcile's writes, a
+      // manager's requests), each removed in dispose(): not the leak Node's warning at 11 listeners guesses.
+      setMaxListeners(0, caller);
       caller.addEventListener('abort', this.onAbort, { once: true });
     }
   }
