@@ -90,5 +90,11 @@ export function statusFromDeployment(app: Application, dep: DeploymentObject | u
   if (failure) {
     return { fields, ready: { status: 'False', reason: REPLICA_FAILURE, message: `Deployment ${name} cannot create Pods: ${failure.message ?? failure.reason ?? 'no reason given'}` } };
   }
+  if (!current) {
+    // Edits that bump the generation without changing what runs (annotations) land here briefly, with every replica ready.
+    const gen = dep.metadata.generation ?? 0;
+    const seen = dep.status?.observedGeneration ?? 0;
+    return { fields, ready: { status: 'False', reason: 'DeploymentNotObserved', message: `Deployment ${name}'s controller has not observed its generation ${gen} yet (last observed ${seen}); ${ready}/${want} replicas were ready then` } };
+  }
   return { fields, ready: { status: 'False', reason: 'ReplicasNotReady', message: `${ready}/${want} replicas of Deployment ${name} are ready` } };
 }
