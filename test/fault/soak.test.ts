@@ -23,11 +23,12 @@ import { applicationObject, waitApplicationsConverged, type AppSpec, type Expect
 import { countRequests, describeCounts, OPERATOR_USER_AGENT, readAudit } from './lib/audit.js';
 import { startFaultCluster, type FaultCluster } from './lib/cluster.js';
 import { programCommand, startProgram, type ProgramCommand } from './lib/restart.js';
-import { pidAlive } from '../../src/cluster/binaries.js';
+import { pidAlive } from '../../packages/bosun/src/tooling/cluster/binaries.js';
 import { bookingProcess, BOOKING_SECRET, BOOKING_API_KEY, flightTicketEnv, installFlightTickets, isTicketBooked, readTickets, ticketSpec, ticketViolations, type BookingProcess } from './lib/flighttickets.js';
 import { describeViolations, hotLoopReport, waitConverged } from './lib/invariants.js';
 import { operatorProcess, type OperatorProcess } from './lib/operator.js';
 import { Secret } from '../../packages/bosun/src/client/resources.js';
+import { mulberry32 } from '../../operators/flightticket/booking/faults.js';
 
 const LONG = process.env.FAULT_LONG === '1';
 const MINUTES = process.env.FAULT_SOAK_MINUTES ? Number(process.env.FAULT_SOAK_MINUTES) : LONG ? 60 : 0;
@@ -69,17 +70,6 @@ interface Lane {
   busy: Set<string>;
 }
 
-/** mulberry32: a small seeded generator, so a failing run can be replayed with its seed. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /**
  * Runs `fn` until it succeeds: the API server may be down for a fault, and an answer lost in a
@@ -179,7 +169,7 @@ describe(`the soak: ${RUN_MINUTES} minutes of churn at ${OPS_PER_SECOND}/s with 
 
   test('every invariant holds after the churn and the faults; the operator RSS at the end at most 10% above the baseline', { timeout: RUN_MS + 20 * 60_000 }, async (t) => {
     const seed = process.env.FAULT_SEED ? Number(process.env.FAULT_SEED) : Math.floor(Math.random() * 2 ** 31);
-    const random = seeded(seed);
+    const random = mulberry32(seed);
     t.diagnostic(`seed ${seed} (FAULT_SEED=${seed} replays the churn's choices)`);
     const client = cluster.client;
     const since = new Date();
