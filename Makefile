@@ -61,11 +61,14 @@ run: install ## run the operators against the local cluster (or KUBECONFIG=... e
 	@echo "  kubectl apply -f examples/message.yaml && kubectl get messages"
 	$(BOSUN) run $(OPERATORS) --kubeconfig $(TARGET_KUBECONFIG) --standalone
 
-.PHONY: typecheck lint test unit
+.PHONY: typecheck lint format test unit
 typecheck: deps ## type-check everything
 	npx tsc -p tsconfig.json --noEmit
-lint: deps ## lint everything
+lint: deps ## check formatting (prettier) and lint everything (eslint)
+	npx prettier --check --log-level warn .
 	npx eslint .
+format: deps ## format every TypeScript, JavaScript and JSON file (prettier)
+	npx prettier --write --log-level warn .
 
 TEST_FILES = $(shell find packages/bosun/src operators bench test -name '*.test.ts' -not -path '*/node_modules/*' 2>/dev/null | sort)
 

@@ -54,9 +54,18 @@ const t0 = Date.now();
 const elapsed = () => `${Math.round((Date.now() - t0) / 1000)} s`;
 const carried: ConvergeScenario[] = [];
 if (values.merge) {
-  const earlier = JSON.parse(readFileSync(values.merge, 'utf8')) as { date: string; commit: string; command: string; scenarios: { name: string; n?: number }[] };
+  const earlier = JSON.parse(readFileSync(values.merge, 'utf8')) as {
+    date: string;
+    commit: string;
+    command: string;
+    scenarios: { name: string; n?: number }[];
+  };
   for (const sc of earlier.scenarios) {
-    if (sc.name === 'converge' && !ns.includes(sc.n!)) carried.push({ ...(sc as ConvergeScenario), from: (sc as ConvergeScenario).from ?? { date: earlier.date, commit: earlier.commit, command: earlier.command } });
+    if (sc.name === 'converge' && !ns.includes(sc.n!))
+      carried.push({
+        ...(sc as ConvergeScenario),
+        from: (sc as ConvergeScenario).from ?? { date: earlier.date, commit: earlier.commit, command: earlier.command },
+      });
   }
 }
 const summaries = () => [...carried, ...[...new Set(runs.map((r) => r.n))].map((n) => summarise(n, runs))].sort((a, b) => a.n - b.n);
@@ -74,17 +83,21 @@ if (scenarios.includes('converge')) {
 if (scenarios.includes('restart')) {
   const n = Number(values['restart-n']);
   log(`restart n=${n} (at ${elapsed()})`);
-  for (let round = 1; round <= Number(values['restart-rounds']); round++) for (const c of contenders.filter((x) => !x.startsWith('floor'))) restarts.push(await runRestart(c, n, round, log));
+  for (let round = 1; round <= Number(values['restart-rounds']); round++)
+    for (const c of contenders.filter((x) => !x.startsWith('floor'))) restarts.push(await runRestart(c, n, round, log));
   await save();
 }
 if (scenarios.includes('stream')) {
   const rate = Number(values['stream-rate']);
   const secs = Number(values['stream-seconds']);
   log(`stream ${rate}/s for ${secs} s (at ${elapsed()})`);
-  for (let round = 1; round <= rounds; round++) for (const c of contenders.filter((x) => !x.startsWith('floor'))) streams.push(await runStream(c, rate, secs, round, log));
+  for (let round = 1; round <= rounds; round++)
+    for (const c of contenders.filter((x) => !x.startsWith('floor'))) streams.push(await runStream(c, rate, secs, round, log));
   await save();
 }
 for (const s of summaries()) {
-  log(`n=${s.n}: ${contenders.map((c) => `${c} ${(s as unknown as Record<string, number>)[`${c.replace('-', '_')}_s`] ?? '—'} s`).join(', ')}; bosun/floor ${s.ratio_to_floor.bosun ?? '—'}×, bosun/floor-running ${s.ratio_to_floor_running.bosun ?? '—'}×`);
+  log(
+    `n=${s.n}: ${contenders.map((c) => `${c} ${(s as unknown as Record<string, number>)[`${c.replace('-', '_')}_s`] ?? '—'} s`).join(', ')}; bosun/floor ${s.ratio_to_floor.bosun ?? '—'}×, bosun/floor-running ${s.ratio_to_floor_running.bosun ?? '—'}×`,
+  );
 }
 log(`total ${elapsed()}`);

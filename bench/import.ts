@@ -53,5 +53,7 @@ for (let r = 0; r < rounds; r++) {
 console.log(`${rounds} rounds, interleaved; medians`);
 console.log('| build | entry | import time | peak RSS |\n|---|---|---|---|');
 for (const [name, s] of samples) {
-  console.log(`| ${name} | \`${builds[name]}\` | ${median(s.map((x) => x.ms)).toFixed(1)} ms | ${median(s.map((x) => x.rssMiB)).toFixed(1)} MiB |`);
+  console.log(
+    `| ${name} | \`${builds[name]}\` | ${median(s.map((x) => x.ms)).toFixed(1)} ms | ${median(s.map((x) => x.rssMiB)).toFixed(1)} MiB |`,
+  );
 }

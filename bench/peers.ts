@@ -67,7 +67,10 @@ function repoRoot(): string {
   for (;;) {
     if (existsSync(join(dir, KOPF_DIR, 'requirements.txt')) && existsSync(join(dir, CR_DIR, 'go.mod'))) return dir;
     const up = dirname(dir);
-    if (up === dir) throw new PeerSourcesNotFoundError(`bench/peers/kopf and bench/peers/controller-runtime not found above ${fileURLToPath(import.meta.url)}; run from a bosun checkout`);
+    if (up === dir)
+      throw new PeerSourcesNotFoundError(
+        `bench/peers/kopf and bench/peers/controller-runtime not found above ${fileURLToPath(import.meta.url)}; run from a bosun checkout`,
+      );
     dir = up;
   }
 }
@@ -84,9 +87,13 @@ async function hashFiles(paths: string[]): Promise<string> {
   return h.digest('hex').slice(0, 12);
 }
 
-
 /** Runs a build step; its output goes to logFile, and its tail into the error when it fails. */
-async function run(step: string, command: string, args: string[], opts: { cwd: string; logFile: string; env?: NodeJS.ProcessEnv }): Promise<void> {
+async function run(
+  step: string,
+  command: string,
+  args: string[],
+  opts: { cwd: string; logFile: string; env?: NodeJS.ProcessEnv },
+): Promise<void> {
   const out = await open(opts.logFile, 'a');
   try {
     await out.write(`$ ${command} ${args.join(' ')}\n`);
@@ -110,7 +117,12 @@ async function run(step: string, command: string, args: string[], opts: { cwd: s
  * Builds one peer into `<cacheDir>/<name>/` unless it is there: under a lock, into a temporary
  * directory renamed into place at the end, so a build cut short leaves nothing that looks done.
  */
-async function ensureBuilt(cacheDir: string, name: string, log: (line: string) => void, build: (dir: string, logFile: string) => Promise<void>): Promise<string> {
+async function ensureBuilt(
+  cacheDir: string,
+  name: string,
+  log: (line: string) => void,
+  build: (dir: string, logFile: string) => Promise<void>,
+): Promise<string> {
   const final = join(cacheDir, name);
   if (existsSync(final)) return final;
   await mkdir(cacheDir, { recursive: true });
@@ -158,14 +170,22 @@ export async function ensurePeers(options: EnsurePeersOptions = {}): Promise<Pee
     await run('python -m venv', python, ['-m', 'venv', dir], { cwd: kopfSrc, logFile });
     const pip = join(dir, 'bin', 'python');
     const env = { ...process.env, PIP_DISABLE_PIP_VERSION_CHECK: '1' };
-    await run('pip install', pip, ['-m', 'pip', 'install', '--no-input', '-r', join(kopfSrc, 'requirements.txt')], { cwd: kopfSrc, logFile, env });
+    await run('pip install', pip, ['-m', 'pip', 'install', '--no-input', '-r', join(kopfSrc, 'requirements.txt')], {
+      cwd: kopfSrc,
+      logFile,
+      env,
+    });
     await run('import kopf', pip, ['-c', 'import kopf, kubernetes'], { cwd: kopfSrc, logFile });
   });
 
   const crName = `cr-message-${await hashFiles(['go.mod', 'go.sum', 'main.go'].map((f) => join(crSrc, f)))}`;
   const crDir = await ensureBuilt(cacheDir, crName, log, async (dir, logFile) => {
     log(`peers: building the controller-runtime peer: go build in ${CR_DIR} (log: ${logFile})`);
-    await run('go build', go, ['build', '-o', join(dir, CR_BINARY), '.'], { cwd: crSrc, logFile, env: { ...process.env, GOFLAGS: '-mod=readonly' } });
+    await run('go build', go, ['build', '-o', join(dir, CR_BINARY), '.'], {
+      cwd: crSrc,
+      logFile,
+      env: { ...process.env, GOFLAGS: '-mod=readonly' },
+    });
   });
 
   const kubeconfig = options.kubeconfig ? resolve(options.kubeconfig) : process.env.KUBECONFIG;
@@ -177,7 +197,14 @@ export async function ensurePeers(options: EnsurePeersOptions = {}): Promise<Pee
   // console scripts: `python -m kopf` is the same program without them.
   const kopf: PeerCommand = {
     command: join(venv, 'bin', 'python'),
-    args: ['-m', 'kopf', 'run', '--standalone', ...(options.namespace ? ['--namespace', options.namespace] : ['--all-namespaces']), join(kopfSrc, 'main.py')],
+    args: [
+      '-m',
+      'kopf',
+      'run',
+      '--standalone',
+      ...(options.namespace ? ['--namespace', options.namespace] : ['--all-namespaces']),
+      join(kopfSrc, 'main.py'),
+    ],
     env: { ...env, PYTHONUNBUFFERED: '1' },
     cwd: kopfSrc,
   };

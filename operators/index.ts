@@ -21,8 +21,14 @@ export const FLIGHTTICKET_API_KEY_SECRET_NAME = 'flightticket-api-key';
 export const operators: Record<string, OperatorEntry> = {
   message: { description: 'Message → one Pod printing its text (reconcile style)', controllers: () => [messageController] },
   'message-handlers': { description: 'the same Message operator in the kopf style (handlers)', controllers: () => [messageHandlers] },
-  flightticket: { description: 'FlightTicket → one booking at the booking service ($FLIGHTTICKET_BOOKING_URL, key from $FLIGHTTICKET_API_KEY_SECRET)', controllers: () => [flightTicketController(configFromEnv())] },
-  application: { description: 'Application → a Deployment and a ClusterIP Service, status mirrors readiness', controllers: () => [applicationController] },
+  flightticket: {
+    description: 'FlightTicket → one booking at the booking service ($FLIGHTTICKET_BOOKING_URL, key from $FLIGHTTICKET_API_KEY_SECRET)',
+    controllers: () => [flightTicketController(configFromEnv())],
+  },
+  application: {
+    description: 'Application → a Deployment and a ClusterIP Service, status mirrors readiness',
+    controllers: () => [applicationController],
+  },
 };
 
 /** Every custom resource the operators define: `bosun generate` writes their CRDs to config/crd. */

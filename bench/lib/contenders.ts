@@ -24,7 +24,10 @@ const ROOT = join(import.meta.dirname, '..', '..');
 /** The built checkout `bosun-base` runs from. */
 function baseDir(): string {
   const dir = process.env.BENCH_BOSUN_BASE_DIR;
-  if (!dir) throw new Error('the bosun-base contender needs BENCH_BOSUN_BASE_DIR: a built checkout of the version to compare with (git worktree add ../base <rev> && (cd ../base && npm ci && npx tsc -p tsconfig.build.json))');
+  if (!dir)
+    throw new Error(
+      'the bosun-base contender needs BENCH_BOSUN_BASE_DIR: a built checkout of the version to compare with (git worktree add ../base <rev> && (cd ../base && npm ci && npx tsc -p tsconfig.build.json))',
+    );
   return resolve(dir);
 }
 
@@ -42,11 +45,28 @@ export async function startContender(name: ContenderName, kubeconfig: string): P
     // The workspace layout runs the compiled project module (no TypeScript loader in the measured process);
     // a base checkout from before it has the CLI at its root and the operators compiled into it.
     const workspace = existsSync(join(root, 'packages', 'bosun', 'bin', 'bosun.js'));
-    const cli = workspace ? [join(root, 'packages', 'bosun', 'bin', 'bosun.js'), 'run', '--from', join(root, 'dist', 'operators', 'index.js')] : [join(root, 'bin', 'bosun.js'), 'run'];
+    const cli = workspace
+      ? [join(root, 'packages', 'bosun', 'bin', 'bosun.js'), 'run', '--from', join(root, 'dist', 'operators', 'index.js')]
+      : [join(root, 'bin', 'bosun.js'), 'run'];
     cmd = {
       command: process.execPath,
       // BENCH_BOSUN_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") profiles the contender, not the bench.
-      args: [...(process.env.BENCH_BOSUN_NODE_ARGS?.split(' ').filter(Boolean) ?? []), ...cli, 'message', '--kubeconfig', kubeconfig, '--standalone', '-n', NS, '--workers', String(WORKERS), '--metrics-addr', '0', '--health-addr', '0'],
+      args: [
+        ...(process.env.BENCH_BOSUN_NODE_ARGS?.split(' ').filter(Boolean) ?? []),
+        ...cli,
+        'message',
+        '--kubeconfig',
+        kubeconfig,
+        '--standalone',
+        '-n',
+        NS,
+        '--workers',
+        String(WORKERS),
+        '--metrics-addr',
+        '0',
+        '--health-addr',
+        '0',
+      ],
       env: { ...process.env, BOSUN_LOG_LEVEL: 'warn', ...(name === 'bosun-http1' ? { BOSUN_TRANSPORT: 'http1' } : {}) },
       cwd: root,
     };

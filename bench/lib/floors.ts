@@ -57,13 +57,27 @@ async function directWrites(client: KubeClient, created: AsyncIterable<Message>)
 /** The Pod the floors create for a Message: the Message operator's own, owned by the Message. */
 function ownedPod(msg: Message): KubeObject {
   const pod = desiredPod(msg);
-  const owner = { apiVersion: 'myorg.dev/v1', kind: 'Message', name: msg.metadata.name!, uid: msg.metadata.uid!, controller: true, blockOwnerDeletion: true };
+  const owner = {
+    apiVersion: 'myorg.dev/v1',
+    kind: 'Message',
+    name: msg.metadata.name!,
+    uid: msg.metadata.uid!,
+    controller: true,
+    blockOwnerDeletion: true,
+  };
   return { ...pod, apiVersion: 'v1', kind: 'Pod', metadata: { ...pod.metadata, ownerReferences: [owner] } } as KubeObject;
 }
 
 function readyStatus(msg: Message) {
   const lastTransitionTime = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
-  return { status: { phase: 'Running', podName: `${msg.metadata.name}-pod`, observedGeneration: 1, conditions: [{ type: 'Ready', status: 'True', reason: 'PodRunning', message: '', lastTransitionTime }] } };
+  return {
+    status: {
+      phase: 'Running',
+      podName: `${msg.metadata.name}-pod`,
+      observedGeneration: 1,
+      conditions: [{ type: 'Ready', status: 'True', reason: 'PodRunning', message: '', lastTransitionTime }],
+    },
+  };
 }
 
 /**
@@ -80,7 +94,9 @@ async function runningWrites(client: KubeClient, created: AsyncIterable<Message>
   const allWritten = new Promise<void>((r) => (done = r));
   const ac = new AbortController();
   const writeStatus = (msg: Message) => {
-    writes.push(client.patch(MessageResource, NS, msg.metadata.name!, readyStatus(msg), 'merge', { subresource: 'status' }).then(() => undefined));
+    writes.push(
+      client.patch(MessageResource, NS, msg.metadata.name!, readyStatus(msg), 'merge', { subresource: 'status' }).then(() => undefined),
+    );
     if (createsDone && waiting.size === 0) done();
   };
   const settle = (podName: string) => {

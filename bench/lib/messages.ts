@@ -9,12 +9,20 @@ export const NS = 'bench';
 
 /** The `i`-th benchmark Message, named `m-<i>`. */
 export function message(i: number): Message {
-  return { apiVersion: 'myorg.dev/v1', kind: 'Message', metadata: { name: `m-${i}`, namespace: NS }, spec: { text: `benchmark message ${i}` } };
+  return {
+    apiVersion: 'myorg.dev/v1',
+    kind: 'Message',
+    metadata: { name: `m-${i}`, namespace: NS },
+    spec: { text: `benchmark message ${i}` },
+  };
 }
 
 /** Whether a contender has finished a Message: Ready, for the generation it has now. */
 export function isReady(m: Message): boolean {
-  return m.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') === true && m.status?.observedGeneration === m.metadata.generation;
+  return (
+    m.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') === true &&
+    m.status?.observedGeneration === m.metadata.generation
+  );
 }
 
 /**
@@ -22,7 +30,12 @@ export function isReady(m: Message): boolean {
  * bosun's own watcher (re-lists on 410, reconnects after errors); returns when `see` returns true or
  * `signal` fires. Reads the API server, never a contender's cache.
  */
-export async function follow<T extends KubeObject>(client: KubeClient, type: ResourceType<T>, signal: AbortSignal, see: (obj: T) => boolean): Promise<void> {
+export async function follow<T extends KubeObject>(
+  client: KubeClient,
+  type: ResourceType<T>,
+  signal: AbortSignal,
+  see: (obj: T) => boolean,
+): Promise<void> {
   const stop = new AbortController();
   const both = AbortSignal.any([signal, stop.signal]);
   const feed = (obj: T) => {

@@ -52,7 +52,16 @@ const field = (c: ContenderName) => c.replace('-', '_');
 /** Summarises the runs of one N: medians over rounds, ratios against the floor within each round. */
 export function summarise(n: number, runs: RunResult[]): ConvergeScenario {
   const of = (c: ContenderName) => runs.filter((r) => r.contender === c && r.n === n);
-  const s: ConvergeScenario = { name: 'converge', n, rounds: Math.max(...CONTENDERS.map((c) => of(c).length)), cpu_s: {}, cluster_cpu_s: {}, ratio_to_floor: {}, ratio_to_floor_running: {}, requests: {} };
+  const s: ConvergeScenario = {
+    name: 'converge',
+    n,
+    rounds: Math.max(...CONTENDERS.map((c) => of(c).length)),
+    cpu_s: {},
+    cluster_cpu_s: {},
+    ratio_to_floor: {},
+    ratio_to_floor_running: {},
+    requests: {},
+  };
   const ratiosTo = (base: ContenderName, rs: RunResult[]) =>
     rs
       .map((r) => {
@@ -98,7 +107,15 @@ function commit(): string {
   }
 }
 
-const COLORS: Record<ContenderName, string> = { floor: '#777777', 'floor-running': '#bbbbbb', bosun: '#1f77b4', 'bosun-base': '#9ecae1', 'bosun-http1': '#6baed6', kopf: '#d62728', 'controller-runtime': '#2ca02c' };
+const COLORS: Record<ContenderName, string> = {
+  floor: '#777777',
+  'floor-running': '#bbbbbb',
+  bosun: '#1f77b4',
+  'bosun-base': '#9ecae1',
+  'bosun-http1': '#6baed6',
+  kopf: '#d62728',
+  'controller-runtime': '#2ca02c',
+};
 
 /** An SVG line chart of median convergence time against N, one line per contender (log-log when N spans decades). */
 export function chartSvg(scenarios: ConvergeScenario[]): string {
@@ -106,22 +123,33 @@ export function chartSvg(scenarios: ConvergeScenario[]): string {
   const H = 420;
   const m = { l: 70, r: 180, t: 40, b: 60 };
   const ns = scenarios.map((s) => s.n);
-  const ys = scenarios.flatMap((s) => CONTENDERS.map((c) => (s as unknown as Record<string, number | undefined>)[`${field(c)}_s`]).filter((v): v is number => v !== undefined));
+  const ys = scenarios.flatMap((s) =>
+    CONTENDERS.map((c) => (s as unknown as Record<string, number | undefined>)[`${field(c)}_s`]).filter(
+      (v): v is number => v !== undefined,
+    ),
+  );
   const logx = (v: number) => Math.log10(v);
   const [x0, x1] = [logx(Math.min(...ns)) - 0.1, logx(Math.max(...ns)) + 0.1];
   const [y0, y1] = [Math.log10(Math.max(0.01, Math.min(...ys) / 1.5)), Math.log10(Math.max(...ys) * 1.5)];
   const px = (n: number) => m.l + ((logx(n) - x0) / (x1 - x0 || 1)) * (W - m.l - m.r);
   const py = (s: number) => H - m.b - ((Math.log10(s) - y0) / (y1 - y0 || 1)) * (H - m.t - m.b);
-  const parts: string[] = [`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="DejaVu Sans, sans-serif" font-size="13">`, `<rect width="100%" height="100%" fill="white"/>`];
+  const parts: string[] = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="DejaVu Sans, sans-serif" font-size="13">`,
+    `<rect width="100%" height="100%" fill="white"/>`,
+  ];
   parts.push(`<text x="${W / 2 - 80}" y="24" font-size="15">Time until all Messages are Ready</text>`);
-  parts.push(`<line x1="${m.l}" y1="${H - m.b}" x2="${W - m.r}" y2="${H - m.b}" stroke="black"/><line x1="${m.l}" y1="${m.t}" x2="${m.l}" y2="${H - m.b}" stroke="black"/>`);
+  parts.push(
+    `<line x1="${m.l}" y1="${H - m.b}" x2="${W - m.r}" y2="${H - m.b}" stroke="black"/><line x1="${m.l}" y1="${m.t}" x2="${m.l}" y2="${H - m.b}" stroke="black"/>`,
+  );
   for (const n of ns) parts.push(`<text x="${px(n) - 12}" y="${H - m.b + 18}">${n}</text>`);
   parts.push(`<text x="${(W - m.r) / 2}" y="${H - 15}">N (Messages, log scale)</text>`);
   for (let e = Math.floor(y0); e <= Math.ceil(y1); e++) {
     for (const k of [1, 2, 5]) {
       const v = k * 10 ** e;
       if (Math.log10(v) < y0 || Math.log10(v) > y1) continue;
-      parts.push(`<line x1="${m.l - 4}" y1="${py(v)}" x2="${W - m.r}" y2="${py(v)}" stroke="#eeeeee"/><text x="${m.l - 50}" y="${py(v) + 4}">${v < 1 ? v.toFixed(2) : v} s</text>`);
+      parts.push(
+        `<line x1="${m.l - 4}" y1="${py(v)}" x2="${W - m.r}" y2="${py(v)}" stroke="#eeeeee"/><text x="${m.l - 50}" y="${py(v) + 4}">${v < 1 ? v.toFixed(2) : v} s</text>`,
+      );
     }
   }
   CONTENDERS.forEach((c, i) => {
@@ -129,20 +157,54 @@ export function chartSvg(scenarios: ConvergeScenario[]): string {
       .map((s) => [s.n, (s as unknown as Record<string, number | undefined>)[`${field(c)}_s`]] as const)
       .filter((p): p is readonly [number, number] => p[1] !== undefined);
     if (pts.length === 0) return;
-    parts.push(`<polyline fill="none" stroke="${COLORS[c]}" stroke-width="2.5" points="${pts.map(([n, s]) => `${px(n)},${py(s)}`).join(' ')}"/>`);
+    parts.push(
+      `<polyline fill="none" stroke="${COLORS[c]}" stroke-width="2.5" points="${pts.map(([n, s]) => `${px(n)},${py(s)}`).join(' ')}"/>`,
+    );
     for (const [n, s] of pts) parts.push(`<circle cx="${px(n)}" cy="${py(s)}" r="4" fill="${COLORS[c]}"/>`);
-    parts.push(`<rect x="${W - m.r + 20}" y="${m.t + 20 + i * 24}" width="14" height="14" fill="${COLORS[c]}"/><text x="${W - m.r + 40}" y="${m.t + 32 + i * 24}">${c}</text>`);
+    parts.push(
+      `<rect x="${W - m.r + 20}" y="${m.t + 20 + i * 24}" width="14" height="14" fill="${COLORS[c]}"/><text x="${W - m.r + 40}" y="${m.t + 32 + i * 24}">${c}</text>`,
+    );
   });
   parts.push('</svg>');
   return parts.join('\n');
 }
 
 /** Writes latest.json (and a dated copy), the chart, and the table section of docs/benchmarks.md. */
-export async function writeReport(scenarios: ConvergeScenario[], restarts: RestartResult[], streams: StreamResult[], command: string, startedAt = new Date()): Promise<void> {
+export async function writeReport(
+  scenarios: ConvergeScenario[],
+  restarts: RestartResult[],
+  streams: StreamResult[],
+  command: string,
+  startedAt = new Date(),
+): Promise<void> {
   const date = new Date().toISOString();
-  const restartSummary = summariseBy(restarts, (r) => `${r.contender}`).map(([c, rs]) => ({ name: 'restart', contender: c, n: rs[0]!.n, rounds: rs.length, writes: median(rs.map((r) => r.writes)), seconds_until_idle: round(median(rs.map((r) => r.secondsUntilIdle))), requests: rs[0]!.requests, events_by_source: rs[0]!.eventsBySource }));
-  const streamSummary = summariseBy(streams, (r) => `${r.contender}`).map(([c, rs]) => ({ name: 'stream', contender: c, rate: rs[0]!.rate, seconds: rs[0]!.durationS, rounds: rs.length, p50_ms: medianOrNull(rs.map((r) => r.p50_ms)), p99_ms: medianOrNull(rs.map((r) => r.p99_ms)), not_ready: Math.max(...rs.map((r) => r.missing)) }));
-  const result = { date, commit: commit(), machine: `${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB, ${cpus()[0]?.model ?? ''}`.trim(), command, scenarios: [...scenarios, ...restartSummary, ...streamSummary] };
+  const restartSummary = summariseBy(restarts, (r) => `${r.contender}`).map(([c, rs]) => ({
+    name: 'restart',
+    contender: c,
+    n: rs[0]!.n,
+    rounds: rs.length,
+    writes: median(rs.map((r) => r.writes)),
+    seconds_until_idle: round(median(rs.map((r) => r.secondsUntilIdle))),
+    requests: rs[0]!.requests,
+    events_by_source: rs[0]!.eventsBySource,
+  }));
+  const streamSummary = summariseBy(streams, (r) => `${r.contender}`).map(([c, rs]) => ({
+    name: 'stream',
+    contender: c,
+    rate: rs[0]!.rate,
+    seconds: rs[0]!.durationS,
+    rounds: rs.length,
+    p50_ms: medianOrNull(rs.map((r) => r.p50_ms)),
+    p99_ms: medianOrNull(rs.map((r) => r.p99_ms)),
+    not_ready: Math.max(...rs.map((r) => r.missing)),
+  }));
+  const result = {
+    date,
+    commit: commit(),
+    machine: `${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB, ${cpus()[0]?.model ?? ''}`.trim(),
+    command,
+    scenarios: [...scenarios, ...restartSummary, ...streamSummary],
+  };
   const dir = join(ROOT, 'bench', 'results');
   await mkdir(dir, { recursive: true });
   await writeFile(join(dir, 'latest.json'), `${JSON.stringify(result, null, 2)}\n`);
@@ -172,7 +234,16 @@ export async function writeReport(scenarios: ConvergeScenario[], restarts: Resta
     '|---|---|---|---|---|---|---|---|---|---|---|',
   ];
   for (const s of scenarios.filter((x) => x.from)) {
-    lines.splice(lines.indexOf('```', lines.indexOf('```') + 1) + 1, 0, '', `N = ${s.n} was measured earlier (${s.from!.date.slice(0, 16).replace('T', ' ')} UTC, commit \`${s.from!.commit}\`) and carried over with --merge:`, '', '```', s.from!.command, '```');
+    lines.splice(
+      lines.indexOf('```', lines.indexOf('```') + 1) + 1,
+      0,
+      '',
+      `N = ${s.n} was measured earlier (${s.from!.date.slice(0, 16).replace('T', ' ')} UTC, commit \`${s.from!.commit}\`) and carried over with --merge:`,
+      '',
+      '```',
+      s.from!.command,
+      '```',
+    );
   }
   for (const s of scenarios) {
     const kb = s.kopf_s && s.bosun_s ? round(s.kopf_s / s.bosun_s) : undefined;
@@ -183,7 +254,7 @@ export async function writeReport(scenarios: ConvergeScenario[], restarts: Resta
   }
   lines.push(
     '',
-    'Resources during the same runs (medians): the contender\'s peak RSS (VmHWM) and CPU seconds, and the CPU seconds the control plane',
+    "Resources during the same runs (medians): the contender's peak RSS (VmHWM) and CPU seconds, and the CPU seconds the control plane",
     '(etcd, API server, controller-manager, scheduler, kwok) spent meanwhile. On 2 cores everything shares the machine, so CPU is time.',
     '',
     '| N | contender | peak RSS | CPU | control plane CPU |',
@@ -193,28 +264,58 @@ export async function writeReport(scenarios: ConvergeScenario[], restarts: Resta
     const rec = s as unknown as Record<string, number | undefined>;
     for (const c of CONTENDERS) {
       if (s.cluster_cpu_s[c] === undefined) continue;
-      lines.push(`| ${s.n} | ${c} | ${fmt(rec[`${field(c)}_rss_mib`], ' MiB')} | ${fmt(s.cpu_s[c], ' s')} | ${fmt(s.cluster_cpu_s[c], ' s')} |`);
+      lines.push(
+        `| ${s.n} | ${c} | ${fmt(rec[`${field(c)}_rss_mib`], ' MiB')} | ${fmt(s.cpu_s[c], ' s')} | ${fmt(s.cluster_cpu_s[c], ' s')} |`,
+      );
     }
   }
-  lines.push('', '![convergence time against N](benchmarks-converge.png)', '', 'API requests per Message during the run (apiserver_request_total, median over rounds):', '');
+  lines.push(
+    '',
+    '![convergence time against N](benchmarks-converge.png)',
+    '',
+    'API requests per Message during the run (apiserver_request_total, median over rounds):',
+    '',
+  );
   for (const s of scenarios) {
     lines.push(`N = ${s.n}:`, '', '| contender | requests |', '|---|---|');
     for (const c of CONTENDERS) {
       const r = s.requests[c];
-      if (r) lines.push(`| ${c} | ${Object.entries(r).map(([k, v]) => `${k}: ${v}`).join(', ')} |`);
+      if (r)
+        lines.push(
+          `| ${c} | ${Object.entries(r)
+            .map(([k, v]) => `${k}: ${v}`)
+            .join(', ')} |`,
+        );
     }
     lines.push('');
   }
   if (restartSummary.length) {
-    lines.push(`Restart over ${restartSummary[0]!.n} converged Messages (writes to Messages, Pods and Events by the new process; time until no request for 3 s):`, '', '| contender | writes | until idle | requests | Events recorded since the restart, by component |', '|---|---|---|---|---|');
+    lines.push(
+      `Restart over ${restartSummary[0]!.n} converged Messages (writes to Messages, Pods and Events by the new process; time until no request for 3 s):`,
+      '',
+      '| contender | writes | until idle | requests | Events recorded since the restart, by component |',
+      '|---|---|---|---|---|',
+    );
     for (const r of restartSummary) {
-      const events = Object.entries(r.events_by_source).map(([k, v]) => `${k} ×${v}`).join(', ') || 'none';
-      lines.push(`| ${r.contender} | ${r.writes} | ${r.seconds_until_idle} s | ${Object.entries(r.requests).map(([k, v]) => `${k}: ${v}`).join(', ')} | ${events} |`);
+      const events =
+        Object.entries(r.events_by_source)
+          .map(([k, v]) => `${k} ×${v}`)
+          .join(', ') || 'none';
+      lines.push(
+        `| ${r.contender} | ${r.writes} | ${r.seconds_until_idle} s | ${Object.entries(r.requests)
+          .map(([k, v]) => `${k}: ${v}`)
+          .join(', ')} | ${events} |`,
+      );
     }
     lines.push('');
   }
   if (streamSummary.length) {
-    lines.push(`Steady stream: ${streamSummary[0]!.rate} creates/s for ${streamSummary[0]!.seconds} s; create-to-Ready latency (medians over rounds):`, '', '| contender | p50 | p99 | not Ready after 60 s |', '|---|---|---|---|');
+    lines.push(
+      `Steady stream: ${streamSummary[0]!.rate} creates/s for ${streamSummary[0]!.seconds} s; create-to-Ready latency (medians over rounds):`,
+      '',
+      '| contender | p50 | p99 | not Ready after 60 s |',
+      '|---|---|---|---|',
+    );
     const ms = (v: number | null) => (v === null ? 'not reached' : `${v} ms`);
     for (const r of streamSummary) lines.push(`| ${r.contender} | ${ms(r.p50_ms)} | ${ms(r.p99_ms)} | ${r.not_ready} |`);
     lines.push('');
@@ -223,7 +324,9 @@ export async function writeReport(scenarios: ConvergeScenario[], restarts: Resta
   const docPath = join(ROOT, 'docs', 'benchmarks.md');
   let doc = await readFile(docPath, 'utf8').catch(() => '# Benchmarks\n\n');
   const section = lines.join('\n');
-  doc = doc.includes(BEGIN) ? doc.slice(0, doc.indexOf(BEGIN)) + section + doc.slice(doc.indexOf(END) + END.length) : `${doc.trimEnd()}\n\n## Convergence\n\n${section}\n`;
+  doc = doc.includes(BEGIN)
+    ? doc.slice(0, doc.indexOf(BEGIN)) + section + doc.slice(doc.indexOf(END) + END.length)
+    : `${doc.trimEnd()}\n\n## Convergence\n\n${section}\n`;
   await writeFile(docPath, doc);
 }
 

@@ -85,15 +85,25 @@ async function withBench<T>(contender: ContenderName, fn: (b: Bench) => Promise<
     await k(['apply', '-f', join(ROOT, 'config/crd/messages.myorg.dev.yaml')]);
     await k(['wait', '--for=condition=Established', 'crd/messages.myorg.dev']);
     await k(['create', 'namespace', NS]);
-    for (let i = 0; i < 200 && (await runKubectl(kubeconfig, ['get', 'sa', 'default', '-n', NS])).code !== 0; i++) await new Promise((r) => setTimeout(r, 100));
+    for (let i = 0; i < 200 && (await runKubectl(kubeconfig, ['get', 'sa', 'default', '-n', NS])).code !== 0; i++)
+      await new Promise((r) => setTimeout(r, 100));
     const warmUp = async (name: string) => {
       // A warm-up Message tells us the contender is up and has synced, for every contender alike;
       // the floor makes its own writes for it, so it too starts on a settled control plane.
-      const created = await client.create<Message>(MessageResource, { apiVersion: 'myorg.dev/v1', kind: 'Message', metadata: { name, namespace: NS }, spec: { text: 'warm up' } });
+      const created = await client.create<Message>(MessageResource, {
+        apiVersion: 'myorg.dev/v1',
+        kind: 'Message',
+        metadata: { name, namespace: NS },
+        spec: { text: 'warm up' },
+      });
       if (isFloor(contender)) {
-        await floorWrites(contender, client, (async function* () {
-          yield created;
-        })());
+        await floorWrites(
+          contender,
+          client,
+          (async function* () {
+            yield created;
+          })(),
+        );
         return;
       }
       const until = Date.now() + 120_000;
@@ -178,7 +188,9 @@ export async function runOnce(contender: ContenderName, n: number, round: number
     // Requests still in flight when the last Message turned Ready belong to the run; give them a moment.
     await new Promise((r) => setTimeout(r, 500));
     const requestsPerMessage = perMessage(before, await b.counts(), n);
-    log(`  ${contender.padEnd(18)} n=${n} round ${round}: ${seconds.toFixed(2)} s${rss ? `, peak RSS ${rss.toFixed(0)} MiB` : ''}${cpu !== undefined ? `, CPU ${cpu.toFixed(1)} s` : ''}, cluster CPU ${clusterCpuSeconds.toFixed(1)} s`);
+    log(
+      `  ${contender.padEnd(18)} n=${n} round ${round}: ${seconds.toFixed(2)} s${rss ? `, peak RSS ${rss.toFixed(0)} MiB` : ''}${cpu !== undefined ? `, CPU ${cpu.toFixed(1)} s` : ''}, cluster CPU ${clusterCpuSeconds.toFixed(1)} s`,
+    );
     return { contender, n, round, seconds, peakRssMiB: rss, cpuSeconds: cpu, clusterCpuSeconds, requestsPerMessage };
   });
 }
@@ -235,13 +247,33 @@ export async function runRestart(contender: ContenderName, n: number, round: num
     }
     const secondsUntilIdle = (at - t0) / 1000;
     const eventsBySource: Record<string, number> = {};
-    for (const e of (await b.client.list<KubeObject & { reason?: string; reportingComponent?: string; source?: { component?: string }; lastTimestamp?: string; eventTime?: string }>(Event, { namespace: NS })).items) {
+    for (const e of (
+      await b.client.list<
+        KubeObject & {
+          reason?: string;
+          reportingComponent?: string;
+          source?: { component?: string };
+          lastTimestamp?: string;
+          eventTime?: string;
+        }
+      >(Event, { namespace: NS })
+    ).items) {
       const when = Date.parse(e.lastTimestamp ?? e.eventTime ?? e.metadata.creationTimestamp ?? '');
       if (!(when >= restartedAt - 1000)) continue;
       const key = `${e.reportingComponent || e.source?.component || 'unknown'}: ${e.reason ?? ''}`;
       eventsBySource[key] = (eventsBySource[key] ?? 0) + 1;
     }
-    log(`  ${contender.padEnd(18)} restart n=${n} round ${round}: ${writes} writes, idle after ${secondsUntilIdle.toFixed(2)} s (${Object.entries(requests).map(([k, v]) => `${k}: ${v}`).join(', ')}); Events since: ${Object.entries(eventsBySource).map(([k, v]) => `${k} ×${v}`).join(', ') || 'none'}`);
+    log(
+      `  ${contender.padEnd(18)} restart n=${n} round ${round}: ${writes} writes, idle after ${secondsUntilIdle.toFixed(2)} s (${Object.entries(
+        requests,
+      )
+        .map(([k, v]) => `${k}: ${v}`)
+        .join(', ')}); Events since: ${
+        Object.entries(eventsBySource)
+          .map(([k, v]) => `${k} ×${v}`)
+          .join(', ') || 'none'
+      }`,
+    );
     return { contender, n, round, writes, secondsUntilIdle, requests, eventsBySource };
   });
 }
@@ -267,7 +299,13 @@ export function percentile(xs: number[], p: number): number | null {
 }
 
 /** Creates `rate` Messages per second for `durationS` seconds and measures create-to-Ready latency. */
-export async function runStream(contender: ContenderName, rate: number, durationS: number, round: number, log: (l: string) => void): Promise<StreamResult> {
+export async function runStream(
+  contender: ContenderName,
+  rate: number,
+  durationS: number,
+  round: number,
+  log: (l: string) => void,
+): Promise<StreamResult> {
   return withBench(contender, async (b) => {
     const total = rate * durationS;
     const sentAt = new Map<string, number>();
@@ -294,9 +332,19 @@ export async function runStream(contender: ContenderName, rate: number, duration
     await watching;
     // A Message never Ready counts as infinitely late, so a backlog shows in the percentiles instead of hiding from them.
     const lat = [...sentAt].map(([name, t]) => (readyAt.get(name) ?? Infinity) - t);
-    const r: StreamResult = { contender, rate, durationS, round, p50_ms: percentile(lat, 50), p99_ms: percentile(lat, 99), missing: total - readyAt.size };
+    const r: StreamResult = {
+      contender,
+      rate,
+      durationS,
+      round,
+      p50_ms: percentile(lat, 50),
+      p99_ms: percentile(lat, 99),
+      missing: total - readyAt.size,
+    };
     const ms = (v: number | null) => (v === null ? 'not reached' : `${v} ms`);
-    log(`  ${contender.padEnd(18)} stream ${rate}/s × ${durationS} s round ${round}: p50 ${ms(r.p50_ms)}, p99 ${ms(r.p99_ms)}, not Ready ${r.missing}`);
+    log(
+      `  ${contender.padEnd(18)} stream ${rate}/s × ${durationS} s round ${round}: p50 ${ms(r.p50_ms)}, p99 ${ms(r.p99_ms)}, not Ready ${r.missing}`,
+    );
     return r;
   });
 }

@@ -13,8 +13,20 @@ function startOperator(env: TestEnv, ns: string): Running {
   return runControllers(env, [applicationController], { namespaces: [ns] });
 }
 
-type Container = { image: string; ports: { containerPort: number }[]; securityContext: Record<string, unknown>; resources: { requests?: unknown; limits?: unknown } };
-type DeploymentJson = KubeObject<{ replicas: number; selector: { matchLabels: Record<string, string> }; template: { metadata: { labels: Record<string, string> }; spec: { securityContext: Record<string, unknown>; containers: Container[] } } }, { readyReplicas?: number }>;
+type Container = {
+  image: string;
+  ports: { containerPort: number }[];
+  securityContext: Record<string, unknown>;
+  resources: { requests?: unknown; limits?: unknown };
+};
+type DeploymentJson = KubeObject<
+  {
+    replicas: number;
+    selector: { matchLabels: Record<string, string> };
+    template: { metadata: { labels: Record<string, string> }; spec: { securityContext: Record<string, unknown>; containers: Container[] } };
+  },
+  { readyReplicas?: number }
+>;
 type ServiceJson = KubeObject<{ type: string; selector: Record<string, string>; ports: { port: number; targetPort: number }[] }>;
 
 async function getJson<T>(env: TestEnv, args: string[]): Promise<T | undefined> {
@@ -29,15 +41,27 @@ function appYaml(name: string, spec: { image?: string; replicas?: number; port?:
 
 /** Waits until the Application reports Ready for its current generation with `replicas` ready. */
 async function readyApp(env: TestEnv, ns: string, name: string, replicas: number): Promise<Application> {
-  return eventually(`Application ${name} Ready with ${replicas} replicas`, async () => {
-    const a = await getJson<Application>(env, ['get', '-n', ns, 'application', name]);
-    const ready = a?.status?.conditions?.find((c) => c.type === 'Ready');
-    return a && ready?.status === 'True' && a.status?.readyReplicas === replicas && a.status.replicas === replicas && a.status.observedGeneration === a.metadata.generation ? a : undefined;
-  }, 60_000, 200);
+  return eventually(
+    `Application ${name} Ready with ${replicas} replicas`,
+    async () => {
+      const a = await getJson<Application>(env, ['get', '-n', ns, 'application', name]);
+      const ready = a?.status?.conditions?.find((c) => c.type === 'Ready');
+      return a &&
+        ready?.status === 'True' &&
+        a.status?.readyReplicas === replicas &&
+        a.status.replicas === replicas &&
+        a.status.observedGeneration === a.metadata.generation
+        ? a
+        : undefined;
+    },
+    60_000,
+    200,
+  );
 }
 
 async function runningPods(env: TestEnv, ns: string, name: string): Promise<number> {
-  const pods = (await getJson<{ items: KubeObject<unknown, { phase?: string }>[] }>(env, ['get', 'pods', '-n', ns, '-l', `app=${name}`]))!.items;
+  const pods = (await getJson<{ items: KubeObject<unknown, { phase?: string }>[] }>(env, ['get', 'pods', '-n', ns, '-l', `app=${name}`]))!
+    .items;
   return pods.filter((p) => p.status?.phase === 'Running' && !p.metadata.deletionTimestamp).length;
 }
 
@@ -89,7 +113,16 @@ describe('Application operator', () => {
 
     assert.equal(await runningPods(env, ns, 'web'), 2);
     // Server-side apply under the operator's field manager, as the issue asks.
-    const managers = await env.kubectlOk(['get', 'deployment', '-n', ns, 'web', '--show-managed-fields', '-o', 'jsonpath={.metadata.managedFields[*].operation}']);
+    const managers = await env.kubectlOk([
+      'get',
+      'deployment',
+      '-n',
+      ns,
+      'web',
+      '--show-managed-fields',
+      '-o',
+      'jsonpath={.metadata.managedFields[*].operation}',
+    ]);
     assert.match(managers, /Apply/);
   });
 
@@ -106,7 +139,11 @@ describe('Application operator', () => {
     await eventually('port 9090 on both children', async () => {
       const d = await getJson<DeploymentJson>(env, ['get', 'deployment', '-n', ns, 'web']);
       const s = await getJson<ServiceJson>(env, ['get', 'service', '-n', ns, 'web']);
-      return d?.spec?.template.spec.containers[0]?.ports[0]?.containerPort === 9090 && s?.spec?.ports[0]?.targetPort === 9090 && s.spec.ports[0].port === 9090 ? true : undefined;
+      return d?.spec?.template.spec.containers[0]?.ports[0]?.containerPort === 9090 &&
+        s?.spec?.ports[0]?.targetPort === 9090 &&
+        s.spec.ports[0].port === 9090
+        ? true
+        : undefined;
     });
     await readyApp(env, ns, 'web', 3);
   });
@@ -152,24 +189,39 @@ describe('Application operator', () => {
     };
     const s1 = await snapshot();
     op = startOperator(env, ns);
-    await eventually('the restarted operator to reconcile both Applications', async () => (op.logs.filter((l) => l.includes('"msg":"Reconciling Application"')).length >= 2 ? true : undefined));
+    await eventually('the restarted operator to reconcile both Applications', async () =>
+      op.logs.filter((l) => l.includes('"msg":"Reconciling Application"')).length >= 2 ? true : undefined,
+    );
     await new Promise((r) => setTimeout(r, 1500));
     assert.deepEqual(await snapshot(), s1, 'no Application, child or Event changed');
   });
 
   test('deleting an Application leaves nothing behind', async () => {
     await env.kubectlOk(['delete', '-n', ns, 'application', 'web', '--wait=true', '--timeout=60s']);
-    await eventually('Deployment, ReplicaSets, Pods and Service of web to be gone', async () => {
-      const left = await env.kubectlOk(['get', 'deployments,replicasets,pods,services', '-n', ns, '-l', 'app=web', '-o', 'name']);
-      const svc = await env.kubectl(['get', 'service', '-n', ns, 'web']);
-      return left.trim() === '' && svc.code !== 0 ? true : undefined;
-    }, 60_000, 250);
+    await eventually(
+      'Deployment, ReplicaSets, Pods and Service of web to be gone',
+      async () => {
+        const left = await env.kubectlOk(['get', 'deployments,replicasets,pods,services', '-n', ns, '-l', 'app=web', '-o', 'name']);
+        const svc = await env.kubectl(['get', 'service', '-n', ns, 'web']);
+        return left.trim() === '' && svc.code !== 0 ? true : undefined;
+      },
+      60_000,
+      250,
+    );
   });
 
   test('bad input is refused by the API server with a message naming the field', async () => {
     const cases: [string, string, RegExp][] = [
-      ['negative replicas', appYaml('bad1', { image: 'nginx', replicas: -1, port: 80 }), /spec\.replicas: Invalid value: -1: spec\.replicas in body should be greater than or equal to 0/],
-      ['port out of range', appYaml('bad2', { image: 'nginx', replicas: 1, port: 70000 }), /spec\.port: Invalid value: 70000: spec\.port in body should be less than or equal to 65535/],
+      [
+        'negative replicas',
+        appYaml('bad1', { image: 'nginx', replicas: -1, port: 80 }),
+        /spec\.replicas: Invalid value: -1: spec\.replicas in body should be greater than or equal to 0/,
+      ],
+      [
+        'port out of range',
+        appYaml('bad2', { image: 'nginx', replicas: 1, port: 70000 }),
+        /spec\.port: Invalid value: 70000: spec\.port in body should be less than or equal to 65535/,
+      ],
       ['missing image', appYaml('bad3', { replicas: 1, port: 80 }), /spec\.image: Required value/],
       ['missing port', appYaml('bad4', { image: 'nginx', replicas: 1 }), /spec\.port: Required value/],
     ];

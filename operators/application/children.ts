@@ -68,7 +68,10 @@ export function desiredService(app: Application): KubeObject {
 }
 
 /** The Application status a Deployment implies: replica counts and the Ready condition. */
-export function statusFromDeployment(app: Application, dep: DeploymentObject | undefined): {
+export function statusFromDeployment(
+  app: Application,
+  dep: DeploymentObject | undefined,
+): {
   fields: { replicas: number; readyReplicas: number };
   ready: { status: 'True' | 'False'; reason: string; message: string };
 } {
@@ -83,18 +86,38 @@ export function statusFromDeployment(app: Application, dep: DeploymentObject | u
   if (current && replicas === want && ready === want && (dep.status?.updatedReplicas ?? 0) === want) {
     return want === 0
       ? { fields, ready: { status: 'True', reason: 'ScaledToZero', message: `Deployment ${name} runs no replicas, as asked` } }
-      : { fields, ready: { status: 'True', reason: 'ReplicasReady', message: `${ready}/${want} replicas of Deployment ${name} are ready` } };
+      : {
+          fields,
+          ready: { status: 'True', reason: 'ReplicasReady', message: `${ready}/${want} replicas of Deployment ${name} are ready` },
+        };
   }
   // Pods the API server refuses (an invalid image, a quota) never come: say why, not only how many are missing.
   const failure = dep.status?.conditions?.find((c) => c.type === 'ReplicaFailure' && c.status === 'True');
   if (failure) {
-    return { fields, ready: { status: 'False', reason: REPLICA_FAILURE, message: `Deployment ${name} cannot create Pods: ${failure.message ?? failure.reason ?? 'no reason given'}` } };
+    return {
+      fields,
+      ready: {
+        status: 'False',
+        reason: REPLICA_FAILURE,
+        message: `Deployment ${name} cannot create Pods: ${failure.message ?? failure.reason ?? 'no reason given'}`,
+      },
+    };
   }
   if (!current) {
     // Edits that bump the generation without changing what runs (annotations) land here briefly, with every replica ready.
     const gen = dep.metadata.generation ?? 0;
     const seen = dep.status?.observedGeneration ?? 0;
-    return { fields, ready: { status: 'False', reason: 'DeploymentNotObserved', message: `Deployment ${name}'s controller has not observed its generation ${gen} yet (last observed ${seen}); ${ready}/${want} replicas were ready then` } };
+    return {
+      fields,
+      ready: {
+        status: 'False',
+        reason: 'DeploymentNotObserved',
+        message: `Deployment ${name}'s controller has not observed its generation ${gen} yet (last observed ${seen}); ${ready}/${want} replicas were ready then`,
+      },
+    };
   }
-  return { fields, ready: { status: 'False', reason: 'ReplicasNotReady', message: `${ready}/${want} replicas of Deployment ${name} are ready` } };
+  return {
+    fields,
+    ready: { status: 'False', reason: 'ReplicasNotReady', message: `${ready}/${want} replicas of Deployment ${name} are ready` },
+  };
 }

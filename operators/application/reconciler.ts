@@ -1,7 +1,14 @@
 // The Application operator in the controller-runtime style: one level-based reconcile function.
 import { Deployment, Service, controller, type ReconcileContext } from 'bosun';
 import { ApplicationResource, type Application } from './resource.js';
-import { MANAGED_LABELS, REPLICA_FAILURE, desiredDeployment, desiredService, statusFromDeployment, type DeploymentObject } from './children.js';
+import {
+  MANAGED_LABELS,
+  REPLICA_FAILURE,
+  desiredDeployment,
+  desiredService,
+  statusFromDeployment,
+  type DeploymentObject,
+} from './children.js';
 
 /** Makes the world match one Application: a Deployment and a Service as its spec says, and a status mirroring readiness. */
 export async function reconcileApplication(app: Application, ctx: ReconcileContext): Promise<void> {
@@ -16,7 +23,11 @@ export async function reconcileApplication(app: Application, ctx: ReconcileConte
   ] as const) {
     const existed = ctx.cache.get<Deployment | Service>(type, ns, name) !== undefined;
     if (await ctx.applyChild(type, desired)) {
-      ctx.events.normal(app, existed ? `Updated${type.kind}` : `Created${type.kind}`, `${existed ? 'Updated' : 'Created'} ${type.kind} ${name}`);
+      ctx.events.normal(
+        app,
+        existed ? `Updated${type.kind}` : `Created${type.kind}`,
+        `${existed ? 'Updated' : 'Created'} ${type.kind} ${name}`,
+      );
     }
   }
   const dep = ctx.cache.get<DeploymentObject>(Deployment, ns, name);

@@ -32,7 +32,10 @@ export interface FlightTicketConfig {
 /** Reads the configuration from `FLIGHTTICKET_BOOKING_URL` and `FLIGHTTICKET_API_KEY_SECRET` (`namespace/name`). */
 export function configFromEnv(env: NodeJS.ProcessEnv = process.env): FlightTicketConfig {
   const bookingUrl = env.FLIGHTTICKET_BOOKING_URL?.trim();
-  if (!bookingUrl) throw new FlightTicketConfigError('FLIGHTTICKET_BOOKING_URL is not set; set it to the booking service base URL, e.g. http://booking:8080');
+  if (!bookingUrl)
+    throw new FlightTicketConfigError(
+      'FLIGHTTICKET_BOOKING_URL is not set; set it to the booking service base URL, e.g. http://booking:8080',
+    );
   let url: URL | undefined;
   try {
     url = new URL(bookingUrl);
@@ -41,14 +44,21 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): FlightTicke
   }
   // 'booking:8080' parses as scheme 'booking:': a host and port written without a scheme, not a URL meant.
   if (!url || !/^[a-z][-+.a-z0-9]*:\/\//i.test(bookingUrl)) {
-    throw new FlightTicketConfigError(`FLIGHTTICKET_BOOKING_URL=${JSON.stringify(bookingUrl)} is not a URL; set it to e.g. http://booking:8080`);
+    throw new FlightTicketConfigError(
+      `FLIGHTTICKET_BOOKING_URL=${JSON.stringify(bookingUrl)} is not a URL; set it to e.g. http://booking:8080`,
+    );
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw new FlightTicketConfigError(`FLIGHTTICKET_BOOKING_URL=${JSON.stringify(bookingUrl)} uses ${url.protocol}; the booking service is reached over http: or https:, e.g. http://booking:8080`);
+    throw new FlightTicketConfigError(
+      `FLIGHTTICKET_BOOKING_URL=${JSON.stringify(bookingUrl)} uses ${url.protocol}; the booking service is reached over http: or https:, e.g. http://booking:8080`,
+    );
   }
   const ref = env.FLIGHTTICKET_API_KEY_SECRET?.trim() ?? '';
   const m = /^([a-z0-9][-a-z0-9]*)\/([a-z0-9][-.a-z0-9]*)$/.exec(ref);
-  if (!m) throw new FlightTicketConfigError(`FLIGHTTICKET_API_KEY_SECRET=${JSON.stringify(ref)} must be "namespace/name" of the Secret whose key apiKey holds the booking API key`);
+  if (!m)
+    throw new FlightTicketConfigError(
+      `FLIGHTTICKET_API_KEY_SECRET=${JSON.stringify(ref)} must be "namespace/name" of the Secret whose key apiKey holds the booking API key`,
+    );
   return { bookingUrl, apiKeySecret: { namespace: m[1]!, name: m[2]! } };
 }
 
@@ -103,7 +113,9 @@ export class ApiKeySource {
       secret = await client.get(Secret, namespace, name);
     } catch (err) {
       if (err instanceof ApiError && (err.status === 404 || err.status === 403)) {
-        throw new ApiKeyUnavailableError(`cannot read ${this.describe()}: ${err.status === 404 ? 'it does not exist' : 'forbidden'}; create it or grant the operator get on it`);
+        throw new ApiKeyUnavailableError(
+          `cannot read ${this.describe()}: ${err.status === 404 ? 'it does not exist' : 'forbidden'}; create it or grant the operator get on it`,
+        );
       }
       throw err;
     }

@@ -13,7 +13,10 @@ export function ticketKeyPrefix(uid: string): string {
  * cancellation, so booking the same route again (after A→B→A) needs a fresh key: the suffix.
  */
 export function routeKeyPrefix(uid: string, from: string, to: string): string {
-  const route = createHash('sha256').update(JSON.stringify([from, to])).digest('hex').slice(0, 12);
+  const route = createHash('sha256')
+    .update(JSON.stringify([from, to]))
+    .digest('hex')
+    .slice(0, 12);
   return `${ticketKeyPrefix(uid)}${route}.`;
 }
 

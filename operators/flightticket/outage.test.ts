@@ -19,7 +19,10 @@ describe('BookingOutage', () => {
   test('the wait grows with the outage, 0.5 s to 30 s, jittered down to half, and starts over once the service answers', () => {
     let now = 1_000_000;
     let roll = 1;
-    const o = new BookingOutage(() => now, () => roll);
+    const o = new BookingOutage(
+      () => now,
+      () => roll,
+    );
     // random() < 1, so 1 stands for the top of the jitter range: the whole base.
     roll = 0.999_999;
     assert.equal(o.retryDelayMs(), 500);

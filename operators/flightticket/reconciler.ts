@@ -99,7 +99,11 @@ function isConverged(t: FlightTicket): boolean {
 /** Whether this generation of the spec already failed for a reason only a spec change fixes. */
 function failedForThisSpec(t: FlightTicket): boolean {
   const ready = t.status?.conditions?.find((c) => c.type === 'Ready');
-  return t.status?.state === 'Failed' && t.status.observedGeneration === t.metadata.generation && Object.values(SPEC_REASONS).includes(ready?.reason ?? '');
+  return (
+    t.status?.state === 'Failed' &&
+    t.status.observedGeneration === t.metadata.generation &&
+    Object.values(SPEC_REASONS).includes(ready?.reason ?? '')
+  );
 }
 
 /** Builds the FlightTicket controller for a booking service and API-key Secret. */
@@ -110,8 +114,10 @@ export function flightTicketController(config: FlightTicketConfig): ControllerSp
 
   async function bookingClient(ctx: ReconcileContext): Promise<BookingClient> {
     const key = await apiKeys.get(ctx.client);
-    if (apiKeys.isRefused(key)) throw new CredentialsRefusedError(`the booking service refused the API key in ${apiKeys.describe()}; put a valid key there`);
-    if (client?.key !== key) client = { key, client: new BookingClient({ baseUrl: config.bookingUrl, apiKey: key, timeoutMs: config.requestTimeoutMs ?? 5000 }) };
+    if (apiKeys.isRefused(key))
+      throw new CredentialsRefusedError(`the booking service refused the API key in ${apiKeys.describe()}; put a valid key there`);
+    if (client?.key !== key)
+      client = { key, client: new BookingClient({ baseUrl: config.bookingUrl, apiKey: key, timeoutMs: config.requestTimeoutMs ?? 5000 }) };
     return client.client;
   }
 
@@ -126,7 +132,9 @@ export function flightTicketController(config: FlightTicketConfig): ControllerSp
     const uid = t.metadata.uid ?? '';
     // Not after Failed: a Failed ticket whose retry fails again would flip between the two forever.
     if (!t.status?.state || t.status.state === 'Booked') {
-      const what = t.status?.state ? `Changing the booking to ${spec.number} seats ${routeOf(spec)}` : `Booking ${spec.number} seats ${routeOf(spec)}`;
+      const what = t.status?.state
+        ? `Changing the booking to ${spec.number} seats ${routeOf(spec)}`
+        : `Booking ${spec.number} seats ${routeOf(spec)}`;
       await setReady(ctx, t, { state: 'Pending' }, { status: 'False', reason: 'Booking', message: what });
     }
     const bookings = await bookingClient(ctx);
@@ -168,7 +176,13 @@ export function flightTicketController(config: FlightTicketConfig): ControllerSp
   /** Cancels every active booking of a deleted ticket; the finalizer goes once this returns. */
   async function finalize(t: FlightTicket, ctx: ReconcileContext): Promise<void> {
     // Once only: a failure's condition must not be flipped back on every retry, which would loop on our own writes.
-    if (t.status?.state !== 'Cancelling') await setReady(ctx, t, { state: 'Cancelling' }, { status: 'False', reason: 'Cancelling', message: 'Cancelling the bookings of the deleted ticket' });
+    if (t.status?.state !== 'Cancelling')
+      await setReady(
+        ctx,
+        t,
+        { state: 'Cancelling' },
+        { status: 'False', reason: 'Cancelling', message: 'Cancelling the bookings of the deleted ticket' },
+      );
     const bookings = await bookingClient(ctx);
     const active = await bookings.listByKeyPrefix(ticketKeyPrefix(t.metadata.uid ?? ''), { state: 'active' });
     outage.answered();
@@ -207,18 +221,25 @@ export function flightTicketController(config: FlightTicketConfig): ControllerSp
     }
     const failed = !t.metadata.deletionTimestamp;
     if (err instanceof BookingPermanentError) {
-      const reason = SPEC_REASONS[err.code] ?? `Booking${err.code.replace(/(^|_)([a-z])/g, (_m, _s: string, c: string) => c.toUpperCase())}`;
-      const message = err.code === 'no_such_route'
-        ? `The booking service flies no route ${routeOf(t.spec!)}; change spec.from or spec.to (${err.message})`
-        : `The booking service refused ${t.spec?.number ?? '?'} seats ${t.spec ? routeOf(t.spec) : ''}: ${err.message}`;
-      if (await setReady(ctx, t, failed ? { state: 'Failed' } : {}, { status: 'False', reason, message })) ctx.events.warning(t, reason, message);
+      const reason =
+        SPEC_REASONS[err.code] ?? `Booking${err.code.replace(/(^|_)([a-z])/g, (_m, _s: string, c: string) => c.toUpperCase())}`;
+      const message =
+        err.code === 'no_such_route'
+          ? `The booking service flies no route ${routeOf(t.spec!)}; change spec.from or spec.to (${err.message})`
+          : `The booking service refused ${t.spec?.number ?? '?'} seats ${t.spec ? routeOf(t.spec) : ''}: ${err.message}`;
+      if (await setReady(ctx, t, failed ? { state: 'Failed' } : {}, { status: 'False', reason, message }))
+        ctx.events.warning(t, reason, message);
       throw new PermanentError(reason, message, { cause: err });
     }
     if (err instanceof BookingAuthError || err instanceof CredentialsRefusedError || err instanceof ApiKeyUnavailableError) {
       if (err instanceof BookingAuthError && client) apiKeys.markRefused(client.key);
       const reason = err instanceof ApiKeyUnavailableError ? 'ApiKeyUnavailable' : 'BookingUnauthorized';
-      const message = err instanceof ApiKeyUnavailableError ? err.message : `The booking service refused the API key in ${apiKeys.describe()}; put a valid key there`;
-      if (await setReady(ctx, t, failed ? { state: 'Failed' } : {}, { status: 'False', reason, message })) ctx.events.warning(t, reason, message);
+      const message =
+        err instanceof ApiKeyUnavailableError
+          ? err.message
+          : `The booking service refused the API key in ${apiKeys.describe()}; put a valid key there`;
+      if (await setReady(ctx, t, failed ? { state: 'Failed' } : {}, { status: 'False', reason, message }))
+        ctx.events.warning(t, reason, message);
       // Not the ticket's fault and not fixed by retrying soon: poll slowly so a fixed Secret heals every ticket.
       ctx.log.warn({ reason, retryInMs: config.credentialsRetryMs ?? 30_000 }, message);
       return { requeueAfterMs: config.credentialsRetryMs ?? 30_000 };

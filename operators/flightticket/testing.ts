@@ -15,7 +15,12 @@ import type { FlightTicket } from './resource.js';
 export function lineSink(lines: string[]): Writable {
   return new Writable({
     write(chunk: Buffer, _enc, cb) {
-      lines.push(...chunk.toString('utf8').split('\n').filter((l) => l));
+      lines.push(
+        ...chunk
+          .toString('utf8')
+          .split('\n')
+          .filter((l) => l),
+      );
       cb();
     },
   });
@@ -72,5 +77,12 @@ export async function getTicket(env: TestEnv, ns: string, name: string): Promise
 /** Whether the ticket's status says its current spec is booked. */
 export function isBooked(t: FlightTicket | undefined): boolean {
   const s = t?.status;
-  return !!t && s?.state === 'Booked' && s.observedGeneration === t.metadata.generation && s.bookedFrom === t.spec?.from && s.bookedTo === t.spec?.to && s.bookedNumber === t.spec?.number;
+  return (
+    !!t &&
+    s?.state === 'Booked' &&
+    s.observedGeneration === t.metadata.generation &&
+    s.bookedFrom === t.spec?.from &&
+    s.bookedTo === t.spec?.to &&
+    s.bookedNumber === t.spec?.number
+  );
 }

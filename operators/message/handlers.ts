@@ -27,11 +27,18 @@ export const messageHandlers = handlers<Message>('message-handlers', MessageReso
       const { obj, child, ctx } = args;
       if (!child || !printsCurrentText(child, obj)) {
         await ensurePod(args);
-        if (!child) await ctx.updateStatus(MessageResource, obj, { fields: { phase: 'Pending', podName: podName(obj) }, conditions: [{ type: 'Ready', status: 'False', reason: 'PodReplacing', message: `Replacing Pod ${podName(obj)}` }] });
+        if (!child)
+          await ctx.updateStatus(MessageResource, obj, {
+            fields: { phase: 'Pending', podName: podName(obj) },
+            conditions: [{ type: 'Ready', status: 'False', reason: 'PodReplacing', message: `Replacing Pod ${podName(obj)}` }],
+          });
         return;
       }
       const s = statusFromPod(child);
-      const changed = await ctx.updateStatus(MessageResource, obj, { fields: { phase: s.phase, podName: podName(obj) }, conditions: [{ type: 'Ready', ...s.ready }] });
+      const changed = await ctx.updateStatus(MessageResource, obj, {
+        fields: { phase: s.phase, podName: podName(obj) },
+        conditions: [{ type: 'Ready', ...s.ready }],
+      });
       if (changed && s.failed) ctx.events.warning(obj, s.ready.reason, s.ready.message);
     },
     { labels: POD_LABELS },

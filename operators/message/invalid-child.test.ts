@@ -32,20 +32,32 @@ for (const [style, spec] of [
       await env?.cleanup();
     });
 
-    test('a Message name too long for its Pod name is Ready=False ChildInvalid with the API\'s message and a Warning Event, and is not retried', async () => {
+    test("a Message name too long for its Pod name is Ready=False ChildInvalid with the API's message and a Warning Event, and is not retried", async () => {
       // A valid Message name (at most 253 characters) whose Pod name, 4 characters longer, is not.
       const name = 'm'.repeat(250);
-      await env.kubectlOk(['apply', '-n', ns, '-f', '-'], `apiVersion: myorg.dev/v1\nkind: Message\nmetadata:\n  name: ${name}\nspec:\n  text: hi\n`);
-      const msg = await eventually('Ready=False with reason ChildInvalid', async () => {
-        const m = await getJson<Message>(env, ['get', '-n', ns, 'message', name]);
-        const ready = m?.status?.conditions?.find((c) => c.type === 'Ready');
-        return ready?.status === 'False' && ready.reason === 'ChildInvalid' ? m : undefined;
-      }, 20_000);
+      await env.kubectlOk(
+        ['apply', '-n', ns, '-f', '-'],
+        `apiVersion: myorg.dev/v1\nkind: Message\nmetadata:\n  name: ${name}\nspec:\n  text: hi\n`,
+      );
+      const msg = await eventually(
+        'Ready=False with reason ChildInvalid',
+        async () => {
+          const m = await getJson<Message>(env, ['get', '-n', ns, 'message', name]);
+          const ready = m?.status?.conditions?.find((c) => c.type === 'Ready');
+          return ready?.status === 'False' && ready.reason === 'ChildInvalid' ? m : undefined;
+        },
+        20_000,
+      );
       const ready = msg.status!.conditions!.find((c) => c.type === 'Ready')!;
       assert.match(ready.message, new RegExp(`Pod ${ns}/${podName(msg)}`), 'the condition names the refused child');
-      assert.match(ready.message, /must be no more than 253 characters/, 'the condition carries the API server\'s message');
+      assert.match(ready.message, /must be no more than 253 characters/, "the condition carries the API server's message");
       const events = await eventually('a ChildInvalid Warning Event', async () => {
-        const list = (await getJson<{ items: (KubeObject & { reason?: string; type?: string; message?: string })[] }>(env, ['get', 'events', '-n', ns]))!.items;
+        const list = (await getJson<{ items: (KubeObject & { reason?: string; type?: string; message?: string })[] }>(env, [
+          'get',
+          'events',
+          '-n',
+          ns,
+        ]))!.items;
         const mine = list.filter((e) => e.type === 'Warning' && e.reason === 'ChildInvalid');
         return mine.length ? mine : undefined;
       });

@@ -10,7 +10,10 @@ import type { Message } from './resource.js';
 type Running = RunningControllers;
 
 function startOperator(env: TestEnv, spec: ControllerSpec, ns: string, opts: { lease?: string; identity?: string } = {}): Running {
-  return runControllers(env, [spec], { namespaces: [ns], leaderElection: opts.lease ? { namespace: ns, name: opts.lease, identity: opts.identity } : undefined });
+  return runControllers(env, [spec], {
+    namespaces: [ns],
+    leaderElection: opts.lease ? { namespace: ns, name: opts.lease, identity: opts.identity } : undefined,
+  });
 }
 
 async function getJson<T>(env: TestEnv, args: string[]): Promise<T | undefined> {
@@ -19,7 +22,11 @@ async function getJson<T>(env: TestEnv, args: string[]): Promise<T | undefined> 
 }
 
 function messageYaml(name: string, text: string, annotations: Record<string, string> = {}): string {
-  const ann = Object.keys(annotations).length ? `  annotations:\n${Object.entries(annotations).map(([k, v]) => `    ${k}: ${JSON.stringify(v)}`).join('\n')}\n` : '';
+  const ann = Object.keys(annotations).length
+    ? `  annotations:\n${Object.entries(annotations)
+        .map(([k, v]) => `    ${k}: ${JSON.stringify(v)}`)
+        .join('\n')}\n`
+    : '';
   return `apiVersion: myorg.dev/v1\nkind: Message\nmetadata:\n  name: ${name}\n${ann}spec:\n  text: ${JSON.stringify(text)}\n`;
 }
 
@@ -51,9 +58,16 @@ export function messageSuite(style: string, spec: ControllerSpec): void {
       assert.equal(msg.status?.phase, 'Running');
       assert.equal(msg.status?.podName, 'hello-pod');
       assert.equal(msg.status?.observedGeneration, msg.metadata.generation);
-      const pods = (await getJson<{ items: Pod[] }>(env, ['get', 'pods', '-n', ns]))!.items.filter((p) => p.metadata.ownerReferences?.some((r) => r.uid === msg.metadata.uid));
+      const pods = (await getJson<{ items: Pod[] }>(env, ['get', 'pods', '-n', ns]))!.items.filter((p) =>
+        p.metadata.ownerReferences?.some((r) => r.uid === msg.metadata.uid),
+      );
       assert.equal(pods.length, 1);
-      const pod = pods[0]! as KubeObject & { spec: { securityContext: Record<string, unknown>; containers: { args: string[]; securityContext: Record<string, unknown>; resources: Record<string, unknown> }[] } };
+      const pod = pods[0]! as KubeObject & {
+        spec: {
+          securityContext: Record<string, unknown>;
+          containers: { args: string[]; securityContext: Record<string, unknown>; resources: Record<string, unknown> }[];
+        };
+      };
       assert.deepEqual(pod.metadata.ownerReferences?.[0]?.controller, true);
       assert.deepEqual(pod.spec.containers[0]!.args, ['Hello! This is an operator test message!']);
       assert.equal(pod.spec.securityContext.runAsNonRoot, true);
@@ -65,7 +79,16 @@ export function messageSuite(style: string, spec: ControllerSpec): void {
         op.logs.some((l) => l.includes('"msg":"Reconciling Message"') && l.includes('"name":"hello"') && l.includes(`"namespace":"${ns}"`)),
         'a "Reconciling Message" log line naming the Message',
       );
-      const events = await env.kubectlOk(['get', 'events', '-n', ns, '--field-selector', 'involvedObject.name=hello', '-o', 'jsonpath={.items[*].reason}']);
+      const events = await env.kubectlOk([
+        'get',
+        'events',
+        '-n',
+        ns,
+        '--field-selector',
+        'involvedObject.name=hello',
+        '-o',
+        'jsonpath={.items[*].reason}',
+      ]);
       assert.match(events, /CreatedPod/);
     });
 
@@ -131,22 +154,42 @@ export function messageSuite(style: string, spec: ControllerSpec): void {
         return ready?.status === 'False' && ready.reason === 'ErrImagePull' ? m : undefined;
       });
       assert.match(msg.status?.conditions?.find((c) => c.type === 'Ready')?.message ?? '', /broken-pod/);
-      const events = await env.kubectlOk(['get', 'events', '-n', ns, '--field-selector', 'involvedObject.name=broken,type=Warning', '-o', 'jsonpath={.items[*].reason}']);
+      const events = await env.kubectlOk([
+        'get',
+        'events',
+        '-n',
+        ns,
+        '--field-selector',
+        'involvedObject.name=broken,type=Warning',
+        '-o',
+        'jsonpath={.items[*].reason}',
+      ]);
       assert.match(events, /ErrImagePull/);
       const count = () => op.logs.filter((l) => l.includes('"msg":"Reconciling Message"') && l.includes('"name":"broken"')).length;
       const c1 = count();
       await new Promise((r) => setTimeout(r, 2000));
       assert.ok(count() - c1 <= 1, `no hot retry loop (${count() - c1} reconciles in 2 s of a failed Pod)`);
-      assert.equal((await getJson<Pod>(env, ['get', 'pod', '-n', ns, podName(msg)]))?.metadata.uid !== undefined, true, 'the failed Pod is kept for inspection');
+      assert.equal(
+        (await getJson<Pod>(env, ['get', 'pod', '-n', ns, podName(msg)]))?.metadata.uid !== undefined,
+        true,
+        'the failed Pod is kept for inspection',
+      );
     });
 
     test('deleting a Message leaves nothing behind', async () => {
       await env.kubectlOk(['delete', '-n', ns, 'message', 'hello', '--wait=true', '--timeout=60s']);
-      await eventually('the Pod to be garbage-collected', async () => ((await env.kubectl(['get', 'pod', '-n', ns, 'hello-pod'])).code !== 0 ? true : undefined), 60_000);
+      await eventually(
+        'the Pod to be garbage-collected',
+        async () => ((await env.kubectl(['get', 'pod', '-n', ns, 'hello-pod'])).code !== 0 ? true : undefined),
+        60_000,
+      );
     });
 
     test('bad input is refused by the API server with a message naming the field', async () => {
-      const noText = await env.kubectl(['apply', '-n', ns, '-f', '-'], 'apiVersion: myorg.dev/v1\nkind: Message\nmetadata:\n  name: empty\nspec: {}\n');
+      const noText = await env.kubectl(
+        ['apply', '-n', ns, '-f', '-'],
+        'apiVersion: myorg.dev/v1\nkind: Message\nmetadata:\n  name: empty\nspec: {}\n',
+      );
       assert.notEqual(noText.code, 0);
       assert.match(noText.stderr, /spec\.text: Required value/);
       const long = await env.kubectl(['apply', '-n', ns, '-f', '-'], messageYaml('long', 'x'.repeat(4097)));
@@ -170,7 +213,9 @@ export function leaderElectionSuite(style: string, spec: ControllerSpec): void {
 
     test('one leader acts; after it stops, the other takes over', async () => {
       const a = startOperator(env, spec, ns, { lease: 'message-operator', identity: 'replica-a' });
-      await eventually('replica-a to lead', async () => (a.logs.some((l) => /became leader|started leading|acquired/i.test(l)) ? true : undefined));
+      await eventually('replica-a to lead', async () =>
+        a.logs.some((l) => /became leader|started leading|acquired/i.test(l)) ? true : undefined,
+      );
       const b = startOperator(env, spec, ns, { lease: 'message-operator', identity: 'replica-b' });
       const docs = Array.from({ length: 10 }, (_, i) => messageYaml(`m${i}`, `text ${i}`)).join('---\n');
       await env.kubectlOk(['apply', '-n', ns, '-f', '-'], docs);

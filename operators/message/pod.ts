@@ -12,7 +12,15 @@ export const IMAGE_ANNOTATION = 'myorg.dev/pod-image';
 export const TEXT_HASH_ANNOTATION = 'myorg.dev/text-hash';
 
 /** A Pod as this operator reads it. */
-export type Pod = KubeObject<unknown, { phase?: string; containerStatuses?: { state?: { waiting?: { reason?: string; message?: string }; terminated?: { reason?: string; message?: string } } }[] }>;
+export type Pod = KubeObject<
+  unknown,
+  {
+    phase?: string;
+    containerStatuses?: {
+      state?: { waiting?: { reason?: string; message?: string }; terminated?: { reason?: string; message?: string } };
+    }[];
+  }
+>;
 
 /** The first 16 hex digits of the text's SHA-256. */
 export function textHash(text: string): string {
@@ -60,20 +68,42 @@ export function printsCurrentText(pod: Pod, msg: Message): boolean {
 }
 
 /** The container waiting/terminated reasons that mean the Pod will not run without a change. */
-const FAILING_REASONS = new Set(['ErrImagePull', 'ImagePullBackOff', 'InvalidImageName', 'CreateContainerConfigError', 'CreateContainerError', 'CrashLoopBackOff']);
+const FAILING_REASONS = new Set([
+  'ErrImagePull',
+  'ImagePullBackOff',
+  'InvalidImageName',
+  'CreateContainerConfigError',
+  'CreateContainerError',
+  'CrashLoopBackOff',
+]);
 
 /** The Message status a Pod implies: phase, podName and the Ready condition. */
-export function statusFromPod(pod: Pod): { phase: string; ready: { status: 'True' | 'False' | 'Unknown'; reason: string; message: string }; failed: boolean } {
+export function statusFromPod(pod: Pod): {
+  phase: string;
+  ready: { status: 'True' | 'False' | 'Unknown'; reason: string; message: string };
+  failed: boolean;
+} {
   const phase = pod.status?.phase ?? 'Pending';
   const name = pod.metadata.name ?? '';
   if (phase === 'Running' || phase === 'Succeeded') {
-    return { phase, failed: false, ready: { status: 'True', reason: phase === 'Running' ? 'PodRunning' : 'PodSucceeded', message: `Pod ${name} is ${phase}` } };
+    return {
+      phase,
+      failed: false,
+      ready: { status: 'True', reason: phase === 'Running' ? 'PodRunning' : 'PodSucceeded', message: `Pod ${name} is ${phase}` },
+    };
   }
-  const stuck = pod.status?.containerStatuses?.map((c) => c.state?.waiting ?? c.state?.terminated).find((s) => s?.reason && FAILING_REASONS.has(s.reason));
+  const stuck = pod.status?.containerStatuses
+    ?.map((c) => c.state?.waiting ?? c.state?.terminated)
+    .find((s) => s?.reason && FAILING_REASONS.has(s.reason));
   if (stuck?.reason) {
-    return { phase, failed: true, ready: { status: 'False', reason: stuck.reason, message: `Pod ${name}: ${stuck.message ?? stuck.reason}` } };
+    return {
+      phase,
+      failed: true,
+      ready: { status: 'False', reason: stuck.reason, message: `Pod ${name}: ${stuck.message ?? stuck.reason}` },
+    };
   }
   if (phase === 'Failed') return { phase, failed: true, ready: { status: 'False', reason: 'PodFailed', message: `Pod ${name} failed` } };
-  if (phase === 'Unknown') return { phase, failed: false, ready: { status: 'Unknown', reason: 'PodUnknown', message: `Pod ${name} state is unknown` } };
+  if (phase === 'Unknown')
+    return { phase, failed: false, ready: { status: 'Unknown', reason: 'PodUnknown', message: `Pod ${name} state is unknown` } };
   return { phase, failed: false, ready: { status: 'False', reason: 'PodPending', message: `Pod ${name} is Pending` } };
 }

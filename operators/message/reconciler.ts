@@ -15,7 +15,10 @@ export async function reconcileMessage(msg: Message, ctx: ReconcileContext): Pro
       await ctx.deleteIfExists(PodType, pod, { preconditionUid: true });
       ctx.events.normal(msg, 'ReplacingPod', `Text changed; replacing Pod ${name}`);
     }
-    await ctx.updateStatus(MessageResource, msg, { fields: { phase: 'Pending', podName: name }, conditions: [{ type: 'Ready', status: 'False', reason: 'PodReplacing', message: `Replacing Pod ${name}` }] });
+    await ctx.updateStatus(MessageResource, msg, {
+      fields: { phase: 'Pending', podName: name },
+      conditions: [{ type: 'Ready', status: 'False', reason: 'PodReplacing', message: `Replacing Pod ${name}` }],
+    });
     return;
   }
   if (!pod) {
@@ -24,7 +27,10 @@ export async function reconcileMessage(msg: Message, ctx: ReconcileContext): Pro
     return;
   }
   const s = statusFromPod(pod);
-  const changed = await ctx.updateStatus(MessageResource, msg, { fields: { phase: s.phase, podName: name }, conditions: [{ type: 'Ready', ...s.ready }] });
+  const changed = await ctx.updateStatus(MessageResource, msg, {
+    fields: { phase: s.phase, podName: name },
+    conditions: [{ type: 'Ready', ...s.ready }],
+  });
   if (changed && s.failed) ctx.events.warning(msg, s.ready.reason, s.ready.message);
 }
 

@@ -9,7 +9,16 @@ import { listBookings } from '../../operators/flightticket/booking/server.js';
 import { ROUTES } from '../../operators/flightticket/booking/types.js';
 import { ticketKeyPrefix } from '../../operators/flightticket/keys.js';
 import type { FlightTicket } from '../../operators/flightticket/resource.js';
-import { getTicket, isBooked, secretYaml, startCountedBookingService, startOperator, ticketYaml, type CountedBookingService, type RunningOperator } from '../../operators/flightticket/testing.js';
+import {
+  getTicket,
+  isBooked,
+  secretYaml,
+  startCountedBookingService,
+  startOperator,
+  ticketYaml,
+  type CountedBookingService,
+  type RunningOperator,
+} from '../../operators/flightticket/testing.js';
 import { recordCase } from './lib/cli.js';
 
 const API_KEY = 'badinput-key-7f3a';
@@ -23,18 +32,29 @@ describe('FlightTickets the booking service cannot serve, and wrong operator con
 
   const ready = (t: FlightTicket | undefined) => t?.status?.conditions?.find((c) => c.type === 'Ready');
   const warning = (ns: string, name: string, reason: string) =>
-    eventually(`a ${reason} Warning Event on ${name}`, async () => {
-      const r = await env.kubectlOk(['get', 'events', '-n', ns, '-o', 'json']);
-      return (JSON.parse(r) as { items: EventObject[] }).items.find((e) => e.type === 'Warning' && e.reason === reason && e.involvedObject?.name === name);
-    }, 10_000);
-  const bookingsOf = async (t: FlightTicket) => (await listBookings(booking.service)).filter((b) => b.idempotencyKey.startsWith(ticketKeyPrefix(t.metadata.uid ?? '')));
+    eventually(
+      `a ${reason} Warning Event on ${name}`,
+      async () => {
+        const r = await env.kubectlOk(['get', 'events', '-n', ns, '-o', 'json']);
+        return (JSON.parse(r) as { items: EventObject[] }).items.find(
+          (e) => e.type === 'Warning' && e.reason === reason && e.involvedObject?.name === name,
+        );
+      },
+      10_000,
+    );
+  const bookingsOf = async (t: FlightTicket) =>
+    (await listBookings(booking.service)).filter((b) => b.idempotencyKey.startsWith(ticketKeyPrefix(t.metadata.uid ?? '')));
   /** The ticket once its Ready condition has this reason. */
   const failedWith = (ns: string, name: string, reason: string) =>
-    eventually(`${name} Ready=False ${reason}`, async () => {
-      const t = await getTicket(env, ns, name);
-      const r = ready(t);
-      return r?.status === 'False' && r.reason === reason ? { t: t!, r } : undefined;
-    }, 20_000);
+    eventually(
+      `${name} Ready=False ${reason}`,
+      async () => {
+        const t = await getTicket(env, ns, name);
+        const r = ready(t);
+        return r?.status === 'False' && r.reason === reason ? { t: t!, r } : undefined;
+      },
+      20_000,
+    );
   /** Booking-service requests made in `ms` while nothing changes. */
   const requestsDuring = async (ms: number) => {
     const r0 = booking.requests();
@@ -43,7 +63,10 @@ describe('FlightTickets the booking service cannot serve, and wrong operator con
   };
 
   before(async () => {
-    [env, booking] = await Promise.all([startTestEnv({ crds: ['config/crd/flighttickets.flights.com.yaml'] }), startCountedBookingService(API_KEY)]);
+    [env, booking] = await Promise.all([
+      startTestEnv({ crds: ['config/crd/flighttickets.flights.com.yaml'] }),
+      startCountedBookingService(API_KEY),
+    ]);
   });
   after(async () => {
     await Promise.all(ops.map((o) => o.stop()));
@@ -59,21 +82,33 @@ describe('FlightTickets the booking service cannot serve, and wrong operator con
     const { t, r } = await failedWith(ns, 'to-nowhere', 'NoSuchRoute');
     const event = await warning(ns, 'to-nowhere', 'NoSuchRoute');
     recordCase({
-      id: 'flightticket: unknown route', input: '{"spec":{"from":"ICN","to":"XYZ","number":2}}', message: r.message, names: 'spec.from, spec.to (and the routes flown)',
-      fix: 'change spec.from or spec.to', parent: `state Failed, Ready=False NoSuchRoute; Warning Event NoSuchRoute`, command: COMMAND,
+      id: 'flightticket: unknown route',
+      input: '{"spec":{"from":"ICN","to":"XYZ","number":2}}',
+      message: r.message,
+      names: 'spec.from, spec.to (and the routes flown)',
+      fix: 'change spec.from or spec.to',
+      parent: `state Failed, Ready=False NoSuchRoute; Warning Event NoSuchRoute`,
+      command: COMMAND,
     });
     const flown = ROUTES.map(([f, to]) => `${f}-${to}`).join(', ');
-    assert.equal(r.message, `The booking service flies no route ICN→XYZ; change spec.from or spec.to (booking service POST /v1/bookings: 422 no_such_route: no flights from ICN to XYZ; routes flown: ${flown})`);
+    assert.equal(
+      r.message,
+      `The booking service flies no route ICN→XYZ; change spec.from or spec.to (booking service POST /v1/bookings: 422 no_such_route: no flights from ICN to XYZ; routes flown: ${flown})`,
+    );
     assert.equal(event.message, r.message);
     assert.equal(t.status?.state, 'Failed');
     assert.deepEqual(await bookingsOf(t), [], 'no booking was made');
     assert.equal(await requestsDuring(3000), 0, 'a ticket that failed for its spec is not retried until the spec changes');
 
     await env.kubectlOk(['patch', '-n', ns, 'flightticket', 'to-nowhere', '--type=merge', '-p', '{"spec":{"to":"NRT"}}']);
-    const fixed = await eventually('booked after the fix', async () => {
-      const x = await getTicket(env, ns, 'to-nowhere');
-      return isBooked(x) ? x : undefined;
-    }, 20_000);
+    const fixed = await eventually(
+      'booked after the fix',
+      async () => {
+        const x = await getTicket(env, ns, 'to-nowhere');
+        return isBooked(x) ? x : undefined;
+      },
+      20_000,
+    );
     assert.equal((await bookingsOf(fixed)).filter((b) => b.state === 'active').length, 1);
   });
 
@@ -84,10 +119,18 @@ describe('FlightTickets the booking service cannot serve, and wrong operator con
     const { t, r } = await failedWith(ns, 'no-key', 'ApiKeyUnavailable');
     await warning(ns, 'no-key', 'ApiKeyUnavailable');
     recordCase({
-      id: 'flightticket: API-key Secret missing', input: `FlightTicket operator configured with Secret ${ns}/no-such-secret, which does not exist`, message: r.message,
-      names: 'the Secret and its key', fix: 'create it or grant get on it', parent: 'Ready=False ApiKeyUnavailable; Warning Event ApiKeyUnavailable', command: COMMAND,
+      id: 'flightticket: API-key Secret missing',
+      input: `FlightTicket operator configured with Secret ${ns}/no-such-secret, which does not exist`,
+      message: r.message,
+      names: 'the Secret and its key',
+      fix: 'create it or grant get on it',
+      parent: 'Ready=False ApiKeyUnavailable; Warning Event ApiKeyUnavailable',
+      command: COMMAND,
     });
-    assert.equal(r.message, `cannot read Secret ${ns}/no-such-secret (key apiKey): it does not exist; create it or grant the operator get on it`);
+    assert.equal(
+      r.message,
+      `cannot read Secret ${ns}/no-such-secret (key apiKey): it does not exist; create it or grant the operator get on it`,
+    );
     assert.deepEqual(await bookingsOf(t), []);
     assert.equal(await requestsDuring(2000), 0, 'no booking request without a key');
   });
@@ -100,8 +143,13 @@ describe('FlightTickets the booking service cannot serve, and wrong operator con
     const { t, r } = await failedWith(ns, 'bad-key', 'BookingUnauthorized');
     await warning(ns, 'bad-key', 'BookingUnauthorized');
     recordCase({
-      id: 'flightticket: API key refused', input: 'the Secret holds a key the booking service refuses', message: r.message, names: 'the Secret and its key', fix: 'put a valid key there',
-      parent: 'Ready=False BookingUnauthorized; Warning Event BookingUnauthorized', command: COMMAND,
+      id: 'flightticket: API key refused',
+      input: 'the Secret holds a key the booking service refuses',
+      message: r.message,
+      names: 'the Secret and its key',
+      fix: 'put a valid key there',
+      parent: 'Ready=False BookingUnauthorized; Warning Event BookingUnauthorized',
+      command: COMMAND,
     });
     assert.equal(r.message, `The booking service refused the API key in Secret ${ns}/booking-api (key apiKey); put a valid key there`);
     assert.deepEqual(await bookingsOf(t), []);

@@ -26,7 +26,13 @@ const clusterScoped: string[] = [];
 async function overlay(dir: string, namespace: string): Promise<void> {
   await writeFile(
     join(dir, 'kustomization.yaml'),
-    stringify({ apiVersion: 'kustomize.config.k8s.io/v1beta1', kind: 'Kustomization', namespace, resources: [relative(dir, join(root, 'config/default'))], transformers: ['suffix.yaml'] }),
+    stringify({
+      apiVersion: 'kustomize.config.k8s.io/v1beta1',
+      kind: 'Kustomization',
+      namespace,
+      resources: [relative(dir, join(root, 'config/default'))],
+      transformers: ['suffix.yaml'],
+    }),
   );
   await writeFile(
     join(dir, 'suffix.yaml'),
@@ -35,7 +41,10 @@ async function overlay(dir: string, namespace: string): Promise<void> {
       kind: 'PrefixSuffixTransformer',
       metadata: { name: 'cluster-scoped-suffix' },
       suffix: `-${namespace}`,
-      fieldSpecs: [{ kind: 'ClusterRole', path: 'metadata/name' }, { kind: 'ClusterRoleBinding', path: 'metadata/name' }],
+      fieldSpecs: [
+        { kind: 'ClusterRole', path: 'metadata/name' },
+        { kind: 'ClusterRoleBinding', path: 'metadata/name' },
+      ],
     }),
   );
 }
@@ -72,12 +81,17 @@ void describe('kubectl apply -k config/default into a restricted namespace', () 
     const pods = await eventually(
       'two Running operator Pods',
       async () => {
-        const out = JSON.parse(await env.kubectlOk(['get', 'pods', '-n', ns, '-l', 'app.kubernetes.io/component=controller-manager', '-o', 'json'])) as { items: { metadata: { name: string }; status: { phase?: string }; spec: { serviceAccountName?: string } }[] };
+        const out = JSON.parse(
+          await env.kubectlOk(['get', 'pods', '-n', ns, '-l', 'app.kubernetes.io/component=controller-manager', '-o', 'json']),
+        ) as { items: { metadata: { name: string }; status: { phase?: string }; spec: { serviceAccountName?: string } }[] };
         return out.items.length === 2 && out.items.every((p) => p.status.phase === 'Running') ? out.items : undefined;
       },
       60_000,
     );
-    assert.ok(pods.every((p) => p.spec.serviceAccountName === serviceAccountName(prefix)), 'the Pods run as the generated ServiceAccount');
+    assert.ok(
+      pods.every((p) => p.spec.serviceAccountName === serviceAccountName(prefix)),
+      'the Pods run as the generated ServiceAccount',
+    );
     // A ReplicaSet whose Pods PSA refused would say so here (FailedCreate); none may exist.
     const events = await env.kubectlOk(['get', 'events', '-n', ns, '--field-selector', 'reason=FailedCreate', '-o', 'name']);
     assert.equal(events.trim(), '', 'no FailedCreate events');
@@ -105,17 +119,46 @@ void describe('the generated RBAC, used through a token for the generated Servic
     if (operators.flightticket) {
       // As deployed: the API key Secret sits in the operator namespace under the name the named-reads Role allows.
       booking = await startBookingService({ dataDir: join(tmp, 'booking'), apiKey: 'rbac-test-key', port: 0 });
-      await env.kubectlOk(['create', 'secret', 'generic', FLIGHTTICKET_API_KEY_SECRET_NAME, '-n', ns, '--from-literal=apiKey=rbac-test-key']);
-      Object.assign(ftEnv, { FLIGHTTICKET_BOOKING_URL: booking.url, FLIGHTTICKET_API_KEY_SECRET: `${ns}/${FLIGHTTICKET_API_KEY_SECRET_NAME}` });
+      await env.kubectlOk([
+        'create',
+        'secret',
+        'generic',
+        FLIGHTTICKET_API_KEY_SECRET_NAME,
+        '-n',
+        ns,
+        '--from-literal=apiKey=rbac-test-key',
+      ]);
+      Object.assign(ftEnv, {
+        FLIGHTTICKET_BOOKING_URL: booking.url,
+        FLIGHTTICKET_API_KEY_SECRET: `${ns}/${FLIGHTTICKET_API_KEY_SECRET_NAME}`,
+      });
     }
     // The operators `bosun run` offers that this test knows how to exercise; others join as they land.
     const names = ['message', 'application', 'flightticket'].filter((n) => operators[n]);
-    operator = spawn(process.execPath, ['--import', 'tsx', join(root, 'packages/bosun/src/tooling/cli/run-main.ts'), 'run', ...names, '--kubeconfig', saKubeconfig, '--standalone', '--metrics-addr', '0', '--health-addr', '0'], {
-      cwd: root,
-      env: { ...process.env, ...ftEnv, KUBECONFIG: saKubeconfig },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    for (const s of [operator.stdout!, operator.stderr!]) s.on('data', (d: Buffer) => logs.push(...d.toString().split('\n').filter(Boolean)));
+    operator = spawn(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        join(root, 'packages/bosun/src/tooling/cli/run-main.ts'),
+        'run',
+        ...names,
+        '--kubeconfig',
+        saKubeconfig,
+        '--standalone',
+        '--metrics-addr',
+        '0',
+        '--health-addr',
+        '0',
+      ],
+      {
+        cwd: root,
+        env: { ...process.env, ...ftEnv, KUBECONFIG: saKubeconfig },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    for (const s of [operator.stdout!, operator.stderr!])
+      s.on('data', (d: Buffer) => logs.push(...d.toString().split('\n').filter(Boolean)));
   });
 
   after(async () => {
@@ -132,30 +175,58 @@ void describe('the generated RBAC, used through a token for the generated Servic
   });
 
   test('is sufficient: a Message gets its Pod and becomes Ready', async () => {
-    await env.kubectlOk(['apply', '-n', workNs, '-f', '-'], 'apiVersion: myorg.dev/v1\nkind: Message\nmetadata:\n  name: hello\nspec:\n  text: hello from a least-privilege operator\n');
+    await env.kubectlOk(
+      ['apply', '-n', workNs, '-f', '-'],
+      'apiVersion: myorg.dev/v1\nkind: Message\nmetadata:\n  name: hello\nspec:\n  text: hello from a least-privilege operator\n',
+    );
     const r = await env.kubectl(['wait', '-n', workNs, '--for=condition=Ready', 'message/hello', '--timeout=60s']);
     assert.equal(r.code, 0, `${r.stderr}\noperator logs:\n${logs.slice(-30).join('\n')}`);
     await env.kubectlOk(['get', 'pod', '-n', workNs, 'hello-pod']);
-    assert.ok(!logs.some((l) => /forbidden/i.test(l)), `the operator hit a Forbidden:\n${logs.filter((l) => /forbidden/i.test(l)).join('\n')}`);
+    assert.ok(
+      !logs.some((l) => /forbidden/i.test(l)),
+      `the operator hit a Forbidden:\n${logs.filter((l) => /forbidden/i.test(l)).join('\n')}`,
+    );
   });
 
-  test('is sufficient: an Application gets its Deployment and Service', { skip: operators.application ? false : 'the application operator is not registered in operators/index.ts' }, async () => {
-    await env.kubectlOk(['apply', '-n', appNs, '-f', join(root, 'examples/application.yaml')]);
-    const r = await env.kubectl(['wait', '-n', appNs, '--for=condition=Ready', 'application/example-app', '--timeout=90s']);
-    assert.equal(r.code, 0, `${r.stderr}\noperator logs:\n${logs.slice(-30).join('\n')}`);
-    const children = JSON.parse(await env.kubectlOk(['get', 'deployments,services', '-n', appNs, '-o', 'json'])) as { items: { kind: string; metadata: { ownerReferences?: { name: string }[] } }[] };
-    const owned = children.items.filter((c) => c.metadata.ownerReferences?.some((o) => o.name === 'example-app')).map((c) => c.kind).sort();
-    assert.deepEqual(owned, ['Deployment', 'Service']);
-    assert.ok(!logs.some((l) => /forbidden/i.test(l)), `the operator hit a Forbidden:\n${logs.filter((l) => /forbidden/i.test(l)).join('\n')}`);
-  });
+  test(
+    'is sufficient: an Application gets its Deployment and Service',
+    { skip: operators.application ? false : 'the application operator is not registered in operators/index.ts' },
+    async () => {
+      await env.kubectlOk(['apply', '-n', appNs, '-f', join(root, 'examples/application.yaml')]);
+      const r = await env.kubectl(['wait', '-n', appNs, '--for=condition=Ready', 'application/example-app', '--timeout=90s']);
+      assert.equal(r.code, 0, `${r.stderr}\noperator logs:\n${logs.slice(-30).join('\n')}`);
+      const children = JSON.parse(await env.kubectlOk(['get', 'deployments,services', '-n', appNs, '-o', 'json'])) as {
+        items: { kind: string; metadata: { ownerReferences?: { name: string }[] } }[];
+      };
+      const owned = children.items
+        .filter((c) => c.metadata.ownerReferences?.some((o) => o.name === 'example-app'))
+        .map((c) => c.kind)
+        .sort();
+      assert.deepEqual(owned, ['Deployment', 'Service']);
+      assert.ok(
+        !logs.some((l) => /forbidden/i.test(l)),
+        `the operator hit a Forbidden:\n${logs.filter((l) => /forbidden/i.test(l)).join('\n')}`,
+      );
+    },
+  );
 
-  test('is sufficient: a FlightTicket gets booked with the key read from the named Secret', { skip: operators.flightticket ? false : 'the flightticket operator is not registered in operators/index.ts' }, async () => {
-    await env.kubectlOk(['apply', '-n', ftNs, '-f', '-'], 'apiVersion: flights.com/v1\nkind: FlightTicket\nmetadata:\n  name: trip\nspec:\n  from: ICN\n  to: NRT\n  number: 2\n');
-    const r = await env.kubectl(['wait', '-n', ftNs, '--for=condition=Ready', 'flightticket/trip', '--timeout=60s']);
-    assert.equal(r.code, 0, `${r.stderr}\noperator logs:\n${logs.slice(-30).join('\n')}`);
-    assert.equal(await env.kubectlOk(['get', 'flightticket', 'trip', '-n', ftNs, '-o', 'jsonpath={.status.state}']), 'Booked');
-    assert.ok(!logs.some((l) => /forbidden/i.test(l)), `the operator hit a Forbidden:\n${logs.filter((l) => /forbidden/i.test(l)).join('\n')}`);
-  });
+  test(
+    'is sufficient: a FlightTicket gets booked with the key read from the named Secret',
+    { skip: operators.flightticket ? false : 'the flightticket operator is not registered in operators/index.ts' },
+    async () => {
+      await env.kubectlOk(
+        ['apply', '-n', ftNs, '-f', '-'],
+        'apiVersion: flights.com/v1\nkind: FlightTicket\nmetadata:\n  name: trip\nspec:\n  from: ICN\n  to: NRT\n  number: 2\n',
+      );
+      const r = await env.kubectl(['wait', '-n', ftNs, '--for=condition=Ready', 'flightticket/trip', '--timeout=60s']);
+      assert.equal(r.code, 0, `${r.stderr}\noperator logs:\n${logs.slice(-30).join('\n')}`);
+      assert.equal(await env.kubectlOk(['get', 'flightticket', 'trip', '-n', ftNs, '-o', 'jsonpath={.status.state}']), 'Booked');
+      assert.ok(
+        !logs.some((l) => /forbidden/i.test(l)),
+        `the operator hit a Forbidden:\n${logs.filter((l) => /forbidden/i.test(l)).join('\n')}`,
+      );
+    },
+  );
 
   test('is minimal: Secrets cannot be deleted, Nodes not listed, ConfigMaps not written, other Leases not touched', async () => {
     const can = async (...args: string[]) => (await runKubectl(saKubeconfig, ['auth', 'can-i', ...args])).stdout.trim();

@@ -37,7 +37,10 @@ export function guideModule(markdown: string, prelude = PRELUDE): string {
     const [, wholeType, names = '', from = ''] = m;
     const names_ = imports.get(from) ?? new Map<string, boolean>();
     imports.set(from, names_);
-    for (const raw of names.split(',').map((n) => n.trim()).filter(Boolean)) {
+    for (const raw of names
+      .split(',')
+      .map((n) => n.trim())
+      .filter(Boolean)) {
       const typeOnly = wholeType !== undefined || raw.startsWith('type ');
       const name = raw.replace(/^type /, '');
       names_.set(name, (names_.get(name) ?? true) && typeOnly);
@@ -121,9 +124,15 @@ for (const [name, { file }] of Object.entries(DOCS)) {
 
 void test('every markdown file with a TypeScript example is checked', () => {
   const checkedFiles = new Set(['docs/guide.md', ...Object.values(DOCS).map((d) => d.file)]);
-  const withExamples = ['README.md', ...readdirSync(join(root, 'docs')).map((f) => `docs/${f}`), ...readdirSync(join(root, 'operators')).map((d) => `operators/${d}/README.md`)]
-    .filter((f) => f.endsWith('.md') && existsSync(join(root, f)) && /^```ts$/m.test(readFileSync(join(root, f), 'utf8')));
-  assert.deepEqual(withExamples.filter((f) => !checkedFiles.has(f)), []);
+  const withExamples = [
+    'README.md',
+    ...readdirSync(join(root, 'docs')).map((f) => `docs/${f}`),
+    ...readdirSync(join(root, 'operators')).map((d) => `operators/${d}/README.md`),
+  ].filter((f) => f.endsWith('.md') && existsSync(join(root, f)) && /^```ts$/m.test(readFileSync(join(root, f), 'utf8')));
+  assert.deepEqual(
+    withExamples.filter((f) => !checkedFiles.has(f)),
+    [],
+  );
 });
 
 void test('an example that misuses an inferred type fails the check (the check is not vacuous)', () => {

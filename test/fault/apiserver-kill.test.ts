@@ -9,9 +9,27 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ApplicationResource, type Application } from '../../operators/application/resource.js';
 import { MessageResource, type Message } from '../../operators/message/resource.js';
-import { applicationWrites, applicationWriteViolations, appSpecs, createApplications, maxApplicationWrites, waitApplicationsConverged } from './lib/applications.js';
+import {
+  applicationWrites,
+  applicationWriteViolations,
+  appSpecs,
+  createApplications,
+  maxApplicationWrites,
+  waitApplicationsConverged,
+} from './lib/applications.js';
 import { describeCounts, OPERATOR_USER_AGENT, readAudit } from './lib/audit.js';
-import { bookingProcess, createTickets, flightTicketEnv, installFlightTickets, isTicketBooked, readTickets, ticketSpec, ticketWrites, waitTicketsConverged, type BookingProcess } from './lib/flighttickets.js';
+import {
+  bookingProcess,
+  createTickets,
+  flightTicketEnv,
+  installFlightTickets,
+  isTicketBooked,
+  readTickets,
+  ticketSpec,
+  ticketWrites,
+  waitTicketsConverged,
+  type BookingProcess,
+} from './lib/flighttickets.js';
 import { startFaultCluster, type FaultCluster } from './lib/cluster.js';
 import { createMessages, describeViolations, hotLoopReport, hotLoopViolations, names, waitConverged } from './lib/invariants.js';
 import { metricValue, operatorProcess, readOperatorLog, reconcileFailures, type OperatorProcess } from './lib/operator.js';
@@ -99,7 +117,9 @@ describe(`kube-apiserver SIGKILLed during the convergence of ${N} Messages and $
       await new Promise((r) => setTimeout(r, 100));
     }
     const [appsAtKill, ticketsAtKill] = await Promise.all([
-      cluster.client.list<Application>(ApplicationResource, { namespace: appNs }).then((l) => l.items.filter((a) => a.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')).length),
+      cluster.client
+        .list<Application>(ApplicationResource, { namespace: appNs })
+        .then((l) => l.items.filter((a) => a.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')).length),
       readTickets(cluster.client, ticketNs).then((l) => l.filter(isTicketBooked).length),
     ]);
     const killAt = performance.now();
@@ -123,10 +143,16 @@ describe(`kube-apiserver SIGKILLed during the convergence of ${N} Messages and $
       .sort((a, b) => a - b)[0];
     // The pace of the Pod applies after the restart: the retries of the reconciles that failed in the outage.
     const applies = mine
-      .filter((e) => e.verb === 'patch' && e.objectRef?.resource === 'pods' && Date.parse(e.requestReceivedTimestamp) >= restart.readyAt.getTime())
+      .filter(
+        (e) =>
+          e.verb === 'patch' && e.objectRef?.resource === 'pods' && Date.parse(e.requestReceivedTimestamp) >= restart.readyAt.getTime(),
+      )
       .map((e) => Date.parse(e.requestReceivedTimestamp))
       .sort((a, b) => a - b);
-    const gaps = applies.slice(1).map((ts, i) => ts - applies[i]!).sort((a, b) => a - b);
+    const gaps = applies
+      .slice(1)
+      .map((ts, i) => ts - applies[i]!)
+      .sort((a, b) => a - b);
     const medianGap = gaps.length ? gaps[Math.floor(gaps.length / 2)]! : 0;
     const report = await hotLoopReport(cluster.auditLog, { since, namespace: ns });
     const events = await readAudit(cluster.auditLog);
@@ -139,19 +165,30 @@ describe(`kube-apiserver SIGKILLed during the convergence of ${N} Messages and $
     const back = restart.readyAt.getTime();
     const latest = (xs: (string | undefined)[]) => Math.max(...xs.map((x) => (x ? Date.parse(x) : 0)));
     const lastPodCreated = latest(state.pods.map((p) => p.metadata.creationTimestamp));
-    const lastBound = latest(state.pods.map((p) => (p.status as { conditions?: { type: string; lastTransitionTime?: string }[] } | undefined)?.conditions?.find((c) => c.type === 'PodScheduled')?.lastTransitionTime));
+    const lastBound = latest(
+      state.pods.map(
+        (p) =>
+          (p.status as { conditions?: { type: string; lastTransitionTime?: string }[] } | undefined)?.conditions?.find(
+            (c) => c.type === 'PodScheduled',
+          )?.lastTransitionTime,
+      ),
+    );
     const lastWrite = report.counts.lastWriteAt?.getTime() ?? 0;
     const metrics = await op.metrics();
     const relists = metricValue(metrics, 'bosun_watch_restarts_total', { reason: 'gone' });
     const restarts = metricValue(metrics, 'bosun_watch_restarts_total');
     const failures = reconcileFailures(await readOperatorLog(op.logFile));
 
-    t.diagnostic(`${N} Messages created in ${createdMs.toFixed(0)} ms; ${readyAtKill} Ready (and ${appsAtKill}/${NA} Applications Ready, ${ticketsAtKill}/${NT} FlightTickets Booked) when kube-apiserver was SIGKILLed at +${(killAt - t0).toFixed(0)} ms`);
+    t.diagnostic(
+      `${N} Messages created in ${createdMs.toFixed(0)} ms; ${readyAtKill} Ready (and ${appsAtKill}/${NA} Applications Ready, ${ticketsAtKill}/${NT} FlightTickets Booked) when kube-apiserver was SIGKILLed at +${(killAt - t0).toFixed(0)} ms`,
+    );
     t.diagnostic(`kube-apiserver down ${restart.downMs.toFixed(0)} ms (kill, ${DOWN_MS} ms pause, start, /readyz)`);
     t.diagnostic(
       `time to notice: the operator's first request to the new API server ${firstAfter === undefined ? 'never came' : `came ${firstAfter - restart.readyAt.getTime()} ms after its /readyz answered 200`}`,
     );
-    t.diagnostic(`time to converge: ${convergedMs.toFixed(0)} ms from the first create; ${afterBackMs.toFixed(0)} ms after the API server was back`);
+    t.diagnostic(
+      `time to converge: ${convergedMs.toFixed(0)} ms from the first create; ${afterBackMs.toFixed(0)} ms after the API server was back`,
+    );
     t.diagnostic(
       `Applications: ${NA} converged ${appsMs.toFixed(0)} ms from the first create (${(t0 + appsMs - backPerf).toFixed(0)} ms after the API server was back); ${[...appWrites.values()].reduce((a, b) => a + b, 0)} writes to them and their children, at most ${maxApp.writes} (${maxApp.name || 'none'})`,
     );
@@ -164,9 +201,13 @@ describe(`kube-apiserver SIGKILLed during the convergence of ${N} Messages and $
     t.diagnostic(
       `reconciles failed during the outage: ${failures.total}, at most ${failures.maxPerObject} for one Message; their retries share the queue's 10/s bucket (burst 100), so the last was due ~${Math.max(0, (failures.total - 100) / 10).toFixed(0)} s after the crash`,
     );
-    t.diagnostic(`Pod applies after the restart: ${applies.length}${applies.length > 1 ? `, median ${medianGap} ms apart` : ''} (the work queue's retry token bucket, 10/s, paces retries of reconciles that failed in the outage)`);
+    t.diagnostic(
+      `Pod applies after the restart: ${applies.length}${applies.length > 1 ? `, median ${medianGap} ms apart` : ''} (the work queue's retry token bucket, 10/s, paces retries of reconciles that failed in the outage)`,
+    );
     t.diagnostic(`watch restarts in the operator: ${restarts} (${relists} relists after 410)`);
-    t.diagnostic(`operator requests: ${describeCounts(report.counts)}; after convergence (3 s): ${report.quiet.total} requests, ${report.quiet.writes} writes`);
+    t.diagnostic(
+      `operator requests: ${describeCounts(report.counts)}; after convergence (3 s): ${report.quiet.total} requests, ${report.quiet.writes} writes`,
+    );
 
     assert.ok(readyAtKill < N, `the crash came during the convergence (${readyAtKill} of ${N} Ready at the kill)`);
     assert.ok(firstAfter !== undefined, 'the operator reached the restarted API server');
@@ -177,7 +218,9 @@ describe(`kube-apiserver SIGKILLed during the convergence of ${N} Messages and $
     const hot = [
       ...hotLoopViolations(report, MAX_WRITES_PER_OBJECT),
       ...applicationWriteViolations(appWrites, MAX_APP_WRITES),
-      ...(tw.max.writes > MAX_TICKET_WRITES ? [`${tw.max.writes} writes to FlightTicket ${tw.max.name}, more than the bound ${MAX_TICKET_WRITES}`] : []),
+      ...(tw.max.writes > MAX_TICKET_WRITES
+        ? [`${tw.max.writes} writes to FlightTicket ${tw.max.name}, more than the bound ${MAX_TICKET_WRITES}`]
+        : []),
     ];
     assert.deepEqual(hot, [], describeViolations(hot));
   });

@@ -89,7 +89,13 @@ describe(`scenario 7: ${N} FlightTickets, the booking service failing 30% and sl
     [cluster] = await Promise.all([startFaultCluster({ prefix: 'fault-booking' }), booking.start()]);
     await cluster.namespace(ns);
     await installFlightTickets(cluster, ns);
-    op = operatorProcess({ kubeconfig: cluster.kubeconfig, namespace: ns, logFile: join(cluster.dir, 'logs', 'operator.log'), operator: 'flightticket', env: flightTicketEnv(booking, ns) });
+    op = operatorProcess({
+      kubeconfig: cluster.kubeconfig,
+      namespace: ns,
+      logFile: join(cluster.dir, 'logs', 'operator.log'),
+      operator: 'flightticket',
+      env: flightTicketEnv(booking, ns),
+    });
   });
 
   after(async () => {
@@ -99,111 +105,148 @@ describe(`scenario 7: ${N} FlightTickets, the booking service failing 30% and sl
     if (process.env.BOSUN_FAULT_KEEP !== '1' && bookingDir) await rm(bookingDir, { recursive: true, force: true });
   });
 
-  test('exactly one active booking per live ticket, none for a deleted one, statuses truthful, no hot loop', { timeout: LONG ? 600_000 : 300_000 }, async (t) => {
-    t.diagnostic(`booking faults: ${JSON.stringify(BOOKING_FAULTS)}`);
-    const since = new Date();
-    const sinceMs = Date.now();
-    const t0 = performance.now();
-    const at = () => `+${((performance.now() - t0) / 1000).toFixed(1)} s`;
-    const startups = [await op.start()];
-    const all = names('ft', N);
-    const index = new Map(all.map((n, i) => [n, i]));
-    const specs = new Map<string, FlightTicketSpec>(all.map((n, i) => [n, ticketSpec(i)]));
-    const booked = async () => (await readTickets(cluster.client, ns)).filter(isTicketBooked).length;
-    const timeline: string[] = [];
+  test(
+    'exactly one active booking per live ticket, none for a deleted one, statuses truthful, no hot loop',
+    { timeout: LONG ? 600_000 : 300_000 },
+    async (t) => {
+      t.diagnostic(`booking faults: ${JSON.stringify(BOOKING_FAULTS)}`);
+      const since = new Date();
+      const sinceMs = Date.now();
+      const t0 = performance.now();
+      const at = () => `+${((performance.now() - t0) / 1000).toFixed(1)} s`;
+      const startups = [await op.start()];
+      const all = names('ft', N);
+      const index = new Map(all.map((n, i) => [n, i]));
+      const specs = new Map<string, FlightTicketSpec>(all.map((n, i) => [n, ticketSpec(i)]));
+      const booked = async () => (await readTickets(cluster.client, ns)).filter(isTicketBooked).length;
+      const timeline: string[] = [];
 
-    // Wave 1, then kill 1 once a quarter of it is booked: bookings in flight at the kill.
-    const wave1 = all.slice(0, N / 2);
-    const uids = await createTickets(cluster.client, ns, wave1, (n) => specs.get(n)!);
-    await until('a quarter of wave 1 booked', async () => ((await booked()) >= wave1.length / 4 ? true : undefined), 120_000);
-    timeline.push(`${at()} kill 1 (${await booked()}/${wave1.length} booked)`);
-    await op.signal('SIGKILL');
-    startups.push(await op.start());
+      // Wave 1, then kill 1 once a quarter of it is booked: bookings in flight at the kill.
+      const wave1 = all.slice(0, N / 2);
+      const uids = await createTickets(cluster.client, ns, wave1, (n) => specs.get(n)!);
+      await until('a quarter of wave 1 booked', async () => ((await booked()) >= wave1.length / 4 ? true : undefined), 120_000);
+      timeline.push(`${at()} kill 1 (${await booked()}/${wave1.length} booked)`);
+      await op.signal('SIGKILL');
+      startups.push(await op.start());
 
-    // Wave 2 and the changes.
-    for (const [n, u] of await createTickets(cluster.client, ns, all.slice(N / 2), (n) => specs.get(n)!)) uids.set(n, u);
-    const changedRoute = new Set<string>();
-    const changed = new Set<string>();
-    for (const [k, n] of wave1.slice(0, CHANGED_NUMBER + CHANGED_ROUTE).entries()) {
-      const s = specs.get(n)!;
-      const next = k < CHANGED_NUMBER ? { ...s, number: 1 + (s.number % 10) } : { from: s.to, to: s.from, number: s.number };
-      if (k >= CHANGED_NUMBER) changedRoute.add(uids.get(n)!);
-      changed.add(n);
-      specs.set(n, next);
-      const live = await cluster.client.get<FlightTicket>(FlightTicketResource, ns, n);
-      await cluster.client.update<FlightTicket>(FlightTicketResource, { ...live, spec: next });
-    }
-    timeline.push(`${at()} wave 2 created, ${CHANGED_NUMBER + CHANGED_ROUTE} changed`);
+      // Wave 2 and the changes.
+      for (const [n, u] of await createTickets(cluster.client, ns, all.slice(N / 2), (n) => specs.get(n)!)) uids.set(n, u);
+      const changedRoute = new Set<string>();
+      const changed = new Set<string>();
+      for (const [k, n] of wave1.slice(0, CHANGED_NUMBER + CHANGED_ROUTE).entries()) {
+        const s = specs.get(n)!;
+        const next = k < CHANGED_NUMBER ? { ...s, number: 1 + (s.number % 10) } : { from: s.to, to: s.from, number: s.number };
+        if (k >= CHANGED_NUMBER) changedRoute.add(uids.get(n)!);
+        changed.add(n);
+        specs.set(n, next);
+        const live = await cluster.client.get<FlightTicket>(FlightTicketResource, ns, n);
+        await cluster.client.update<FlightTicket>(FlightTicketResource, { ...live, spec: next });
+      }
+      timeline.push(`${at()} wave 2 created, ${CHANGED_NUMBER + CHANGED_ROUTE} changed`);
 
-    // A third deleted once a quarter of all is booked: some booked (cancels), some with their first
-    // booking in flight; kill 2 while those calls are in flight.
-    await until('a quarter of all tickets booked', async () => ((await booked()) >= N / 4 ? true : undefined), 120_000);
-    const deleted = all.filter((n) => index.get(n)! % 3 === 2);
-    const bookedAtDelete = new Set((await readTickets(cluster.client, ns)).filter(isTicketBooked).map((x) => x.metadata.name!));
-    for (const n of deleted) await cluster.client.delete(FlightTicketResource, ns, n);
-    timeline.push(`${at()} ${deleted.length} deleted (${deleted.filter((n) => bookedAtDelete.has(n)).length} of them booked at that moment)`);
-    await new Promise((r) => setTimeout(r, 1_500));
-    timeline.push(`${at()} kill 2 (${await booked()} booked)`);
-    await op.signal('SIGKILL');
-    const lastKill = performance.now();
-    startups.push(await op.start());
+      // A third deleted once a quarter of all is booked: some booked (cancels), some with their first
+      // booking in flight; kill 2 while those calls are in flight.
+      await until('a quarter of all tickets booked', async () => ((await booked()) >= N / 4 ? true : undefined), 120_000);
+      const deleted = all.filter((n) => index.get(n)! % 3 === 2);
+      const bookedAtDelete = new Set((await readTickets(cluster.client, ns)).filter(isTicketBooked).map((x) => x.metadata.name!));
+      for (const n of deleted) await cluster.client.delete(FlightTicketResource, ns, n);
+      timeline.push(
+        `${at()} ${deleted.length} deleted (${deleted.filter((n) => bookedAtDelete.has(n)).length} of them booked at that moment)`,
+      );
+      await new Promise((r) => setTimeout(r, 1_500));
+      timeline.push(`${at()} kill 2 (${await booked()} booked)`);
+      await op.signal('SIGKILL');
+      const lastKill = performance.now();
+      startups.push(await op.start());
 
-    // The booking service restarted once half of the live tickets are booked, with calls in flight.
-    const liveCount = N - deleted.length;
-    await until('half of the live tickets booked', async () => ((await booked()) >= liveCount / 2 ? true : undefined), 120_000);
-    timeline.push(`${at()} booking service ${BOOKING_SIGNAL} (${await booked()}/${liveCount} booked)`);
-    const { downMs } = await booking.restart({ signal: BOOKING_SIGNAL });
-    const bookingBack = performance.now();
-    timeline.push(`${at()} booking service back after ${downMs.toFixed(0)} ms`);
+      // The booking service restarted once half of the live tickets are booked, with calls in flight.
+      const liveCount = N - deleted.length;
+      await until('half of the live tickets booked', async () => ((await booked()) >= liveCount / 2 ? true : undefined), 120_000);
+      timeline.push(`${at()} booking service ${BOOKING_SIGNAL} (${await booked()}/${liveCount} booked)`);
+      const { downMs } = await booking.restart({ signal: BOOKING_SIGNAL });
+      const bookingBack = performance.now();
+      timeline.push(`${at()} booking service back after ${downMs.toFixed(0)} ms`);
 
-    const expected = {
-      live: new Map([...specs].filter(([n]) => !deleted.includes(n))),
-      deletedUids: new Set(deleted.map((n) => uids.get(n)!)),
-      maxBookings: (uid: string) => (changedRoute.has(uid) ? 2 : 1),
-    };
-    const result = await waitTicketsConverged(cluster.client, ns, booking, expected, { since: t0, timeoutMs: CONVERGE_AFTER_BACK_MS });
-    timeline.push(`${at()} converged`);
+      const expected = {
+        live: new Map([...specs].filter(([n]) => !deleted.includes(n))),
+        deletedUids: new Set(deleted.map((n) => uids.get(n)!)),
+        maxBookings: (uid: string) => (changedRoute.has(uid) ? 2 : 1),
+      };
+      const result = await waitTicketsConverged(cluster.client, ns, booking, expected, { since: t0, timeoutMs: CONVERGE_AFTER_BACK_MS });
+      timeline.push(`${at()} converged`);
 
-    // Quiet window: no write to the API server, no call to the booking service.
-    const quietFrom = Date.now();
-    await new Promise((r) => setTimeout(r, QUIET_MS));
-    const events = await readAudit(cluster.auditLog);
-    const writes = ticketWrites(events, { since, namespace: ns });
-    const quietWrites = ticketWrites(events, { since: new Date(quietFrom), namespace: ns });
-    const calls = await booking.requests(sinceMs);
-    const quietCalls = calls.filter((c) => c.time >= quietFrom);
-    const byCall = new Map<string, number>();
-    for (const c of calls) byCall.set(`${c.method} ${c.path.replace(/bk_[0-9a-f]+/, ':id')} ${c.status}`, (byCall.get(`${c.method} ${c.path.replace(/bk_[0-9a-f]+/, ':id')} ${c.status}`) ?? 0) + 1);
-    const logLines = await readOperatorLog(op.logFile);
-    const failures = reconcileFailures(logLines);
-    const causes = new Map<string, number>();
-    const outageRetries = logLines.filter((l) => l.msg === 'the booking service did not answer; retrying after the outage backoff');
-    for (const l of [...logLines.filter((x) => x.msg === 'reconcile failed; retrying with backoff'), ...outageRetries]) {
-      const cause = String(l.err ?? '').replace(/bk_[0-9a-f]+/g, ':id').replace(/\?[^ ]*/, '').replace(/\d+/g, 'N').slice(0, 90);
-      causes.set(cause, (causes.get(cause) ?? 0) + 1);
-    }
-    const overBound = [...writes.perTicket].filter(([n, w]) => w > maxWrites(changed.has(n), deleted.includes(n)));
+      // Quiet window: no write to the API server, no call to the booking service.
+      const quietFrom = Date.now();
+      await new Promise((r) => setTimeout(r, QUIET_MS));
+      const events = await readAudit(cluster.auditLog);
+      const writes = ticketWrites(events, { since, namespace: ns });
+      const quietWrites = ticketWrites(events, { since: new Date(quietFrom), namespace: ns });
+      const calls = await booking.requests(sinceMs);
+      const quietCalls = calls.filter((c) => c.time >= quietFrom);
+      const byCall = new Map<string, number>();
+      for (const c of calls)
+        byCall.set(
+          `${c.method} ${c.path.replace(/bk_[0-9a-f]+/, ':id')} ${c.status}`,
+          (byCall.get(`${c.method} ${c.path.replace(/bk_[0-9a-f]+/, ':id')} ${c.status}`) ?? 0) + 1,
+        );
+      const logLines = await readOperatorLog(op.logFile);
+      const failures = reconcileFailures(logLines);
+      const causes = new Map<string, number>();
+      const outageRetries = logLines.filter((l) => l.msg === 'the booking service did not answer; retrying after the outage backoff');
+      for (const l of [...logLines.filter((x) => x.msg === 'reconcile failed; retrying with backoff'), ...outageRetries]) {
+        const cause = String(l.err ?? '')
+          .replace(/bk_[0-9a-f]+/g, ':id')
+          .replace(/\?[^ ]*/, '')
+          .replace(/\d+/g, 'N')
+          .slice(0, 90);
+        causes.set(cause, (causes.get(cause) ?? 0) + 1);
+      }
+      const overBound = [...writes.perTicket].filter(([n, w]) => w > maxWrites(changed.has(n), deleted.includes(n)));
 
-    // The judge once more, from the database files with no service in front of them.
-    await booking.stop();
-    const onDisk = await booking.bookingsOnDisk();
-    const made = [...uids.values()].map((u) => bookingsOf(onDisk, u).length);
+      // The judge once more, from the database files with no service in front of them.
+      await booking.stop();
+      const onDisk = await booking.bookingsOnDisk();
+      const made = [...uids.values()].map((u) => bookingsOf(onDisk, u).length);
 
-    t.diagnostic(timeline.join('; '));
-    t.diagnostic(`operator startups (to caches synced): ${startups.map((ms) => ms.toFixed(0)).join(', ')} ms; converged ${(result.ms / 1000).toFixed(1)} s after the first create, ${((t0 + result.ms - lastKill) / 1000).toFixed(1)} s after the last kill, ${((t0 + result.ms - bookingBack) / 1000).toFixed(1)} s after the booking service was back`);
-    t.diagnostic(`bookings in the database: ${onDisk.length} made (${onDisk.filter((b) => b.state === 'active').length} active, ${onDisk.filter((b) => b.state === 'cancelled').length} cancelled), most for one ticket ${Math.max(...made)}; ${expected.live.size} live tickets, ${deleted.length} deleted`);
-    t.diagnostic(`booking service calls answered: ${calls.length} (${[...byCall].sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k}: ${v}`).join(', ')}); in the ${QUIET_MS} ms after convergence: ${quietCalls.length}`);
-    t.diagnostic(`operator writes to FlightTickets: ${writes.total}, most to one ticket ${writes.max.writes} (${writes.max.name}); after convergence: ${quietWrites.total}; reconciles failed: ${failures.total} with backoff, most for one ticket ${failures.maxPerObject} (${failures.name}), ${outageRetries.length} calls unanswered and requeued`);
-    t.diagnostic(`reconcile failures by cause: ${[...causes].sort((a, b) => b[1] - a[1]).map(([k, v]) => `${v}× ${k}`).join('; ')}`);
+      t.diagnostic(timeline.join('; '));
+      t.diagnostic(
+        `operator startups (to caches synced): ${startups.map((ms) => ms.toFixed(0)).join(', ')} ms; converged ${(result.ms / 1000).toFixed(1)} s after the first create, ${((t0 + result.ms - lastKill) / 1000).toFixed(1)} s after the last kill, ${((t0 + result.ms - bookingBack) / 1000).toFixed(1)} s after the booking service was back`,
+      );
+      t.diagnostic(
+        `bookings in the database: ${onDisk.length} made (${onDisk.filter((b) => b.state === 'active').length} active, ${onDisk.filter((b) => b.state === 'cancelled').length} cancelled), most for one ticket ${Math.max(...made)}; ${expected.live.size} live tickets, ${deleted.length} deleted`,
+      );
+      t.diagnostic(
+        `booking service calls answered: ${calls.length} (${[...byCall]
+          .sort((a, b) => b[1] - a[1])
+          .map(([k, v]) => `${k}: ${v}`)
+          .join(', ')}); in the ${QUIET_MS} ms after convergence: ${quietCalls.length}`,
+      );
+      t.diagnostic(
+        `operator writes to FlightTickets: ${writes.total}, most to one ticket ${writes.max.writes} (${writes.max.name}); after convergence: ${quietWrites.total}; reconciles failed: ${failures.total} with backoff, most for one ticket ${failures.maxPerObject} (${failures.name}), ${outageRetries.length} calls unanswered and requeued`,
+      );
+      t.diagnostic(
+        `reconcile failures by cause: ${[...causes]
+          .sort((a, b) => b[1] - a[1])
+          .map(([k, v]) => `${v}× ${k}`)
+          .join('; ')}`,
+      );
 
-    assert.deepEqual(result.violations, [], describeViolations(result.violations));
-    const fromDisk = ticketViolations(result.tickets, onDisk, expected);
-    assert.deepEqual(fromDisk, [], `from the database files: ${describeViolations(fromDisk)}`);
-    assert.equal(op.exitedUnexpectedly(), undefined, 'the last operator process is alive');
-    assert.equal(booking.exitedUnexpectedly(), undefined, 'no booking service process died by itself');
-    assert.equal(quietWrites.total, 0, `no write by the operator in the ${QUIET_MS} ms after convergence`);
-    assert.equal(quietCalls.length, 0, `no booking service call in the ${QUIET_MS} ms after convergence`);
-    assert.deepEqual(overBound, [], 'no ticket written more often than its bound (3 + 2 per change + 2 for a deletion + 1 per kill + 1 conflict)');
-    assert.ok(calls.length <= MAX_CALLS_PER_TICKET * N, `${calls.length} booking calls for ${N} tickets; at most ${MAX_CALLS_PER_TICKET} per ticket`);
-  });
+      assert.deepEqual(result.violations, [], describeViolations(result.violations));
+      const fromDisk = ticketViolations(result.tickets, onDisk, expected);
+      assert.deepEqual(fromDisk, [], `from the database files: ${describeViolations(fromDisk)}`);
+      assert.equal(op.exitedUnexpectedly(), undefined, 'the last operator process is alive');
+      assert.equal(booking.exitedUnexpectedly(), undefined, 'no booking service process died by itself');
+      assert.equal(quietWrites.total, 0, `no write by the operator in the ${QUIET_MS} ms after convergence`);
+      assert.equal(quietCalls.length, 0, `no booking service call in the ${QUIET_MS} ms after convergence`);
+      assert.deepEqual(
+        overBound,
+        [],
+        'no ticket written more often than its bound (3 + 2 per change + 2 for a deletion + 1 per kill + 1 conflict)',
+      );
+      assert.ok(
+        calls.length <= MAX_CALLS_PER_TICKET * N,
+        `${calls.length} booking calls for ${N} tickets; at most ${MAX_CALLS_PER_TICKET} per ticket`,
+      );
+    },
+  );
 });

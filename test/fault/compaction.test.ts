@@ -23,7 +23,15 @@ import { eventually } from '../../packages/bosun/src/tooling/envtest/testenv.js'
 import { countRequests, describeCounts, foreignPodDeletes, OPERATOR_USER_AGENT, podCreationTimes, readAudit } from './lib/audit.js';
 import { startFaultCluster, type FaultCluster } from './lib/cluster.js';
 import { compactEtcd, etcdRevision } from './lib/etcd.js';
-import { createMessages, describeViolations, hotLoopReport, hotLoopViolations, names, readNamespace, waitConverged } from './lib/invariants.js';
+import {
+  createMessages,
+  describeViolations,
+  hotLoopReport,
+  hotLoopViolations,
+  names,
+  readNamespace,
+  waitConverged,
+} from './lib/invariants.js';
 import { metricValue, operatorProcess, type OperatorProcess } from './lib/operator.js';
 
 const LONG = process.env.FAULT_LONG === '1';
@@ -52,7 +60,10 @@ describe('a watch gap past etcd compaction (410 Gone, relist)', () => {
   const ns = 'fault-compaction';
 
   before(async () => {
-    cluster = await startFaultCluster({ prefix: 'fault-compaction', apiserverArgs: NO_WATCH_CACHE ? ['--watch-cache=false'] : ['--watch-cache-sizes=messages.myorg.dev#0'] });
+    cluster = await startFaultCluster({
+      prefix: 'fault-compaction',
+      apiserverArgs: NO_WATCH_CACHE ? ['--watch-cache=false'] : ['--watch-cache-sizes=messages.myorg.dev#0'],
+    });
     await cluster.namespace(ns);
     proxy = await startFaultProxy({ target: { host: '127.0.0.1', port: cluster.state.ports.apiserver } });
     const kubeconfig = await writeProxyKubeconfig(cluster.kubeconfig, proxy.url, join(cluster.dir, 'config', 'operator.kubeconfig'));
@@ -96,7 +107,9 @@ describe('a watch gap past etcd compaction (410 Gone, relist)', () => {
       'the deleted Messages and their Pods gone',
       async () => {
         const s = await readNamespace(client, ns);
-        const left = s.messages.filter((m) => deletedUids.has(m.metadata.uid!)).length + s.pods.filter((p) => p.metadata.ownerReferences?.some((r) => deletedUids.has(r.uid))).length;
+        const left =
+          s.messages.filter((m) => deletedUids.has(m.metadata.uid!)).length +
+          s.pods.filter((p) => p.metadata.ownerReferences?.some((r) => deletedUids.has(r.uid))).length;
         return left === 0 ? true : undefined;
       },
       60_000,
@@ -123,7 +136,13 @@ describe('a watch gap past etcd compaction (410 Gone, relist)', () => {
     const events = await readAudit(cluster.auditLog);
     const afterResume = countRequests(events, { userAgent: OPERATOR_USER_AGENT, since: resumed, namespace: ns });
     const firstList = events
-      .filter((e) => e.stage === 'RequestReceived' && e.userAgent === OPERATOR_USER_AGENT && e.verb === 'list' && Date.parse(e.requestReceivedTimestamp) >= resumed.getTime())
+      .filter(
+        (e) =>
+          e.stage === 'RequestReceived' &&
+          e.userAgent === OPERATOR_USER_AGENT &&
+          e.verb === 'list' &&
+          Date.parse(e.requestReceivedTimestamp) >= resumed.getTime(),
+      )
       .map((e) => Date.parse(e.requestReceivedTimestamp))
       .sort((a, b) => a - b)[0];
     const metrics = await op.metrics();
@@ -136,13 +155,24 @@ describe('a watch gap past etcd compaction (410 Gone, relist)', () => {
     t.diagnostic(
       `gap: operator SIGSTOPped ${gapMs} ms; ${CREATED} created, ${DELETED} deleted, ${RECREATED} of them re-created, ${EDITED} edited; etcd compacted at revision ${compactedAt} (the operator had seen at most ${revBefore}); ${cutConnections} connections of the operator cut`,
     );
-    t.diagnostic(`time to notice: the operator's first relist ${firstList === undefined ? 'never came' : `${firstList - resumed.getTime()} ms after SIGCONT`}; relists after 410: ${goneMessages} of Messages, ${gonePods} of Pods`);
+    t.diagnostic(
+      `time to notice: the operator's first relist ${firstList === undefined ? 'never came' : `${firstList - resumed.getTime()} ms after SIGCONT`}; relists after 410: ${goneMessages} of Messages, ${gonePods} of Pods`,
+    );
     t.diagnostic(`time to converge: ${convergedMs.toFixed(0)} ms after SIGCONT`);
-    t.diagnostic(`operator requests after SIGCONT: ${describeCounts(afterResume)}; in the 3 s after convergence: ${report.quiet.total} requests, ${report.quiet.writes} writes`);
+    t.diagnostic(
+      `operator requests after SIGCONT: ${describeCounts(afterResume)}; in the 3 s after convergence: ${report.quiet.total} requests, ${report.quiet.writes} writes`,
+    );
 
     // Every watch relisted after 410.
     assert.equal(goneBefore, 0, 'no relist before the gap');
-    assert.equal(goneAll, goneMessages + gonePods, `every relist is of Messages or Pods: ${metrics.split('\n').filter((l) => l.startsWith('bosun_watch_restarts_total')).join('; ')}`);
+    assert.equal(
+      goneAll,
+      goneMessages + gonePods,
+      `every relist is of Messages or Pods: ${metrics
+        .split('\n')
+        .filter((l) => l.startsWith('bosun_watch_restarts_total'))
+        .join('; ')}`,
+    );
     assert.ok(goneMessages >= 1, `the Message watch relisted after 410 Gone (bosun_watch_restarts_total{reason="gone"} = ${goneMessages})`);
     if (NO_WATCH_CACHE) assert.ok(gonePods >= 1, `without the watch cache the Pod watch relisted after 410 Gone too (${gonePods})`);
 
@@ -152,7 +182,11 @@ describe('a watch gap past etcd compaction (410 Gone, relist)', () => {
       const pod = end.pods.find((p) => p.metadata.name === `${n}-pod`);
       assert.ok(pod, `re-created Message ${n} has its Pod`);
       assert.notEqual(newUid.get(n), oldUid.get(n), `${n} got a new uid`);
-      assert.equal(pod.metadata.ownerReferences?.find((r) => r.controller)?.uid, newUid.get(n), `the Pod of re-created ${n} is owned by the new Message`);
+      assert.equal(
+        pod.metadata.ownerReferences?.find((r) => r.controller)?.uid,
+        newUid.get(n),
+        `the Pod of re-created ${n} is owned by the new Message`,
+      );
     }
 
     // Nothing done twice: one Pod creation per Message that needed a Pod, and none for the others.
@@ -174,21 +208,37 @@ describe('a watch gap past etcd compaction (410 Gone, relist)', () => {
     for (const [name, times] of creations) {
       for (let i = 1; i < times.length; i++) {
         if ((foreign.get(name) ?? []).some((d) => d > times[i - 1]! && d <= times[i]!)) forced++;
-        else unprovoked.push(`${name} created again at ${new Date(times[i]!).toISOString()} with no deletion since ${new Date(times[i - 1]!).toISOString()}`);
+        else
+          unprovoked.push(
+            `${name} created again at ${new Date(times[i]!).toISOString()} with no deletion since ${new Date(times[i - 1]!).toISOString()}`,
+          );
       }
     }
-    t.diagnostic(`Pod creations after SIGCONT: ${[...creations.values()].reduce((a, x) => a + x.length, 0)} for ${needed.size} Messages that needed one; ${forced} of them replaced a Pod kwok deleted by name after its creation`);
+    t.diagnostic(
+      `Pod creations after SIGCONT: ${[...creations.values()].reduce((a, x) => a + x.length, 0)} for ${needed.size} Messages that needed one; ${forced} of them replaced a Pod kwok deleted by name after its creation`,
+    );
     assert.deepEqual(unprovoked, [], 'no Pod created twice without a deletion in between');
     // One Pod deletion that took effect per edit. A reconcile re-run by the operator's own status
     // write while its Pod cache still replays the gap's backlog can send the delete again; the
     // uid precondition makes that a 404, never a second Pod deleted (counted, reported, allowed).
     const podDeletes = events.filter(
-      (e) => e.stage === 'ResponseComplete' && e.userAgent === OPERATOR_USER_AGENT && e.verb === 'delete' && e.objectRef?.resource === 'pods' && Date.parse(e.requestReceivedTimestamp) >= resumed.getTime(),
+      (e) =>
+        e.stage === 'ResponseComplete' &&
+        e.userAgent === OPERATOR_USER_AGENT &&
+        e.verb === 'delete' &&
+        e.objectRef?.resource === 'pods' &&
+        Date.parse(e.requestReceivedTimestamp) >= resumed.getTime(),
     );
     const effective = podDeletes.filter((e) => e.responseStatus?.code === 200 || e.responseStatus?.code === 202);
     const repeated = podDeletes.filter((e) => !effective.includes(e));
-    t.diagnostic(`Pod deletions by the operator after SIGCONT: ${effective.length} took effect, ${repeated.length} repeated (answered ${[...new Set(repeated.map((e) => e.responseStatus?.code))].join(', ') || '-'})`);
-    assert.deepEqual(effective.map((e) => e.objectRef?.name).sort(), edited.map((n) => `${n}-pod`).sort(), 'the operator deleted exactly the Pods of the edited Messages, once each');
+    t.diagnostic(
+      `Pod deletions by the operator after SIGCONT: ${effective.length} took effect, ${repeated.length} repeated (answered ${[...new Set(repeated.map((e) => e.responseStatus?.code))].join(', ') || '-'})`,
+    );
+    assert.deepEqual(
+      effective.map((e) => e.objectRef?.name).sort(),
+      edited.map((n) => `${n}-pod`).sort(),
+      'the operator deleted exactly the Pods of the edited Messages, once each',
+    );
     assert.deepEqual(
       repeated.filter((e) => e.responseStatus?.code !== 404 && e.responseStatus?.code !== 409),
       [],
@@ -196,7 +246,12 @@ describe('a watch gap past etcd compaction (410 Gone, relist)', () => {
     );
     // The Pods of untouched Messages were left alone.
     const untouched = [...expected.keys()].filter((n) => !needed.has(`${n}-pod`));
-    const touched = untouched.filter((n) => (afterResume.podCreationsByName.get(`${n}-pod`) ?? 0) > 0 || before.pods.find((p) => p.metadata.name === `${n}-pod`)?.metadata.uid !== end.pods.find((p) => p.metadata.name === `${n}-pod`)?.metadata.uid);
+    const touched = untouched.filter(
+      (n) =>
+        (afterResume.podCreationsByName.get(`${n}-pod`) ?? 0) > 0 ||
+        before.pods.find((p) => p.metadata.name === `${n}-pod`)?.metadata.uid !==
+          end.pods.find((p) => p.metadata.name === `${n}-pod`)?.metadata.uid,
+    );
     assert.deepEqual(touched, [], 'the Pods of Messages untouched in the gap are the same Pods');
 
     assert.equal(op.exitedUnexpectedly(), undefined, 'the operator process is alive');

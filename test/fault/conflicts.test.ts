@@ -84,21 +84,34 @@ class OtherWriter {
 
   /** Watches the parents and the children the operator makes (by its labels). */
   start(): void {
-    const watch = <T extends KubeObject>(type: ResourceType<T>, family: Family, labelSelector: string | undefined, parentOf: (o: T) => string) => {
+    const watch = <T extends KubeObject>(
+      type: ResourceType<T>,
+      family: Family,
+      labelSelector: string | undefined,
+      parentOf: (o: T) => string,
+    ) => {
       const source = clientListWatcher<T>(this.client, type, { namespace: this.ns, labelSelector });
       this.watches.push(
         runWatcher<T>(
           source,
           (ev) => {
             if (ev.type !== 'applied') return;
-            if (type === (MessageResource as ResourceType) || type === (ApplicationResource as ResourceType) || type === (Deployment as ResourceType)) this.record(family, ev.object);
+            if (
+              type === (MessageResource as ResourceType) ||
+              type === (ApplicationResource as ResourceType) ||
+              type === (Deployment as ResourceType)
+            )
+              this.record(family, ev.object);
             this.changed(family, parentOf(ev.object), ev.object.metadata.resourceVersion ?? '');
           },
           this.ac.signal,
         ).catch((err: Error) => void this.errors.push(`watch ${type.plural}: ${err.message}`)),
       );
     };
-    const selector = (labels: Record<string, string>) => Object.entries(labels).map(([k, v]) => `${k}=${v}`).join(',');
+    const selector = (labels: Record<string, string>) =>
+      Object.entries(labels)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(',');
     watch<Message>(MessageResource, 'message', undefined, (m) => m.metadata.name!);
     watch<Pod>(PodType, 'message', selector(POD_LABELS), (p) => p.metadata.name!.replace(/-pod$/, ''));
     watch<Application>(ApplicationResource, 'application', undefined, (a) => a.metadata.name!);
@@ -115,7 +128,9 @@ class OtherWriter {
   }
 
   private record(kind: Family, o: KubeObject): void {
-    const status = { ...(o.status as Record<string, unknown> | undefined) } as Record<string, unknown> & { conditions?: { type: string; status: string; reason: string; message?: string }[] };
+    const status = { ...(o.status as Record<string, unknown> | undefined) } as Record<string, unknown> & {
+      conditions?: { type: string; status: string; reason: string; message?: string }[];
+    };
     const ready = status.conditions?.find((c) => c.type === 'Ready');
     delete status.conditions;
     const line = `${o.kind ?? ''} gen ${o.metadata.generation} ${o.kind === 'Deployment' ? `rev ${o.metadata.annotations?.['deployment.kubernetes.io/revision']} hist ${(o.spec as { revisionHistoryLimit?: number }).revisionHistoryLimit} ` : ''}${JSON.stringify(status)} Ready=${ready ? `${ready.status}/${ready.reason}: ${ready.message}` : 'absent'}`;
@@ -168,7 +183,11 @@ class OtherWriter {
     const note = `edit ${n} by ${OTHER}`;
     const meta = { metadata: { labels: { [LABEL]: label }, annotations: { [NOTE]: note } } };
     const parent: ResourceType = f.kind === 'message' ? MessageResource : ApplicationResource;
-    if (await this.write(`patch ${parent.plural} ${f.name}`, () => this.client.patch(parent, this.ns, f.name, meta, 'merge', { fieldManager: OTHER }))) {
+    if (
+      await this.write(`patch ${parent.plural} ${f.name}`, () =>
+        this.client.patch(parent, this.ns, f.name, meta, 'merge', { fieldManager: OTHER }),
+      )
+    ) {
       f.label = label;
       f.note = note;
     }
@@ -181,13 +200,22 @@ class OtherWriter {
           ];
     for (const [type, name, spec] of children) {
       // A child the operator has not made yet is edited in a later round.
-      const ok = await this.write(`patch ${type.plural} ${name}`, () => this.client.patch(type, this.ns, name, { ...meta, spec }, 'merge', { fieldManager: OTHER }), true);
+      const ok = await this.write(
+        `patch ${type.plural} ${name}`,
+        () => this.client.patch(type, this.ns, name, { ...meta, spec }, 'merge', { fieldManager: OTHER }),
+        true,
+      );
       if (ok) f.childrenEdited.add(type.plural);
     }
     const check = `check ${n} passed`;
     const condition = { type: CHECK, status: 'True', reason: 'Checked', message: check, lastTransitionTime: this.checkSince };
     const body = { metadata: { name: f.name, namespace: this.ns }, status: { conditions: [condition] } };
-    if (await this.write(`apply ${parent.plural}/status ${f.name}`, () => this.client.applyStatus(parent, body, { fieldManager: OTHER, force: true }))) f.check = check;
+    if (
+      await this.write(`apply ${parent.plural}/status ${f.name}`, () =>
+        this.client.applyStatus(parent, body, { fieldManager: OTHER, force: true }),
+      )
+    )
+      f.check = check;
   }
 
   /** One write; its resourceVersion is remembered as the writer's own. False when it failed (a missing child, with `missingOk`). */
@@ -248,23 +276,34 @@ function appViolations(s: State, expected: Set<string>): string[] {
     for (const o of list) {
       const ours = Object.entries(MANAGED_LABELS).every(([k, v]) => o.metadata.labels?.[k] === v);
       const uid = controllerOf(o)?.uid;
-      if (ours && (!uid || !byUid.has(uid))) out.push(`orphan ${kind} ${o.metadata.name}: controller ${uid ?? 'none'} is no Application that exists`);
+      if (ours && (!uid || !byUid.has(uid)))
+        out.push(`orphan ${kind} ${o.metadata.name}: controller ${uid ?? 'none'} is no Application that exists`);
     }
   }
   for (const a of s.apps) {
     const name = a.metadata.name!;
     const ready = a.status?.conditions?.find((c) => c.type === 'Ready');
     if (ready?.status !== 'True') out.push(`Application ${name}: Ready=${ready?.status ?? 'absent'} (${ready?.reason ?? 'no reason'})`);
-    if (a.status?.observedGeneration !== a.metadata.generation) out.push(`Application ${name}: observedGeneration ${a.status?.observedGeneration ?? 'absent'} ≠ generation ${a.metadata.generation}`);
+    if (a.status?.observedGeneration !== a.metadata.generation)
+      out.push(`Application ${name}: observedGeneration ${a.status?.observedGeneration ?? 'absent'} ≠ generation ${a.metadata.generation}`);
     const deps = s.deployments.filter((d) => controllerOf(d)?.uid === a.metadata.uid);
     const svcs = s.services.filter((d) => controllerOf(d)?.uid === a.metadata.uid);
-    if (deps.length !== 1 || svcs.length !== 1) out.push(`Application ${name}: ${deps.length} Deployments and ${svcs.length} Services controlled by it; want 1 each`);
-    const dep = deps[0] as (KubeObject<unknown, { readyReplicas?: number; replicas?: number }> | undefined);
-    if (dep && !jsonContains(desiredDeployment(a).spec, dep.spec)) out.push(`Application ${name}: its Deployment's spec is not the one its spec asks for`);
-    if (svcs[0] && !jsonContains(desiredService(a).spec, svcs[0].spec)) out.push(`Application ${name}: its Service's spec is not the one its spec asks for`);
+    if (deps.length !== 1 || svcs.length !== 1)
+      out.push(`Application ${name}: ${deps.length} Deployments and ${svcs.length} Services controlled by it; want 1 each`);
+    const dep = deps[0] as KubeObject<unknown, { readyReplicas?: number; replicas?: number }> | undefined;
+    if (dep && !jsonContains(desiredDeployment(a).spec, dep.spec))
+      out.push(`Application ${name}: its Deployment's spec is not the one its spec asks for`);
+    if (svcs[0] && !jsonContains(desiredService(a).spec, svcs[0].spec))
+      out.push(`Application ${name}: its Service's spec is not the one its spec asks for`);
     const want = a.spec?.replicas;
-    if (a.status?.replicas !== want || a.status?.readyReplicas !== want) out.push(`Application ${name}: status says ${a.status?.readyReplicas ?? '?'}/${a.status?.replicas ?? '?'} replicas ready; want ${want}/${want}`);
-    if (dep && (dep.status?.readyReplicas ?? 0) !== a.status?.readyReplicas) out.push(`Application ${name}: status.readyReplicas ${a.status?.readyReplicas ?? '?'} but its Deployment has ${dep.status?.readyReplicas ?? 0}`);
+    if (a.status?.replicas !== want || a.status?.readyReplicas !== want)
+      out.push(
+        `Application ${name}: status says ${a.status?.readyReplicas ?? '?'}/${a.status?.replicas ?? '?'} replicas ready; want ${want}/${want}`,
+      );
+    if (dep && (dep.status?.readyReplicas ?? 0) !== a.status?.readyReplicas)
+      out.push(
+        `Application ${name}: status.readyReplicas ${a.status?.readyReplicas ?? '?'} but its Deployment has ${dep.status?.readyReplicas ?? 0}`,
+      );
   }
   const live = new Set(s.apps.map((a) => a.metadata.name!));
   for (const n of expected) if (!live.has(n)) out.push(`Application ${n} is missing`);
@@ -277,35 +316,61 @@ function survivalViolations(s: State, w: OtherWriter): string[] {
   const out: string[] = [];
   const check = (what: string, o: KubeObject | undefined, f: FamilyState, extra?: () => string | undefined) => {
     if (!o) return void out.push(`${what} is missing`);
-    if (o.metadata.labels?.[LABEL] !== f.label) out.push(`${what}: label ${LABEL}=${o.metadata.labels?.[LABEL] ?? 'absent'}, the other writer last wrote ${f.label}`);
-    if (o.metadata.annotations?.[NOTE] !== f.note) out.push(`${what}: annotation ${NOTE}=${o.metadata.annotations?.[NOTE] ?? 'absent'}, the other writer last wrote ${f.note}`);
+    if (o.metadata.labels?.[LABEL] !== f.label)
+      out.push(`${what}: label ${LABEL}=${o.metadata.labels?.[LABEL] ?? 'absent'}, the other writer last wrote ${f.label}`);
+    if (o.metadata.annotations?.[NOTE] !== f.note)
+      out.push(`${what}: annotation ${NOTE}=${o.metadata.annotations?.[NOTE] ?? 'absent'}, the other writer last wrote ${f.note}`);
     const e = extra?.();
     if (e) out.push(`${what}: ${e}`);
   };
   const condition = (o: KubeObject<unknown, { conditions?: { type: string; status: string; message?: string }[] }>, f: FamilyState) => {
     const c = o.status?.conditions?.find((x) => x.type === CHECK);
-    return c?.status === 'True' && c.message === f.check ? undefined : `condition ${CHECK} is ${c ? `${c.status} "${c.message}"` : 'absent'}, the other writer last wrote True "${f.check}"`;
+    return c?.status === 'True' && c.message === f.check
+      ? undefined
+      : `condition ${CHECK} is ${c ? `${c.status} "${c.message}"` : 'absent'}, the other writer last wrote True "${f.check}"`;
   };
   for (const f of w.families.values()) {
     if (f.kind === 'message') {
       const m = s.messages.find((x) => x.metadata.name === f.name);
       check(`Message ${f.name}`, m, f, () => (m ? condition(m, f) : undefined));
       const pod = s.pods.find((p) => p.metadata.name === `${f.name}-pod`);
-      if (f.childrenEdited.has('pods')) check(`Pod ${f.name}-pod`, pod, f, () => ((pod?.spec as { activeDeadlineSeconds?: number } | undefined)?.activeDeadlineSeconds === POD_DEADLINE ? undefined : 'spec.activeDeadlineSeconds is gone'));
+      if (f.childrenEdited.has('pods'))
+        check(`Pod ${f.name}-pod`, pod, f, () =>
+          (pod?.spec as { activeDeadlineSeconds?: number } | undefined)?.activeDeadlineSeconds === POD_DEADLINE
+            ? undefined
+            : 'spec.activeDeadlineSeconds is gone',
+        );
     } else {
       const a = s.apps.find((x) => x.metadata.name === f.name);
       check(`Application ${f.name}`, a, f, () => (a ? condition(a, f) : undefined));
       const dep = s.deployments.find((d) => d.metadata.name === f.name);
-      if (f.childrenEdited.has('deployments')) check(`Deployment ${f.name}`, dep, f, () => ((dep?.spec as { revisionHistoryLimit?: number } | undefined)?.revisionHistoryLimit === DEPLOYMENT_HISTORY ? undefined : 'spec.revisionHistoryLimit is not the other writer\'s'));
+      if (f.childrenEdited.has('deployments'))
+        check(`Deployment ${f.name}`, dep, f, () =>
+          (dep?.spec as { revisionHistoryLimit?: number } | undefined)?.revisionHistoryLimit === DEPLOYMENT_HISTORY
+            ? undefined
+            : "spec.revisionHistoryLimit is not the other writer's",
+        );
       const svc = s.services.find((d) => d.metadata.name === f.name);
-      if (f.childrenEdited.has('services')) check(`Service ${f.name}`, svc, f, () => ((svc?.spec as { publishNotReadyAddresses?: boolean } | undefined)?.publishNotReadyAddresses === true ? undefined : 'spec.publishNotReadyAddresses is gone'));
+      if (f.childrenEdited.has('services'))
+        check(`Service ${f.name}`, svc, f, () =>
+          (svc?.spec as { publishNotReadyAddresses?: boolean } | undefined)?.publishNotReadyAddresses === true
+            ? undefined
+            : 'spec.publishNotReadyAddresses is gone',
+        );
     }
   }
   return out;
 }
 
 /** The field paths (managedFields notation) of what the other writer sets: no other field manager may own one. */
-const OTHERS_FIELDS = [`"f:${LABEL}"`, `"f:${NOTE}"`, `"k:{\\"type\\":\\"${CHECK}\\"}"`, '"f:activeDeadlineSeconds"', '"f:revisionHistoryLimit"', '"f:publishNotReadyAddresses"'];
+const OTHERS_FIELDS = [
+  `"f:${LABEL}"`,
+  `"f:${NOTE}"`,
+  `"k:{\\"type\\":\\"${CHECK}\\"}"`,
+  '"f:activeDeadlineSeconds"',
+  '"f:revisionHistoryLimit"',
+  '"f:publishNotReadyAddresses"',
+];
 
 /**
  * Every field of the other writer that another field manager owns too: a status write that copied the
@@ -315,16 +380,30 @@ const OTHERS_FIELDS = [`"f:${LABEL}"`, `"f:${NOTE}"`, `"k:{\\"type\\":\\"${CHECK
 function ownershipViolations(s: State): string[] {
   const out: string[] = [];
   for (const o of [...s.messages, ...s.pods, ...s.apps, ...s.deployments, ...s.services]) {
-    const entries = (o.metadata.managedFields ?? []) as { manager?: string; operation?: string; subresource?: string; fieldsV1?: unknown }[];
+    const entries = (o.metadata.managedFields ?? []) as {
+      manager?: string;
+      operation?: string;
+      subresource?: string;
+      fieldsV1?: unknown;
+    }[];
     // The notation is what the check reads: the other writer's own entries must show its fields in it.
-    const mine = entries.filter((e) => e.manager === OTHER).map((e) => JSON.stringify(e.fieldsV1 ?? {})).join();
-    if (o.metadata.labels?.[LABEL] !== undefined && !mine.includes(OTHERS_FIELDS[0]!)) out.push(`${o.kind ?? ''} ${o.metadata.name}: the other writer's managedFields do not show its label ${LABEL}`);
+    const mine = entries
+      .filter((e) => e.manager === OTHER)
+      .map((e) => JSON.stringify(e.fieldsV1 ?? {}))
+      .join();
+    if (o.metadata.labels?.[LABEL] !== undefined && !mine.includes(OTHERS_FIELDS[0]!))
+      out.push(`${o.kind ?? ''} ${o.metadata.name}: the other writer's managedFields do not show its label ${LABEL}`);
     const conditions = (o.status as { conditions?: { type: string }[] } | undefined)?.conditions;
-    if (conditions?.some((c) => c.type === CHECK) && !mine.includes(OTHERS_FIELDS[2]!)) out.push(`${o.kind ?? ''} ${o.metadata.name}: the other writer's managedFields do not show its condition ${CHECK}`);
+    if (conditions?.some((c) => c.type === CHECK) && !mine.includes(OTHERS_FIELDS[2]!))
+      out.push(`${o.kind ?? ''} ${o.metadata.name}: the other writer's managedFields do not show its condition ${CHECK}`);
     for (const entry of entries) {
       if (entry.manager === OTHER) continue;
       const fields = JSON.stringify(entry.fieldsV1 ?? {});
-      for (const f of OTHERS_FIELDS) if (fields.includes(f)) out.push(`${o.kind ?? ''} ${o.metadata.name}: field manager ${entry.manager} (${entry.operation}${entry.subresource ? ` ${entry.subresource}` : ''}) owns ${f}, a field of the other writer`);
+      for (const f of OTHERS_FIELDS)
+        if (fields.includes(f))
+          out.push(
+            `${o.kind ?? ''} ${o.metadata.name}: field manager ${entry.manager} (${entry.operation}${entry.subresource ? ` ${entry.subresource}` : ''}) owns ${f}, a field of the other writer`,
+          );
     }
   }
   return out;
@@ -354,18 +433,38 @@ interface FamilyRequests {
   foreignWrites: number;
 }
 
-const FAMILY_OF: Record<string, Family> = { messages: 'message', pods: 'message', applications: 'application', deployments: 'application', services: 'application' };
+const FAMILY_OF: Record<string, Family> = {
+  messages: 'message',
+  pods: 'message',
+  applications: 'application',
+  deployments: 'application',
+  services: 'application',
+};
 
 function familyRequests(events: AuditEvent[], since: Date, ns: string): Map<string, FamilyRequests> {
   const out = new Map<string, FamilyRequests>();
   for (const e of events) {
-    if (e.stage !== 'ResponseComplete' || e.objectRef?.namespace !== ns || (e.userAgent !== OPERATOR_USER_AGENT && e.userAgent !== TEST_USER_AGENT)) continue;
+    if (
+      e.stage !== 'ResponseComplete' ||
+      e.objectRef?.namespace !== ns ||
+      (e.userAgent !== OPERATOR_USER_AGENT && e.userAgent !== TEST_USER_AGENT)
+    )
+      continue;
     if (Date.parse(e.requestReceivedTimestamp) < since.getTime() || !['update', 'patch', 'delete'].includes(e.verb)) continue;
     const resource = e.objectRef.resource ?? '';
     const family = FAMILY_OF[resource];
     if (!family) continue;
     const key = `${family}/${(e.objectRef.name ?? '').replace(/-pod$/, '')}`;
-    const r = out.get(key) ?? { statusWrites: 0, creations: 0, reapplies: 0, reappliedAt: [], firstStatusAt: Infinity, conflicts: 0, foreignParentWrites: 0, foreignWrites: 0 };
+    const r = out.get(key) ?? {
+      statusWrites: 0,
+      creations: 0,
+      reapplies: 0,
+      reappliedAt: [],
+      firstStatusAt: Infinity,
+      conflicts: 0,
+      foreignParentWrites: 0,
+      foreignWrites: 0,
+    };
     const code = e.responseStatus?.code ?? 0;
     const parent = resource === 'messages' || resource === 'applications';
     if (e.userAgent === TEST_USER_AGENT) {
@@ -421,7 +520,14 @@ function maxReapplies(family: Family, r: FamilyRequests): number {
 function foreignDeploymentPatches(events: AuditEvent[], since: Date, ns: string): Map<string, number> {
   const out = new Map<string, number>();
   for (const e of events) {
-    if (e.stage !== 'ResponseComplete' || e.userAgent !== TEST_USER_AGENT || e.verb !== 'patch' || e.objectRef?.resource !== 'deployments' || e.objectRef.namespace !== ns) continue;
+    if (
+      e.stage !== 'ResponseComplete' ||
+      e.userAgent !== TEST_USER_AGENT ||
+      e.verb !== 'patch' ||
+      e.objectRef?.resource !== 'deployments' ||
+      e.objectRef.namespace !== ns
+    )
+      continue;
     if (Date.parse(e.requestReceivedTimestamp) < since.getTime() || (e.responseStatus?.code ?? 0) >= 300) continue;
     out.set(e.objectRef.name ?? '', (out.get(e.objectRef.name ?? '') ?? 0) + 1);
   }
@@ -436,7 +542,12 @@ describe(`conflicts: another writer edits ${MESSAGES} Messages and ${APPS} Appli
   before(async () => {
     cluster = await startFaultCluster({ prefix: 'fault-conflicts' });
     await cluster.namespace(ns);
-    op = operatorProcess({ kubeconfig: cluster.kubeconfig, namespace: ns, operator: ['message', 'application'], logFile: join(cluster.dir, 'logs', 'operator.log') });
+    op = operatorProcess({
+      kubeconfig: cluster.kubeconfig,
+      namespace: ns,
+      operator: ['message', 'application'],
+      logFile: join(cluster.dir, 'logs', 'operator.log'),
+    });
   });
 
   after(async () => {
@@ -484,7 +595,11 @@ describe(`conflicts: another writer edits ${MESSAGES} Messages and ${APPS} Appli
 
     // Nothing is left to do once the other writer stops: the end state is final, and every edit it made is in it.
     state = await readState(cluster.client, ns);
-    const broken = [...allViolations(state, expectedMessages, expectedApps), ...survivalViolations(state, writer), ...ownershipViolations(state)];
+    const broken = [
+      ...allViolations(state, expectedMessages, expectedApps),
+      ...survivalViolations(state, writer),
+      ...ownershipViolations(state),
+    ];
     assert.deepEqual(writer.errors, [], `the other writer's own writes failed: ${writer.errors.slice(0, 10).join('; ')}`);
     assert.deepEqual(broken, [], describeViolations(broken));
 
@@ -499,23 +614,51 @@ describe(`conflicts: another writer edits ${MESSAGES} Messages and ${APPS} Appli
     const depPatches = foreignDeploymentPatches(events, since, ns);
     const familyOf = (key: string) => key.split('/')[0] as Family;
     const bound = (key: string) => maxStatusWrites(familyOf(key), depPatches.get(key.split('/')[1] ?? '') ?? 0);
-    const lastWrite = (ua: string) => Math.max(...events.filter((e) => e.userAgent === ua && e.stage === 'RequestReceived' && ['create', 'patch', 'update', 'delete'].includes(e.verb) && e.objectRef?.namespace === ns).map((e) => Date.parse(e.requestReceivedTimestamp)));
+    const lastWrite = (ua: string) =>
+      Math.max(
+        ...events
+          .filter(
+            (e) =>
+              e.userAgent === ua &&
+              e.stage === 'RequestReceived' &&
+              ['create', 'patch', 'update', 'delete'].includes(e.verb) &&
+              e.objectRef?.namespace === ns,
+          )
+          .map((e) => Date.parse(e.requestReceivedTimestamp)),
+      );
     const conflictsByKind: Record<string, number> = {};
     for (const e of events) {
-      if (e.stage !== 'ResponseComplete' || e.userAgent !== OPERATOR_USER_AGENT || e.responseStatus?.code !== 409 || Date.parse(e.requestReceivedTimestamp) < since.getTime()) continue;
+      if (
+        e.stage !== 'ResponseComplete' ||
+        e.userAgent !== OPERATOR_USER_AGENT ||
+        e.responseStatus?.code !== 409 ||
+        Date.parse(e.requestReceivedTimestamp) < since.getTime()
+      )
+        continue;
       const k = `${e.verb} ${e.objectRef?.resource ?? '?'}${e.objectRef?.subresource ? `/${e.objectRef.subresource}` : ''}`;
       conflictsByKind[k] = (conflictsByKind[k] ?? 0) + 1;
     }
     const conflicts = Object.values(conflictsByKind).reduce((a, b) => a + b, 0);
     const rounds = [...writer.families.values()].map((f) => f.rounds);
-    const worst = (kind: Family, pick: (r: FamilyRequests) => number) => Math.max(0, ...[...families].filter(([k]) => k.startsWith(`${kind}/`)).map(([, r]) => pick(r)));
+    const worst = (kind: Family, pick: (r: FamilyRequests) => number) =>
+      Math.max(0, ...[...families].filter(([k]) => k.startsWith(`${kind}/`)).map(([, r]) => pick(r)));
     const familiesWithConflict = [...families.values()].filter((r) => r.conflicts > 0).length;
 
-    t.diagnostic(`operator ready in ${startupMs.toFixed(0)} ms; converged ${convergedMs.toFixed(0)} ms after the first create; other writer stopped at ${writerStoppedMs.toFixed(0)} ms`);
-    t.diagnostic(`other writer: ${writer.writes} writes (${other.writes} in the audit log), rounds per family ${Math.min(...rounds)}–${Math.max(...rounds)} (at most ${ROUNDS}) over ${writer.families.size} families`);
-    t.diagnostic(`operator: ${all.total} requests, ${all.writes} writes; ${conflicts} answered 409 (${JSON.stringify(conflictsByKind)}) in ${familiesWithConflict} of ${MESSAGES + APPS} families`);
-    t.diagnostic(`status writes per family: Message at most ${worst('message', (r) => r.statusWrites)} (bound ${maxStatusWrites('message', 0)}), Application at most ${worst('application', (r) => r.statusWrites)} (bound ${maxStatusWrites('application', 0)} + 2 per Deployment edit of the other writer, ${Math.min(...depPatches.values())}–${Math.max(...depPatches.values())} each); child creations ${[...families.values()].reduce((a, r) => a + r.creations, 0)} (${MESSAGES + 2 * APPS} children); applies of existing children ${[...families.values()].reduce((a, r) => a + r.reapplies, 0)}, at most ${worst('message', (r) => r.reapplies)} per Message and ${worst('application', (r) => r.reapplies)} per Application; most 409s to one family: ${worst('message', (r) => r.conflicts)} (Message), ${worst('application', (r) => r.conflicts)} (Application)`);
-    t.diagnostic(`last write: the operator's ${((lastWrite(OPERATOR_USER_AGENT) - since.getTime()) / 1000).toFixed(1)} s, the other writer's ${((lastWrite(TEST_USER_AGENT) - since.getTime()) / 1000).toFixed(1)} s after the operator was ready`);
+    t.diagnostic(
+      `operator ready in ${startupMs.toFixed(0)} ms; converged ${convergedMs.toFixed(0)} ms after the first create; other writer stopped at ${writerStoppedMs.toFixed(0)} ms`,
+    );
+    t.diagnostic(
+      `other writer: ${writer.writes} writes (${other.writes} in the audit log), rounds per family ${Math.min(...rounds)}–${Math.max(...rounds)} (at most ${ROUNDS}) over ${writer.families.size} families`,
+    );
+    t.diagnostic(
+      `operator: ${all.total} requests, ${all.writes} writes; ${conflicts} answered 409 (${JSON.stringify(conflictsByKind)}) in ${familiesWithConflict} of ${MESSAGES + APPS} families`,
+    );
+    t.diagnostic(
+      `status writes per family: Message at most ${worst('message', (r) => r.statusWrites)} (bound ${maxStatusWrites('message', 0)}), Application at most ${worst('application', (r) => r.statusWrites)} (bound ${maxStatusWrites('application', 0)} + 2 per Deployment edit of the other writer, ${Math.min(...depPatches.values())}–${Math.max(...depPatches.values())} each); child creations ${[...families.values()].reduce((a, r) => a + r.creations, 0)} (${MESSAGES + 2 * APPS} children); applies of existing children ${[...families.values()].reduce((a, r) => a + r.reapplies, 0)}, at most ${worst('message', (r) => r.reapplies)} per Message and ${worst('application', (r) => r.reapplies)} per Application; most 409s to one family: ${worst('message', (r) => r.conflicts)} (Message), ${worst('application', (r) => r.conflicts)} (Application)`,
+    );
+    t.diagnostic(
+      `last write: the operator's ${((lastWrite(OPERATOR_USER_AGENT) - since.getTime()) / 1000).toFixed(1)} s, the other writer's ${((lastWrite(TEST_USER_AGENT) - since.getTime()) / 1000).toFixed(1)} s after the operator was ready`,
+    );
     // The Application's own status lines (not its Deployment's): how often Ready fell back from True.
     let relapses = 0;
     for (const [k, h] of writer.statusHistory) {
@@ -523,25 +666,54 @@ describe(`conflicts: another writer edits ${MESSAGES} Messages and ${APPS} Appli
       const ready = h.filter((l) => l.startsWith('Application')).map((l) => l.includes('Ready=True'));
       for (let i = 1; i < ready.length; i++) if (ready[i - 1] && !ready[i]) relapses++;
     }
-    t.diagnostic(`Applications fell back from Ready=True to False ${relapses} times (see maxStatusWrites: a Deployment whose annotations the other writer changed has a status for an older generation until its controller observes the new one)`);
+    t.diagnostic(
+      `Applications fell back from Ready=True to False ${relapses} times (see maxStatusWrites: a Deployment whose annotations the other writer changed has a status for an older generation until its controller observes the new one)`,
+    );
     t.diagnostic(`in the 3 s after convergence: ${quiet.total} operator requests, ${quiet.writes} writes`);
 
     // Measured: 38–50 of 50 families had a 409, on a loaded machine and on a quieter one alike; a quarter is far from chance.
-    assert.ok(familiesWithConflict >= (MESSAGES + APPS) / 4, `the other writer landed between the operator's read and write (a 409) in at least a quarter of the families: ${familiesWithConflict} of ${MESSAGES + APPS}`);
-    assert.ok(rounds.every((n) => n >= 2), `every family was edited repeatedly (rounds per family: ${Math.min(...rounds)}–${Math.max(...rounds)})`);
+    assert.ok(
+      familiesWithConflict >= (MESSAGES + APPS) / 4,
+      `the other writer landed between the operator's read and write (a 409) in at least a quarter of the families: ${familiesWithConflict} of ${MESSAGES + APPS}`,
+    );
+    assert.ok(
+      rounds.every((n) => n >= 2),
+      `every family was edited repeatedly (rounds per family: ${Math.min(...rounds)}–${Math.max(...rounds)})`,
+    );
     assert.equal(writer.families.size, MESSAGES + APPS, 'the other writer edited every family');
     for (const [k, r] of families) {
-      if (r.statusWrites > bound(k)) t.diagnostic(`${k}: ${r.statusWrites} status writes; its status as it changed: ${(writer.statusHistory.get(k) ?? []).join(' | ')}`);
+      if (r.statusWrites > bound(k))
+        t.diagnostic(`${k}: ${r.statusWrites} status writes; its status as it changed: ${(writer.statusHistory.get(k) ?? []).join(' | ')}`);
     }
-    const overBound = [...families].filter(([k, r]) => r.statusWrites > bound(k)).map(([k, r]) => `${k}: ${r.statusWrites} (bound ${bound(k)})`);
-    assert.deepEqual(overBound, [], 'no family took more status writes than it has distinct statuses (the operator did not fight the other writer)');
-    const created = [...families].filter(([k, r]) => r.creations !== (familyOf(k) === 'message' ? 1 : 2)).map(([k, r]) => `${k}: ${r.creations}`);
+    const overBound = [...families]
+      .filter(([k, r]) => r.statusWrites > bound(k))
+      .map(([k, r]) => `${k}: ${r.statusWrites} (bound ${bound(k)})`);
+    assert.deepEqual(
+      overBound,
+      [],
+      'no family took more status writes than it has distinct statuses (the operator did not fight the other writer)',
+    );
+    const created = [...families]
+      .filter(([k, r]) => r.creations !== (familyOf(k) === 'message' ? 1 : 2))
+      .map(([k, r]) => `${k}: ${r.creations}`);
     assert.deepEqual(created, [], 'each child was created exactly once');
     // A Message's status says what its cached Pod says: after its first status write the Pod is in the cache for good.
-    const late = [...families].filter(([k, r]) => familyOf(k) === 'message' && r.reappliedAt.some((at) => at > r.firstStatusAt)).map(([k]) => k);
-    assert.deepEqual(late, [], 'no Pod was applied again once the operator had written its Message\'s status from it (the other writer\'s edits of the Pod never made it apply again)');
-    const reapplied = [...families].filter(([k, r]) => r.reapplies > maxReapplies(familyOf(k), r)).map(([k, r]) => `${k}: ${r.reapplies} (bound ${maxReapplies(familyOf(k), r)})`);
-    assert.deepEqual(reapplied, [], 'an existing child was applied again only from a cache that had not seen its creation yet, never for the other writer\'s edits of fields the operator does not own');
+    const late = [...families]
+      .filter(([k, r]) => familyOf(k) === 'message' && r.reappliedAt.some((at) => at > r.firstStatusAt))
+      .map(([k]) => k);
+    assert.deepEqual(
+      late,
+      [],
+      "no Pod was applied again once the operator had written its Message's status from it (the other writer's edits of the Pod never made it apply again)",
+    );
+    const reapplied = [...families]
+      .filter(([k, r]) => r.reapplies > maxReapplies(familyOf(k), r))
+      .map(([k, r]) => `${k}: ${r.reapplies} (bound ${maxReapplies(familyOf(k), r)})`);
+    assert.deepEqual(
+      reapplied,
+      [],
+      "an existing child was applied again only from a cache that had not seen its creation yet, never for the other writer's edits of fields the operator does not own",
+    );
     assert.equal(quiet.writes, 0, `no write by the operator after convergence (${JSON.stringify(quiet.byKind)})`);
     assert.equal(op.exitedUnexpectedly(), undefined, 'the operator process is alive');
   });

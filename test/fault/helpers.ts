@@ -8,7 +8,13 @@ import { runControllers, type RunningControllers, type TestEnv } from '../../pac
  * Runs the named operator of `bosun run` in this process through `kubeconfig` (for example the fault
  * proxy's); `client` overrides client settings such as the transport or its dead-connection timings.
  */
-export function startInProcessOperator(env: TestEnv, name: string, kubeconfig: string, namespaces: string[], client: Omit<KubeClientConfig, 'kubeconfig'> = {}): RunningControllers {
+export function startInProcessOperator(
+  env: TestEnv,
+  name: string,
+  kubeconfig: string,
+  namespaces: string[],
+  client: Omit<KubeClientConfig, 'kubeconfig'> = {},
+): RunningControllers {
   return runControllers(env, operators[name]!.controllers(), { namespaces, kubeconfig, client });
 }
 
@@ -29,7 +35,13 @@ export function isReady(msg: Message | undefined): boolean {
  * Waits until the Message is Ready, reading it straight from the API server through `client`
  * (never through the proxy under test); resolves to the ms since `since`, or undefined at `deadline`.
  */
-export async function readyWithin(client: KubeClient, namespace: string, name: string, since: number, deadline: number): Promise<number | undefined> {
+export async function readyWithin(
+  client: KubeClient,
+  namespace: string,
+  name: string,
+  since: number,
+  deadline: number,
+): Promise<number | undefined> {
   for (;;) {
     const msg = await client.get<Message>(MessageResource, namespace, name).catch(() => undefined);
     if (isReady(msg)) return performance.now() - since;

@@ -126,13 +126,24 @@ describe(`leader election: the leader killed or frozen during the convergence of
     const child = spawn(
       process.execPath,
       [
-        '--import', 'tsx',
-        join(REPO, 'packages/bosun/src/tooling/cli/run-main.ts'), 'run', 'message',
-        '--kubeconfig', cluster.kubeconfig,
-        '-n', ns,
-        '--leader-elect', '--leader-election-namespace', ns,
-        '--user-agent', userAgent,
-        '--metrics-addr', '0', '--health-addr', '0',
+        '--import',
+        'tsx',
+        join(REPO, 'packages/bosun/src/tooling/cli/run-main.ts'),
+        'run',
+        'message',
+        '--kubeconfig',
+        cluster.kubeconfig,
+        '-n',
+        ns,
+        '--leader-elect',
+        '--leader-election-namespace',
+        ns,
+        '--user-agent',
+        userAgent,
+        '--metrics-addr',
+        '0',
+        '--health-addr',
+        '0',
       ],
       { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] },
     );
@@ -171,7 +182,12 @@ describe(`leader election: the leader killed or frozen during the convergence of
         const holder = l?.spec?.holderIdentity ?? '';
         const last = seen.at(-1);
         if (l && (!last || last.holder !== holder || last.acquireTime !== (l.spec?.acquireTime ?? undefined))) {
-          seen.push({ seen: Date.now(), holder, acquireTime: l.spec?.acquireTime ?? undefined, transitions: l.spec?.leaseTransitions ?? undefined });
+          seen.push({
+            seen: Date.now(),
+            holder,
+            acquireTime: l.spec?.acquireTime ?? undefined,
+            transitions: l.spec?.leaseTransitions ?? undefined,
+          });
         }
         await new Promise((r) => setTimeout(r, 50));
       }
@@ -188,10 +204,23 @@ describe(`leader election: the leader killed or frozen during the convergence of
   function watchPods(ns: string): PodWatch {
     const byOwner = new Map<string, Set<string>>();
     const w: PodWatch = { max: 0, doubled: undefined, stop: () => proc.kill() };
-    const proc = spawn('kubectl', ['get', 'pods', '-n', ns, '--watch', '--output-watch-events', '-o', 'jsonpath={.type} {.object.metadata.uid} {.object.metadata.ownerReferences[0].uid}{"\\n"}'], {
-      env: { ...process.env, KUBECONFIG: cluster.kubeconfig },
-      stdio: ['ignore', 'pipe', 'ignore'],
-    });
+    const proc = spawn(
+      'kubectl',
+      [
+        'get',
+        'pods',
+        '-n',
+        ns,
+        '--watch',
+        '--output-watch-events',
+        '-o',
+        'jsonpath={.type} {.object.metadata.uid} {.object.metadata.ownerReferences[0].uid}{"\\n"}',
+      ],
+      {
+        env: { ...process.env, KUBECONFIG: cluster.kubeconfig },
+        stdio: ['ignore', 'pipe', 'ignore'],
+      },
+    );
     createInterface({ input: proc.stdout }).on('line', (line) => {
       const [type, uid, owner] = line.trim().split(' ');
       if (!uid || !owner) return;
@@ -227,11 +256,18 @@ describe(`leader election: the leader killed or frozen during the convergence of
     const expected = new Map(names('m', N).map((n) => [n, `text of ${n}`]));
     const tCreate = Date.now();
     const created = createMessages(cluster.client, ns, [...expected.keys()], (n) => expected.get(n)!);
-    const readyAtFault = await eventually(`${N / 5} Messages Ready`, async () => {
-      const n = await readyCount(ns);
-      return n >= N / 5 ? n : undefined;
-    }, 120_000, 100);
-    t.diagnostic(`replicas: leader ${leader.name} (${leader.identity}, user agent ${leader.userAgent}), standby ${standby.name} (${standby.identity})`);
+    const readyAtFault = await eventually(
+      `${N / 5} Messages Ready`,
+      async () => {
+        const n = await readyCount(ns);
+        return n >= N / 5 ? n : undefined;
+      },
+      120_000,
+      100,
+    );
+    t.diagnostic(
+      `replicas: leader ${leader.name} (${leader.identity}, user agent ${leader.userAgent}), standby ${standby.name} (${standby.identity})`,
+    );
     return { pods, lease, leader, standby, expected, tCreate, created, readyAtFault };
   }
 
@@ -257,16 +293,29 @@ describe(`leader election: the leader killed or frozen during the convergence of
     const quiet = countRequests(both, { userAgent: 'replicas', since: quietFrom });
     s.pods.stop();
     await s.lease.stop();
-    t.diagnostic(`converged ${((tConverged - s.tCreate) / 1000).toFixed(1)} s after the first create, ${((tConverged - from) / 1000).toFixed(1)} s after the fault (${(ms / 1000).toFixed(1)} s of waiting after the creates ended); ${state.messages.length} Messages, ${state.pods.length} Pods`);
-    t.diagnostic(`both replicas, the Lease left out: ${all.total} requests, ${all.writes} writes, at most ${all.maxWritesPerObject.writes} to one Message+Pod (${all.maxWritesPerObject.name}), ${all.podCreations} Pod creations; ${quiet.writes} writes in the 3 s after convergence; most Pods of one Message the watch saw at once: ${s.pods.max}`);
+    t.diagnostic(
+      `converged ${((tConverged - s.tCreate) / 1000).toFixed(1)} s after the first create, ${((tConverged - from) / 1000).toFixed(1)} s after the fault (${(ms / 1000).toFixed(1)} s of waiting after the creates ended); ${state.messages.length} Messages, ${state.pods.length} Pods`,
+    );
+    t.diagnostic(
+      `both replicas, the Lease left out: ${all.total} requests, ${all.writes} writes, at most ${all.maxWritesPerObject.writes} to one Message+Pod (${all.maxWritesPerObject.name}), ${all.podCreations} Pod creations; ${quiet.writes} writes in the 3 s after convergence; most Pods of one Message the watch saw at once: ${s.pods.max}`,
+    );
     const codes = new Map(events.filter((e) => e.stage === 'ResponseComplete').map((e) => [e.auditID, e.responseStatus?.code]));
     const busiest = all.maxWritesPerObject.name;
     const busiestWrites = events.filter(
-      (e) => e.stage === 'RequestReceived' && WRITES.has(e.verb) && (e.objectRef?.name === busiest || e.objectRef?.name === `${busiest}-pod`) && (e.userAgent === s.leader.userAgent || e.userAgent === s.standby.userAgent),
+      (e) =>
+        e.stage === 'RequestReceived' &&
+        WRITES.has(e.verb) &&
+        (e.objectRef?.name === busiest || e.objectRef?.name === `${busiest}-pod`) &&
+        (e.userAgent === s.leader.userAgent || e.userAgent === s.standby.userAgent),
     );
-    t.diagnostic(`writes to ${busiest} and its Pod: ${JSON.stringify(busiestWrites.map((e) => `${describeWrite(e)} by ${e.userAgent === s.leader.userAgent ? 'old' : 'new'} leader → ${codes.get(e.auditID) ?? '?'}`))}`);
+    t.diagnostic(
+      `writes to ${busiest} and its Pod: ${JSON.stringify(busiestWrites.map((e) => `${describeWrite(e)} by ${e.userAgent === s.leader.userAgent ? 'old' : 'new'} leader → ${codes.get(e.auditID) ?? '?'}`))}`,
+    );
     if (quiet.writes > 0) problems.push(`writes after convergence (a hot loop): ${JSON.stringify(quiet.byKind)}`);
-    if (all.maxWritesPerObject.writes > MAX_WRITES_PER_OBJECT) problems.push(`${all.maxWritesPerObject.writes} writes to Message ${all.maxWritesPerObject.name} and its Pod, more than ${MAX_WRITES_PER_OBJECT}`);
+    if (all.maxWritesPerObject.writes > MAX_WRITES_PER_OBJECT)
+      problems.push(
+        `${all.maxWritesPerObject.writes} writes to Message ${all.maxWritesPerObject.name} and its Pod, more than ${MAX_WRITES_PER_OBJECT}`,
+      );
     if (s.pods.doubled !== undefined) problems.push(`the Pod watch saw two Pods of Message ${s.pods.doubled} at once`);
     if (s.standby.exitedAt !== undefined) problems.push(`the new leader exited (${s.standby.exit})`);
     return { events, problems };
@@ -286,75 +335,130 @@ describe(`leader election: the leader killed or frozen during the convergence of
     await cluster?.destroy();
   });
 
-  test(`5a. the leader SIGKILLed mid-convergence: the standby takes over within ${TAKEOVER_BOUND_MS} ms and everything converges`, { timeout: 300_000 }, async (t) => {
-    const ns = 'fault-leader-kill';
-    const s = await leaderMidConvergence(t, ns);
-    const tKill = Date.now();
-    s.leader.child.kill('SIGKILL');
-    await s.leader.exited;
-    t.diagnostic(`SIGKILL to the leader at ${iso(tKill)} with ${s.readyAtFault}/${N} Ready`);
-    assert.ok(s.readyAtFault < N, 'the kill came mid-convergence');
+  test(
+    `5a. the leader SIGKILLed mid-convergence: the standby takes over within ${TAKEOVER_BOUND_MS} ms and everything converges`,
+    { timeout: 300_000 },
+    async (t) => {
+      const ns = 'fault-leader-kill';
+      const s = await leaderMidConvergence(t, ns);
+      const tKill = Date.now();
+      s.leader.child.kill('SIGKILL');
+      await s.leader.exited;
+      t.diagnostic(`SIGKILL to the leader at ${iso(tKill)} with ${s.readyAtFault}/${N} Ready`);
+      assert.ok(s.readyAtFault < N, 'the kill came mid-convergence');
 
-    const takeover = await eventually('the standby to take the Lease', async () => s.lease.seen.find((l) => l.holder === s.standby.identity), 60_000, 100);
-    const { events, problems } = await converged(t, ns, s, tKill);
+      const takeover = await eventually(
+        'the standby to take the Lease',
+        async () => s.lease.seen.find((l) => l.holder === s.standby.identity),
+        60_000,
+        100,
+      );
+      const { events, problems } = await converged(t, ns, s, tKill);
 
-    const acquired = Date.parse(takeover.acquireTime ?? '');
-    const renewal = lastRenewal(events, s.leader.userAgent);
-    const oldLastRenew = renewal.at;
-    const oldLast = Math.max(...writesOf(events, s.leader.userAgent, { objectsOnly: true }).map(at));
-    const newFirst = Math.min(...writesOf(events, s.standby.userAgent, { objectsOnly: true }).map(at));
-    t.diagnostic(`old leader: last committed renewal received ${iso(oldLastRenew)} (${tKill - oldLastRenew} ms before the kill); Lease writes not committed: ${JSON.stringify(renewal.uncommitted)}; last object write ${iso(oldLast)}`);
-    t.diagnostic(`new leader: acquireTime ${takeover.acquireTime} = kill + ${acquired - tKill} ms (last renewal of the old + ${acquired - oldLastRenew} ms); first object write received ${iso(newFirst)} = kill + ${newFirst - tKill} ms; bound on kill → acquire ${TAKEOVER_BOUND_MS} ms`);
-    t.diagnostic(`Lease as observed: ${JSON.stringify(s.lease.seen.map((l) => ({ seen: iso(l.seen), holder: l.holder, acquireTime: l.acquireTime, transitions: l.transitions })))}`);
+      const acquired = Date.parse(takeover.acquireTime ?? '');
+      const renewal = lastRenewal(events, s.leader.userAgent);
+      const oldLastRenew = renewal.at;
+      const oldLast = Math.max(...writesOf(events, s.leader.userAgent, { objectsOnly: true }).map(at));
+      const newFirst = Math.min(...writesOf(events, s.standby.userAgent, { objectsOnly: true }).map(at));
+      t.diagnostic(
+        `old leader: last committed renewal received ${iso(oldLastRenew)} (${tKill - oldLastRenew} ms before the kill); Lease writes not committed: ${JSON.stringify(renewal.uncommitted)}; last object write ${iso(oldLast)}`,
+      );
+      t.diagnostic(
+        `new leader: acquireTime ${takeover.acquireTime} = kill + ${acquired - tKill} ms (last renewal of the old + ${acquired - oldLastRenew} ms); first object write received ${iso(newFirst)} = kill + ${newFirst - tKill} ms; bound on kill → acquire ${TAKEOVER_BOUND_MS} ms`,
+      );
+      t.diagnostic(
+        `Lease as observed: ${JSON.stringify(s.lease.seen.map((l) => ({ seen: iso(l.seen), holder: l.holder, acquireTime: l.acquireTime, transitions: l.transitions })))}`,
+      );
 
-    assert.deepEqual(problems, [], describeViolations(problems));
-    assert.ok(Number.isFinite(acquired), `the Lease's acquireTime after the takeover parses: ${takeover.acquireTime}`);
-    assert.ok(acquired - oldLastRenew >= LEASE_MS, `the standby took the Lease ${acquired - oldLastRenew} ms after the old leader's last renewal, before the lease duration ran out`);
-    assert.ok(acquired - tKill <= TAKEOVER_BOUND_MS, `the standby took the Lease ${acquired - tKill} ms after the kill, more than the bound ${TAKEOVER_BOUND_MS} ms`);
-    assert.ok(newFirst > acquired && newFirst > oldLast, 'the new leader wrote only after it acquired the Lease and after the old leader\'s last write');
-  });
+      assert.deepEqual(problems, [], describeViolations(problems));
+      assert.ok(Number.isFinite(acquired), `the Lease's acquireTime after the takeover parses: ${takeover.acquireTime}`);
+      assert.ok(
+        acquired - oldLastRenew >= LEASE_MS,
+        `the standby took the Lease ${acquired - oldLastRenew} ms after the old leader's last renewal, before the lease duration ran out`,
+      );
+      assert.ok(
+        acquired - tKill <= TAKEOVER_BOUND_MS,
+        `the standby took the Lease ${acquired - tKill} ms after the kill, more than the bound ${TAKEOVER_BOUND_MS} ms`,
+      );
+      assert.ok(
+        newFirst > acquired && newFirst > oldLast,
+        "the new leader wrote only after it acquired the Lease and after the old leader's last write",
+      );
+    },
+  );
 
-  test('5b. the leader SIGSTOPped past its lease, then resumed: it sends no write after it resumed and exits; everything converges', { timeout: 300_000 }, async (t) => {
-    const ns = 'fault-leader-stop';
-    const s = await leaderMidConvergence(t, ns);
-    const tStop = Date.now();
-    s.leader.child.kill('SIGSTOP');
-    t.diagnostic(`SIGSTOP to the leader at ${iso(tStop)} with ${s.readyAtFault}/${N} Ready`);
-    assert.ok(s.readyAtFault < N, 'the freeze came mid-convergence');
+  test(
+    '5b. the leader SIGSTOPped past its lease, then resumed: it sends no write after it resumed and exits; everything converges',
+    { timeout: 300_000 },
+    async (t) => {
+      const ns = 'fault-leader-stop';
+      const s = await leaderMidConvergence(t, ns);
+      const tStop = Date.now();
+      s.leader.child.kill('SIGSTOP');
+      t.diagnostic(`SIGSTOP to the leader at ${iso(tStop)} with ${s.readyAtFault}/${N} Ready`);
+      assert.ok(s.readyAtFault < N, 'the freeze came mid-convergence');
 
-    // Frozen until the standby leads and writes, and at least the lease duration: the old leader resumes beside an active new one.
-    const takeover = await eventually('the standby to take the Lease', async () => s.lease.seen.find((l) => l.holder === s.standby.identity), 60_000, 100);
-    const newFirst = await eventually('the new leader to write', async () => {
-      const w = writesOf(await readAudit(cluster.auditLog), s.standby.userAgent, { objectsOnly: true }).filter((e) => e.objectRef?.namespace === ns);
-      return w.length > 0 ? Math.min(...w.map(at)) : undefined;
-    }, 60_000, 250);
-    const wait = tStop + LEASE_MS + 1_000 - Date.now();
-    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-    const tCont = Date.now();
-    s.leader.child.kill('SIGCONT');
-    t.diagnostic(`SIGCONT at ${iso(tCont)}: frozen ${tCont - tStop} ms; the standby acquired at ${takeover.acquireTime} (stop + ${Date.parse(takeover.acquireTime ?? '') - tStop} ms), first wrote at ${iso(newFirst)}`);
+      // Frozen until the standby leads and writes, and at least the lease duration: the old leader resumes beside an active new one.
+      const takeover = await eventually(
+        'the standby to take the Lease',
+        async () => s.lease.seen.find((l) => l.holder === s.standby.identity),
+        60_000,
+        100,
+      );
+      const newFirst = await eventually(
+        'the new leader to write',
+        async () => {
+          const w = writesOf(await readAudit(cluster.auditLog), s.standby.userAgent, { objectsOnly: true }).filter(
+            (e) => e.objectRef?.namespace === ns,
+          );
+          return w.length > 0 ? Math.min(...w.map(at)) : undefined;
+        },
+        60_000,
+        250,
+      );
+      const wait = tStop + LEASE_MS + 1_000 - Date.now();
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      const tCont = Date.now();
+      s.leader.child.kill('SIGCONT');
+      t.diagnostic(
+        `SIGCONT at ${iso(tCont)}: frozen ${tCont - tStop} ms; the standby acquired at ${takeover.acquireTime} (stop + ${Date.parse(takeover.acquireTime ?? '') - tStop} ms), first wrote at ${iso(newFirst)}`,
+      );
 
-    await Promise.race([s.leader.exited, new Promise((r) => setTimeout(r, 60_000))]);
-    const { events, problems } = await converged(t, ns, s, tStop);
+      await Promise.race([s.leader.exited, new Promise((r) => setTimeout(r, 60_000))]);
+      const { events, problems } = await converged(t, ns, s, tStop);
 
-    const oldWrites = writesOf(events, s.leader.userAgent);
-    const inFreeze = oldWrites.filter((e) => at(e) >= tStop && at(e) < tCont);
-    const afterResume = oldWrites.filter((e) => at(e) >= tCont);
-    const oldRequestsAfter = events.filter((e) => e.stage === 'RequestReceived' && e.userAgent === s.leader.userAgent && at(e) >= tCont);
-    const lostAt = s.leader.lines.find((l) => typeof l.msg === 'string' && l.msg.startsWith('leadership lost'));
-    const renewal = lastRenewal(events, s.leader.userAgent, tCont);
-    const oldLastRenew = renewal.at;
-    const acquired = Date.parse(takeover.acquireTime ?? '');
-    t.diagnostic(`old leader: ${oldWrites.length} writes; received during the freeze: ${inFreeze.length} ${JSON.stringify(inFreeze.map(describeWrite))}; after SIGCONT: ${afterResume.length} ${JSON.stringify(afterResume.map(describeWrite))}; requests of any kind after SIGCONT: ${oldRequestsAfter.length} (${[...new Set(oldRequestsAfter.map((e) => `${e.verb} ${e.objectRef?.resource ?? ''}`))].join(', ')})`);
-    const lostTime = typeof lostAt?.time === 'string' ? Date.parse(lostAt.time) : NaN;
-    t.diagnostic(`old leader: last committed renewal received ${iso(oldLastRenew)} (not committed: ${JSON.stringify(renewal.uncommitted)}); logged "${lostAt?.msg ?? 'no loss'}" at ${iso(lostTime)} (SIGCONT + ${lostTime - tCont} ms); exited ${iso(s.leader.exitedAt)} (SIGCONT + ${(s.leader.exitedAt ?? NaN) - tCont} ms) with ${s.leader.exit ?? 'no exit'}`);
-    t.diagnostic(`Lease as observed: ${JSON.stringify(s.lease.seen.map((l) => ({ seen: iso(l.seen), holder: l.holder, acquireTime: l.acquireTime, transitions: l.transitions })))}`);
+      const oldWrites = writesOf(events, s.leader.userAgent);
+      const inFreeze = oldWrites.filter((e) => at(e) >= tStop && at(e) < tCont);
+      const afterResume = oldWrites.filter((e) => at(e) >= tCont);
+      const oldRequestsAfter = events.filter((e) => e.stage === 'RequestReceived' && e.userAgent === s.leader.userAgent && at(e) >= tCont);
+      const lostAt = s.leader.lines.find((l) => typeof l.msg === 'string' && l.msg.startsWith('leadership lost'));
+      const renewal = lastRenewal(events, s.leader.userAgent, tCont);
+      const oldLastRenew = renewal.at;
+      const acquired = Date.parse(takeover.acquireTime ?? '');
+      t.diagnostic(
+        `old leader: ${oldWrites.length} writes; received during the freeze: ${inFreeze.length} ${JSON.stringify(inFreeze.map(describeWrite))}; after SIGCONT: ${afterResume.length} ${JSON.stringify(afterResume.map(describeWrite))}; requests of any kind after SIGCONT: ${oldRequestsAfter.length} (${[...new Set(oldRequestsAfter.map((e) => `${e.verb} ${e.objectRef?.resource ?? ''}`))].join(', ')})`,
+      );
+      const lostTime = typeof lostAt?.time === 'string' ? Date.parse(lostAt.time) : NaN;
+      t.diagnostic(
+        `old leader: last committed renewal received ${iso(oldLastRenew)} (not committed: ${JSON.stringify(renewal.uncommitted)}); logged "${lostAt?.msg ?? 'no loss'}" at ${iso(lostTime)} (SIGCONT + ${lostTime - tCont} ms); exited ${iso(s.leader.exitedAt)} (SIGCONT + ${(s.leader.exitedAt ?? NaN) - tCont} ms) with ${s.leader.exit ?? 'no exit'}`,
+      );
+      t.diagnostic(
+        `Lease as observed: ${JSON.stringify(s.lease.seen.map((l) => ({ seen: iso(l.seen), holder: l.holder, acquireTime: l.acquireTime, transitions: l.transitions })))}`,
+      );
 
-    assert.deepEqual(problems, [], describeViolations(problems));
-    assert.ok(tCont - tStop > LEASE_MS, `frozen ${tCont - tStop} ms, longer than the lease duration`);
-    assert.ok(acquired - oldLastRenew >= LEASE_MS, `the standby took the Lease ${acquired - oldLastRenew} ms after the old leader's last renewal, before the lease duration ran out`);
-    assert.deepEqual(afterResume.map(describeWrite), [], 'the old leader sent writes after it resumed without the Lease');
-    assert.ok(lostAt, 'the old leader logged that it lost the Lease');
-    assert.equal(s.leader.exit, 'code 1', `the old leader exits with code 1 after losing the Lease (it ${s.leader.exit ? `ended with ${s.leader.exit}` : 'still runs'})`);
-  });
+      assert.deepEqual(problems, [], describeViolations(problems));
+      assert.ok(tCont - tStop > LEASE_MS, `frozen ${tCont - tStop} ms, longer than the lease duration`);
+      assert.ok(
+        acquired - oldLastRenew >= LEASE_MS,
+        `the standby took the Lease ${acquired - oldLastRenew} ms after the old leader's last renewal, before the lease duration ran out`,
+      );
+      assert.deepEqual(afterResume.map(describeWrite), [], 'the old leader sent writes after it resumed without the Lease');
+      assert.ok(lostAt, 'the old leader logged that it lost the Lease');
+      assert.equal(
+        s.leader.exit,
+        'code 1',
+        `the old leader exits with code 1 after losing the Lease (it ${s.leader.exit ? `ended with ${s.leader.exit}` : 'still runs'})`,
+      );
+    },
+  );
 });

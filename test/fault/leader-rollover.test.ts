@@ -61,13 +61,24 @@ describe('leader election under a rolling restart', () => {
     const child = spawn(
       process.execPath,
       [
-        '--import', 'tsx',
-        '--import', './test/fault/write-log.ts',
-        'packages/bosun/src/tooling/cli/run-main.ts', 'run', 'message',
-        '--kubeconfig', env.kubeconfig,
-        '-n', ns,
-        '--leader-elect', '--leader-election-namespace', ns,
-        '--metrics-addr', '0', '--health-addr', '0',
+        '--import',
+        'tsx',
+        '--import',
+        './test/fault/write-log.ts',
+        'packages/bosun/src/tooling/cli/run-main.ts',
+        'run',
+        'message',
+        '--kubeconfig',
+        env.kubeconfig,
+        '-n',
+        ns,
+        '--leader-elect',
+        '--leader-election-namespace',
+        ns,
+        '--metrics-addr',
+        '0',
+        '--health-addr',
+        '0',
       ],
       { env: { ...process.env, BOSUN_FAULT_WRITE_LOG: writeLog }, stdio: ['ignore', 'pipe', 'pipe'] },
     );
@@ -103,128 +114,181 @@ describe('leader election under a rolling restart', () => {
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
-  test(`SIGTERM to the leader while ${MESSAGES} Messages converge: the Lease changes hands only after its last write, and no Message owns two Pods`, { timeout: 240_000 }, async (t) => {
-    const a = startReplica('a');
-    const b = startReplica('b');
-    await eventually('both replicas waiting for leadership', async () => (a.identity && b.identity ? true : undefined), 60_000);
+  test(
+    `SIGTERM to the leader while ${MESSAGES} Messages converge: the Lease changes hands only after its last write, and no Message owns two Pods`,
+    { timeout: 240_000 },
+    async (t) => {
+      const a = startReplica('a');
+      const b = startReplica('b');
+      await eventually('both replicas waiting for leadership', async () => (a.identity && b.identity ? true : undefined), 60_000);
 
-    // Every version of the Lease as it was observed, to see when and how it changed hands.
-    const leaseSeen: { at: number; holder: string; acquireTime?: string; transitions?: number }[] = [];
-    let polling = true;
-    const poller = (async () => {
-      while (polling) {
-        const l = await direct.get<LeaseObject>(LeaseType, ns, LEASE).catch(() => undefined);
-        const holder = l?.spec?.holderIdentity ?? '';
-        const last = leaseSeen.at(-1);
-        if (l && (!last || last.holder !== holder || last.acquireTime !== l.spec?.acquireTime)) {
-          leaseSeen.push({ at: Date.now(), holder, acquireTime: l.spec?.acquireTime, transitions: l.spec?.leaseTransitions });
+      // Every version of the Lease as it was observed, to see when and how it changed hands.
+      const leaseSeen: { at: number; holder: string; acquireTime?: string; transitions?: number }[] = [];
+      let polling = true;
+      const poller = (async () => {
+        while (polling) {
+          const l = await direct.get<LeaseObject>(LeaseType, ns, LEASE).catch(() => undefined);
+          const holder = l?.spec?.holderIdentity ?? '';
+          const last = leaseSeen.at(-1);
+          if (l && (!last || last.holder !== holder || last.acquireTime !== l.spec?.acquireTime)) {
+            leaseSeen.push({ at: Date.now(), holder, acquireTime: l.spec?.acquireTime, transitions: l.spec?.leaseTransitions });
+          }
+          await new Promise((r) => setTimeout(r, 50));
         }
-        await new Promise((r) => setTimeout(r, 50));
-      }
-    })();
+      })();
 
-    // Every Pod as the API server announced it, to catch two Pods of one Message even for a moment.
-    const podsByOwner = new Map<string, Set<string>>();
-    let maxPodsOfOneOwner = 0;
-    let doubleOwner: string | undefined;
-    const podWatch = spawn('kubectl', ['get', 'pods', '-n', ns, '--watch', '--output-watch-events', '-o', 'jsonpath={.type} {.object.metadata.uid} {.object.metadata.ownerReferences[0].uid}{"\\n"}'], {
-      env: { ...process.env, KUBECONFIG: env.kubeconfig },
-      stdio: ['ignore', 'pipe', 'ignore'],
-    });
-    createInterface({ input: podWatch.stdout }).on('line', (line) => {
-      const [type, uid, owner] = line.trim().split(' ');
-      if (!uid || !owner) return;
-      const set = podsByOwner.get(owner) ?? new Set<string>();
-      podsByOwner.set(owner, set);
-      if (type === 'DELETED') set.delete(uid);
-      else set.add(uid);
-      if (set.size > maxPodsOfOneOwner) {
-        maxPodsOfOneOwner = set.size;
-        if (set.size > 1) doubleOwner = owner;
-      }
-    });
-
-    try {
-      const leaderIdentity = await eventually('a leader', async () => leaseSeen.at(-1)?.holder || undefined, 60_000);
-      const leader = leaderIdentity === a.identity ? a : b;
-      const standby = leader === a ? b : a;
-      assert.equal(leaderIdentity, leader.identity, 'the Lease names one of the two replicas');
-
-      const tApply = Date.now();
-      const docs = Array.from({ length: MESSAGES }, (_, i) => messageYaml(`m-${String(i).padStart(3, '0')}`, `rollover ${i}`)).join('---\n');
-      let tApplied = 0;
-      const applied = env.kubectlOk(['create', '-n', ns, '-f', '-'], docs).then(() => (tApplied = Date.now()));
-
-      // Mid-convergence: the leader has written for about a third of the Messages, more are arriving.
-      await eventually('the leader to write for a third of the Messages', async () => (objectWrites(await readWrites(leader)).length >= MESSAGES / 3 ? true : undefined), 120_000, 100);
-      const tTerm = Date.now();
-      leader.child.kill('SIGTERM');
-      const code = await leader.exited;
-      await applied;
-
-      const newHolder = await eventually('the standby to take the Lease', async () => (leaseSeen.some((s) => s.holder === standby.identity) ? true : undefined), 60_000);
-      assert.ok(newHolder);
-
-      const ready = await eventually(
-        `all ${MESSAGES} Messages Ready`,
-        async () => {
-          const list = await direct.list<Message>(MessageResource, { namespace: ns });
-          const n = list.items.filter(isReady).length;
-          return n === MESSAGES ? n : undefined;
+      // Every Pod as the API server announced it, to catch two Pods of one Message even for a moment.
+      const podsByOwner = new Map<string, Set<string>>();
+      let maxPodsOfOneOwner = 0;
+      let doubleOwner: string | undefined;
+      const podWatch = spawn(
+        'kubectl',
+        [
+          'get',
+          'pods',
+          '-n',
+          ns,
+          '--watch',
+          '--output-watch-events',
+          '-o',
+          'jsonpath={.type} {.object.metadata.uid} {.object.metadata.ownerReferences[0].uid}{"\\n"}',
+        ],
+        {
+          env: { ...process.env, KUBECONFIG: env.kubeconfig },
+          stdio: ['ignore', 'pipe', 'ignore'],
         },
-        150_000,
-        1000,
       );
-      const tReady = Date.now();
-      assert.equal(ready, MESSAGES);
-
-      // No Message owns two Pods at the end, and the watch never saw two at once.
-      const pods = await direct.list<KubeObject>({ group: '', version: 'v1', kind: 'Pod', plural: 'pods', namespaced: true }, { namespace: ns });
-      const owners = new Map<string, string[]>();
-      for (const p of pods.items) {
-        for (const ref of p.metadata.ownerReferences ?? []) {
-          if (ref.kind !== 'Message') continue;
-          owners.set(ref.uid, [...(owners.get(ref.uid) ?? []), p.metadata.name ?? '']);
+      createInterface({ input: podWatch.stdout }).on('line', (line) => {
+        const [type, uid, owner] = line.trim().split(' ');
+        if (!uid || !owner) return;
+        const set = podsByOwner.get(owner) ?? new Set<string>();
+        podsByOwner.set(owner, set);
+        if (type === 'DELETED') set.delete(uid);
+        else set.add(uid);
+        if (set.size > maxPodsOfOneOwner) {
+          maxPodsOfOneOwner = set.size;
+          if (set.size > 1) doubleOwner = owner;
         }
+      });
+
+      try {
+        const leaderIdentity = await eventually('a leader', async () => leaseSeen.at(-1)?.holder || undefined, 60_000);
+        const leader = leaderIdentity === a.identity ? a : b;
+        const standby = leader === a ? b : a;
+        assert.equal(leaderIdentity, leader.identity, 'the Lease names one of the two replicas');
+
+        const tApply = Date.now();
+        const docs = Array.from({ length: MESSAGES }, (_, i) => messageYaml(`m-${String(i).padStart(3, '0')}`, `rollover ${i}`)).join(
+          '---\n',
+        );
+        let tApplied = 0;
+        const applied = env.kubectlOk(['create', '-n', ns, '-f', '-'], docs).then(() => (tApplied = Date.now()));
+
+        // Mid-convergence: the leader has written for about a third of the Messages, more are arriving.
+        await eventually(
+          'the leader to write for a third of the Messages',
+          async () => (objectWrites(await readWrites(leader)).length >= MESSAGES / 3 ? true : undefined),
+          120_000,
+          100,
+        );
+        const tTerm = Date.now();
+        leader.child.kill('SIGTERM');
+        const code = await leader.exited;
+        await applied;
+
+        const newHolder = await eventually(
+          'the standby to take the Lease',
+          async () => (leaseSeen.some((s) => s.holder === standby.identity) ? true : undefined),
+          60_000,
+        );
+        assert.ok(newHolder);
+
+        const ready = await eventually(
+          `all ${MESSAGES} Messages Ready`,
+          async () => {
+            const list = await direct.list<Message>(MessageResource, { namespace: ns });
+            const n = list.items.filter(isReady).length;
+            return n === MESSAGES ? n : undefined;
+          },
+          150_000,
+          1000,
+        );
+        const tReady = Date.now();
+        assert.equal(ready, MESSAGES);
+
+        // No Message owns two Pods at the end, and the watch never saw two at once.
+        const pods = await direct.list<KubeObject>(
+          { group: '', version: 'v1', kind: 'Pod', plural: 'pods', namespaced: true },
+          { namespace: ns },
+        );
+        const owners = new Map<string, string[]>();
+        for (const p of pods.items) {
+          for (const ref of p.metadata.ownerReferences ?? []) {
+            if (ref.kind !== 'Message') continue;
+            owners.set(ref.uid, [...(owners.get(ref.uid) ?? []), p.metadata.name ?? '']);
+          }
+        }
+        const doubled = [...owners.entries()].filter(([, names]) => names.length > 1);
+
+        const oldWrites = await readWrites(leader);
+        const oldObjectWrites = objectWrites(oldWrites);
+        const oldLast = Math.max(...oldObjectWrites.map((w) => w.end));
+        const oldLastAny = Math.max(...oldWrites.filter((w) => !w.path.includes('/leases')).map((w) => w.end));
+        const oldLeaseWrites = oldWrites.filter((w) => w.path.includes('/leases'));
+        const newWrites = objectWrites(await readWrites(standby));
+        const newFirst = Math.min(...newWrites.map((w) => w.start));
+        // The old leader gives the Lease up by writing it without itself as the holder.
+        const release = oldLeaseWrites.find((w) => w.start >= tTerm && w.method === 'PUT');
+        const takeover = leaseSeen.find((s) => s.holder === standby.identity)!;
+        const acquired = Date.parse(takeover.acquireTime ?? '');
+        const afterTerm = oldObjectWrites.filter((w) => w.start >= tTerm).length;
+
+        t.diagnostic(`replicas: leader ${leader.name} (${leader.identity}), standby ${standby.name} (${standby.identity})`);
+        t.diagnostic(
+          `create of ${MESSAGES} Messages (one kubectl create): ${iso(tApply)} → ${iso(tApplied)}; all Ready at ${iso(tReady)} (${((tReady - tApply) / 1000).toFixed(1)} s)`,
+        );
+        t.diagnostic(`SIGTERM to the leader: ${iso(tTerm)}; it exited at ${iso(leader.exitedAt)} with code ${code}`);
+        t.diagnostic(
+          `old leader: ${oldObjectWrites.length} object writes (${afterTerm} started after SIGTERM); last object write settled ${iso(oldLast)}; last write of any kind but the Lease ${iso(oldLastAny)}`,
+        );
+        t.diagnostic(
+          `old leader's Lease writes after SIGTERM: ${JSON.stringify(oldLeaseWrites.filter((w) => w.end >= tTerm).map((w) => `${w.method} ${iso(w.start)} → ${iso(w.end)} ${w.outcome}`))}`,
+        );
+        t.diagnostic(
+          `old leader released the Lease: ${release ? `${iso(release.start)} → ${iso(release.end)} (${(release.start - oldLast).toFixed(0)} ms after its last object write settled)` : 'no release write'}`,
+        );
+        t.diagnostic(
+          `Lease as observed: ${JSON.stringify(leaseSeen.map((s) => ({ seen: iso(s.at), holder: s.holder, acquireTime: s.acquireTime, transitions: s.transitions })))}`,
+        );
+        t.diagnostic(
+          `new leader: acquireTime ${takeover.acquireTime} (${(acquired - oldLast).toFixed(0)} ms after the old leader's last object write); first object write started ${iso(newFirst)} (${(newFirst - oldLast).toFixed(0)} ms after)`,
+        );
+        t.diagnostic(`Pods: ${pods.items.length}; most Pods of one Message seen at once by the watch: ${maxPodsOfOneOwner}`);
+
+        assert.ok(oldObjectWrites.length > 0 && newWrites.length > 0, 'both replicas wrote: the rollover happened mid-convergence');
+        assert.ok(Number.isFinite(acquired), `the Lease's acquireTime after the takeover parses: ${takeover.acquireTime}`);
+        if (release)
+          assert.ok(
+            release.start > oldLast,
+            `the old leader released the Lease at ${iso(release.start)}, before its last object write settled at ${iso(oldLast)}`,
+          );
+        assert.ok(
+          acquired > oldLast,
+          `the standby acquired the Lease at ${takeover.acquireTime}, before the old leader's last write settled at ${iso(oldLast)}`,
+        );
+        assert.ok(
+          newFirst > oldLast,
+          `the new leader first wrote at ${iso(newFirst)}, before the old leader's last write settled at ${iso(oldLast)}`,
+        );
+        assert.deepEqual(doubled, [], 'no Message owns two Pods');
+        assert.equal(doubleOwner, undefined, `the Pod watch saw two Pods of Message ${doubleOwner} at once`);
+      } finally {
+        polling = false;
+        await poller;
+        podWatch.kill();
+        for (const r of replicas) if (r.exitedAt === undefined) r.child.kill('SIGTERM');
+        await Promise.race([Promise.all(replicas.map((r) => r.exited)), new Promise((r) => setTimeout(r, 30_000))]);
       }
-      const doubled = [...owners.entries()].filter(([, names]) => names.length > 1);
-
-      const oldWrites = await readWrites(leader);
-      const oldObjectWrites = objectWrites(oldWrites);
-      const oldLast = Math.max(...oldObjectWrites.map((w) => w.end));
-      const oldLastAny = Math.max(...oldWrites.filter((w) => !w.path.includes('/leases')).map((w) => w.end));
-      const oldLeaseWrites = oldWrites.filter((w) => w.path.includes('/leases'));
-      const newWrites = objectWrites(await readWrites(standby));
-      const newFirst = Math.min(...newWrites.map((w) => w.start));
-      // The old leader gives the Lease up by writing it without itself as the holder.
-      const release = oldLeaseWrites.find((w) => w.start >= tTerm && w.method === 'PUT');
-      const takeover = leaseSeen.find((s) => s.holder === standby.identity)!;
-      const acquired = Date.parse(takeover.acquireTime ?? '');
-      const afterTerm = oldObjectWrites.filter((w) => w.start >= tTerm).length;
-
-      t.diagnostic(`replicas: leader ${leader.name} (${leader.identity}), standby ${standby.name} (${standby.identity})`);
-      t.diagnostic(`create of ${MESSAGES} Messages (one kubectl create): ${iso(tApply)} → ${iso(tApplied)}; all Ready at ${iso(tReady)} (${((tReady - tApply) / 1000).toFixed(1)} s)`);
-      t.diagnostic(`SIGTERM to the leader: ${iso(tTerm)}; it exited at ${iso(leader.exitedAt)} with code ${code}`);
-      t.diagnostic(`old leader: ${oldObjectWrites.length} object writes (${afterTerm} started after SIGTERM); last object write settled ${iso(oldLast)}; last write of any kind but the Lease ${iso(oldLastAny)}`);
-      t.diagnostic(`old leader's Lease writes after SIGTERM: ${JSON.stringify(oldLeaseWrites.filter((w) => w.end >= tTerm).map((w) => `${w.method} ${iso(w.start)} → ${iso(w.end)} ${w.outcome}`))}`);
-      t.diagnostic(`old leader released the Lease: ${release ? `${iso(release.start)} → ${iso(release.end)} (${(release.start - oldLast).toFixed(0)} ms after its last object write settled)` : 'no release write'}`);
-      t.diagnostic(`Lease as observed: ${JSON.stringify(leaseSeen.map((s) => ({ seen: iso(s.at), holder: s.holder, acquireTime: s.acquireTime, transitions: s.transitions })))}`);
-      t.diagnostic(`new leader: acquireTime ${takeover.acquireTime} (${(acquired - oldLast).toFixed(0)} ms after the old leader's last object write); first object write started ${iso(newFirst)} (${(newFirst - oldLast).toFixed(0)} ms after)`);
-      t.diagnostic(`Pods: ${pods.items.length}; most Pods of one Message seen at once by the watch: ${maxPodsOfOneOwner}`);
-
-      assert.ok(oldObjectWrites.length > 0 && newWrites.length > 0, 'both replicas wrote: the rollover happened mid-convergence');
-      assert.ok(Number.isFinite(acquired), `the Lease's acquireTime after the takeover parses: ${takeover.acquireTime}`);
-      if (release) assert.ok(release.start > oldLast, `the old leader released the Lease at ${iso(release.start)}, before its last object write settled at ${iso(oldLast)}`);
-      assert.ok(acquired > oldLast, `the standby acquired the Lease at ${takeover.acquireTime}, before the old leader's last write settled at ${iso(oldLast)}`);
-      assert.ok(newFirst > oldLast, `the new leader first wrote at ${iso(newFirst)}, before the old leader's last write settled at ${iso(oldLast)}`);
-      assert.deepEqual(doubled, [], 'no Message owns two Pods');
-      assert.equal(doubleOwner, undefined, `the Pod watch saw two Pods of Message ${doubleOwner} at once`);
-    } finally {
-      polling = false;
-      await poller;
-      podWatch.kill();
-      for (const r of replicas) if (r.exitedAt === undefined) r.child.kill('SIGTERM');
-      await Promise.race([Promise.all(replicas.map((r) => r.exited)), new Promise((r) => setTimeout(r, 30_000))]);
-    }
-  });
+    },
+  );
 });

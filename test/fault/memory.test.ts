@@ -11,7 +11,15 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { startFaultCluster, type FaultCluster } from './lib/cluster.js';
-import { createMessages, describeViolations, hotLoopReport, hotLoopViolations, names, readNamespace, violations } from './lib/invariants.js';
+import {
+  createMessages,
+  describeViolations,
+  hotLoopReport,
+  hotLoopViolations,
+  names,
+  readNamespace,
+  violations,
+} from './lib/invariants.js';
 import { metricValue, operatorProcess, type OperatorProcess } from './lib/operator.js';
 
 const LONG = process.env.FAULT_LONG === '1';
@@ -91,7 +99,12 @@ describe(`the operator with a capped heap (--max-old-space-size ${HEAPS_MB.join(
   /** Runs one capped process on `namespace` until it converges, exits, stalls silently or times out. */
   async function underHeap(heapMb: number, namespace: string): Promise<Run> {
     const logFile = join(cluster.dir, 'logs', `operator-${heapMb}mb.log`);
-    const op = operatorProcess({ kubeconfig: cluster.kubeconfig, namespace, logFile, env: { NODE_OPTIONS: `--max-old-space-size=${heapMb}` } });
+    const op = operatorProcess({
+      kubeconfig: cluster.kubeconfig,
+      namespace,
+      logFile,
+      env: { NODE_OPTIONS: `--max-old-space-size=${heapMb}` },
+    });
     ops.push(op);
     const t0 = performance.now();
     // start() resolves once /readyz is 200 and rejects if the process exits first; the watch below
@@ -101,7 +114,20 @@ describe(`the operator with a capped heap (--max-old-space-size ${HEAPS_MB.join(
       () => (started = true),
       () => undefined,
     );
-    const run: Run = { heapMb, namespace, outcome: 'timed out', ms: 0, oomMessage: false, longestQuietMs: 0, healthzFailures: 0, peakHeapMb: 0, gcSeconds: 0, violationsLeft: -1, ready: 0, logFile };
+    const run: Run = {
+      heapMb,
+      namespace,
+      outcome: 'timed out',
+      ms: 0,
+      oomMessage: false,
+      longestQuietMs: 0,
+      healthzFailures: 0,
+      peakHeapMb: 0,
+      gcSeconds: 0,
+      violationsLeft: -1,
+      ready: 0,
+      logFile,
+    };
     let best = Infinity;
     let lastProgress = t0;
     for (;;) {
@@ -163,7 +189,9 @@ describe(`the operator with a capped heap (--max-old-space-size ${HEAPS_MB.join(
     }
     for (const r of runs.filter((x) => x.outcome === 'converged')) {
       const hot = await hotLoopReport(cluster.auditLog, { since, namespace: r.namespace });
-      t.diagnostic(`--max-old-space-size=${r.heapMb}: ${hot.counts.total} requests (${(hot.counts.total / N).toFixed(2)} per Message), ${hot.quiet.writes} writes in the 3 s after convergence`);
+      t.diagnostic(
+        `--max-old-space-size=${r.heapMb}: ${hot.counts.total} requests (${(hot.counts.total / N).toFixed(2)} per Message), ${hot.quiet.writes} writes in the 3 s after convergence`,
+      );
       const v = hotLoopViolations(hot, 6);
       assert.deepEqual(v, [], `--max-old-space-size=${r.heapMb}: ${describeViolations(v)}`);
     }

@@ -9,9 +9,25 @@ import { strict as assert } from 'node:assert';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { MessageResource, type Message } from '../../operators/message/resource.js';
-import { applicationWrites, applicationWriteViolations, appSpecs, createApplications, maxApplicationWrites, waitApplicationsConverged } from './lib/applications.js';
+import {
+  applicationWrites,
+  applicationWriteViolations,
+  appSpecs,
+  createApplications,
+  maxApplicationWrites,
+  waitApplicationsConverged,
+} from './lib/applications.js';
 import { describeCounts, readAudit } from './lib/audit.js';
-import { bookingProcess, createTickets, flightTicketEnv, installFlightTickets, ticketSpec, ticketWrites, waitTicketsConverged, type BookingProcess } from './lib/flighttickets.js';
+import {
+  bookingProcess,
+  createTickets,
+  flightTicketEnv,
+  installFlightTickets,
+  ticketSpec,
+  ticketWrites,
+  waitTicketsConverged,
+  type BookingProcess,
+} from './lib/flighttickets.js';
 import { startFaultCluster, type FaultCluster } from './lib/cluster.js';
 import { createMessages, describeViolations, hotLoopReport, hotLoopViolations, names, waitConverged } from './lib/invariants.js';
 import { operatorProcess, type OperatorProcess } from './lib/operator.js';
@@ -118,14 +134,22 @@ describe(`the operator SIGKILLed ${KILLS} times during the convergence of ${N} M
     const tw = ticketWrites(events, { since, namespace: ticketNs });
     const bookingCalls = (await booking.requests(since.getTime())).filter((r) => r.method !== 'GET');
 
-    t.diagnostic(`kills at ${kills.map((k) => `+${(k.atMs / 1000).toFixed(1)} s (${k.afterWaveMs} ms after a wave, ${k.ready}/${k.created} Ready)`).join(', ')}`);
+    t.diagnostic(
+      `kills at ${kills.map((k) => `+${(k.atMs / 1000).toFixed(1)} s (${k.afterWaveMs} ms after a wave, ${k.ready}/${k.created} Ready)`).join(', ')}`,
+    );
     t.diagnostic(`time to notice (a new process from start to caches synced): ${startups.map((ms) => ms.toFixed(0)).join(', ')} ms`);
-    t.diagnostic(`time to converge: ${convergedMs.toFixed(0)} ms from the first create; ${(t0 + convergedMs - lastStart).toFixed(0)} ms after the last kill`);
-    t.diagnostic(`Applications: ${NA} converged ${appsMs.toFixed(0)} ms from the first create; ${[...appWrites.values()].reduce((a, b) => a + b, 0)} writes to them and their children, at most ${maxApp.writes} (${maxApp.name || 'none'})`);
+    t.diagnostic(
+      `time to converge: ${convergedMs.toFixed(0)} ms from the first create; ${(t0 + convergedMs - lastStart).toFixed(0)} ms after the last kill`,
+    );
+    t.diagnostic(
+      `Applications: ${NA} converged ${appsMs.toFixed(0)} ms from the first create; ${[...appWrites.values()].reduce((a, b) => a + b, 0)} writes to them and their children, at most ${maxApp.writes} (${maxApp.name || 'none'})`,
+    );
     t.diagnostic(
       `FlightTickets: ${NT} ${ticketEnd.violations.length ? 'NOT converged' : 'converged'} ${ticketEnd.ms.toFixed(0)} ms from the first create; ${ticketEnd.bookings.length} bookings in the booking database (${ticketEnd.bookings.filter((b) => b.state === 'active').length} active); ${bookingCalls.length} booking-service writes answered; ${tw.total} ticket writes, at most ${tw.max.writes} (${tw.max.name || 'none'})`,
     );
-    t.diagnostic(`operator requests (all ${op.starts} processes): ${describeCounts(report.counts)}; in the 3 s after convergence: ${report.quiet.total} requests, ${report.quiet.writes} writes`);
+    t.diagnostic(
+      `operator requests (all ${op.starts} processes): ${describeCounts(report.counts)}; in the 3 s after convergence: ${report.quiet.total} requests, ${report.quiet.writes} writes`,
+    );
 
     assert.deepEqual(
       kills.filter((k) => k.ready >= k.created),
@@ -142,7 +166,9 @@ describe(`the operator SIGKILLed ${KILLS} times during the convergence of ${N} M
     const hot = [
       ...hotLoopViolations(report, MAX_WRITES_PER_OBJECT),
       ...applicationWriteViolations(appWrites, MAX_APP_WRITES),
-      ...(tw.max.writes > MAX_TICKET_WRITES ? [`${tw.max.writes} writes to FlightTicket ${tw.max.name}, more than the bound ${MAX_TICKET_WRITES}`] : []),
+      ...(tw.max.writes > MAX_TICKET_WRITES
+        ? [`${tw.max.writes} writes to FlightTicket ${tw.max.name}, more than the bound ${MAX_TICKET_WRITES}`]
+        : []),
     ];
     assert.deepEqual(hot, [], describeViolations(hot));
   });

@@ -41,7 +41,6 @@ const DROP_SEED = process.env.FAULT_SEED ? Number(process.env.FAULT_SEED) : 6;
 /** Cuts of scenario 3d at most; it stops earlier once two dials were dropped. */
 const DROP_ROUNDS = 8;
 
-
 describe('Message operator through a fault proxy', () => {
   let env: TestEnv;
   let ns: string;
@@ -78,10 +77,12 @@ describe('Message operator through a fault proxy', () => {
   }
 
   function restarts(): string[] {
-    return (op?.logs ?? []).filter((l) => l.includes('watch restarting')).map((l) => {
-      const j = JSON.parse(l) as { time?: string; reason?: string; err?: string };
-      return `${j.time} ${j.reason}: ${j.err}`;
-    });
+    return (op?.logs ?? [])
+      .filter((l) => l.includes('watch restarting'))
+      .map((l) => {
+        const j = JSON.parse(l) as { time?: string; reason?: string; err?: string };
+        return `${j.time} ${j.reason}: ${j.err}`;
+      });
   }
 
   before(async () => {
@@ -119,124 +120,160 @@ describe('Message operator through a fault proxy', () => {
     const open = proxy.connections();
     proxy.cut();
     const ms = await createAndTime('after-cut', CUT_BOUND_MS);
-    t.diagnostic(`cut ${open} connections; Ready after ${ms === undefined ? `more than ${CUT_BOUND_MS}` : ms.toFixed(0)} ms; proxy ${JSON.stringify(proxy.stats())}`);
+    t.diagnostic(
+      `cut ${open} connections; Ready after ${ms === undefined ? `more than ${CUT_BOUND_MS}` : ms.toFixed(0)} ms; proxy ${JSON.stringify(proxy.stats())}`,
+    );
     assert.ok(ms !== undefined, `Message after-cut Ready within ${CUT_BOUND_MS} ms of its creation after a cut`);
   });
 
-  test('while every open connection stays frozen, a new Message is Ready within 45 s + the normal convergence time', { timeout: 180_000 }, async (t) => {
-    assert.ok(normalMs !== undefined, 'the normal convergence time was measured');
-    assert.ok(proxy.connections() > 0, 'the operator holds connections through the proxy');
-    // Freeze only what is open now: new connections pass, as after a dead NAT entry, so the
-    // operator recovers exactly when it notices the dead ones and dials again.
-    proxy.freeze();
-    const frozen = proxy.stats().frozen;
-    const acceptedBefore = proxy.stats().accepted;
-    const bound = DEAD_CONNECTION_BOUND_MS + normalMs;
-    const tFreeze = performance.now();
-    const ms = await createAndTime('during-freeze', bound);
-    const stats = proxy.stats();
-    t.diagnostic(
-      `froze ${frozen} connections; Ready after ${ms === undefined ? `more than ${bound.toFixed(0)}` : ms.toFixed(0)} ms ` +
-        `(bound ${DEAD_CONNECTION_BOUND_MS} + ${normalMs.toFixed(0)} ms; ${(performance.now() - tFreeze).toFixed(0)} ms since the freeze); ` +
-        `proxy ${JSON.stringify(stats)}; watch restarts: ${JSON.stringify(restarts())}`,
-    );
-    assert.ok(frozen > 0, 'the freeze caught open connections');
-    assert.ok(ms !== undefined, `Message during-freeze Ready within ${bound.toFixed(0)} ms while the operator's connections were frozen`);
-    assert.ok(stats.accepted > acceptedBefore, 'the operator dialled new connections through the proxy');
-    // The frozen connections were given up by the operator; unfrozen, their held bytes and closes go through.
-    proxy.unfreeze();
-  });
+  test(
+    'while every open connection stays frozen, a new Message is Ready within 45 s + the normal convergence time',
+    { timeout: 180_000 },
+    async (t) => {
+      assert.ok(normalMs !== undefined, 'the normal convergence time was measured');
+      assert.ok(proxy.connections() > 0, 'the operator holds connections through the proxy');
+      // Freeze only what is open now: new connections pass, as after a dead NAT entry, so the
+      // operator recovers exactly when it notices the dead ones and dials again.
+      proxy.freeze();
+      const frozen = proxy.stats().frozen;
+      const acceptedBefore = proxy.stats().accepted;
+      const bound = DEAD_CONNECTION_BOUND_MS + normalMs;
+      const tFreeze = performance.now();
+      const ms = await createAndTime('during-freeze', bound);
+      const stats = proxy.stats();
+      t.diagnostic(
+        `froze ${frozen} connections; Ready after ${ms === undefined ? `more than ${bound.toFixed(0)}` : ms.toFixed(0)} ms ` +
+          `(bound ${DEAD_CONNECTION_BOUND_MS} + ${normalMs.toFixed(0)} ms; ${(performance.now() - tFreeze).toFixed(0)} ms since the freeze); ` +
+          `proxy ${JSON.stringify(stats)}; watch restarts: ${JSON.stringify(restarts())}`,
+      );
+      assert.ok(frozen > 0, 'the freeze caught open connections');
+      assert.ok(ms !== undefined, `Message during-freeze Ready within ${bound.toFixed(0)} ms while the operator's connections were frozen`);
+      assert.ok(stats.accepted > acceptedBefore, 'the operator dialled new connections through the proxy');
+      // The frozen connections were given up by the operator; unfrozen, their held bytes and closes go through.
+      proxy.unfreeze();
+    },
+  );
 
-  test(`with ${LATENCY_MS} ms of latency each way, Messages are Ready within the normal time + ${LATENCY_BOUND_MS} ms and no watch restarts`, { timeout: 180_000 }, async (t) => {
-    assert.ok(normalMs !== undefined, 'the normal convergence time was measured');
-    const restartsBefore = await counter('bosun_watch_restarts_total', 'reason');
-    const errorsBefore = await counter('controller_runtime_reconcile_errors_total', 'controller');
-    const logsBefore = op!.logs.length;
-    const acceptedBefore = proxy.stats().accepted;
-    proxy.setLatency(LATENCY_MS);
-    const bound = normalMs + LATENCY_BOUND_MS;
-    const times: number[] = [];
-    const tStart = performance.now();
-    try {
-      // One Message at a time, spread over the window, so each measures one Message's path.
-      for (let i = 0; performance.now() - tStart < LATENCY_WINDOW_MS; i++) {
-        const ms = await createAndTime(`latency-${i}`, bound);
-        assert.ok(ms !== undefined, `Message latency-${i} Ready within ${bound.toFixed(0)} ms with ${LATENCY_MS} ms latency each way`);
-        times.push(ms);
-        const wait = Math.min(10_000, LATENCY_WINDOW_MS - (performance.now() - tStart));
-        if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-      }
-    } finally {
-      proxy.setLatency(0);
-    }
-    const windowMs = performance.now() - tStart;
-    const restarted = grown(restartsBefore, await counter('bosun_watch_restarts_total', 'reason'));
-    const errors = grown(errorsBefore, await counter('controller_runtime_reconcile_errors_total', 'controller'));
-    const warnings = op!.logs.slice(logsBefore).filter((l) => l.includes('watch restarting'));
-    t.diagnostic(
-      `latency ${LATENCY_MS} ms each way for ${windowMs.toFixed(0)} ms: Ready after ${times.map((x) => x.toFixed(0)).join(', ')} ms ` +
-        `(normal ${normalMs.toFixed(0)} ms, bound ${bound.toFixed(0)} ms); watch restarts ${JSON.stringify(restarted)}; reconcile errors ${JSON.stringify(errors)}; ` +
-        `new connections ${proxy.stats().accepted - acceptedBefore}`,
-    );
-    assert.ok(times.length >= 3, `${times.length} Messages measured in the latency window`);
-    // A server-side watch timeout (5-10 min) closes a stream cleanly ('closed'); anything else is latency taken for a fault.
-    assert.deepEqual(Object.keys(restarted).filter((r) => r !== 'closed'), [], `no watch restarted for latency alone: ${JSON.stringify(restarted)} ${JSON.stringify(warnings)}`);
-    // A status write computed from a cache that has not yet seen the previous write is refused with 409 and
-    // retried from the fresher cache, by design; at most one per Message. Any other failure (a deadline, no answer) is a fault.
-    const failures = op!.logs
-      .slice(logsBefore)
-      .map((l) => JSON.parse(l) as { msg?: string; err?: string })
-      .filter((l) => l.msg?.startsWith('reconcile failed') || l.msg === 'conflict; retrying' || l.msg === 'reconcile will be retried');
-    const conflicts = failures.filter((l) => l.msg === 'conflict; retrying').length;
-    t.diagnostic(`reconcile failures: ${conflicts} conflicts on a stale cache, others ${JSON.stringify(failures.filter((l) => l.msg !== 'conflict; retrying'))}`);
-    assert.deepEqual(failures.filter((l) => l.msg !== 'conflict; retrying'), [], 'no reconcile failed but for a conflict on a stale cache');
-    assert.equal(conflicts, Object.values(errors).reduce((a, b) => a + b, 0), 'every reconcile error counted was a conflict');
-    assert.ok(conflicts <= times.length, `${conflicts} conflicts for ${times.length} Messages: at most one each`);
-    assert.equal(proxy.stats().accepted, acceptedBefore, 'no connection was given up and dialled again');
-  });
-
-  test(`with ${DROP_RATE * 100}% of new connections reset at accept, a Message created after each cut is Ready within ${CUT_BOUND_MS} ms of the watch's scheduled reconnect`, { timeout: 420_000 }, async (t) => {
-    dropRandom = mulberry32(DROP_SEED);
-    const restartsBefore = await counter('bosun_watch_restarts_total', 'reason');
-    const errorsBefore = await counter('controller_runtime_reconcile_errors_total', 'controller');
-    const retriesBefore = await counter('workqueue_retries_total', 'name');
-    const before = proxy.stats();
-    proxy.setDropRate(DROP_RATE);
-    const rounds: string[] = [];
-    try {
-      for (let i = 0; i < DROP_ROUNDS && proxy.stats().dropped - before.dropped < 2; i++) {
-        const logsBefore = op!.logs.length;
-        const acceptedBefore = proxy.stats().accepted;
-        const droppedBefore = proxy.stats().dropped;
-        proxy.cut();
-        const t0 = performance.now();
-        await env.kubectlOk(['apply', '-n', ns, '-f', '-'], messageYaml(`drop-${i}`, `fault suite: drop-${i}`));
-        // The watches reconnect after the watcher's backoff (800 ms doubling per failure, reset after
-        // 2 min without one, as client-go's reflector): the bound starts when the reconnect is due,
-        // and earlier scenarios' failures less than 2 min ago count.
-        const ms = await readyWithin(direct, ns, `drop-${i}`, t0, t0 + 120_000);
-        // A reconnect whose dial is dropped fails and waits the next backoff: the delays of one watch add up.
-        const delays: Record<string, number> = {};
-        for (const l of op!.logs.slice(logsBefore).filter((x) => x.includes('watch restarting'))) {
-          const j = JSON.parse(l) as { resource?: string; delayMs?: number };
-          delays[j.resource ?? ''] = (delays[j.resource ?? ''] ?? 0) + (j.delayMs ?? 0);
+  test(
+    `with ${LATENCY_MS} ms of latency each way, Messages are Ready within the normal time + ${LATENCY_BOUND_MS} ms and no watch restarts`,
+    { timeout: 180_000 },
+    async (t) => {
+      assert.ok(normalMs !== undefined, 'the normal convergence time was measured');
+      const restartsBefore = await counter('bosun_watch_restarts_total', 'reason');
+      const errorsBefore = await counter('controller_runtime_reconcile_errors_total', 'controller');
+      const logsBefore = op!.logs.length;
+      const acceptedBefore = proxy.stats().accepted;
+      proxy.setLatency(LATENCY_MS);
+      const bound = normalMs + LATENCY_BOUND_MS;
+      const times: number[] = [];
+      const tStart = performance.now();
+      try {
+        // One Message at a time, spread over the window, so each measures one Message's path.
+        for (let i = 0; performance.now() - tStart < LATENCY_WINDOW_MS; i++) {
+          const ms = await createAndTime(`latency-${i}`, bound);
+          assert.ok(ms !== undefined, `Message latency-${i} Ready within ${bound.toFixed(0)} ms with ${LATENCY_MS} ms latency each way`);
+          times.push(ms);
+          const wait = Math.min(10_000, LATENCY_WINDOW_MS - (performance.now() - tStart));
+          if (wait > 0) await new Promise((r) => setTimeout(r, wait));
         }
-        const due = Math.max(0, ...Object.values(delays));
-        const s = proxy.stats();
-        rounds.push(`cut ${i}: Ready ${ms === undefined ? '> 120000' : ms.toFixed(0)} ms, reconnect due after ${due.toFixed(0)} ms, ${s.accepted - acceptedBefore} dials, ${s.dropped - droppedBefore} dropped`);
-        assert.ok(ms !== undefined && ms <= due + CUT_BOUND_MS, `Message drop-${i} Ready within ${CUT_BOUND_MS} ms of the reconnect due at ${due.toFixed(0)} ms: ${rounds.at(-1)}`);
+      } finally {
+        proxy.setLatency(0);
       }
-    } finally {
-      proxy.setDropRate(0);
-      dropRandom = Math.random;
-    }
-    const s = proxy.stats();
-    t.diagnostic(
-      `seed ${DROP_SEED}: ${s.accepted - before.accepted} dials, ${s.dropped - before.dropped} dropped; ${rounds.join('; ')}; ` +
-        `watch restarts ${JSON.stringify(grown(restartsBefore, await counter('bosun_watch_restarts_total', 'reason')))}; ` +
-        `reconcile errors ${JSON.stringify(grown(errorsBefore, await counter('controller_runtime_reconcile_errors_total', 'controller')))}; ` +
-        `work queue retries ${JSON.stringify(grown(retriesBefore, await counter('workqueue_retries_total', 'name')))}`,
-    );
-    assert.ok(s.dropped - before.dropped >= 1, `seed ${DROP_SEED} dropped at least one of the operator's dials (with none, the scenario showed nothing; choose another FAULT_SEED)`);
-  });
+      const windowMs = performance.now() - tStart;
+      const restarted = grown(restartsBefore, await counter('bosun_watch_restarts_total', 'reason'));
+      const errors = grown(errorsBefore, await counter('controller_runtime_reconcile_errors_total', 'controller'));
+      const warnings = op!.logs.slice(logsBefore).filter((l) => l.includes('watch restarting'));
+      t.diagnostic(
+        `latency ${LATENCY_MS} ms each way for ${windowMs.toFixed(0)} ms: Ready after ${times.map((x) => x.toFixed(0)).join(', ')} ms ` +
+          `(normal ${normalMs.toFixed(0)} ms, bound ${bound.toFixed(0)} ms); watch restarts ${JSON.stringify(restarted)}; reconcile errors ${JSON.stringify(errors)}; ` +
+          `new connections ${proxy.stats().accepted - acceptedBefore}`,
+      );
+      assert.ok(times.length >= 3, `${times.length} Messages measured in the latency window`);
+      // A server-side watch timeout (5-10 min) closes a stream cleanly ('closed'); anything else is latency taken for a fault.
+      assert.deepEqual(
+        Object.keys(restarted).filter((r) => r !== 'closed'),
+        [],
+        `no watch restarted for latency alone: ${JSON.stringify(restarted)} ${JSON.stringify(warnings)}`,
+      );
+      // A status write computed from a cache that has not yet seen the previous write is refused with 409 and
+      // retried from the fresher cache, by design; at most one per Message. Any other failure (a deadline, no answer) is a fault.
+      const failures = op!.logs
+        .slice(logsBefore)
+        .map((l) => JSON.parse(l) as { msg?: string; err?: string })
+        .filter((l) => l.msg?.startsWith('reconcile failed') || l.msg === 'conflict; retrying' || l.msg === 'reconcile will be retried');
+      const conflicts = failures.filter((l) => l.msg === 'conflict; retrying').length;
+      t.diagnostic(
+        `reconcile failures: ${conflicts} conflicts on a stale cache, others ${JSON.stringify(failures.filter((l) => l.msg !== 'conflict; retrying'))}`,
+      );
+      assert.deepEqual(
+        failures.filter((l) => l.msg !== 'conflict; retrying'),
+        [],
+        'no reconcile failed but for a conflict on a stale cache',
+      );
+      assert.equal(
+        conflicts,
+        Object.values(errors).reduce((a, b) => a + b, 0),
+        'every reconcile error counted was a conflict',
+      );
+      assert.ok(conflicts <= times.length, `${conflicts} conflicts for ${times.length} Messages: at most one each`);
+      assert.equal(proxy.stats().accepted, acceptedBefore, 'no connection was given up and dialled again');
+    },
+  );
+
+  test(
+    `with ${DROP_RATE * 100}% of new connections reset at accept, a Message created after each cut is Ready within ${CUT_BOUND_MS} ms of the watch's scheduled reconnect`,
+    { timeout: 420_000 },
+    async (t) => {
+      dropRandom = mulberry32(DROP_SEED);
+      const restartsBefore = await counter('bosun_watch_restarts_total', 'reason');
+      const errorsBefore = await counter('controller_runtime_reconcile_errors_total', 'controller');
+      const retriesBefore = await counter('workqueue_retries_total', 'name');
+      const before = proxy.stats();
+      proxy.setDropRate(DROP_RATE);
+      const rounds: string[] = [];
+      try {
+        for (let i = 0; i < DROP_ROUNDS && proxy.stats().dropped - before.dropped < 2; i++) {
+          const logsBefore = op!.logs.length;
+          const acceptedBefore = proxy.stats().accepted;
+          const droppedBefore = proxy.stats().dropped;
+          proxy.cut();
+          const t0 = performance.now();
+          await env.kubectlOk(['apply', '-n', ns, '-f', '-'], messageYaml(`drop-${i}`, `fault suite: drop-${i}`));
+          // The watches reconnect after the watcher's backoff (800 ms doubling per failure, reset after
+          // 2 min without one, as client-go's reflector): the bound starts when the reconnect is due,
+          // and earlier scenarios' failures less than 2 min ago count.
+          const ms = await readyWithin(direct, ns, `drop-${i}`, t0, t0 + 120_000);
+          // A reconnect whose dial is dropped fails and waits the next backoff: the delays of one watch add up.
+          const delays: Record<string, number> = {};
+          for (const l of op!.logs.slice(logsBefore).filter((x) => x.includes('watch restarting'))) {
+            const j = JSON.parse(l) as { resource?: string; delayMs?: number };
+            delays[j.resource ?? ''] = (delays[j.resource ?? ''] ?? 0) + (j.delayMs ?? 0);
+          }
+          const due = Math.max(0, ...Object.values(delays));
+          const s = proxy.stats();
+          rounds.push(
+            `cut ${i}: Ready ${ms === undefined ? '> 120000' : ms.toFixed(0)} ms, reconnect due after ${due.toFixed(0)} ms, ${s.accepted - acceptedBefore} dials, ${s.dropped - droppedBefore} dropped`,
+          );
+          assert.ok(
+            ms !== undefined && ms <= due + CUT_BOUND_MS,
+            `Message drop-${i} Ready within ${CUT_BOUND_MS} ms of the reconnect due at ${due.toFixed(0)} ms: ${rounds.at(-1)}`,
+          );
+        }
+      } finally {
+        proxy.setDropRate(0);
+        dropRandom = Math.random;
+      }
+      const s = proxy.stats();
+      t.diagnostic(
+        `seed ${DROP_SEED}: ${s.accepted - before.accepted} dials, ${s.dropped - before.dropped} dropped; ${rounds.join('; ')}; ` +
+          `watch restarts ${JSON.stringify(grown(restartsBefore, await counter('bosun_watch_restarts_total', 'reason')))}; ` +
+          `reconcile errors ${JSON.stringify(grown(errorsBefore, await counter('controller_runtime_reconcile_errors_total', 'controller')))}; ` +
+          `work queue retries ${JSON.stringify(grown(retriesBefore, await counter('workqueue_retries_total', 'name')))}`,
+      );
+      assert.ok(
+        s.dropped - before.dropped >= 1,
+        `seed ${DROP_SEED} dropped at least one of the operator's dials (with none, the scenario showed nothing; choose another FAULT_SEED)`,
+      );
+    },
+  );
 });

@@ -24,7 +24,18 @@ import { countRequests, describeCounts, OPERATOR_USER_AGENT, readAudit } from '.
 import { startFaultCluster, type FaultCluster } from './lib/cluster.js';
 import { programCommand, startProgram, type ProgramCommand } from './lib/restart.js';
 import { pidAlive } from '../../packages/bosun/src/tooling/cluster/binaries.js';
-import { bookingProcess, BOOKING_SECRET, BOOKING_API_KEY, flightTicketEnv, installFlightTickets, isTicketBooked, readTickets, ticketSpec, ticketViolations, type BookingProcess } from './lib/flighttickets.js';
+import {
+  bookingProcess,
+  BOOKING_SECRET,
+  BOOKING_API_KEY,
+  flightTicketEnv,
+  installFlightTickets,
+  isTicketBooked,
+  readTickets,
+  ticketSpec,
+  ticketViolations,
+  type BookingProcess,
+} from './lib/flighttickets.js';
 import { describeViolations, hotLoopReport, waitConverged } from './lib/invariants.js';
 import { operatorProcess, type OperatorProcess } from './lib/operator.js';
 import { Secret } from '../../packages/bosun/src/client/resources.js';
@@ -70,7 +81,6 @@ interface Lane {
   busy: Set<string>;
 }
 
-
 /**
  * Runs `fn` until it succeeds: the API server may be down for a fault, and an answer lost in a
  * fault must not leave the expectation unknown, so every op is one that can be sent again
@@ -82,13 +92,18 @@ async function untilDone<T>(what: string, fn: () => Promise<T>, timeoutMs = 120_
     try {
       return await fn();
     } catch (err) {
-      if (performance.now() > until) throw new Error(`soak churn: ${what} still failing after ${timeoutMs} ms: ${(err as Error).message}`, { cause: err });
+      if (performance.now() > until)
+        throw new Error(`soak churn: ${what} still failing after ${timeoutMs} ms: ${(err as Error).message}`, { cause: err });
       await new Promise((r) => setTimeout(r, 500));
     }
   }
 }
 
-async function createOrGet(client: KubeClient, type: ResourceType, obj: { metadata: { name?: string; namespace?: string } }): Promise<string> {
+async function createOrGet(
+  client: KubeClient,
+  type: ResourceType,
+  obj: { metadata: { name?: string; namespace?: string } },
+): Promise<string> {
   return untilDone(`create ${type.kind} ${obj.metadata.namespace}/${obj.metadata.name}`, async () => {
     try {
       return (await client.create(type, obj as never)).metadata.uid!;
@@ -110,247 +125,318 @@ async function deleteGone(client: KubeClient, type: ResourceType, namespace: str
   });
 }
 
-describe(`the soak: ${RUN_MINUTES} minutes of churn at ${OPS_PER_SECOND}/s with a fault every ${FAULT_EVERY_MS / 60_000} minutes`, { skip: SKIP }, () => {
-  let cluster: FaultCluster;
-  let proxy: FaultProxy;
-  let booking: BookingProcess;
-  const lanes: Lane[] = [];
-  /**
-   * kube-scheduler exits by design when it finds its cache corrupted ("Pod updated on a different
-   * node than previously added to"), which an API server restart can cause; in a real cluster its
-   * static Pod or unit is restarted. The fault cluster has no supervisor, so the scenario is one.
-   */
-  let scheduler: ProgramCommand;
-  const schedulerRestarts: string[] = [];
-  let watchdog: NodeJS.Timeout | undefined;
+describe(
+  `the soak: ${RUN_MINUTES} minutes of churn at ${OPS_PER_SECOND}/s with a fault every ${FAULT_EVERY_MS / 60_000} minutes`,
+  { skip: SKIP },
+  () => {
+    let cluster: FaultCluster;
+    let proxy: FaultProxy;
+    let booking: BookingProcess;
+    const lanes: Lane[] = [];
+    /**
+     * kube-scheduler exits by design when it finds its cache corrupted ("Pod updated on a different
+     * node than previously added to"), which an API server restart can cause; in a real cluster its
+     * static Pod or unit is restarted. The fault cluster has no supervisor, so the scenario is one.
+     */
+    let scheduler: ProgramCommand;
+    const schedulerRestarts: string[] = [];
+    let watchdog: NodeJS.Timeout | undefined;
 
-  before(async () => {
-    cluster = await startFaultCluster({ prefix: 'fault-soak' });
-    proxy = await startFaultProxy({ target: { host: '127.0.0.1', port: cluster.state.ports.apiserver } });
-    const kubeconfig = await writeProxyKubeconfig(cluster.kubeconfig, proxy.url, join(cluster.dir, 'config', 'operator.kubeconfig'));
-    scheduler = await programCommand(cluster.dir, 'kube-scheduler');
-    let restarting = false;
-    watchdog = setInterval(() => {
-      if (restarting || pidAlive(scheduler.pid)) return;
-      restarting = true;
-      void startProgram(cluster.dir, 'kube-scheduler', scheduler)
-        .then((pid) => {
-          schedulerRestarts.push(new Date().toISOString());
-          scheduler = { ...scheduler, pid };
-        })
-        .finally(() => (restarting = false));
-    }, 1_000);
-    booking = bookingProcess({ dir: cluster.dir, faults: {} });
-    await booking.start();
-    for (const name of ['steady', 'killed'] as const) {
-      const ns = { message: `soak-${name}-msg`, application: `soak-${name}-app`, ticket: `soak-${name}-tix` };
-      for (const n of Object.values(ns)) await cluster.namespace(n);
-      if (lanes.length === 0) await installFlightTickets(cluster, ns.ticket);
-      else await cluster.client.create(Secret, { apiVersion: 'v1', kind: 'Secret', metadata: { name: BOOKING_SECRET, namespace: ns.ticket }, stringData: { apiKey: BOOKING_API_KEY } });
-      const op = operatorProcess({
-        kubeconfig,
-        namespace: Object.values(ns),
-        operator: ['message', 'application', 'flightticket'],
-        env: flightTicketEnv(booking, ns.ticket),
-        logFile: join(cluster.dir, 'logs', `operator-${name}.log`),
-      });
-      await op.start();
-      lanes.push({ name, op, ns, messages: new Map(), apps: new Map(), tickets: new Map(), ticketUids: new Map(), deletedTicketUids: new Set(), busy: new Set() });
-    }
-  });
+    before(async () => {
+      cluster = await startFaultCluster({ prefix: 'fault-soak' });
+      proxy = await startFaultProxy({ target: { host: '127.0.0.1', port: cluster.state.ports.apiserver } });
+      const kubeconfig = await writeProxyKubeconfig(cluster.kubeconfig, proxy.url, join(cluster.dir, 'config', 'operator.kubeconfig'));
+      scheduler = await programCommand(cluster.dir, 'kube-scheduler');
+      let restarting = false;
+      watchdog = setInterval(() => {
+        if (restarting || pidAlive(scheduler.pid)) return;
+        restarting = true;
+        void startProgram(cluster.dir, 'kube-scheduler', scheduler)
+          .then((pid) => {
+            schedulerRestarts.push(new Date().toISOString());
+            scheduler = { ...scheduler, pid };
+          })
+          .finally(() => (restarting = false));
+      }, 1_000);
+      booking = bookingProcess({ dir: cluster.dir, faults: {} });
+      await booking.start();
+      for (const name of ['steady', 'killed'] as const) {
+        const ns = { message: `soak-${name}-msg`, application: `soak-${name}-app`, ticket: `soak-${name}-tix` };
+        for (const n of Object.values(ns)) await cluster.namespace(n);
+        if (lanes.length === 0) await installFlightTickets(cluster, ns.ticket);
+        else
+          await cluster.client.create(Secret, {
+            apiVersion: 'v1',
+            kind: 'Secret',
+            metadata: { name: BOOKING_SECRET, namespace: ns.ticket },
+            stringData: { apiKey: BOOKING_API_KEY },
+          });
+        const op = operatorProcess({
+          kubeconfig,
+          namespace: Object.values(ns),
+          operator: ['message', 'application', 'flightticket'],
+          env: flightTicketEnv(booking, ns.ticket),
+          logFile: join(cluster.dir, 'logs', `operator-${name}.log`),
+        });
+        await op.start();
+        lanes.push({
+          name,
+          op,
+          ns,
+          messages: new Map(),
+          apps: new Map(),
+          tickets: new Map(),
+          ticketUids: new Map(),
+          deletedTicketUids: new Set(),
+          busy: new Set(),
+        });
+      }
+    });
 
-  after(async () => {
-    clearInterval(watchdog);
-    for (const l of lanes) await l.op.stop();
-    await booking?.stop();
-    await proxy?.close();
-    await cluster?.destroy();
-  });
+    after(async () => {
+      clearInterval(watchdog);
+      for (const l of lanes) await l.op.stop();
+      await booking?.stop();
+      await proxy?.close();
+      await cluster?.destroy();
+    });
 
-  test('every invariant holds after the churn and the faults; the operator RSS at the end at most 10% above the baseline', { timeout: RUN_MS + 20 * 60_000 }, async (t) => {
-    const seed = process.env.FAULT_SEED ? Number(process.env.FAULT_SEED) : Math.floor(Math.random() * 2 ** 31);
-    const random = mulberry32(seed);
-    t.diagnostic(`seed ${seed} (FAULT_SEED=${seed} replays the churn's choices)`);
-    const client = cluster.client;
-    const since = new Date();
-    const t0 = performance.now();
-    let serial = 0;
-    const done: Record<`${Kind} ${Action}`, number> = {} as never;
-    let late = 0;
-    let inFlight = 0;
-    let failed: Error | undefined;
-    let paused: Promise<void> | undefined;
-    // Set when the scenario ends early (a fault that could not be made): the churn and the sampler stop too.
-    let stopped = false;
+    test(
+      'every invariant holds after the churn and the faults; the operator RSS at the end at most 10% above the baseline',
+      { timeout: RUN_MS + 20 * 60_000 },
+      async (t) => {
+        const seed = process.env.FAULT_SEED ? Number(process.env.FAULT_SEED) : Math.floor(Math.random() * 2 ** 31);
+        const random = mulberry32(seed);
+        t.diagnostic(`seed ${seed} (FAULT_SEED=${seed} replays the churn's choices)`);
+        const client = cluster.client;
+        const since = new Date();
+        const t0 = performance.now();
+        let serial = 0;
+        const done: Record<`${Kind} ${Action}`, number> = {} as never;
+        let late = 0;
+        let inFlight = 0;
+        let failed: Error | undefined;
+        let paused: Promise<void> | undefined;
+        // Set when the scenario ends early (a fault that could not be made): the churn and the sampler stop too.
+        let stopped = false;
 
-    const pick = <T>(xs: T[]): T => xs[Math.floor(random() * xs.length)]!;
-    const idle = (lane: Lane, names: Iterable<string>) => [...names].filter((n) => !lane.busy.has(n));
+        const pick = <T>(xs: T[]): T => xs[Math.floor(random() * xs.length)]!;
+        const idle = (lane: Lane, names: Iterable<string>) => [...names].filter((n) => !lane.busy.has(n));
 
-    async function churnOne(): Promise<void> {
-      const lane = pick(lanes);
-      const r = random();
-      const kind: Kind = r < 0.6 ? 'message' : r < 0.8 ? 'application' : 'ticket';
-      const live = kind === 'message' ? lane.messages : kind === 'application' ? lane.apps : lane.tickets;
-      const free = idle(lane, live.keys());
-      const target = TARGET[kind];
-      let action: Action = live.size < target / 2 ? 'create' : live.size > target * 1.5 ? 'delete' : pick(['create', 'change', 'delete'] as Action[]);
-      if (action !== 'create' && free.length === 0) action = 'create';
-      const name = action === 'create' ? `${kind.slice(0, 3)}-${String(serial++).padStart(5, '0')}` : pick(free);
-      const ns = lane.ns[kind];
-      lane.busy.add(name);
-      try {
-        if (kind === 'message') {
-          const text = `soak ${name} ${serial}`;
-          if (action === 'create') await createOrGet(client, MessageResource, { apiVersion: 'myorg.dev/v1', kind: 'Message', metadata: { name, namespace: ns }, spec: { text } } as never);
-          if (action === 'change') await untilDone(`edit Message ${ns}/${name}`, () => client.patch(MessageResource, ns, name, { spec: { text } }));
-          if (action === 'delete') await deleteGone(client, MessageResource, ns, name);
-          if (action === 'delete') lane.messages.delete(name);
-          else lane.messages.set(name, text);
-        } else if (kind === 'application') {
-          const spec: AppSpec = action === 'create' ? { image: 'nginx:1.27', replicas: 1, port: 8080 } : { ...lane.apps.get(name)! };
-          if (action === 'change') {
-            if (random() < 0.5) spec.replicas = (spec.replicas + 1) % 3;
-            else spec.port = spec.port === 8080 ? 9090 : 8080;
+        async function churnOne(): Promise<void> {
+          const lane = pick(lanes);
+          const r = random();
+          const kind: Kind = r < 0.6 ? 'message' : r < 0.8 ? 'application' : 'ticket';
+          const live = kind === 'message' ? lane.messages : kind === 'application' ? lane.apps : lane.tickets;
+          const free = idle(lane, live.keys());
+          const target = TARGET[kind];
+          let action: Action =
+            live.size < target / 2 ? 'create' : live.size > target * 1.5 ? 'delete' : pick(['create', 'change', 'delete'] as Action[]);
+          if (action !== 'create' && free.length === 0) action = 'create';
+          const name = action === 'create' ? `${kind.slice(0, 3)}-${String(serial++).padStart(5, '0')}` : pick(free);
+          const ns = lane.ns[kind];
+          lane.busy.add(name);
+          try {
+            if (kind === 'message') {
+              const text = `soak ${name} ${serial}`;
+              if (action === 'create')
+                await createOrGet(client, MessageResource, {
+                  apiVersion: 'myorg.dev/v1',
+                  kind: 'Message',
+                  metadata: { name, namespace: ns },
+                  spec: { text },
+                } as never);
+              if (action === 'change')
+                await untilDone(`edit Message ${ns}/${name}`, () => client.patch(MessageResource, ns, name, { spec: { text } }));
+              if (action === 'delete') await deleteGone(client, MessageResource, ns, name);
+              if (action === 'delete') lane.messages.delete(name);
+              else lane.messages.set(name, text);
+            } else if (kind === 'application') {
+              const spec: AppSpec = action === 'create' ? { image: 'nginx:1.27', replicas: 1, port: 8080 } : { ...lane.apps.get(name)! };
+              if (action === 'change') {
+                if (random() < 0.5) spec.replicas = (spec.replicas + 1) % 3;
+                else spec.port = spec.port === 8080 ? 9090 : 8080;
+              }
+              if (action === 'create') await createOrGet(client, ApplicationResource, applicationObject(ns, name, spec));
+              if (action === 'change')
+                await untilDone(`change Application ${ns}/${name}`, () => client.patch(ApplicationResource, ns, name, { spec }));
+              if (action === 'delete') await deleteGone(client, ApplicationResource, ns, name);
+              if (action === 'delete') lane.apps.delete(name);
+              else lane.apps.set(name, spec);
+            } else {
+              const spec: FlightTicketSpec =
+                action === 'create' ? ticketSpec(serial) : { ...lane.tickets.get(name)!, number: 1 + Math.floor(random() * 10) };
+              if (action === 'create')
+                lane.ticketUids.set(
+                  name,
+                  await createOrGet(client, FlightTicketResource, {
+                    apiVersion: 'flights.com/v1',
+                    kind: 'FlightTicket',
+                    metadata: { name, namespace: ns },
+                    spec,
+                  } as never),
+                );
+              if (action === 'change')
+                await untilDone(`change FlightTicket ${ns}/${name}`, () => client.patch(FlightTicketResource, ns, name, { spec }));
+              if (action === 'delete') {
+                await deleteGone(client, FlightTicketResource, ns, name);
+                lane.tickets.delete(name);
+                lane.deletedTicketUids.add(lane.ticketUids.get(name)!);
+              } else lane.tickets.set(name, spec);
+            }
+            done[`${kind} ${action}`] = (done[`${kind} ${action}`] ?? 0) + 1;
+          } finally {
+            lane.busy.delete(name);
           }
-          if (action === 'create') await createOrGet(client, ApplicationResource, applicationObject(ns, name, spec));
-          if (action === 'change') await untilDone(`change Application ${ns}/${name}`, () => client.patch(ApplicationResource, ns, name, { spec }));
-          if (action === 'delete') await deleteGone(client, ApplicationResource, ns, name);
-          if (action === 'delete') lane.apps.delete(name);
-          else lane.apps.set(name, spec);
-        } else {
-          const spec: FlightTicketSpec = action === 'create' ? ticketSpec(serial) : { ...lane.tickets.get(name)!, number: 1 + Math.floor(random() * 10) };
-          if (action === 'create') lane.ticketUids.set(name, await createOrGet(client, FlightTicketResource, { apiVersion: 'flights.com/v1', kind: 'FlightTicket', metadata: { name, namespace: ns }, spec } as never));
-          if (action === 'change') await untilDone(`change FlightTicket ${ns}/${name}`, () => client.patch(FlightTicketResource, ns, name, { spec }));
-          if (action === 'delete') {
-            await deleteGone(client, FlightTicketResource, ns, name);
-            lane.tickets.delete(name);
-            lane.deletedTicketUids.add(lane.ticketUids.get(name)!);
-          } else lane.tickets.set(name, spec);
         }
-        done[`${kind} ${action}`] = (done[`${kind} ${action}`] ?? 0) + 1;
-      } finally {
-        lane.busy.delete(name);
-      }
-    }
 
-    // The churn: one op every 1/OPS_PER_SECOND s, on its own clock.
-    const churn = (async () => {
-      for (let i = 0; performance.now() - t0 < RUN_MS && !failed && !stopped; i++) {
-        const due = t0 + (i * 1000) / OPS_PER_SECOND;
-        await new Promise((r) => setTimeout(r, Math.max(0, due - performance.now())));
-        if (paused) await paused;
-        if (inFlight >= MAX_IN_FLIGHT) {
-          late++;
-          continue;
+        // The churn: one op every 1/OPS_PER_SECOND s, on its own clock.
+        const churn = (async () => {
+          for (let i = 0; performance.now() - t0 < RUN_MS && !failed && !stopped; i++) {
+            const due = t0 + (i * 1000) / OPS_PER_SECOND;
+            await new Promise((r) => setTimeout(r, Math.max(0, due - performance.now())));
+            if (paused) await paused;
+            if (inFlight >= MAX_IN_FLIGHT) {
+              late++;
+              continue;
+            }
+            inFlight++;
+            void churnOne()
+              .catch((err: Error) => (failed ??= err))
+              .finally(() => inFlight--);
+          }
+          while (inFlight > 0) await new Promise((r) => setTimeout(r, 50));
+        })();
+
+        // The RSS of the steady process, every 30 s.
+        const steady = lanes.find((l) => l.name === 'steady')!;
+        const killed = lanes.find((l) => l.name === 'killed')!;
+        const rss: { atMs: number; bytes: number }[] = [];
+        let baseline: number | undefined;
+        let baselineAt = 0;
+        const sampler = (async () => {
+          for (let i = 1; performance.now() - t0 + 30_000 <= RUN_MS && !stopped; i++) {
+            await new Promise((r) => setTimeout(r, Math.max(0, t0 + i * 30_000 - performance.now())));
+            if (!steady.op.alive()) break;
+            const at = performance.now() - t0;
+            const bytes = await steady.op.rss();
+            rss.push({ atMs: at, bytes });
+            if (baseline === undefined && at >= BASELINE_MS) [baseline, baselineAt] = [bytes, at];
+          }
+        })().catch((err: Error) => (failed ??= err));
+
+        // The faults, in rotation.
+        const faults: string[] = [];
+        try {
+          for (let i = 0; ; i++) {
+            const due = t0 + (i + 1) * FAULT_EVERY_MS;
+            if (due >= t0 + RUN_MS) break;
+            await new Promise((r) => setTimeout(r, Math.max(0, due - performance.now())));
+            if (failed) break;
+            const at = ((performance.now() - t0) / 60_000).toFixed(1);
+            const kind = i % 3;
+            if (kind === 0) {
+              await killed.op.signal('SIGKILL');
+              const ms = await killed.op.start();
+              faults.push(`+${at} min operator SIGKILLed, restarted and synced in ${ms.toFixed(0)} ms`);
+            } else if (kind === 1) {
+              // The churn waits while the API server is down: the fault is the operators', and the churn's own writes are retried anyway.
+              let resume!: () => void;
+              paused = new Promise((r) => (resume = r));
+              const restart = await cluster.restartApiserver({ signal: 'SIGKILL', pauseMs: 2_000 });
+              paused = undefined;
+              resume();
+              faults.push(`+${at} min kube-apiserver SIGKILLed, down ${restart.downMs.toFixed(0)} ms`);
+            } else {
+              const open = proxy.connections();
+              proxy.cut('rst');
+              faults.push(`+${at} min ${open} operator connections cut (RST) at the proxy`);
+            }
+          }
+        } catch (err) {
+          stopped = true;
+          throw err;
         }
-        inFlight++;
-        void churnOne()
-          .catch((err: Error) => (failed ??= err))
-          .finally(() => inFlight--);
-      }
-      while (inFlight > 0) await new Promise((r) => setTimeout(r, 50));
-    })();
+        await churn;
+        await sampler;
+        if (failed) throw failed;
+        stopped = true;
+        const churnEnd = performance.now();
+        const rssAtChurnEnd = await steady.op.rss();
 
-    // The RSS of the steady process, every 30 s.
-    const steady = lanes.find((l) => l.name === 'steady')!;
-    const killed = lanes.find((l) => l.name === 'killed')!;
-    const rss: { atMs: number; bytes: number }[] = [];
-    let baseline: number | undefined;
-    let baselineAt = 0;
-    const sampler = (async () => {
-      for (let i = 1; performance.now() - t0 + 30_000 <= RUN_MS && !stopped; i++) {
-        await new Promise((r) => setTimeout(r, Math.max(0, t0 + i * 30_000 - performance.now())));
-        if (!steady.op.alive()) break;
-        const at = performance.now() - t0;
-        const bytes = await steady.op.rss();
-        rss.push({ atMs: at, bytes });
-        if (baseline === undefined && at >= BASELINE_MS) [baseline, baselineAt] = [bytes, at];
-      }
-    })().catch((err: Error) => (failed ??= err));
+        // The tickets of both lanes are judged together: their bookings share one booking database.
+        const liveTickets = new Map(lanes.flatMap((l) => [...l.tickets]));
+        const deletedTickets = new Set(lanes.flatMap((l) => [...l.deletedTicketUids]));
+        const ticketsConverged = async (): Promise<string> => {
+          const until = performance.now() + CONVERGE_MS;
+          for (;;) {
+            const tickets = (await Promise.all(lanes.map((l) => readTickets(client, l.ns.ticket)))).flat();
+            if ((tickets.length === liveTickets.size && tickets.every(isTicketBooked)) || performance.now() > until) {
+              const bookings = await booking.bookings();
+              const v = ticketViolations(tickets, bookings, { live: liveTickets, deletedUids: deletedTickets });
+              if (v.length === 0)
+                return `FlightTickets ${liveTickets.size} (${deletedTickets.size} deleted; ${bookings.length} bookings made, ${bookings.filter((b) => b.state === 'active').length} active) in ${(performance.now() - churnEnd).toFixed(0)} ms`;
+              if (performance.now() > until)
+                throw new Error(`FlightTickets not converged ${CONVERGE_MS} ms after the churn: ${describeViolations(v)}`);
+            }
+            await new Promise((r) => setTimeout(r, 1_000));
+          }
+        };
+        const settled = await Promise.allSettled([
+          ...lanes.flatMap((l) => [
+            waitConverged(client, l.ns.message, { since: churnEnd, timeoutMs: CONVERGE_MS, expected: l.messages }).then(
+              (r) => `${l.name} Messages ${l.messages.size} in ${r.ms.toFixed(0)} ms`,
+            ),
+            waitApplicationsConverged(client, l.ns.application, { since: churnEnd, timeoutMs: CONVERGE_MS, expected: l.apps }).then(
+              (r) => `${l.name} Applications ${l.apps.size} in ${r.ms.toFixed(0)} ms`,
+            ),
+          ]),
+          ticketsConverged(),
+        ]);
+        const converged = settled.map((r) => (r.status === 'fulfilled' ? r.value : `FAILED: ${(r.reason as Error).message}`));
+        const rssEnd = await steady.op.rss();
+        const report = await hotLoopReport(cluster.auditLog, { since, namespace: steady.ns.message });
+        const all = countRequests(await readAudit(cluster.auditLog), { userAgent: OPERATOR_USER_AGENT, since });
+        const ops = Object.values(done).reduce((a, b) => a + b, 0);
+        const mb = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
 
-    // The faults, in rotation.
-    const faults: string[] = [];
-    try {
-    for (let i = 0; ; i++) {
-      const due = t0 + (i + 1) * FAULT_EVERY_MS;
-      if (due >= t0 + RUN_MS) break;
-      await new Promise((r) => setTimeout(r, Math.max(0, due - performance.now())));
-      if (failed) break;
-      const at = ((performance.now() - t0) / 60_000).toFixed(1);
-      const kind = i % 3;
-      if (kind === 0) {
-        await killed.op.signal('SIGKILL');
-        const ms = await killed.op.start();
-        faults.push(`+${at} min operator SIGKILLed, restarted and synced in ${ms.toFixed(0)} ms`);
-      } else if (kind === 1) {
-        // The churn waits while the API server is down: the fault is the operators', and the churn's own writes are retried anyway.
-        let resume!: () => void;
-        paused = new Promise((r) => (resume = r));
-        const restart = await cluster.restartApiserver({ signal: 'SIGKILL', pauseMs: 2_000 });
-        paused = undefined;
-        resume();
-        faults.push(`+${at} min kube-apiserver SIGKILLed, down ${restart.downMs.toFixed(0)} ms`);
-      } else {
-        const open = proxy.connections();
-        proxy.cut('rst');
-        faults.push(`+${at} min ${open} operator connections cut (RST) at the proxy`);
-      }
-    }
-    } catch (err) {
-      stopped = true;
-      throw err;
-    }
-    await churn;
-    await sampler;
-    if (failed) throw failed;
-    stopped = true;
-    const churnEnd = performance.now();
-    const rssAtChurnEnd = await steady.op.rss();
+        t.diagnostic(
+          `churn: ${ops} ops in ${((churnEnd - t0) / 1000).toFixed(0)} s (${(ops / ((churnEnd - t0) / 1000)).toFixed(2)}/s; ${late} ticks skipped with ${MAX_IN_FLIGHT} ops in flight): ${JSON.stringify(done)}`,
+        );
+        t.diagnostic(`faults: ${faults.join('; ')}`);
+        t.diagnostic(
+          `kube-scheduler exited and was started again by the scenario: ${schedulerRestarts.length ? schedulerRestarts.join(', ') : 'never'}`,
+        );
+        t.diagnostic(`converged after the churn stopped: ${converged.join('; ')}`);
+        t.diagnostic(
+          `steady operator RSS: ${rss.map((s) => `${(s.atMs / 60_000).toFixed(1)} min ${mb(s.bytes)}`).join(', ')}; at the churn's end ${mb(rssAtChurnEnd)}; after convergence ${mb(rssEnd)}`,
+        );
+        t.diagnostic(
+          `RSS baseline (the first sample at or after ${BASELINE_MS / 60_000} min: ${(baselineAt / 60_000).toFixed(2)} min) ${baseline === undefined ? 'not taken' : mb(baseline)}, end ${mb(rssEnd)}: ${baseline === undefined ? '' : `${(((rssEnd - baseline) / baseline) * 100).toFixed(1)}%`} (bound +${RSS_BOUND * 100}%)`,
+        );
+        t.diagnostic(
+          `operator requests (both processes, all ${killed.op.starts + steady.op.starts} starts): ${describeCounts(all)}; ${(all.total / Math.max(1, ops)).toFixed(1)} per churn op; in the 3 s after convergence: ${report.quiet.total} requests, ${report.quiet.writes} writes`,
+        );
 
-    // The tickets of both lanes are judged together: their bookings share one booking database.
-    const liveTickets = new Map(lanes.flatMap((l) => [...l.tickets]));
-    const deletedTickets = new Set(lanes.flatMap((l) => [...l.deletedTicketUids]));
-    const ticketsConverged = async (): Promise<string> => {
-      const until = performance.now() + CONVERGE_MS;
-      for (;;) {
-        const tickets = (await Promise.all(lanes.map((l) => readTickets(client, l.ns.ticket)))).flat();
-        if ((tickets.length === liveTickets.size && tickets.every(isTicketBooked)) || performance.now() > until) {
-          const bookings = await booking.bookings();
-          const v = ticketViolations(tickets, bookings, { live: liveTickets, deletedUids: deletedTickets });
-          if (v.length === 0) return `FlightTickets ${liveTickets.size} (${deletedTickets.size} deleted; ${bookings.length} bookings made, ${bookings.filter((b) => b.state === 'active').length} active) in ${(performance.now() - churnEnd).toFixed(0)} ms`;
-          if (performance.now() > until) throw new Error(`FlightTickets not converged ${CONVERGE_MS} ms after the churn: ${describeViolations(v)}`);
-        }
-        await new Promise((r) => setTimeout(r, 1_000));
-      }
-    };
-    const settled = await Promise.allSettled([
-      ...lanes.flatMap((l) => [
-        waitConverged(client, l.ns.message, { since: churnEnd, timeoutMs: CONVERGE_MS, expected: l.messages }).then((r) => `${l.name} Messages ${l.messages.size} in ${r.ms.toFixed(0)} ms`),
-        waitApplicationsConverged(client, l.ns.application, { since: churnEnd, timeoutMs: CONVERGE_MS, expected: l.apps }).then((r) => `${l.name} Applications ${l.apps.size} in ${r.ms.toFixed(0)} ms`),
-      ]),
-      ticketsConverged(),
-    ]);
-    const converged = settled.map((r) => (r.status === 'fulfilled' ? r.value : `FAILED: ${(r.reason as Error).message}`));
-    const rssEnd = await steady.op.rss();
-    const report = await hotLoopReport(cluster.auditLog, { since, namespace: steady.ns.message });
-    const all = countRequests(await readAudit(cluster.auditLog), { userAgent: OPERATOR_USER_AGENT, since });
-    const ops = Object.values(done).reduce((a, b) => a + b, 0);
-    const mb = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
-
-    t.diagnostic(`churn: ${ops} ops in ${((churnEnd - t0) / 1000).toFixed(0)} s (${(ops / ((churnEnd - t0) / 1000)).toFixed(2)}/s; ${late} ticks skipped with ${MAX_IN_FLIGHT} ops in flight): ${JSON.stringify(done)}`);
-    t.diagnostic(`faults: ${faults.join('; ')}`);
-    t.diagnostic(`kube-scheduler exited and was started again by the scenario: ${schedulerRestarts.length ? schedulerRestarts.join(', ') : 'never'}`);
-    t.diagnostic(`converged after the churn stopped: ${converged.join('; ')}`);
-    t.diagnostic(`steady operator RSS: ${rss.map((s) => `${(s.atMs / 60_000).toFixed(1)} min ${mb(s.bytes)}`).join(', ')}; at the churn's end ${mb(rssAtChurnEnd)}; after convergence ${mb(rssEnd)}`);
-    t.diagnostic(`RSS baseline (the first sample at or after ${BASELINE_MS / 60_000} min: ${(baselineAt / 60_000).toFixed(2)} min) ${baseline === undefined ? 'not taken' : mb(baseline)}, end ${mb(rssEnd)}: ${baseline === undefined ? '' : `${(((rssEnd - baseline) / baseline) * 100).toFixed(1)}%`} (bound +${RSS_BOUND * 100}%)`);
-    t.diagnostic(`operator requests (both processes, all ${killed.op.starts + steady.op.starts} starts): ${describeCounts(all)}; ${(all.total / Math.max(1, ops)).toFixed(1)} per churn op; in the 3 s after convergence: ${report.quiet.total} requests, ${report.quiet.writes} writes`);
-
-    assert.deepEqual(converged.filter((c) => c.startsWith('FAILED')), [], 'every invariant holds at the end');
-    assert.equal(steady.op.starts, 1, 'the steady process was never restarted');
-    assert.equal(steady.op.exitedUnexpectedly(), undefined, 'the steady operator process is alive');
-    assert.equal(killed.op.exitedUnexpectedly(), undefined, 'the killed operator process (restarted by the scenario) is alive');
-    assert.equal(report.quiet.writes, 0, `${report.quiet.writes} writes by the operators after convergence (${JSON.stringify(report.quiet.byKind)}): a hot loop`);
-    assert.ok(baseline !== undefined, `an RSS baseline was taken at ${BASELINE_MS / 60_000} min`);
-    assert.ok(rssEnd <= (1 + RSS_BOUND) * baseline, `steady operator RSS ${mb(rssEnd)} at the end against ${mb(baseline)} at ${BASELINE_MS / 60_000} min: more than ${RSS_BOUND * 100}% above it (a leak)`);
-  });
-});
+        assert.deepEqual(
+          converged.filter((c) => c.startsWith('FAILED')),
+          [],
+          'every invariant holds at the end',
+        );
+        assert.equal(steady.op.starts, 1, 'the steady process was never restarted');
+        assert.equal(steady.op.exitedUnexpectedly(), undefined, 'the steady operator process is alive');
+        assert.equal(killed.op.exitedUnexpectedly(), undefined, 'the killed operator process (restarted by the scenario) is alive');
+        assert.equal(
+          report.quiet.writes,
+          0,
+          `${report.quiet.writes} writes by the operators after convergence (${JSON.stringify(report.quiet.byKind)}): a hot loop`,
+        );
+        assert.ok(baseline !== undefined, `an RSS baseline was taken at ${BASELINE_MS / 60_000} min`);
+        assert.ok(
+          rssEnd <= (1 + RSS_BOUND) * baseline,
+          `steady operator RSS ${mb(rssEnd)} at the end against ${mb(baseline)} at ${BASELINE_MS / 60_000} min: more than ${RSS_BOUND * 100}% above it (a leak)`,
+        );
+      },
+    );
+  },
+);

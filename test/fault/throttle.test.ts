@@ -54,8 +54,15 @@ describe(`the operator throttled by API Priority and Fairness while it converges
   });
 
   /** Starts the operator as the ServiceAccount for `ns`, creates N Messages there, and waits for the invariants. */
-  async function converge(ns: string, timeoutMs: number): Promise<{ op: OperatorProcess; since: Date; convergedMs: number; startMs: number }> {
-    const op = operatorProcess({ kubeconfig: identity.kubeconfig, namespace: ns, logFile: join(cluster.dir, 'logs', `operator-${ns}.log`) });
+  async function converge(
+    ns: string,
+    timeoutMs: number,
+  ): Promise<{ op: OperatorProcess; since: Date; convergedMs: number; startMs: number }> {
+    const op = operatorProcess({
+      kubeconfig: identity.kubeconfig,
+      namespace: ns,
+      logFile: join(cluster.dir, 'logs', `operator-${ns}.log`),
+    });
     ops.push(op);
     const since = new Date();
     const startMs = await op.start();
@@ -70,7 +77,11 @@ describe(`the operator throttled by API Priority and Fairness while it converges
     const ns = 'fault-throttle-base';
     const { op, since, convergedMs, startMs } = await converge(ns, 60_000);
     const hot = await hotLoopReport(cluster.auditLog, { since, namespace: ns });
-    const report = throttleReport((await readAudit(cluster.auditLog)) as UserAuditEvent[], { username: identity.username, namespace: ns, since });
+    const report = throttleReport((await readAudit(cluster.auditLog)) as UserAuditEvent[], {
+      username: identity.username,
+      namespace: ns,
+      since,
+    });
     baseline = { convergedMs, report };
     t.diagnostic(`caches synced ${startMs.toFixed(0)} ms after the start; converged ${convergedMs.toFixed(0)} ms after the first create`);
     t.diagnostic(`as ${identity.username}: ${describeThrottle(report, N)}`);
@@ -89,7 +100,11 @@ describe(`the operator throttled by API Priority and Fairness while it converges
     // At most 3 seats and 2 queued for ~3 requests per Message: the baseline's time stretched by 1 s per refusal round.
     const { op, since, convergedMs, startMs } = await converge(ns, LONG ? 300_000 : 120_000);
     const hot = await hotLoopReport(cluster.auditLog, { since, namespace: ns });
-    const report = throttleReport((await readAudit(cluster.auditLog)) as UserAuditEvent[], { username: identity.username, namespace: ns, since });
+    const report = throttleReport((await readAudit(cluster.auditLog)) as UserAuditEvent[], {
+      username: identity.username,
+      namespace: ns,
+      since,
+    });
     const log = await readOperatorLog(op.logFile);
     const failures = reconcileFailures(log);
     const retryLater = log.filter((l) => l.msg === 'the API server asked to retry later; retrying after its Retry-After').length;
@@ -99,12 +114,19 @@ describe(`the operator throttled by API Priority and Fairness while it converges
     t.diagnostic(`converged ${convergedMs.toFixed(0)} ms after the first create (baseline ${baseline?.convergedMs.toFixed(0) ?? '?'} ms)`);
     t.diagnostic(`as ${identity.username}: ${describeThrottle(report, N)}`);
     if (baseline) t.diagnostic(`baseline: ${describeThrottle(baseline.report, N)}`);
-    t.diagnostic(`operator log: ${retryLater} reconciles requeued after a 429 the client had retried to its limit, ${failures.total} other failed reconciles, ${watchRestarts} watch restarts`);
-    t.diagnostic(`by user agent: ${describeCounts(hot.counts)}; after convergence (3 s): ${hot.quiet.total} requests, ${hot.quiet.writes} writes`);
+    t.diagnostic(
+      `operator log: ${retryLater} reconciles requeued after a 429 the client had retried to its limit, ${failures.total} other failed reconciles, ${watchRestarts} watch restarts`,
+    );
+    t.diagnostic(
+      `by user agent: ${describeCounts(hot.counts)}; after convergence (3 s): ${hot.quiet.total} requests, ${hot.quiet.writes} writes`,
+    );
 
-    assert.ok(report.refused > 0, 'the API server refused some of the operator\'s requests with 429 (the throttle took effect)');
+    assert.ok(report.refused > 0, "the API server refused some of the operator's requests with 429 (the throttle took effect)");
     assert.ok(report.retryGapsMs.length > 0, 'some refused request named its object, so its retry can be timed');
-    assert.ok(report.retryGapsMs[0]! >= RETRY_AFTER_MS - CLOCK_SLACK_MS, `every refused request was sent again no sooner than Retry-After (${RETRY_AFTER_MS} ms); the quickest came after ${report.retryGapsMs[0]} ms`);
+    assert.ok(
+      report.retryGapsMs[0]! >= RETRY_AFTER_MS - CLOCK_SLACK_MS,
+      `every refused request was sent again no sooner than Retry-After (${RETRY_AFTER_MS} ms); the quickest came after ${report.retryGapsMs[0]} ms`,
+    );
     // No storm: a client that waits out Retry-After is refused at most once a second per request it
     // has outstanding (16 workers, the watches, the Event writes), while ~3 seats admit requests of a
     // few ms each; a client that retried at once would be refused many times per admitted request.
@@ -112,9 +134,14 @@ describe(`the operator throttled by API Priority and Fairness while it converges
     assert.equal(report.notRetried, 0, 'every refused request that named its object was sent again (none given up)');
     assert.equal(op.exitedUnexpectedly(), undefined, 'the operator process is alive');
     const v = [
-      ...hotLoopViolations({ counts: { ...hot.counts, maxWritesPerObject: { name: '', writes: 0 } }, quiet: hot.quiet }, MAX_ADMITTED_WRITES_PER_OBJECT),
+      ...hotLoopViolations(
+        { counts: { ...hot.counts, maxWritesPerObject: { name: '', writes: 0 } }, quiet: hot.quiet },
+        MAX_ADMITTED_WRITES_PER_OBJECT,
+      ),
       ...(report.maxAdmittedWritesPerObject.writes > MAX_ADMITTED_WRITES_PER_OBJECT
-        ? [`${report.maxAdmittedWritesPerObject.writes} admitted writes to Message ${report.maxAdmittedWritesPerObject.name} and its Pod, more than the bound ${MAX_ADMITTED_WRITES_PER_OBJECT}`]
+        ? [
+            `${report.maxAdmittedWritesPerObject.writes} admitted writes to Message ${report.maxAdmittedWritesPerObject.name} and its Pod, more than the bound ${MAX_ADMITTED_WRITES_PER_OBJECT}`,
+          ]
         : []),
     ];
     assert.deepEqual(v, [], describeViolations(v));

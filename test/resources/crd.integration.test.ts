@@ -70,19 +70,30 @@ void test('Message: text is required and at most 4096 characters', async () => {
 });
 
 void test('Application: replicas >= 0, port 1-65535, all required', async () => {
-  assert.match(await refusal(application({ image: 'nginx', replicas: -1, port: 80 })),
-    /spec\.replicas: Invalid value: -1: spec\.replicas in body should be greater than or equal to 0/);
-  assert.match(await refusal(application({ image: 'nginx', replicas: 1, port: 70000 })),
-    /spec\.port: Invalid value: 70000: spec\.port in body should be less than or equal to 65535/);
+  assert.match(
+    await refusal(application({ image: 'nginx', replicas: -1, port: 80 })),
+    /spec\.replicas: Invalid value: -1: spec\.replicas in body should be greater than or equal to 0/,
+  );
+  assert.match(
+    await refusal(application({ image: 'nginx', replicas: 1, port: 70000 })),
+    /spec\.port: Invalid value: 70000: spec\.port in body should be less than or equal to 65535/,
+  );
   assert.match(await refusal(application({ replicas: 1, port: 80 })), /spec\.image: Required value/);
-  assert.match(await refusal(application({ image: 'nginx', replicas: 'two', port: 80 })), /spec\.replicas: Invalid value: "string": spec\.replicas in body must be of type integer/);
+  assert.match(
+    await refusal(application({ image: 'nginx', replicas: 'two', port: 80 })),
+    /spec\.replicas: Invalid value: "string": spec\.replicas in body must be of type integer/,
+  );
 });
 
 void test('FlightTicket: number 1-10, from and to differ, all required', async () => {
-  assert.match(await refusal(ticket({ from: 'ICN', to: 'NRT', number: 11 })),
-    /spec\.number: Invalid value: 11: spec\.number in body should be less than or equal to 10/);
-  assert.match(await refusal(ticket({ from: 'ICN', to: 'ICN', number: 1 })),
-    /spec: Invalid value: ("object": )?spec\.from and spec\.to must differ/);
+  assert.match(
+    await refusal(ticket({ from: 'ICN', to: 'NRT', number: 11 })),
+    /spec\.number: Invalid value: 11: spec\.number in body should be less than or equal to 10/,
+  );
+  assert.match(
+    await refusal(ticket({ from: 'ICN', to: 'ICN', number: 1 })),
+    /spec: Invalid value: ("object": )?spec\.from and spec\.to must differ/,
+  );
   assert.match(await refusal(ticket({ from: 'ICN', number: 1 })), /spec\.to: Required value/);
 });
 
@@ -97,14 +108,21 @@ void test('status conditions are validated through the status subresource', asyn
   assert.equal(good.code, 0, good.stderr);
   const badState = await patch({ state: 'Lost' });
   assert.match(badState.stderr, /status\.state: Unsupported value: "Lost"/);
-  const badCondition = await patch({ conditions: [{ type: 'Ready', status: 'Maybe', reason: 'X', message: '', lastTransitionTime: '2026-01-01T00:00:00Z' }] });
+  const badCondition = await patch({
+    conditions: [{ type: 'Ready', status: 'Maybe', reason: 'X', message: '', lastTransitionTime: '2026-01-01T00:00:00Z' }],
+  });
   assert.match(badCondition.stderr, /status\.conditions\[0\]\.status: Unsupported value: "Maybe"/);
 });
 
 // Every shape the converter translates (rather than refuses) must be one the API server accepts.
 void test('every translated TypeBox shape yields a CRD the API server accepts', async () => {
   const shape = defineResource({
-    group: 'scratch.bosun.dev', version: 'v1alpha1', kind: 'Shape', plural: 'shapes', scope: 'Cluster', categories: ['all'],
+    group: 'scratch.bosun.dev',
+    version: 'v1alpha1',
+    kind: 'Shape',
+    plural: 'shapes',
+    scope: 'Cluster',
+    categories: ['all'],
     description: 'Every shape bosun translates.',
     spec: Type.Object(
       {
@@ -115,8 +133,11 @@ void test('every translated TypeBox shape yields a CRD the API server accepts', 
         free: Type.Unsafe<object>({ type: 'object', 'x-kubernetes-preserve-unknown-fields': true }),
         pod: Type.Unsafe<object>({ type: 'object', 'x-kubernetes-embedded-resource': true, 'x-kubernetes-preserve-unknown-fields': true }),
         ratio: Type.Number({ exclusiveMinimum: 0, exclusiveMaximum: 1 }),
-        ports: Type.Array(Type.Object({ name: Type.String(), port: Type.Integer() }),
-          { 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['name'], maxItems: 10 }),
+        ports: Type.Array(Type.Object({ name: Type.String(), port: Type.Integer() }), {
+          'x-kubernetes-list-type': 'map',
+          'x-kubernetes-list-map-keys': ['name'],
+          maxItems: 10,
+        }),
         tags: Type.Array(Type.String({ maxLength: 10 }), { 'x-kubernetes-list-type': 'set', maxItems: 5 }),
         loose: Type.Object({ a: Type.String() }, { additionalProperties: true }),
         strict: Type.Object({ a: Type.String() }, { additionalProperties: false }),
@@ -126,17 +147,28 @@ void test('every translated TypeBox shape yields a CRD the API server accepts', 
     ),
     status: Type.Object({ conditions: Type.Optional(ConditionsSchema) }),
     validations: [cel('self.metadata.name.size() < 30', 'names are short')],
-    printerColumns: [{ name: 'Port', jsonPath: '.spec.port' }, { name: 'Ratio', jsonPath: '.spec.ratio', priority: 1 }],
+    printerColumns: [
+      { name: 'Port', jsonPath: '.spec.port' },
+      { name: 'Ratio', jsonPath: '.spec.ratio', priority: 1 },
+    ],
   });
   await env.kubectlOk(['apply', '--dry-run=server', '-f', '-'], renderCrdYaml(shape));
 });
 
 // Pins the premise of the refusals in structural.ts: the API server rejects these shapes too.
 void test('the API server refuses the shapes bosun refuses', async () => {
-  const base = toCustomResourceDefinition(defineResource({
-    group: 'scratch.bosun.dev', version: 'v1', kind: 'Bad', plural: 'bads', scope: 'Namespaced', description: 'x',
-    spec: Type.Object({ a: Type.String() }), status: Type.Object({}),
-  }));
+  const base = toCustomResourceDefinition(
+    defineResource({
+      group: 'scratch.bosun.dev',
+      version: 'v1',
+      kind: 'Bad',
+      plural: 'bads',
+      scope: 'Namespaced',
+      description: 'x',
+      spec: Type.Object({ a: Type.String() }),
+      status: Type.Object({}),
+    }),
+  );
   const withSpec = (spec: unknown) => {
     const crd = structuredClone(base);
     const schema = crd.spec.versions[0]?.schema.openAPIV3Schema;

@@ -9,7 +9,13 @@ import { parse } from 'yaml';
 import { MessageResource } from '../../operators/message/resource.js';
 import { ApplicationResource } from '../../operators/application/resource.js';
 import { FlightTicketResource } from '../../operators/flightticket/resource.js';
-import { checkCrds, generateCrds, PrinterColumnError, renderCrdYaml, toCustomResourceDefinition } from '../../packages/bosun/src/tooling/generate/crd.js';
+import {
+  checkCrds,
+  generateCrds,
+  PrinterColumnError,
+  renderCrdYaml,
+  toCustomResourceDefinition,
+} from '../../packages/bosun/src/tooling/generate/crd.js';
 import { defineResource } from '../../packages/bosun/src/resource/resource.js';
 
 const resources = [MessageResource, ApplicationResource, FlightTicketResource];
@@ -20,7 +26,11 @@ const crdDir = fileURLToPath(new URL('../../config/crd/', import.meta.url));
 void test('checked-in config/crd files match the resource definitions', async () => {
   if (process.env.BOSUN_UPDATE_CRDS === '1') await generateCrds(resources, crdDir);
   const stale = await checkCrds(resources, crdDir);
-  assert.deepEqual(stale, [], `stale CRD files: ${stale.join(', ')}; regenerate with BOSUN_UPDATE_CRDS=1 node --import tsx --test src/crd/generate.test.ts`);
+  assert.deepEqual(
+    stale,
+    [],
+    `stale CRD files: ${stale.join(', ')}; regenerate with BOSUN_UPDATE_CRDS=1 node --import tsx --test src/crd/generate.test.ts`,
+  );
 });
 
 void test('checkCrds reports missing and edited files', async () => {
@@ -29,7 +39,9 @@ void test('checkCrds reports missing and edited files', async () => {
     assert.equal((await checkCrds(resources, dir)).length, 3);
     const written = await generateCrds(resources, dir);
     assert.deepEqual(written.map((f) => f.slice(dir.length + 1)).sort(), [
-      'applications.shclub.github.io.yaml', 'flighttickets.flights.com.yaml', 'messages.myorg.dev.yaml',
+      'applications.shclub.github.io.yaml',
+      'flighttickets.flights.com.yaml',
+      'messages.myorg.dev.yaml',
     ]);
     assert.deepEqual(await checkCrds(resources, dir), []);
     const file = join(dir, 'messages.myorg.dev.yaml');
@@ -49,15 +61,25 @@ void test('the YAML starts with a do-not-edit header and parses back to the CRD 
 void test('Message CRD: names, status subresource, printer columns with Age, spec required', () => {
   const crd = toCustomResourceDefinition(MessageResource);
   assert.equal(crd.metadata.name, 'messages.myorg.dev');
-  assert.deepEqual(crd.spec.names, { kind: 'Message', listKind: 'MessageList', plural: 'messages', singular: 'message', shortNames: ['msg'] });
+  assert.deepEqual(crd.spec.names, {
+    kind: 'Message',
+    listKind: 'MessageList',
+    plural: 'messages',
+    singular: 'message',
+    shortNames: ['msg'],
+  });
   assert.equal(crd.spec.scope, 'Namespaced');
   const version = crd.spec.versions[0];
   assert.ok(version);
   assert.deepEqual(version.subresources, { status: {} });
   assert.deepEqual(
     version.additionalPrinterColumns.map((c) => [c.name, c.type, c.jsonPath]),
-    [['Text', 'string', '.spec.text'], ['Phase', 'string', '.status.phase'], ['Pod', 'string', '.status.podName'],
-      ['Age', 'date', '.metadata.creationTimestamp']],
+    [
+      ['Text', 'string', '.spec.text'],
+      ['Phase', 'string', '.status.phase'],
+      ['Pod', 'string', '.status.podName'],
+      ['Age', 'date', '.metadata.creationTimestamp'],
+    ],
   );
   const root = version.schema.openAPIV3Schema;
   assert.deepEqual(root.required, ['spec']);
@@ -72,7 +94,10 @@ void test('Application CRD: integer bounds and printer column types', () => {
   assert.deepEqual(spec?.required, ['image', 'replicas', 'port']);
   assert.equal(spec?.properties?.replicas?.minimum, 0);
   assert.deepEqual([spec?.properties?.port?.minimum, spec?.properties?.port?.maximum], [1, 65535]);
-  assert.deepEqual(version?.additionalPrinterColumns.map((c) => c.type), ['string', 'integer', 'integer', 'date']);
+  assert.deepEqual(
+    version?.additionalPrinterColumns.map((c) => c.type),
+    ['string', 'integer', 'integer', 'date'],
+  );
 });
 
 void test('FlightTicket CRD: CEL rule on spec and state enum', () => {
@@ -102,8 +127,14 @@ void test('every schema field of the three resources has a description (kubectl 
 
 void test('object-level validations go on the root schema', () => {
   const r = defineResource({
-    group: 'example.com', version: 'v1alpha1', kind: 'Widget', plural: 'widgets', scope: 'Cluster',
-    description: 'test', spec: Type.Object({ size: Type.Integer() }), status: Type.Object({}),
+    group: 'example.com',
+    version: 'v1alpha1',
+    kind: 'Widget',
+    plural: 'widgets',
+    scope: 'Cluster',
+    description: 'test',
+    spec: Type.Object({ size: Type.Integer() }),
+    status: Type.Object({}),
     validations: [{ rule: 'self.metadata.name.size() < 20', message: 'name too long' }],
     categories: ['all'],
   });
@@ -117,10 +148,18 @@ void test('object-level validations go on the root schema', () => {
 
 void test('a printer column pointing at no field is refused', () => {
   const r = defineResource({
-    group: 'example.com', version: 'v1', kind: 'Widget', plural: 'widgets', scope: 'Namespaced', description: 'test',
-    spec: Type.Object({ size: Type.Integer() }), status: Type.Object({}),
+    group: 'example.com',
+    version: 'v1',
+    kind: 'Widget',
+    plural: 'widgets',
+    scope: 'Namespaced',
+    description: 'test',
+    spec: Type.Object({ size: Type.Integer() }),
+    status: Type.Object({}),
     printerColumns: [{ name: 'Size', jsonPath: '.spec.sise' }],
   });
-  assert.throws(() => toCustomResourceDefinition(r), (e: unknown) =>
-    e instanceof PrinterColumnError && /Widget printer column Size: jsonPath \.spec\.sise/.test(e.message));
+  assert.throws(
+    () => toCustomResourceDefinition(r),
+    (e: unknown) => e instanceof PrinterColumnError && /Widget printer column Size: jsonPath \.spec\.sise/.test(e.message),
+  );
 });

@@ -24,7 +24,10 @@ void test('no checked-in RBAC file grants a wildcard', () => {
   const objects = readdirSync(dir)
     .filter((f) => f.endsWith('.yaml'))
     .flatMap((f) => parseAllDocuments(readFileSync(join(dir, f), 'utf8')).map((d) => d.toJS() as RbacObject));
-  assert.ok(objects.some((o) => o.kind === 'ClusterRole'), 'config/rbac holds the ClusterRole');
+  assert.ok(
+    objects.some((o) => o.kind === 'ClusterRole'),
+    'config/rbac holds the ClusterRole',
+  );
   assertNoWildcards(objects);
 });
 
@@ -33,6 +36,9 @@ void test("this repository's operators: the Message operator's grants, nothing o
   const cluster = objs.find((o) => o.kind === 'ClusterRole')!.rules!;
   assert.deepEqual(verbsFor(cluster, 'myorg.dev', 'messages'), ['get', 'list', 'watch', 'update', 'patch']);
   assert.deepEqual(verbsFor(cluster, '', 'pods'), ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete']);
-  assert.ok(!cluster.some((r) => r.resources.includes('secrets') && r.verbs.some((v) => v !== 'get' && v !== 'list' && v !== 'watch')), 'no Secret writes cluster-wide: a controller that only reads a Secret by name must declare .reads(Secret), not .writes(Secret)');
+  assert.ok(
+    !cluster.some((r) => r.resources.includes('secrets') && r.verbs.some((v) => v !== 'get' && v !== 'list' && v !== 'watch')),
+    'no Secret writes cluster-wide: a controller that only reads a Secret by name must declare .reads(Secret), not .writes(Secret)',
+  );
   assert.ok(!cluster.some((r) => r.resources.includes('nodes')), 'nothing on Nodes');
 });

@@ -4,15 +4,29 @@ import assert from 'node:assert/strict';
 import test from 'node:test';
 import { Type } from '@sinclair/typebox';
 import {
-  ConfigMap, CustomResourceDefinition, Deployment, Event, Lease, Namespace, Pod, Secret, Service,
-  apiVersionOf, defineResource, handlers, controller,
-  type CacheReader, type KubeObject, type ObjectOf, type ResourceType,
+  ConfigMap,
+  CustomResourceDefinition,
+  Deployment,
+  Event,
+  Lease,
+  Namespace,
+  Pod,
+  Secret,
+  Service,
+  apiVersionOf,
+  defineResource,
+  handlers,
+  controller,
+  type CacheReader,
+  type KubeObject,
+  type ObjectOf,
+  type ResourceType,
 } from 'bosun';
 import { MessageResource, type Message } from '../../operators/message/resource.js';
 import { toCustomResourceDefinition, type CustomResourceDefinitionManifest } from 'bosun/crd';
 
 /** True when A and B are the same type (not merely assignable one way). */
-type Equal<A, B> = (<X>() => X extends A ? 1 : 2) extends (<X>() => X extends B ? 1 : 2) ? true : false;
+type Equal<A, B> = (<X>() => X extends A ? 1 : 2) extends <X>() => X extends B ? 1 : 2 ? true : false;
 /** Compiles only when the argument's type is exactly `Expected`: `expectType<Pod[]>()(pods)`. */
 function expectType<Expected>() {
   return <Actual>(_value: Actual, ..._exact: Equal<Actual, Expected> extends true ? [] : [never]): void => {};
@@ -64,7 +78,12 @@ function inference(cache: CacheReader, ns: string): void {
 
   // defineResource's handle is typed by its schemas, also when declared inline.
   const Widget = defineResource({
-    group: 'example.com', version: 'v1', kind: 'Widget', plural: 'widgets', scope: 'Namespaced', description: 'A widget.',
+    group: 'example.com',
+    version: 'v1',
+    kind: 'Widget',
+    plural: 'widgets',
+    scope: 'Namespaced',
+    description: 'A widget.',
     spec: Type.Object({ size: Type.Integer() }),
     status: Type.Object({ ready: Type.Optional(Type.Boolean()) }),
   });

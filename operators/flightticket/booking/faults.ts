@@ -8,11 +8,7 @@ export class InvalidFaultConfigError extends Error {
 }
 
 /** What to do with a request before handling it. */
-export type PreFault =
-  | { kind: 'none' }
-  | { kind: 'drop' }
-  | { kind: 'error' }
-  | { kind: 'rateLimit'; retryAfterSeconds: number };
+export type PreFault = { kind: 'none' } | { kind: 'drop' } | { kind: 'error' } | { kind: 'rateLimit'; retryAfterSeconds: number };
 
 const RATE_FIELDS = ['errorRate', 'rateLimitRate', 'dropRate', 'dropAfterCommitRate'] as const;
 

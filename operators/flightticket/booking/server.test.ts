@@ -3,13 +3,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import {
-  BookingAuthError,
-  BookingClient,
-  BookingNotFoundError,
-  BookingPermanentError,
-  BookingTransientError,
-} from './client.js';
+import { BookingAuthError, BookingClient, BookingNotFoundError, BookingPermanentError, BookingTransientError } from './client.js';
 import { FaultInjector, InvalidFaultConfigError } from './faults.js';
 import { bookingServiceCommand, resolveApiKey } from './main.js';
 import { listBookings, startBookingService, type BookingService } from './server.js';
@@ -76,9 +70,7 @@ void describe('booking service', () => {
   void test('20 concurrent duplicates book exactly once', async () => {
     const body = JSON.stringify({ from: 'GMP', to: 'CJU', number: 4 });
     const responses = await Promise.all(
-      Array.from({ length: 20 }, () =>
-        raw('/v1/bookings', { method: 'POST', headers: { 'idempotency-key': 'concurrent-1' }, body }),
-      ),
+      Array.from({ length: 20 }, () => raw('/v1/bookings', { method: 'POST', headers: { 'idempotency-key': 'concurrent-1' }, body })),
     );
     const statuses = responses.map((r) => r.status).sort();
     assert.deepEqual(statuses, [200, ...Array<number>(18).fill(200), 201].sort());
@@ -157,8 +149,14 @@ void describe('booking service', () => {
     const b = await client.book('pfx_1.b', { from: 'ICN', to: 'JFK', number: 1 });
     await client.book('pfxX1.c', { from: 'ICN', to: 'LAX', number: 1 }); // '_' must not match 'X'
     await client.cancel(a.id);
-    assert.deepEqual((await client.listByKeyPrefix('pfx_1.')).map((x) => x.id), [a.id, b.id]);
-    assert.deepEqual((await client.listByKeyPrefix('pfx_1.', { state: 'active' })).map((x) => x.id), [b.id]);
+    assert.deepEqual(
+      (await client.listByKeyPrefix('pfx_1.')).map((x) => x.id),
+      [a.id, b.id],
+    );
+    assert.deepEqual(
+      (await client.listByKeyPrefix('pfx_1.', { state: 'active' })).map((x) => x.id),
+      [b.id],
+    );
     assert.deepEqual(await client.listByKeyPrefix('pfx%'), []);
     assert.equal((await raw('/v1/bookings?keyPrefix=')).status, 400);
   });
@@ -321,7 +319,17 @@ void describe('booking-service command', () => {
     const cmd = bookingServiceCommand();
     assert.equal(cmd.name(), 'booking-service');
     const flags = cmd.options.map((o) => o.long);
-    for (const flag of ['--port', '--host', '--data-dir', '--api-key', '--api-key-file', '--error-rate', '--latency-ms', '--rate-limit-rate', '--drop-rate']) {
+    for (const flag of [
+      '--port',
+      '--host',
+      '--data-dir',
+      '--api-key',
+      '--api-key-file',
+      '--error-rate',
+      '--latency-ms',
+      '--rate-limit-rate',
+      '--drop-rate',
+    ]) {
       assert.ok(flags.includes(flag), `missing ${flag}`);
     }
     for (const o of cmd.options) assert.ok(o.description, `${o.long} has no description`);

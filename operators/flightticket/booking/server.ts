@@ -116,11 +116,7 @@ function asObject(value: unknown): Record<string, unknown> {
 
 function checkNumber(value: unknown): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < MIN_SEATS || value > MAX_SEATS) {
-    throw new HttpError(
-      422,
-      'invalid_number',
-      `number must be an integer in ${MIN_SEATS}..${MAX_SEATS}, got ${JSON.stringify(value)}`,
-    );
+    throw new HttpError(422, 'invalid_number', `number must be an integer in ${MIN_SEATS}..${MAX_SEATS}, got ${JSON.stringify(value)}`);
   }
   return value;
 }
@@ -128,7 +124,10 @@ function checkNumber(value: unknown): number {
 function parseBookingRequest(value: unknown): BookingRequest {
   const body = asObject(value);
   const { from, to } = body;
-  for (const [field, v] of [['from', from], ['to', to]] as const) {
+  for (const [field, v] of [
+    ['from', from],
+    ['to', to],
+  ] as const) {
     if (typeof v !== 'string' || v === '') {
       throw new HttpError(400, 'invalid_request', `${field} must be a non-empty airport code string, got ${JSON.stringify(v)}`);
     }

@@ -165,11 +165,7 @@ export class BookingStore {
 
       const existing = (await tx.query<Row>(`SELECT * FROM bookings WHERE idempotency_key = $1`, [key])).rows[0];
       if (!existing) throw new Error(`booking for idempotency key ${key} vanished during insert`);
-      if (
-        existing.origin !== req.from ||
-        existing.destination !== req.to ||
-        existing.requested_number !== req.number
-      ) {
+      if (existing.origin !== req.from || existing.destination !== req.to || existing.requested_number !== req.number) {
         throw new BookingRejectedError(
           'idempotency_key_reuse',
           `Idempotency-Key ${JSON.stringify(key)} was already used for booking ${existing.id} ` +
@@ -219,10 +215,7 @@ export class BookingStore {
         );
       }
       if (row.number === number) return toBooking(row);
-      const updated = await tx.query<Row>(
-        `UPDATE bookings SET number = $2, updated_at = now() WHERE id = $1 RETURNING *`,
-        [id, number],
-      );
+      const updated = await tx.query<Row>(`UPDATE bookings SET number = $2, updated_at = now() WHERE id = $1 RETURNING *`, [id, number]);
       return toBooking(updated.rows[0] as Row);
     });
   }

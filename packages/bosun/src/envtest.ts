@@ -4,16 +4,37 @@
  * a TCP fault proxy stands between them when a test needs cut, frozen or slow connections.
  */
 export {
-  startTestEnv, runControllers, runKubectl, eventually, writeTokenKubeconfig, TestEnvError,
-  type TestEnv, type TestEnvOptions, type RunningControllers, type RunControllersOptions, type KubectlResult,
+  startTestEnv,
+  runControllers,
+  runKubectl,
+  eventually,
+  writeTokenKubeconfig,
+  TestEnvError,
+  type TestEnv,
+  type TestEnvOptions,
+  type RunningControllers,
+  type RunControllersOptions,
+  type KubectlResult,
 } from './tooling/envtest/testenv.js';
 export {
-  startFaultProxy, writeProxyKubeconfig, FaultProxyError,
-  type FaultProxy, type FaultProxyOptions, type FaultProxyStats, type CutMode,
+  startFaultProxy,
+  writeProxyKubeconfig,
+  FaultProxyError,
+  type FaultProxy,
+  type FaultProxyOptions,
+  type FaultProxyStats,
+  type CutMode,
 } from './tooling/envtest/faultproxy.js';
 export {
-  startCluster, stopCluster, apiserverMetrics, withFileLock, ClusterMetricsError,
-  type StartClusterOptions, type StartedCluster, type StopClusterOptions, type ClusterState,
+  startCluster,
+  stopCluster,
+  apiserverMetrics,
+  withFileLock,
+  ClusterMetricsError,
+  type StartClusterOptions,
+  type StartedCluster,
+  type StopClusterOptions,
+  type ClusterState,
 } from './tooling/envtest/cluster.js';
 /** An image the local cluster's node never pulls (ErrImagePull), as a missing image would fail on a real node. */
 export { FAILING_IMAGE } from './tooling/cluster/kwok-stages.js';

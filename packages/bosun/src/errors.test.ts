@@ -29,7 +29,8 @@ async function exportedErrorClasses(): Promise<Map<ErrorClass, string>> {
   for (const file of modules(SRC)) {
     const mod = (await import(pathToFileURL(file).href)) as Record<string, unknown>;
     for (const [name, value] of Object.entries(mod)) {
-      if (typeof value === 'function' && value.prototype instanceof Error && !found.has(value as ErrorClass)) found.set(value as ErrorClass, `${relative(SRC, file)}: ${name}`);
+      if (typeof value === 'function' && value.prototype instanceof Error && !found.has(value as ErrorClass))
+        found.set(value as ErrorClass, `${relative(SRC, file)}: ${name}`);
     }
   }
   return found;
@@ -41,7 +42,10 @@ void test('every error class exported under src/ is a BosunError with its own re
   const byCode = new Map<BosunErrorCode, string>();
   for (const [cls, where] of classes) {
     if (cls === BosunError) continue;
-    assert.ok(cls.prototype instanceof BosunError, `${where} does not extend BosunError: declare it as \`extends bosunError('BOSUN_...')\``);
+    assert.ok(
+      cls.prototype instanceof BosunError,
+      `${where} does not extend BosunError: declare it as \`extends bosunError('BOSUN_...')\``,
+    );
     const code = codeOf(cls);
     assert.ok(code, `${where} has no registered code`);
     const taken = byCode.get(code);
@@ -82,7 +86,13 @@ void test('an error carries its code on the instance and the class, and a subcla
   // Enumerable, so JSON log lines carry it as they carry Node's own error codes.
   assert.equal(JSON.parse(JSON.stringify(e)).code, 'BOSUN_CHILD_INVALID');
   assert.equal(codeOf(Error), undefined);
-  assert.equal(codeOf(class extends BosunError {
-    readonly code = 'BOSUN_PERMANENT' as const;
-  }), undefined, 'a class without its own static code is not registered');
+  assert.equal(
+    codeOf(
+      class extends BosunError {
+        readonly code = 'BOSUN_PERMANENT' as const;
+      },
+    ),
+    undefined,
+    'a class without its own static code is not registered',
+  );
 });

@@ -12,9 +12,22 @@ export { apiVersionOf, keyOf } from './client/types.js';
 // Each built-in kind is a value (the handle) and a type (the object) of one name.
 export { Pod, Event, Deployment, Service, Secret, ConfigMap, Lease, Namespace, CustomResourceDefinition } from './client/resources.js';
 export type {
-  LabelSelector, ObjectCondition, Container, ContainerState, ContainerStatus, PodSpec, PodStatus, ObjectReference,
-  DeploymentSpec, DeploymentStatus, ServicePort, ServiceSpec, LeaseSpec,
-  CustomResourceDefinitionVersion, CustomResourceDefinitionSpec, CustomResourceDefinitionStatus,
+  LabelSelector,
+  ObjectCondition,
+  Container,
+  ContainerState,
+  ContainerStatus,
+  PodSpec,
+  PodStatus,
+  ObjectReference,
+  DeploymentSpec,
+  DeploymentStatus,
+  ServicePort,
+  ServiceSpec,
+  LeaseSpec,
+  CustomResourceDefinitionVersion,
+  CustomResourceDefinitionSpec,
+  CustomResourceDefinitionStatus,
 } from './client/resources.js';
 
 // Custom resources declared in TypeScript (their CRD manifests: bosun/crd).
@@ -27,14 +40,34 @@ export type { ValidationRule } from './resource/structural.js';
 export { KubeClient, type KubeClientConfig, type RawRequest } from './client/client.js';
 export type { TransportKind } from './client/transport.js';
 export {
-  ApiError, TransportError, RequestTimeoutError, DeadConnectionError, KubeConfigError,
-  ObjectNameRequiredError, ClientClosedError, Http2RefusedError, TransportConfigError,
-  statusOf, isNotFound, isConflict, isAlreadyExists, isGone, isTooManyRequests,
-  type Status, type RequestTarget,
+  ApiError,
+  TransportError,
+  RequestTimeoutError,
+  DeadConnectionError,
+  KubeConfigError,
+  ObjectNameRequiredError,
+  ClientClosedError,
+  Http2RefusedError,
+  TransportConfigError,
+  statusOf,
+  isNotFound,
+  isConflict,
+  isAlreadyExists,
+  isGone,
+  isTooManyRequests,
+  type Status,
+  type RequestTarget,
 } from './client/errors.js';
 
 // Controllers: what to watch, what a reconcile is asked and what it answers.
-export { controller, type ControllerBuilder, type ControllerSpec, type Reconciler, type OwnsOptions, type WatchesOptions } from './controller/builder.js';
+export {
+  controller,
+  type ControllerBuilder,
+  type ControllerSpec,
+  type Reconciler,
+  type OwnsOptions,
+  type WatchesOptions,
+} from './controller/builder.js';
 export { requestFor, requestFromKey, PermanentError, TemporaryError, type Request, type Result } from './controller/request.js';
 export type { WatchChange } from './cache/change.js';
 export { generationChanged, hasLabels, custom, type Predicate } from './controller/predicate.js';
@@ -42,8 +75,15 @@ export { enqueueObject, enqueueOwner, enqueueMapped, type EnqueueFn } from './co
 
 // What a reconcile works with: the context, its children, status and finalizers.
 export {
-  ReconcileContext, ChildInvalidError, NoOwnerError, StatusPreconditionError, CHILD_INVALID,
-  type CacheReader, type EventSink, type PrimaryRef, type StatusUpdate,
+  ReconcileContext,
+  ChildInvalidError,
+  NoOwnerError,
+  StatusPreconditionError,
+  CHILD_INVALID,
+  type CacheReader,
+  type EventSink,
+  type PrimaryRef,
+  type StatusUpdate,
 } from './writes/context.js';
 export { controllerRef, isControlledBy, childNamespace, OwnerScopeError } from './writes/owner.js';
 export { ControllerDeclarationError, OwnerMetadataError } from './writes/errors.js';
@@ -55,13 +95,27 @@ export { handlers, type HandlersBuilder, type HandlerArgs, type UpdateArgs, type
 
 // Running it.
 export {
-  Manager, LeaderElectionLostError, CacheSyncTimeoutError, ShutdownTimeoutError, DuplicateControllerError,
-  type ManagerOptions, type LeaderElectionOptions, type UnsyncedKind,
+  Manager,
+  LeaderElectionLostError,
+  CacheSyncTimeoutError,
+  ShutdownTimeoutError,
+  DuplicateControllerError,
+  type ManagerOptions,
+  type LeaderElectionOptions,
+  type UnsyncedKind,
 } from './manager/manager.js';
 // A project module: what `bosun run` and `bosun generate` read (package.json's bosun.project, or --from).
 export type { ProjectModule, OperatorEntry } from './tooling/cli/project.js';
 export type { NamedRead } from './tooling/generate/rbac.js';
-export { createLogger, objectLogger, InvalidLogLevelError, InvalidLogFormatError, type Logger, type LoggerOptions, type LogLevel } from './telemetry/logger.js';
+export {
+  createLogger,
+  objectLogger,
+  InvalidLogLevelError,
+  InvalidLogFormatError,
+  type Logger,
+  type LoggerOptions,
+  type LogLevel,
+} from './telemetry/logger.js';
 export type { LogFormat } from './telemetry/format.js';
 
 // Every error above is a BosunError with a stable code (docs/errors.md).

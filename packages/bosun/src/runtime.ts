@@ -6,32 +6,68 @@
 
 // watch: list then watch, relist on 410, reconnect with backoff.
 export {
-  runWatcher, clientListWatcher, Backoff, WatchStreamError,
-  type ListWatcher, type SourcePage, type ClientListWatcherOptions, type WatcherEvent, type WatcherOptions,
-  type WatcherHooks, type BackoffOptions, type RestartReason,
+  runWatcher,
+  clientListWatcher,
+  Backoff,
+  WatchStreamError,
+  type ListWatcher,
+  type SourcePage,
+  type ClientListWatcherOptions,
+  type WatcherEvent,
+  type WatcherOptions,
+  type WatcherHooks,
+  type BackoffOptions,
+  type RestartReason,
 } from './watch/watcher.js';
 
 // cache: a store per kind fed by a watcher, and the changes its informer emits.
 export {
-  Informer, CacheSet, CacheStartedError, labelSelectorOf,
-  type InformerOptions, type ListWatcherFactory, type CacheSetOptions, type CacheScope, type WatchScope,
+  Informer,
+  CacheSet,
+  CacheStartedError,
+  labelSelectorOf,
+  type InformerOptions,
+  type ListWatcherFactory,
+  type CacheSetOptions,
+  type CacheScope,
+  type WatchScope,
 } from './cache/informer.js';
 export {
-  Store, OWNER_INDEX, CONTROLLER_INDEX, LABEL_INDEX, NAMESPACE_INDEX, UnknownIndexError, IndexerError,
-  IndexConflictError, stripForCache, type IndexFunc,
+  Store,
+  OWNER_INDEX,
+  CONTROLLER_INDEX,
+  LABEL_INDEX,
+  NAMESPACE_INDEX,
+  UnknownIndexError,
+  IndexerError,
+  IndexConflictError,
+  stripForCache,
+  type IndexFunc,
 } from './cache/store.js';
 export { cacheReader, NotCachedError, type ReadSource } from './cache/reader.js';
 
 // queue: per-key exclusive work queue and its rate limiters.
 export { WorkQueue, type WorkQueueOptions, type QueueMetrics } from './queue/workqueue.js';
 export {
-  ItemExponentialRateLimiter, TokenBucketRateLimiter, MaxOfRateLimiter, defaultControllerRateLimiter,
-  type RateLimiter, type ExponentialOptions, type TokenBucketOptions,
+  ItemExponentialRateLimiter,
+  TokenBucketRateLimiter,
+  MaxOfRateLimiter,
+  defaultControllerRateLimiter,
+  type RateLimiter,
+  type ExponentialOptions,
+  type TokenBucketOptions,
 } from './queue/ratelimiter.js';
 export { realClock, FakeClock, type Clock } from './queue/clock.js';
 
 // controller: the worker loop and what a reconcile's outcome means for the queue.
-export { Controller, DEFAULT_WORKERS, decide, type Decision, type ReconcileOutcome, type ReconcileObserver } from './controller/controller.js';
+export {
+  Controller,
+  DEFAULT_WORKERS,
+  decide,
+  type Decision,
+  type ReconcileOutcome,
+  type ReconcileObserver,
+} from './controller/controller.js';
 
 // Around it: leader election, events, metrics, logs.
 export { LeaderElector, LeaderElectionConfigError, type LeaderElectorOptions, type LeaderElectionEnd } from './manager/lease.js';

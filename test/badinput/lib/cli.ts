@@ -46,7 +46,11 @@ export function commandLine(args: string[]): string {
 
 /** Starts `bosun <args>` as a child process; the caller reads and ends it. */
 export function spawnCli(args: string[], opts: CliOptions = {}): ChildProcess {
-  return spawn(process.execPath, ['--import', TSX, ENTRY, ...args], { cwd: opts.cwd ?? REPO, env: childEnv(opts.env), stdio: ['ignore', 'pipe', 'pipe'] });
+  return spawn(process.execPath, ['--import', TSX, ENTRY, ...args], {
+    cwd: opts.cwd ?? REPO,
+    env: childEnv(opts.env),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
 }
 
 /** Runs `bosun <args>` to its end (or its timeout) and returns what it printed and how it exited. */
@@ -79,7 +83,10 @@ export function errorLine(r: CliResult): string {
   const start = lines.findIndex((l) => /^(bosun|error): /.test(l));
   if (start < 0) return '';
   const end = lines.findIndex((l, i) => i > start && l.trim() === '');
-  return lines.slice(start, end < 0 ? undefined : end).join('\n').trimEnd();
+  return lines
+    .slice(start, end < 0 ? undefined : end)
+    .join('\n')
+    .trimEnd();
 }
 
 /** One bad-input case as the docs table shows it. */

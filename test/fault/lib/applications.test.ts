@@ -14,11 +14,20 @@ function converged(): AppNamespaceState {
   const app = {
     metadata: { name: 'a', namespace: 'n', uid: 'u1', generation: 2 },
     spec: { ...spec },
-    status: { replicas: 1, readyReplicas: 1, observedGeneration: 2, conditions: [{ type: 'Ready', status: 'True', reason: 'ReplicasReady', message: '', lastTransitionTime: '' }] },
+    status: {
+      replicas: 1,
+      readyReplicas: 1,
+      observedGeneration: 2,
+      conditions: [{ type: 'Ready', status: 'True', reason: 'ReplicasReady', message: '', lastTransitionTime: '' }],
+    },
   } as unknown as Application;
   const dep = {
     metadata: { name: 'a', namespace: 'n', uid: 'd1', generation: 1, labels: managed, ownerReferences: ref('u1') },
-    spec: { replicas: 1, selector: { matchLabels: { app: 'a' } }, template: { spec: { containers: [{ name: 'app', image: 'nginx:1.27', ports: [{ containerPort: 8080 }] }] } } },
+    spec: {
+      replicas: 1,
+      selector: { matchLabels: { app: 'a' } },
+      template: { spec: { containers: [{ name: 'app', image: 'nginx:1.27', ports: [{ containerPort: 8080 }] }] } },
+    },
     status: { observedGeneration: 1, replicas: 1, readyReplicas: 1 },
   } as unknown as Deployment;
   const svc = {
@@ -41,7 +50,11 @@ test('each breakage is named: not Ready, untruthful status, stale child, second 
     ['replicas differ', (s) => (s.applications[0]!.spec!.replicas = 2), /spec.replicas 1, the Application 2/],
     ['service port', (s) => (s.services[0]!.spec!.ports![0]!.targetPort = 80), /maps 8080 → 80/],
     ['no Service', (s) => (s.services = []), /0 Services controlled by it/],
-    ['two Deployments', (s) => s.deployments.push({ ...s.deployments[0]!, metadata: { ...s.deployments[0]!.metadata, name: 'a2', uid: 'd2' } }), /2 Deployments controlled by it/],
+    [
+      'two Deployments',
+      (s) => s.deployments.push({ ...s.deployments[0]!, metadata: { ...s.deployments[0]!.metadata, name: 'a2', uid: 'd2' } }),
+      /2 Deployments controlled by it/,
+    ],
     ['orphan', (s) => (s.applications[0]!.metadata.uid = 'u9'), /orphan Deployment a: controller u1/],
     ['creation lost', (s) => (s.applications = []), /Application a is missing/, new Map([['a', spec]])],
     ['deletion lost', () => undefined, /exists but was deleted/, new Map()],
@@ -50,15 +63,32 @@ test('each breakage is named: not Ready, untruthful status, stale child, second 
     const s = converged();
     breakIt(s);
     const v = applicationViolations(s, expected);
-    assert.ok(v.some((x) => re.test(x)), `${what}: ${JSON.stringify(v)}`);
+    assert.ok(
+      v.some((x) => re.test(x)),
+      `${what}: ${JSON.stringify(v)}`,
+    );
   }
 });
 
-test('applicationWrites counts the operator\'s writes to an Application and its same-name children only', () => {
+test("applicationWrites counts the operator's writes to an Application and its same-name children only", () => {
   const at = '2026-01-01T00:00:10Z';
   const e = (verb: string, resource: string, name: string, userAgent = 'bosun', namespace = 'n'): AuditEvent => ({
-    auditID: '', stage: 'RequestReceived', verb, requestURI: '', userAgent, objectRef: { resource, name, namespace }, requestReceivedTimestamp: at,
+    auditID: '',
+    stage: 'RequestReceived',
+    verb,
+    requestURI: '',
+    userAgent,
+    objectRef: { resource, name, namespace },
+    requestReceivedTimestamp: at,
   });
-  const events = [e('patch', 'deployments', 'a'), e('patch', 'services', 'a'), e('patch', 'applications', 'a'), e('get', 'applications', 'a'), e('patch', 'deployments', 'a', 'bosun-fault-test'), e('patch', 'pods', 'a'), e('patch', 'deployments', 'a', 'bosun', 'other')];
+  const events = [
+    e('patch', 'deployments', 'a'),
+    e('patch', 'services', 'a'),
+    e('patch', 'applications', 'a'),
+    e('get', 'applications', 'a'),
+    e('patch', 'deployments', 'a', 'bosun-fault-test'),
+    e('patch', 'pods', 'a'),
+    e('patch', 'deployments', 'a', 'bosun', 'other'),
+  ];
   assert.deepEqual([...applicationWrites(events, { since: new Date('2026-01-01T00:00:00Z'), namespace: 'n' })], [['a', 3]]);
 });

@@ -4,7 +4,12 @@
 // orphan child, no creation or deletion lost; and, from the audit log, a bound on the operator's
 // writes to one Application and its children.
 import type { KubeClient } from '../../../packages/bosun/src/client/client.js';
-import { Deployment as DeploymentType, Service as ServiceType, type Deployment, type Service } from '../../../packages/bosun/src/client/resources.js';
+import {
+  Deployment as DeploymentType,
+  Service as ServiceType,
+  type Deployment,
+  type Service,
+} from '../../../packages/bosun/src/client/resources.js';
 import type { KubeObject, ResourceType } from '../../../packages/bosun/src/client/types.js';
 import { MANAGED_LABELS } from '../../../operators/application/children.js';
 import { ApplicationResource, type Application } from '../../../operators/application/resource.js';
@@ -57,7 +62,8 @@ function isManaged(o: KubeObject): boolean {
   return Object.entries(MANAGED_LABELS).every(([k, v]) => o.metadata.labels?.[k] === v);
 }
 
-const sameLabels = (a: Record<string, string> | undefined, b: Record<string, string>) => JSON.stringify(Object.entries(a ?? {}).sort()) === JSON.stringify(Object.entries(b).sort());
+const sameLabels = (a: Record<string, string> | undefined, b: Record<string, string>) =>
+  JSON.stringify(Object.entries(a ?? {}).sort()) === JSON.stringify(Object.entries(b).sort());
 
 /**
  * Every broken invariant of `state` (empty when all hold):
@@ -95,34 +101,69 @@ export function applicationViolations(state: AppNamespaceState, expected?: Expec
     const uid = a.metadata.uid!;
     const want = a.spec;
     const ready = a.status?.conditions?.find((c) => c.type === 'Ready');
-    if (ready?.status !== 'True') out.push(`Application ${name}: Ready=${ready?.status ?? 'absent'} (${ready?.reason ?? 'no reason'}: ${ready?.message ?? ''})`);
+    if (ready?.status !== 'True')
+      out.push(`Application ${name}: Ready=${ready?.status ?? 'absent'} (${ready?.reason ?? 'no reason'}: ${ready?.message ?? ''})`);
     if (a.status?.observedGeneration !== a.metadata.generation) {
-      out.push(`Application ${name}: status.observedGeneration ${a.status?.observedGeneration ?? 'absent'} ≠ generation ${a.metadata.generation}`);
+      out.push(
+        `Application ${name}: status.observedGeneration ${a.status?.observedGeneration ?? 'absent'} ≠ generation ${a.metadata.generation}`,
+      );
     }
     const d = deps.get(uid) ?? [];
     const s = svcs.get(uid) ?? [];
-    if (d.length !== 1) out.push(`Application ${name}: ${d.length} Deployments controlled by it (${d.map((x) => x.metadata.name).join(', ') || 'none'}); want exactly 1`);
-    if (s.length !== 1) out.push(`Application ${name}: ${s.length} Services controlled by it (${s.map((x) => x.metadata.name).join(', ') || 'none'}); want exactly 1`);
+    if (d.length !== 1)
+      out.push(
+        `Application ${name}: ${d.length} Deployments controlled by it (${d.map((x) => x.metadata.name).join(', ') || 'none'}); want exactly 1`,
+      );
+    if (s.length !== 1)
+      out.push(
+        `Application ${name}: ${s.length} Services controlled by it (${s.map((x) => x.metadata.name).join(', ') || 'none'}); want exactly 1`,
+      );
     const labels = { app: name };
     const dep = d[0];
     if (dep) {
       const c = dep.spec?.template.spec?.containers?.[0];
-      if (dep.spec?.replicas !== want?.replicas) out.push(`Application ${name}: Deployment ${dep.metadata.name} has spec.replicas ${dep.spec?.replicas}, the Application ${want?.replicas}`);
-      if (c?.image !== want?.image) out.push(`Application ${name}: Deployment ${dep.metadata.name} runs image ${c?.image}, the Application ${want?.image}`);
-      if (c?.ports?.[0]?.containerPort !== want?.port) out.push(`Application ${name}: Deployment ${dep.metadata.name} has containerPort ${c?.ports?.[0]?.containerPort}, the Application port ${want?.port}`);
-      if (!sameLabels(dep.spec?.selector.matchLabels, labels)) out.push(`Application ${name}: Deployment ${dep.metadata.name} selects ${JSON.stringify(dep.spec?.selector.matchLabels)}, want ${JSON.stringify(labels)}`);
-      if ((dep.status?.observedGeneration ?? 0) < (dep.metadata.generation ?? 0)) out.push(`Application ${name}: Deployment ${dep.metadata.name} generation ${dep.metadata.generation} not yet observed by its controller`);
-      if ((a.status?.replicas ?? 0) !== (dep.status?.replicas ?? 0) || (a.status?.readyReplicas ?? 0) !== (dep.status?.readyReplicas ?? 0)) {
-        out.push(`Application ${name}: status says ${a.status?.readyReplicas ?? 0}/${a.status?.replicas ?? 0} ready, Deployment ${dep.metadata.name} ${dep.status?.readyReplicas ?? 0}/${dep.status?.replicas ?? 0}`);
+      if (dep.spec?.replicas !== want?.replicas)
+        out.push(
+          `Application ${name}: Deployment ${dep.metadata.name} has spec.replicas ${dep.spec?.replicas}, the Application ${want?.replicas}`,
+        );
+      if (c?.image !== want?.image)
+        out.push(`Application ${name}: Deployment ${dep.metadata.name} runs image ${c?.image}, the Application ${want?.image}`);
+      if (c?.ports?.[0]?.containerPort !== want?.port)
+        out.push(
+          `Application ${name}: Deployment ${dep.metadata.name} has containerPort ${c?.ports?.[0]?.containerPort}, the Application port ${want?.port}`,
+        );
+      if (!sameLabels(dep.spec?.selector.matchLabels, labels))
+        out.push(
+          `Application ${name}: Deployment ${dep.metadata.name} selects ${JSON.stringify(dep.spec?.selector.matchLabels)}, want ${JSON.stringify(labels)}`,
+        );
+      if ((dep.status?.observedGeneration ?? 0) < (dep.metadata.generation ?? 0))
+        out.push(
+          `Application ${name}: Deployment ${dep.metadata.name} generation ${dep.metadata.generation} not yet observed by its controller`,
+        );
+      if (
+        (a.status?.replicas ?? 0) !== (dep.status?.replicas ?? 0) ||
+        (a.status?.readyReplicas ?? 0) !== (dep.status?.readyReplicas ?? 0)
+      ) {
+        out.push(
+          `Application ${name}: status says ${a.status?.readyReplicas ?? 0}/${a.status?.replicas ?? 0} ready, Deployment ${dep.metadata.name} ${dep.status?.readyReplicas ?? 0}/${dep.status?.replicas ?? 0}`,
+        );
       }
-      if (ready?.status === 'True' && (a.status?.readyReplicas ?? 0) !== (want?.replicas ?? 0)) out.push(`Application ${name}: Ready=True with ${a.status?.readyReplicas ?? 0} ready of ${want?.replicas} replicas`);
+      if (ready?.status === 'True' && (a.status?.readyReplicas ?? 0) !== (want?.replicas ?? 0))
+        out.push(`Application ${name}: Ready=True with ${a.status?.readyReplicas ?? 0} ready of ${want?.replicas} replicas`);
     }
     const svc = s[0];
     if (svc) {
       const p = svc.spec?.ports?.[0];
-      if (svc.spec?.type !== 'ClusterIP') out.push(`Application ${name}: Service ${svc.metadata.name} is ${svc.spec?.type}, want ClusterIP`);
-      if (p?.port !== want?.port || p?.targetPort !== want?.port) out.push(`Application ${name}: Service ${svc.metadata.name} maps ${p?.port} → ${p?.targetPort}, the Application port ${want?.port}`);
-      if (!sameLabels(svc.spec?.selector, labels)) out.push(`Application ${name}: Service ${svc.metadata.name} selects ${JSON.stringify(svc.spec?.selector)}, want ${JSON.stringify(labels)}`);
+      if (svc.spec?.type !== 'ClusterIP')
+        out.push(`Application ${name}: Service ${svc.metadata.name} is ${svc.spec?.type}, want ClusterIP`);
+      if (p?.port !== want?.port || p?.targetPort !== want?.port)
+        out.push(
+          `Application ${name}: Service ${svc.metadata.name} maps ${p?.port} → ${p?.targetPort}, the Application port ${want?.port}`,
+        );
+      if (!sameLabels(svc.spec?.selector, labels))
+        out.push(
+          `Application ${name}: Service ${svc.metadata.name} selects ${JSON.stringify(svc.spec?.selector)}, want ${JSON.stringify(labels)}`,
+        );
     }
   }
   if (expected) {
@@ -130,7 +171,8 @@ export function applicationViolations(state: AppNamespaceState, expected?: Expec
     for (const [name, spec] of expected) {
       const a = live.get(name);
       if (!a) out.push(`Application ${name} is missing (a creation lost)`);
-      else if (a.spec?.image !== spec.image || a.spec.replicas !== spec.replicas || a.spec.port !== spec.port) out.push(`Application ${name}: spec ${JSON.stringify(a.spec)} is not the spec last written ${JSON.stringify(spec)}`);
+      else if (a.spec?.image !== spec.image || a.spec.replicas !== spec.replicas || a.spec.port !== spec.port)
+        out.push(`Application ${name}: spec ${JSON.stringify(a.spec)} is not the spec last written ${JSON.stringify(spec)}`);
     }
     for (const name of live.keys()) if (!expected.has(name)) out.push(`Application ${name} exists but was deleted (a deletion lost)`);
   }
@@ -153,7 +195,8 @@ export async function waitApplicationsConverged(
     if (!(state instanceof Error)) {
       const v = applicationViolations(state, opts.expected);
       if (v.length === 0) return { ms: performance.now() - opts.since, state };
-      if (performance.now() > until) throw new InvariantError(`Applications not converged ${opts.timeoutMs} ms after the start: ${describeViolations(v)}`);
+      if (performance.now() > until)
+        throw new InvariantError(`Applications not converged ${opts.timeoutMs} ms after the start: ${describeViolations(v)}`);
     } else if (performance.now() > until) {
       throw new InvariantError(`could not read the Applications of namespace ${namespace} at the deadline: ${state.message}`);
     }
@@ -167,7 +210,12 @@ export function applicationObject(namespace: string, name: string, spec: AppSpec
 }
 
 /** Creates the Applications of `specs` in `namespace`, `concurrency` at a time; resolves their uids by name. */
-export async function createApplications(client: KubeClient, namespace: string, specs: ExpectedApps, concurrency = 16): Promise<Map<string, string>> {
+export async function createApplications(
+  client: KubeClient,
+  namespace: string,
+  specs: ExpectedApps,
+  concurrency = 16,
+): Promise<Map<string, string>> {
   const uids = new Map<string, string>();
   const todo = [...specs];
   let next = 0;
@@ -183,7 +231,12 @@ export async function createApplications(client: KubeClient, namespace: string, 
 }
 
 /** `n` Applications `prefix-000`… of one replica each (kwok runs their Pods), as an expectation to create from. */
-export function appSpecs(prefix: string, n: number, from = 0, spec: AppSpec = { image: 'nginx:1.27', replicas: 1, port: 8080 }): ExpectedApps {
+export function appSpecs(
+  prefix: string,
+  n: number,
+  from = 0,
+  spec: AppSpec = { image: 'nginx:1.27', replicas: 1, port: 8080 },
+): ExpectedApps {
   return new Map(Array.from({ length: n }, (_, i) => [`${prefix}-${String(from + i).padStart(4, '0')}`, { ...spec }]));
 }
 
@@ -215,5 +268,7 @@ export function maxApplicationWrites(writes: Map<string, number>): { name: strin
 
 /** The Applications whose writes exceed `bound`, as violations. */
 export function applicationWriteViolations(writes: Map<string, number>, bound: number): string[] {
-  return [...writes].filter(([, n]) => n > bound).map(([name, n]) => `${n} writes to Application ${name} and its Deployment and Service, more than the bound ${bound}`);
+  return [...writes]
+    .filter(([, n]) => n > bound)
+    .map(([name, n]) => `${n} writes to Application ${name} and its Deployment and Service, more than the bound ${bound}`);
 }

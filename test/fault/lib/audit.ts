@@ -97,9 +97,22 @@ export function countRequests(events: AuditEvent[], opts: { userAgent?: string; 
   const ua = opts.userAgent ?? OPERATOR_USER_AGENT;
   const since = opts.since?.getTime() ?? 0;
   const mine = events.filter(
-    (e) => e.userAgent === ua && Date.parse(e.requestReceivedTimestamp) >= since && (opts.namespace === undefined || e.objectRef?.namespace === opts.namespace),
+    (e) =>
+      e.userAgent === ua &&
+      Date.parse(e.requestReceivedTimestamp) >= since &&
+      (opts.namespace === undefined || e.objectRef?.namespace === opts.namespace),
   );
-  const counts: RequestCounts = { total: 0, byKind: {}, writes: 0, maxWritesPerObject: { name: '', writes: 0 }, podCreations: 0, podCreationsByName: new Map(), gone: 0, lastWriteAt: undefined, writesPerObject: new Map() };
+  const counts: RequestCounts = {
+    total: 0,
+    byKind: {},
+    writes: 0,
+    maxWritesPerObject: { name: '', writes: 0 },
+    podCreations: 0,
+    podCreationsByName: new Map(),
+    gone: 0,
+    lastWriteAt: undefined,
+    writesPerObject: new Map(),
+  };
   const perObject = counts.writesPerObject;
   for (const e of mine) {
     const resource = e.objectRef?.resource ?? e.requestURI.split('?')[0]!;
@@ -144,11 +157,20 @@ export function describeCounts(c: RequestCounts): string {
  * Deletions of Pods by other clients than `userAgent` (kwok, the garbage collector) received at or
  * after `since`, by Pod name, with the time each was received.
  */
-export function foreignPodDeletes(events: AuditEvent[], opts: { since: Date; namespace: string; userAgent?: string }): Map<string, number[]> {
+export function foreignPodDeletes(
+  events: AuditEvent[],
+  opts: { since: Date; namespace: string; userAgent?: string },
+): Map<string, number[]> {
   const ua = opts.userAgent ?? OPERATOR_USER_AGENT;
   const out = new Map<string, number[]>();
   for (const e of events) {
-    if (e.stage !== 'RequestReceived' || e.verb !== 'delete' || e.objectRef?.resource !== 'pods' || e.objectRef.namespace !== opts.namespace) continue;
+    if (
+      e.stage !== 'RequestReceived' ||
+      e.verb !== 'delete' ||
+      e.objectRef?.resource !== 'pods' ||
+      e.objectRef.namespace !== opts.namespace
+    )
+      continue;
     if (e.userAgent === ua || e.userAgent === TEST_USER_AGENT) continue;
     const at = Date.parse(e.requestReceivedTimestamp);
     if (at < opts.since.getTime()) continue;
@@ -159,16 +181,28 @@ export function foreignPodDeletes(events: AuditEvent[], opts: { since: Date; nam
 }
 
 /** The times the operator's Pod creations (answered 201) were received, by Pod name. */
-export function podCreationTimes(events: AuditEvent[], opts: { since: Date; namespace: string; userAgent?: string }): Map<string, number[]> {
+export function podCreationTimes(
+  events: AuditEvent[],
+  opts: { since: Date; namespace: string; userAgent?: string },
+): Map<string, number[]> {
   const ua = opts.userAgent ?? OPERATOR_USER_AGENT;
   const out = new Map<string, number[]>();
   for (const e of events) {
-    if (e.stage !== 'ResponseComplete' || e.userAgent !== ua || e.objectRef?.resource !== 'pods' || e.objectRef.namespace !== opts.namespace) continue;
+    if (
+      e.stage !== 'ResponseComplete' ||
+      e.userAgent !== ua ||
+      e.objectRef?.resource !== 'pods' ||
+      e.objectRef.namespace !== opts.namespace
+    )
+      continue;
     if (e.verb === 'delete' || !WRITES.has(e.verb) || e.responseStatus?.code !== 201) continue;
     const at = Date.parse(e.requestReceivedTimestamp);
     if (at < opts.since.getTime()) continue;
     const name = e.objectRef.name ?? '';
-    out.set(name, [...(out.get(name) ?? []), at].sort((a, b) => a - b));
+    out.set(
+      name,
+      [...(out.get(name) ?? []), at].sort((a, b) => a - b),
+    );
   }
   return out;
 }

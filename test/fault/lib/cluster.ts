@@ -75,11 +75,15 @@ export async function startFaultCluster(opts: { prefix: string; apiserverArgs?: 
     // graceful stop waits for the long-running watches of the other programs, up to a minute.
     await restartApiserver(dir, { signal: 'SIGKILL', extraArgs: [...audit.args, ...(opts.apiserverArgs ?? [])] });
     const kcm = await signalProgram(dir, 'kube-controller-manager', 'SIGKILL');
-    await startProgram(dir, 'kube-controller-manager', { bin: kcm.bin, args: withArgs(kcm.args, [`--node-monitor-grace-period=${NODE_MONITOR_GRACE}`]) });
+    await startProgram(dir, 'kube-controller-manager', {
+      bin: kcm.bin,
+      args: withArgs(kcm.args, [`--node-monitor-grace-period=${NODE_MONITOR_GRACE}`]),
+    });
     const kubectl = (args: string[], input?: string) => runKubectl(kubeconfig, args, input);
     const kubectlOk = async (args: string[], input?: string) => {
       const r = await kubectl(args, input);
-      if (r.code !== 0) throw new FaultClusterError(`kubectl ${args.join(' ')} failed (exit ${r.code}) on the cluster in ${dir}: ${r.stderr.trim()}`);
+      if (r.code !== 0)
+        throw new FaultClusterError(`kubectl ${args.join(' ')} failed (exit ${r.code}) on the cluster in ${dir}: ${r.stderr.trim()}`);
       return r.stdout;
     };
     const crds = (await crdFiles()).flatMap((f) => ['-f', f]);
@@ -98,14 +102,20 @@ export async function startFaultCluster(opts: { prefix: string; apiserverArgs?: 
       kubectlOk,
       async namespace(name) {
         await kubectlOk(['create', 'namespace', name]);
-        await eventually(`ServiceAccount default in ${name}`, async () => ((await kubectl(['get', 'serviceaccount', 'default', '-n', name])).code === 0 ? true : undefined), 60_000);
+        await eventually(
+          `ServiceAccount default in ${name}`,
+          async () => ((await kubectl(['get', 'serviceaccount', 'default', '-n', name])).code === 0 ? true : undefined),
+          60_000,
+        );
         return name;
       },
       restartApiserver: (o) => restartApiserver(dir, o),
       async destroy() {
         c.close();
         if (process.env.BOSUN_FAULT_KEEP === '1') {
-          process.stderr.write(`bosun fault: keeping the cluster in ${dir} (BOSUN_FAULT_KEEP=1); stop it with: bosun cluster down --dir ${dir} --purge\n`);
+          process.stderr.write(
+            `bosun fault: keeping the cluster in ${dir} (BOSUN_FAULT_KEEP=1); stop it with: bosun cluster down --dir ${dir} --purge\n`,
+          );
           return;
         }
         await down({ dir, purge: true, progress: quiet });

@@ -146,7 +146,19 @@ export function bookingProcess(opts: BookingProcessOptions): BookingProcess {
       port ||= await freePort();
       await mkdir(dataDir, { recursive: true });
       const faults: FaultConfig = { ...(opts.faults ?? BOOKING_FAULTS), ...(opts.seed !== undefined ? { seed: opts.seed + starts } : {}) };
-      const args = ['--import', 'tsx', join(REPO, 'operators/flightticket/booking/main.ts'), '--port', String(port), '--data-dir', dataDir, '--api-key', BOOKING_API_KEY, '--log-level', 'debug'];
+      const args = [
+        '--import',
+        'tsx',
+        join(REPO, 'operators/flightticket/booking/main.ts'),
+        '--port',
+        String(port),
+        '--data-dir',
+        dataDir,
+        '--api-key',
+        BOOKING_API_KEY,
+        '--log-level',
+        'debug',
+      ];
       for (const [k, v] of Object.entries(faults)) if (v !== undefined) args.push(FAULT_FLAGS[k as keyof FaultConfig], String(v));
       const fd = openSync(logFile, 'a');
       const c = spawn(process.execPath, args, { cwd: REPO, stdio: ['ignore', fd, fd] });
@@ -163,16 +175,21 @@ export function bookingProcess(opts: BookingProcessOptions): BookingProcess {
       });
       for (;;) {
         if (exit !== undefined) throw new BookingProcessError(`the booking service exited (${exit}) while starting; see ${logFile}`);
-        const ok = await fetch(`${url()}/healthz`).then((r) => r.status === 200, () => false);
+        const ok = await fetch(`${url()}/healthz`).then(
+          (r) => r.status === 200,
+          () => false,
+        );
         if (ok) return performance.now() - t0;
         // PGlite's first initdb takes seconds, more on a loaded machine.
-        if (performance.now() - t0 > 90_000) throw new BookingProcessError(`the booking service did not answer /healthz 90 s after its start; see ${logFile}`);
+        if (performance.now() - t0 > 90_000)
+          throw new BookingProcessError(`the booking service did not answer /healthz 90 s after its start; see ${logFile}`);
         await new Promise((r) => setTimeout(r, 100));
       }
     },
     async restart(o = {}) {
       const t0 = performance.now();
-      if (!(await signalAndWait(o.signal ?? 'SIGTERM', 30_000))) throw new BookingProcessError(`booking service pid ${child?.pid} still runs 30 s after ${o.signal ?? 'SIGTERM'}; see ${logFile}`);
+      if (!(await signalAndWait(o.signal ?? 'SIGTERM', 30_000)))
+        throw new BookingProcessError(`booking service pid ${child?.pid} still runs 30 s after ${o.signal ?? 'SIGTERM'}; see ${logFile}`);
       await handle.start();
       return { downMs: performance.now() - t0 };
     },
@@ -187,14 +204,18 @@ export function bookingProcess(opts: BookingProcessOptions): BookingProcess {
         try {
           return await admin().list();
         } catch (err) {
-          if (performance.now() > deadline) throw new BookingProcessError(`could not list the bookings of ${url()} for 120 s: ${(err as Error).message}; see ${logFile}`);
+          if (performance.now() > deadline)
+            throw new BookingProcessError(`could not list the bookings of ${url()} for 120 s: ${(err as Error).message}; see ${logFile}`);
           // A refused connection fails at once: do not spin while the service restarts.
           await new Promise((r) => setTimeout(r, 200));
         }
       }
     },
     async bookingsOnDisk() {
-      if (alive()) throw new BookingProcessError(`the booking service (pid ${child?.pid}) has ${dataDir} open; stop it before reading the database files`);
+      if (alive())
+        throw new BookingProcessError(
+          `the booking service (pid ${child?.pid}) has ${dataDir} open; stop it before reading the database files`,
+        );
       return listBookings(dataDir);
     },
     async requests(since = 0) {
@@ -229,7 +250,12 @@ export async function installFlightTickets(cluster: FaultCluster, namespace: str
   const crd = 'config/crd/flighttickets.flights.com.yaml';
   await cluster.kubectlOk(['apply', '--server-side', '-f', crd]);
   await cluster.kubectlOk(['wait', '--for=condition=Established', '--timeout=60s', '-f', crd]);
-  await cluster.client.create(Secret, { apiVersion: 'v1', kind: 'Secret', metadata: { name: BOOKING_SECRET, namespace }, stringData: { apiKey: BOOKING_API_KEY } });
+  await cluster.client.create(Secret, {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: { name: BOOKING_SECRET, namespace },
+    stringData: { apiKey: BOOKING_API_KEY },
+  });
 }
 
 /** A spec the booking service can book: route i of its table, 1..10 seats. */
@@ -239,7 +265,13 @@ export function ticketSpec(i: number): FlightTicketSpec {
 }
 
 /** Creates FlightTickets `names` with `spec(name)` in `namespace`, `concurrency` at a time; resolves their uids by name. */
-export async function createTickets(client: KubeClient, namespace: string, names: string[], spec: (name: string) => FlightTicketSpec, concurrency = 16): Promise<Map<string, string>> {
+export async function createTickets(
+  client: KubeClient,
+  namespace: string,
+  names: string[],
+  spec: (name: string) => FlightTicketSpec,
+  concurrency = 16,
+): Promise<Map<string, string>> {
   const uids = new Map<string, string>();
   let next = 0;
   const worker = async () => {
@@ -316,36 +348,55 @@ export function ticketViolations(tickets: FlightTicket[], bookings: Booking[], e
     liveUids.add(uid);
     const want = expected.live.get(name);
     if (!want) {
-      out.push(`FlightTicket ${name} exists but was deleted (a deletion lost)${t.metadata.deletionTimestamp ? '; it is still being deleted' : ''}`);
+      out.push(
+        `FlightTicket ${name} exists but was deleted (a deletion lost)${t.metadata.deletionTimestamp ? '; it is still being deleted' : ''}`,
+      );
       continue;
     }
-    if (t.spec?.from !== want.from || t.spec.to !== want.to || t.spec.number !== want.number) out.push(`FlightTicket ${name}: spec is not the spec last written`);
+    if (t.spec?.from !== want.from || t.spec.to !== want.to || t.spec.number !== want.number)
+      out.push(`FlightTicket ${name}: spec is not the spec last written`);
     if (!isTicketBooked(t)) {
       const ready = t.status?.conditions?.find((c) => c.type === 'Ready');
-      out.push(`FlightTicket ${name}: not Booked for generation ${t.metadata.generation} (state ${t.status?.state ?? 'absent'}, Ready=${ready?.status ?? 'absent'} ${ready?.reason ?? ''}, observedGeneration ${t.status?.observedGeneration ?? 'absent'})`);
+      out.push(
+        `FlightTicket ${name}: not Booked for generation ${t.metadata.generation} (state ${t.status?.state ?? 'absent'}, Ready=${ready?.status ?? 'absent'} ${ready?.reason ?? ''}, observedGeneration ${t.status?.observedGeneration ?? 'absent'})`,
+      );
     }
     if (!t.metadata.finalizers?.includes(FINALIZER)) out.push(`FlightTicket ${name}: no ${FINALIZER} finalizer`);
     const mine = byUid.get(uid) ?? [];
     const active = mine.filter((b) => b.state === 'active');
-    if (active.length !== 1) out.push(`FlightTicket ${name}: ${active.length} active bookings (${active.map((b) => b.id).join(', ') || 'none'}); want exactly 1`);
+    if (active.length !== 1)
+      out.push(`FlightTicket ${name}: ${active.length} active bookings (${active.map((b) => b.id).join(', ') || 'none'}); want exactly 1`);
     const b = active.find((x) => x.id === t.status?.bookingId);
-    if (!b) out.push(`FlightTicket ${name}: status.bookingId ${t.status?.bookingId ?? 'absent'} is no active booking of this ticket in the database`);
-    else if (b.from !== t.spec?.from || b.to !== t.spec.to || b.number !== t.spec.number) out.push(`FlightTicket ${name}: booking ${b.id} is ${b.number} seats ${b.from}→${b.to}, spec says ${t.spec?.number} ${t.spec?.from}→${t.spec?.to}`);
+    if (!b)
+      out.push(
+        `FlightTicket ${name}: status.bookingId ${t.status?.bookingId ?? 'absent'} is no active booking of this ticket in the database`,
+      );
+    else if (b.from !== t.spec?.from || b.to !== t.spec.to || b.number !== t.spec.number)
+      out.push(
+        `FlightTicket ${name}: booking ${b.id} is ${b.number} seats ${b.from}→${b.to}, spec says ${t.spec?.number} ${t.spec?.from}→${t.spec?.to}`,
+      );
     const max = expected.maxBookings?.(uid) ?? 1;
-    if (mine.length > max) out.push(`FlightTicket ${name}: ${mine.length} bookings were made for it (${mine.map((x) => `${x.id} ${x.state}`).join(', ')}); at most ${max} expected (a booking made twice)`);
+    if (mine.length > max)
+      out.push(
+        `FlightTicket ${name}: ${mine.length} bookings were made for it (${mine.map((x) => `${x.id} ${x.state}`).join(', ')}); at most ${max} expected (a booking made twice)`,
+      );
   }
-  for (const name of expected.live.keys()) if (!tickets.some((t) => t.metadata.name === name)) out.push(`FlightTicket ${name} is missing (a creation lost)`);
+  for (const name of expected.live.keys())
+    if (!tickets.some((t) => t.metadata.name === name)) out.push(`FlightTicket ${name} is missing (a creation lost)`);
   for (const uid of expected.deletedUids) {
     const mine = byUid.get(uid) ?? [];
     const active = mine.filter((b) => b.state === 'active');
-    if (active.length) out.push(`deleted ticket uid ${uid}: ${active.length} active bookings (${active.map((b) => b.id).join(', ')}): leaked`);
+    if (active.length)
+      out.push(`deleted ticket uid ${uid}: ${active.length} active bookings (${active.map((b) => b.id).join(', ')}): leaked`);
     const max = expected.maxBookings?.(uid) ?? 1;
-    if (mine.length > max) out.push(`deleted ticket uid ${uid}: ${mine.length} bookings were made for it; at most ${max} expected (a booking made twice)`);
+    if (mine.length > max)
+      out.push(`deleted ticket uid ${uid}: ${mine.length} bookings were made for it; at most ${max} expected (a booking made twice)`);
   }
   for (const b of bookings) {
     if (b.state !== 'active') continue;
     const uid = bookingTicketUid(b);
-    if (uid === undefined || (!liveUids.has(uid) && !expected.deletedUids.has(uid))) out.push(`active booking ${b.id} (key ${b.idempotencyKey}) belongs to no live ticket: leaked`);
+    if (uid === undefined || (!liveUids.has(uid) && !expected.deletedUids.has(uid)))
+      out.push(`active booking ${b.id} (key ${b.idempotencyKey}) belongs to no live ticket: leaked`);
   }
   return out;
 }
@@ -371,7 +422,8 @@ export async function waitTicketsConverged(
     if (ready || performance.now() > until) {
       const bookings = await booking.bookings();
       const v = tickets ? ticketViolations(tickets, bookings, expected) : [`could not read the FlightTickets of ${namespace}`];
-      if (v.length === 0 || performance.now() > until) return { ms: performance.now() - opts.since, tickets: tickets ?? [], bookings, violations: v };
+      if (v.length === 0 || performance.now() > until)
+        return { ms: performance.now() - opts.since, tickets: tickets ?? [], bookings, violations: v };
     }
     await new Promise((r) => setTimeout(r, opts.intervalMs ?? 500));
   }
@@ -392,7 +444,13 @@ export function ticketWrites(events: AuditEvent[], opts: { since: Date; namespac
   const ua = opts.userAgent ?? OPERATOR_USER_AGENT;
   const out: TicketWrites = { total: 0, perTicket: new Map(), max: { name: '', writes: 0 }, lastAt: undefined };
   for (const e of events) {
-    if (e.stage !== 'RequestReceived' || e.userAgent !== ua || e.objectRef?.resource !== 'flighttickets' || e.objectRef.namespace !== opts.namespace) continue;
+    if (
+      e.stage !== 'RequestReceived' ||
+      e.userAgent !== ua ||
+      e.objectRef?.resource !== 'flighttickets' ||
+      e.objectRef.namespace !== opts.namespace
+    )
+      continue;
     if (!['create', 'update', 'patch', 'delete'].includes(e.verb)) continue;
     const at = new Date(e.requestReceivedTimestamp);
     if (at < opts.since) continue;

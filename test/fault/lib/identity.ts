@@ -32,10 +32,21 @@ const MANAGER_ROLE = 'config/rbac/role.yaml';
 export async function serviceAccountIdentity(cluster: FaultCluster, namespace: string, name: string): Promise<OperatorIdentity> {
   await cluster.kubectlOk(['apply', '--server-side', '-f', MANAGER_ROLE]);
   await cluster.kubectlOk(['create', 'serviceaccount', '-n', namespace, name]);
-  await cluster.kubectlOk(['create', 'clusterrolebinding', `${name}-${namespace}`, '--clusterrole=bosun-manager-role', `--serviceaccount=${namespace}:${name}`]);
+  await cluster.kubectlOk([
+    'create',
+    'clusterrolebinding',
+    `${name}-${namespace}`,
+    '--clusterrole=bosun-manager-role',
+    `--serviceaccount=${namespace}:${name}`,
+  ]);
   const token = (await cluster.kubectlOk(['create', 'token', '-n', namespace, name, '--duration=1h'])).trim();
   if (!token) throw new IdentityError(`kubectl create token gave no token for ServiceAccount ${namespace}/${name}`);
-  const kubeconfig = await writeTokenKubeconfig({ adminKubeconfig: cluster.kubeconfig, token, file: join(cluster.dir, 'config', `${name}.kubeconfig`), user: name });
+  const kubeconfig = await writeTokenKubeconfig({
+    adminKubeconfig: cluster.kubeconfig,
+    token,
+    file: join(cluster.dir, 'config', `${name}.kubeconfig`),
+    user: name,
+  });
   return { namespace, name, username: `system:serviceaccount:${namespace}:${name}`, kubeconfig };
 }
 
@@ -46,7 +57,8 @@ export async function serviceAccountIdentity(cluster: FaultCluster, namespace: s
 export async function auditUser(cluster: FaultCluster, username: string): Promise<number> {
   const rule = `  - level: Metadata\n    users: [${JSON.stringify(username)}]\n`;
   const policy = AUDIT_POLICY.replace('  - level: None\n', `${rule}  - level: None\n`);
-  if (policy === AUDIT_POLICY) throw new IdentityError('the audit policy of lib/audit.ts has no final "level: None" rule to insert a user rule before');
+  if (policy === AUDIT_POLICY)
+    throw new IdentityError('the audit policy of lib/audit.ts has no final "level: None" rule to insert a user rule before');
   await writeFile(join(cluster.dir, 'config', 'audit-policy.yaml'), policy);
   // The policy file is read at start only; SIGKILL because a graceful stop waits for the other programs' watches.
   return (await cluster.restartApiserver({ signal: 'SIGKILL' })).downMs;
@@ -112,10 +124,16 @@ export async function throttle(cluster: FaultCluster, identity: OperatorIdentity
   });
   const until = performance.now() + 30_000;
   for (;;) {
-    const fs = await admin.request<{ status?: { conditions?: { type: string; status: string }[] } }>({ method: 'GET', path: `${FLOWCONTROL}/flowschemas/${name}` });
+    const fs = await admin.request<{ status?: { conditions?: { type: string; status: string }[] } }>({
+      method: 'GET',
+      path: `${FLOWCONTROL}/flowschemas/${name}`,
+    });
     const dangling = fs.status?.conditions?.find((c) => c.type === 'Dangling');
     if (dangling?.status === 'False') return;
-    if (performance.now() > until) throw new IdentityError(`FlowSchema ${name}: the API server has not taken it in 30 s after its creation (Dangling=${dangling?.status ?? 'absent'})`);
+    if (performance.now() > until)
+      throw new IdentityError(
+        `FlowSchema ${name}: the API server has not taken it in 30 s after its creation (Dangling=${dangling?.status ?? 'absent'})`,
+      );
     await new Promise((r) => setTimeout(r, 100));
   }
 }

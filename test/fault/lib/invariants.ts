@@ -32,7 +32,10 @@ async function listAll<T extends KubeObject>(client: KubeClient, type: ResourceT
 
 /** Reads every Message and every Pod of `namespace` from the API server. */
 export async function readNamespace(client: KubeClient, namespace: string): Promise<NamespaceState> {
-  const [messages, pods] = await Promise.all([listAll<Message>(client, MessageResource, namespace), listAll<Pod>(client, PodType, namespace)]);
+  const [messages, pods] = await Promise.all([
+    listAll<Message>(client, MessageResource, namespace),
+    listAll<Pod>(client, PodType, namespace),
+  ]);
   return { messages, pods };
 }
 
@@ -74,18 +77,28 @@ export function violations(state: NamespaceState, expected?: Expected): string[]
     const ready = m.status?.conditions?.find((c) => c.type === 'Ready');
     if (ready?.status !== 'True') out.push(`Message ${name}: Ready=${ready?.status ?? 'absent'} (${ready?.reason ?? 'no reason'})`);
     if (m.status?.observedGeneration !== m.metadata.generation) {
-      out.push(`Message ${name}: status.observedGeneration ${m.status?.observedGeneration ?? 'absent'} ≠ generation ${m.metadata.generation}`);
+      out.push(
+        `Message ${name}: status.observedGeneration ${m.status?.observedGeneration ?? 'absent'} ≠ generation ${m.metadata.generation}`,
+      );
     }
     const owned = podsByOwner.get(m.metadata.uid!) ?? [];
-    if (owned.length !== 1) out.push(`Message ${name}: ${owned.length} Pods controlled by it (${owned.map((p) => p.metadata.name).join(', ') || 'none'}); want exactly 1`);
+    if (owned.length !== 1)
+      out.push(
+        `Message ${name}: ${owned.length} Pods controlled by it (${owned.map((p) => p.metadata.name).join(', ') || 'none'}); want exactly 1`,
+      );
     const pod = state.pods.find((p) => p.metadata.name === m.status?.podName);
     if (!pod) {
       out.push(`Message ${name}: status.podName ${m.status?.podName ?? 'absent'} names no Pod that exists`);
       continue;
     }
-    if (controllerUid(pod) !== m.metadata.uid) out.push(`Message ${name} (uid ${m.metadata.uid}): its Pod ${pod.metadata.name} is controlled by ${controllerUid(pod) ?? 'nothing'}`);
-    if (pod.metadata.annotations?.['myorg.dev/text-hash'] !== textHash(m.spec?.text ?? '')) out.push(`Message ${name}: its Pod ${pod.metadata.name} prints another text`);
-    if ((pod.status?.phase ?? 'Pending') !== m.status?.phase) out.push(`Message ${name}: status.phase ${m.status?.phase ?? 'absent'} but Pod ${pod.metadata.name} is ${pod.status?.phase ?? 'Pending'}`);
+    if (controllerUid(pod) !== m.metadata.uid)
+      out.push(`Message ${name} (uid ${m.metadata.uid}): its Pod ${pod.metadata.name} is controlled by ${controllerUid(pod) ?? 'nothing'}`);
+    if (pod.metadata.annotations?.['myorg.dev/text-hash'] !== textHash(m.spec?.text ?? ''))
+      out.push(`Message ${name}: its Pod ${pod.metadata.name} prints another text`);
+    if ((pod.status?.phase ?? 'Pending') !== m.status?.phase)
+      out.push(
+        `Message ${name}: status.phase ${m.status?.phase ?? 'absent'} but Pod ${pod.metadata.name} is ${pod.status?.phase ?? 'Pending'}`,
+      );
   }
   if (expected) {
     const live = new Map(state.messages.map((m) => [m.metadata.name!, m]));
@@ -109,14 +122,19 @@ export function describeViolations(list: string[]): string {
  * performance.now() value) at which it first did, or throws InvariantError with the violations
  * still present at `timeoutMs`.
  */
-export async function waitConverged(client: KubeClient, namespace: string, opts: { since: number; timeoutMs: number; expected?: Expected; intervalMs?: number }): Promise<{ ms: number; state: NamespaceState }> {
+export async function waitConverged(
+  client: KubeClient,
+  namespace: string,
+  opts: { since: number; timeoutMs: number; expected?: Expected; intervalMs?: number },
+): Promise<{ ms: number; state: NamespaceState }> {
   const until = performance.now() + opts.timeoutMs;
   for (;;) {
     const state = await readNamespace(client, namespace).catch((err: Error) => err);
     if (!(state instanceof Error)) {
       const v = violations(state, opts.expected);
       if (v.length === 0) return { ms: performance.now() - opts.since, state };
-      if (performance.now() > until) throw new InvariantError(`not converged ${opts.timeoutMs} ms after the start: ${describeViolations(v)}`);
+      if (performance.now() > until)
+        throw new InvariantError(`not converged ${opts.timeoutMs} ms after the start: ${describeViolations(v)}`);
     } else if (performance.now() > until) {
       throw new InvariantError(`could not read namespace ${namespace} at the deadline: ${state.message}`);
     }
@@ -150,15 +168,24 @@ export async function hotLoopReport(auditLog: string, opts: { since: Date; names
 /** Every hot-loop symptom of `r`: writes in the quiet window, or more writes to one Message and its Pod than `maxWritesPerObject`. */
 export function hotLoopViolations(r: HotLoopReport, maxWritesPerObject: number): string[] {
   const out: string[] = [];
-  if (r.quiet.writes > 0) out.push(`${r.quiet.writes} writes by the operator after convergence (${JSON.stringify(r.quiet.byKind)}): a hot loop`);
+  if (r.quiet.writes > 0)
+    out.push(`${r.quiet.writes} writes by the operator after convergence (${JSON.stringify(r.quiet.byKind)}): a hot loop`);
   if (r.counts.maxWritesPerObject.writes > maxWritesPerObject) {
-    out.push(`${r.counts.maxWritesPerObject.writes} writes to Message ${r.counts.maxWritesPerObject.name} and its Pod, more than the bound ${maxWritesPerObject}`);
+    out.push(
+      `${r.counts.maxWritesPerObject.writes} writes to Message ${r.counts.maxWritesPerObject.name} and its Pod, more than the bound ${maxWritesPerObject}`,
+    );
   }
   return out;
 }
 
 /** Creates Messages `names` with `text(name)` in `namespace`, `concurrency` at a time; resolves their uids by name. */
-export async function createMessages(client: KubeClient, namespace: string, names: string[], text: (name: string) => string, concurrency = 32): Promise<Map<string, string>> {
+export async function createMessages(
+  client: KubeClient,
+  namespace: string,
+  names: string[],
+  text: (name: string) => string,
+  concurrency = 32,
+): Promise<Map<string, string>> {
   const uids = new Map<string, string>();
   let next = 0;
   const worker = async () => {

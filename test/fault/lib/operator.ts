@@ -69,7 +69,8 @@ async function freePort(): Promise<number> {
 /** The operator names of `bosun run` for an `operator` option: one, several, or the default `message`. */
 export function operatorNames(operator: string | string[] | undefined): string[] {
   const list = operator === undefined ? ['message'] : typeof operator === 'string' ? [operator] : operator;
-  if (list.length === 0) throw new OperatorProcessError('operatorProcess: operator is an empty list; name at least one operator, e.g. ["message"]');
+  if (list.length === 0)
+    throw new OperatorProcessError('operatorProcess: operator is an empty list; name at least one operator, e.g. ["message"]');
   return list;
 }
 
@@ -131,9 +132,13 @@ export function operatorProcess(opts: OperatorProcessOptions): OperatorProcess {
       });
       for (;;) {
         if (exit !== undefined) throw new OperatorProcessError(`the operator exited (${exit}) while starting; see ${opts.logFile}`);
-        const ready = await fetch(`http://127.0.0.1:${healthPort}/readyz`).then((r) => r.status === 200, () => false);
+        const ready = await fetch(`http://127.0.0.1:${healthPort}/readyz`).then(
+          (r) => r.status === 200,
+          () => false,
+        );
         if (ready) return performance.now() - t0;
-        if (performance.now() - t0 > 60_000) throw new OperatorProcessError(`the operator was not ready 60 s after its start; see ${opts.logFile}`);
+        if (performance.now() - t0 > 60_000)
+          throw new OperatorProcessError(`the operator was not ready 60 s after its start; see ${opts.logFile}`);
         await new Promise((r) => setTimeout(r, 50));
       }
     },

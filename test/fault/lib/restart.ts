@@ -35,9 +35,11 @@ async function readState(dir: string): Promise<ClusterState> {
 export async function programCommand(dirIn: string, name: ProgramName): Promise<ProgramCommand> {
   const dir = resolve(dirIn);
   const pid = (await readState(dir)).pids[name];
-  if (pid === undefined || !pidAlive(pid)) throw new RestartError(`${name} of the cluster in ${dir} is not running (pid ${pid ?? 'none'}); bring the cluster up first`);
+  if (pid === undefined || !pidAlive(pid))
+    throw new RestartError(`${name} of the cluster in ${dir} is not running (pid ${pid ?? 'none'}); bring the cluster up first`);
   const argv = (await readFile(`/proc/${pid}/cmdline`, 'utf8')).split('\0').filter((a) => a !== '');
-  if (!argv.some((a) => a.includes(dir))) throw new RestartError(`pid ${pid} recorded for ${name} in ${dir} is another process now; the cluster's state is stale`);
+  if (!argv.some((a) => a.includes(dir)))
+    throw new RestartError(`pid ${pid} recorded for ${name} in ${dir} is another process now; the cluster's state is stale`);
   return { pid, bin: argv[0]!, args: argv.slice(1) };
 }
 
@@ -87,11 +89,18 @@ export async function waitApiserverReady(dirIn: string, timeoutMs = 60_000): Pro
   if (!pki) throw new RestartError(`no certificates in ${dir}/pki; the cluster directory is incomplete`);
   const t0 = performance.now();
   for (;;) {
-    const ok = await adminGet(`${state.apiserverUrl}/readyz`, pki, 2_000).then((r) => r.status === 200, () => false);
+    const ok = await adminGet(`${state.apiserverUrl}/readyz`, pki, 2_000).then(
+      (r) => r.status === 200,
+      () => false,
+    );
     if (ok) return performance.now() - t0;
     const pid = state.pids['kube-apiserver'];
-    if (pid !== undefined && !pidAlive(pid)) throw new RestartError(`kube-apiserver (pid ${pid}) exited while starting; see ${join(dir, 'logs', 'kube-apiserver.log')}`);
-    if (performance.now() - t0 > timeoutMs) throw new RestartError(`kube-apiserver in ${dir} not ready ${timeoutMs} ms after its start; see ${join(dir, 'logs', 'kube-apiserver.log')}`);
+    if (pid !== undefined && !pidAlive(pid))
+      throw new RestartError(`kube-apiserver (pid ${pid}) exited while starting; see ${join(dir, 'logs', 'kube-apiserver.log')}`);
+    if (performance.now() - t0 > timeoutMs)
+      throw new RestartError(
+        `kube-apiserver in ${dir} not ready ${timeoutMs} ms after its start; see ${join(dir, 'logs', 'kube-apiserver.log')}`,
+      );
     await new Promise((r) => setTimeout(r, 100));
   }
 }
@@ -113,7 +122,10 @@ export interface ApiserverRestart {
  * again with the same command line plus `extraArgs` (see `withArgs`), and waits until it is ready.
  * `pauseMs` keeps it down that long before the start.
  */
-export async function restartApiserver(dir: string, opts: { signal?: NodeJS.Signals; extraArgs?: string[]; pauseMs?: number } = {}): Promise<ApiserverRestart> {
+export async function restartApiserver(
+  dir: string,
+  opts: { signal?: NodeJS.Signals; extraArgs?: string[]; pauseMs?: number } = {},
+): Promise<ApiserverRestart> {
   const t0 = performance.now();
   const cmd = await signalProgram(dir, 'kube-apiserver', opts.signal ?? 'SIGKILL');
   if (opts.pauseMs) await new Promise((r) => setTimeout(r, opts.pauseMs));

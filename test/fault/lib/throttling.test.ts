@@ -5,7 +5,15 @@ import { throttleReport, type UserAuditEvent } from './throttling.js';
 const user = 'system:serviceaccount:sa:op';
 let id = 0;
 /** A request received at `at` ms and answered `code` at `answeredAt` ms (seconds since an arbitrary epoch). */
-function request(verb: string, uri: string, name: string | undefined, at: number, code: number, answeredAt = at + 5, username = user): UserAuditEvent[] {
+function request(
+  verb: string,
+  uri: string,
+  name: string | undefined,
+  at: number,
+  code: number,
+  answeredAt = at + 5,
+  username = user,
+): UserAuditEvent[] {
   const auditID = String(++id);
   const objectRef = { resource: 'pods', namespace: 'ns', name };
   const ts = (ms: number) => new Date(Date.UTC(2026, 0, 1) + ms).toISOString();
@@ -46,7 +54,9 @@ test('a refused request never sent again is counted; creates to a collection are
 });
 
 test('the most 429s in one window slides over the refusals', () => {
-  const events = [0, 400, 900, 1_000, 1_950, 2_500].flatMap((at, i) => request('patch', `/api/v1/namespaces/ns/pods/p${i}`, `p${i}`, at, 429));
+  const events = [0, 400, 900, 1_000, 1_950, 2_500].flatMap((at, i) =>
+    request('patch', `/api/v1/namespaces/ns/pods/p${i}`, `p${i}`, at, 429),
+  );
   const r = throttleReport(events, { username: user, namespace: 'ns', since: new Date(Date.UTC(2026, 0, 1)) });
   // 0, 400, 900 (and 400, 900, 1000) lie within one second; 900, 1000, 1950 do not (1,050 ms).
   assert.equal(r.maxRefusedPerWindow, 3);

@@ -49,10 +49,18 @@ function kindOf(e: AuditEvent): string {
  * Reads the requests of `username` in `namespace` received at or after `since` (a Date) from audit
  * events; `windowMs` (default 1 s) is the window of `maxRefusedPerWindow`.
  */
-export function throttleReport(events: UserAuditEvent[], opts: { username: string; namespace: string; since: Date; windowMs?: number }): ThrottleReport {
+export function throttleReport(
+  events: UserAuditEvent[],
+  opts: { username: string; namespace: string; since: Date; windowMs?: number },
+): ThrottleReport {
   const since = opts.since.getTime();
-  const mine = events.filter((e) => e.user?.username === opts.username && e.objectRef?.namespace === opts.namespace && Date.parse(e.requestReceivedTimestamp) >= since);
-  const received = mine.filter((e) => e.stage === 'RequestReceived').sort((a, b) => Date.parse(a.requestReceivedTimestamp) - Date.parse(b.requestReceivedTimestamp));
+  const mine = events.filter(
+    (e) =>
+      e.user?.username === opts.username && e.objectRef?.namespace === opts.namespace && Date.parse(e.requestReceivedTimestamp) >= since,
+  );
+  const received = mine
+    .filter((e) => e.stage === 'RequestReceived')
+    .sort((a, b) => Date.parse(a.requestReceivedTimestamp) - Date.parse(b.requestReceivedTimestamp));
   const code = new Map<string, number | undefined>();
   const answeredAt = new Map<string, number>();
   for (const e of mine) {
@@ -77,7 +85,8 @@ export function throttleReport(events: UserAuditEvent[], opts: { username: strin
   let maxWrites = { name: '', writes: 0 };
   for (const e of received) {
     const resource = e.objectRef?.resource;
-    if (!WRITES.has(e.verb) || code.get(e.auditID) === 429 || (resource !== 'messages' && resource !== 'pods') || !e.objectRef?.name) continue;
+    if (!WRITES.has(e.verb) || code.get(e.auditID) === 429 || (resource !== 'messages' && resource !== 'pods') || !e.objectRef?.name)
+      continue;
     const name = e.objectRef.name.replace(/-pod$/, '');
     const n = (perObject.get(name) ?? 0) + 1;
     perObject.set(name, n);

@@ -41,8 +41,15 @@ void test('an informer over two namespaces tracks kubectl changes across watch r
   await env.kubectlOk(['-n', a, 'label', 'configmap', 'one', 'app=x']);
   await env.kubectlOk(['-n', b, 'create', 'configmap', 'two']);
   await env.kubectlOk(['-n', a, 'delete', 'configmap', 'one']);
-  await eventually('informer to see the delete', async () => (log.includes('delete one') && inf.store.get(`${b}/two`) ? true : undefined), 10_000);
-  assert.deepEqual(log.filter((l) => !l.includes('kube-root-ca')), ['add one', 'update one', 'add two', 'delete one']);
+  await eventually(
+    'informer to see the delete',
+    async () => (log.includes('delete one') && inf.store.get(`${b}/two`) ? true : undefined),
+    10_000,
+  );
+  assert.deepEqual(
+    log.filter((l) => !l.includes('kube-root-ca')),
+    ['add one', 'update one', 'add two', 'delete one'],
+  );
   inf.store.ensureIndex(LABEL_INDEX);
   assert.deepEqual(inf.store.byIndex(LABEL_INDEX, 'app=x'), []);
   assert.ok(restarts.includes('closed'), `expected clean reconnects, got ${restarts.join(',')}`);

@@ -21,7 +21,8 @@ function recorder(): { log: string[]; handler: (c: WatchChange) => void } {
   return {
     log,
     handler: (c) => {
-      if (c.type === 'update') log.push(`update ${c.object.metadata.name} ${c.old.metadata.resourceVersion}->${c.object.metadata.resourceVersion}`);
+      if (c.type === 'update')
+        log.push(`update ${c.object.metadata.name} ${c.old.metadata.resourceVersion}->${c.object.metadata.resourceVersion}`);
       else log.push(`${c.type} ${c.object.metadata.name}`);
     },
   };
@@ -197,7 +198,10 @@ void test('a subscriber that mutates the object it was given gets a TypeError, a
   const src = new FakeListWatcher();
   src.pages = [{ items: [pod('a', 'p1', '1', { app: 'x' })], resourceVersion: '1' }];
   const errors: unknown[] = [];
-  const inf = new Informer(() => src, { indexers: { app: (o) => [o.metadata.labels?.app ?? ''] }, onSubscriberError: (e) => errors.push(e) });
+  const inf = new Informer(() => src, {
+    indexers: { app: (o) => [o.metadata.labels?.app ?? ''] },
+    onSubscriberError: (e) => errors.push(e),
+  });
   inf.subscribe((c) => {
     c.object.metadata.labels!.app = 'mutated';
   });
@@ -218,48 +222,52 @@ void test('a subscriber that mutates the object it was given gets a TypeError, a
 });
 
 // Before the fix the list was replayed forever and the informer never synced: the timeout turns that hang into a failure.
-void test('an object whose transform or indexer throws is reported, counted and skipped; the watch goes on and indexes stay consistent', { timeout: 5000 }, async (t) => {
-  const src = new FakeListWatcher();
-  src.pages = [{ items: [pod('a', 'p1', '1', { v: 'one' }), pod('a', 'broken-transform', '1')], resourceVersion: '1' }];
-  const errors: string[] = [];
-  const inf = new Informer(() => src, {
-    transform: (o) => {
-      if (o.metadata.name === 'broken-transform') throw new Error('transform bug');
-      return o;
-    },
-    indexers: {
-      v: (o) => {
-        if (o.metadata.labels?.v === 'bad') throw new Error('indexer bug');
-        return [o.metadata.labels?.v ?? ''];
+void test(
+  'an object whose transform or indexer throws is reported, counted and skipped; the watch goes on and indexes stay consistent',
+  { timeout: 5000 },
+  async (t) => {
+    const src = new FakeListWatcher();
+    src.pages = [{ items: [pod('a', 'p1', '1', { v: 'one' }), pod('a', 'broken-transform', '1')], resourceVersion: '1' }];
+    const errors: string[] = [];
+    const inf = new Informer(() => src, {
+      transform: (o) => {
+        if (o.metadata.name === 'broken-transform') throw new Error('transform bug');
+        return o;
       },
-    },
-    onObjectError: (err, obj) => errors.push(`${obj.metadata.name ?? ''}: ${(err as Error).message}`),
-  });
-  const { log, handler } = recorder();
-  inf.subscribe(handler);
-  const ctrl = new AbortController();
-  t.after(() => ctrl.abort());
-  const run = inf.start(ctrl.signal);
-  assert.equal(await inf.waitForSync(), true, 'a bad object in the list does not keep the informer from syncing');
-  await settle();
-  const s = src.lastStream();
-  s.push('MODIFIED', pod('a', 'p1', '2', { v: 'bad' }));
-  s.push('ADDED', pod('a', 'p2', '3', { v: 'two' }));
-  await settle();
-  assert.equal(src.watchCalls.length, 1, 'no watch restart: the event is not replayed');
-  assert.equal(src.listCalls.length, 1);
-  assert.equal(errors.length, 2);
-  assert.match(errors[0]!, /^broken-transform: transform bug/);
-  assert.match(errors[1]!, /^p1: .*indexer bug/);
-  assert.equal(inf.droppedObjects, 2);
-  assert.deepEqual(log, ['add p1', 'add p2']);
-  assert.equal(inf.store.get('a/p1')?.metadata.resourceVersion, '1', 'the skipped update leaves the last good version');
-  assert.deepEqual(inf.store.indexKeys('v', 'one'), ['a/p1']);
-  assert.deepEqual(inf.store.indexKeys('v', 'bad'), []);
-  assert.deepEqual(inf.store.indexKeys('v', 'two'), ['a/p2']);
-  ctrl.abort();
-  await run;
-});
+      indexers: {
+        v: (o) => {
+          if (o.metadata.labels?.v === 'bad') throw new Error('indexer bug');
+          return [o.metadata.labels?.v ?? ''];
+        },
+      },
+      onObjectError: (err, obj) => errors.push(`${obj.metadata.name ?? ''}: ${(err as Error).message}`),
+    });
+    const { log, handler } = recorder();
+    inf.subscribe(handler);
+    const ctrl = new AbortController();
+    t.after(() => ctrl.abort());
+    const run = inf.start(ctrl.signal);
+    assert.equal(await inf.waitForSync(), true, 'a bad object in the list does not keep the informer from syncing');
+    await settle();
+    const s = src.lastStream();
+    s.push('MODIFIED', pod('a', 'p1', '2', { v: 'bad' }));
+    s.push('ADDED', pod('a', 'p2', '3', { v: 'two' }));
+    await settle();
+    assert.equal(src.watchCalls.length, 1, 'no watch restart: the event is not replayed');
+    assert.equal(src.listCalls.length, 1);
+    assert.equal(errors.length, 2);
+    assert.match(errors[0]!, /^broken-transform: transform bug/);
+    assert.match(errors[1]!, /^p1: .*indexer bug/);
+    assert.equal(inf.droppedObjects, 2);
+    assert.deepEqual(log, ['add p1', 'add p2']);
+    assert.equal(inf.store.get('a/p1')?.metadata.resourceVersion, '1', 'the skipped update leaves the last good version');
+    assert.deepEqual(inf.store.indexKeys('v', 'one'), ['a/p1']);
+    assert.deepEqual(inf.store.indexKeys('v', 'bad'), []);
+    assert.deepEqual(inf.store.indexKeys('v', 'two'), ['a/p2']);
+    ctrl.abort();
+    await run;
+  },
+);
 
 void test('an informer is a controller ChangeSource as it is: named, subscribe returns an unsubscribe, and it reports the last list error', async (t) => {
   const src = new FakeListWatcher();
@@ -328,7 +336,8 @@ void test('memory: no index unless asked for, and the default transform drops ma
   t.after(() => ctrl.abort());
   const run = inf.start(ctrl.signal);
   await inf.waitForSync();
-  for (const name of [OWNER_INDEX, CONTROLLER_INDEX, LABEL_INDEX, NAMESPACE_INDEX]) assert.equal(inf.store.hasIndex(name), false, `${name} index built unasked`);
+  for (const name of [OWNER_INDEX, CONTROLLER_INDEX, LABEL_INDEX, NAMESPACE_INDEX])
+    assert.equal(inf.store.hasIndex(name), false, `${name} index built unasked`);
   const stored = inf.store.get('a/p1')!;
   assert.equal(stored.metadata.managedFields, undefined);
   assert.deepEqual(stored.metadata.annotations, { keep: 'me' });
@@ -355,25 +364,37 @@ void test('a relist replaces the store page by page, and deletes what no page ha
   let atSecondPage: { p1?: string; gone: boolean; changes: string[] } | undefined;
   const list = src.list.bind(src);
   src.list = (o) => {
-    if (o.continue === '1') atSecondPage = { p1: inf.store.get('a/p1')?.metadata.resourceVersion, gone: inf.store.get('a/gone') !== undefined, changes: [...changes] };
+    if (o.continue === '1')
+      atSecondPage = {
+        p1: inf.store.get('a/p1')?.metadata.resourceVersion,
+        gone: inf.store.get('a/gone') !== undefined,
+        changes: [...changes],
+      };
     return list(o);
   };
   src.lastStream().push('ERROR', { code: 410 } as unknown as KubeObject);
   await settle();
-  assert.deepEqual(atSecondPage, { p1: '5', gone: true, changes: ['update p1'] }, 'page 1 is applied before page 2 is fetched; deletions wait for the end');
+  assert.deepEqual(
+    atSecondPage,
+    { p1: '5', gone: true, changes: ['update p1'] },
+    'page 1 is applied before page 2 is fetched; deletions wait for the end',
+  );
   assert.deepEqual(changes, ['update p1', 'update p2', 'delete gone']);
   assert.deepEqual(inf.store.keys().sort(), ['a/p1', 'a/p2']);
   ctrl.abort();
   await run;
 });
 
-void test('an informer is behind while one namespace\'s watch is broken and not yet relisted, and says when that changes', async (t) => {
+void test("an informer is behind while one namespace's watch is broken and not yet relisted, and says when that changes", async (t) => {
   const sources = new Map([
     ['a', new FakeListWatcher()],
     ['b', new FakeListWatcher()],
   ]);
   for (const [ns, s] of sources) s.pages = [{ items: [pod(ns, 'p', '1')], resourceVersion: '1' }];
-  const inf = new Informer((ns) => sources.get(ns!)!, { namespaces: ['a', 'b'], watcher: { backoff: { initialMs: 1, maxMs: 1 }, resumeConfirmMs: 60_000 } });
+  const inf = new Informer((ns) => sources.get(ns!)!, {
+    namespaces: ['a', 'b'],
+    watcher: { backoff: { initialMs: 1, maxMs: 1 }, resumeConfirmMs: 60_000 },
+  });
   const heard: boolean[] = [];
   inf.onFreshness(() => heard.push(inf.isBehind()));
   const ctrl = new AbortController();
@@ -383,12 +404,18 @@ void test('an informer is behind while one namespace\'s watch is broken and not 
   await settle();
   assert.equal(inf.isBehind(), false);
   sources.get('a')!.lastStream().fail(new Error('connection reset'));
-  sources.get('b')!.lastStream().push('ERROR', { code: 410 } as unknown as KubeObject);
+  sources
+    .get('b')!
+    .lastStream()
+    .push('ERROR', { code: 410 } as unknown as KubeObject);
   // b relists at once and catches up; a is still behind.
   await settle();
   assert.equal(inf.isBehind(), true, 'namespace a has not resumed');
   while (sources.get('a')!.watchCalls.length < 2) await settle();
-  sources.get('a')!.lastStream().push('ADDED', pod('a', 'q', '2'));
+  sources
+    .get('a')!
+    .lastStream()
+    .push('ADDED', pod('a', 'q', '2'));
   await settle();
   assert.equal(inf.isBehind(), false);
   assert.deepEqual(heard, [true, false], 'one report per change of isBehind()');

@@ -351,7 +351,11 @@ export class CacheSet {
    * The shared informer of `type` for `scope`, created on first use and started at once if the set
    * runs. `indexes` names built-in indexes to register on it now rather than on first query.
    */
-  informerFor<T extends KubeObject = KubeObject>(type: ResourceType, scope: CacheScope = {}, opts: { indexes?: string[] } = {}): Informer<T> {
+  informerFor<T extends KubeObject = KubeObject>(
+    type: ResourceType,
+    scope: CacheScope = {},
+    opts: { indexes?: string[] } = {},
+  ): Informer<T> {
     const namespaces = type.namespaced ? [...new Set(scope.namespaces ?? this.opts.defaultNamespaces ?? [])].sort() : [];
     const norm: CacheScope = { namespaces, labelSelector: scope.labelSelector ?? '', fieldSelector: scope.fieldSelector ?? '' };
     const key = [type.group, type.version, type.plural, namespaces.join(','), norm.labelSelector, norm.fieldSelector].join('|');

@@ -24,7 +24,12 @@ after(async () => {
 });
 
 function pod(ns: string, name: string, labels: Record<string, string> = {}): KubeObject {
-  return { apiVersion: 'v1', kind: 'Pod', metadata: { namespace: ns, name, labels }, spec: { containers: [{ name: 'main', image: 'busybox' }] } };
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { namespace: ns, name, labels },
+    spec: { containers: [{ name: 'main', image: 'busybox' }] },
+  };
 }
 
 void test('two controllers watching Pods with and without a label filter each read from the cache their own watch declared', async (t) => {
@@ -57,7 +62,11 @@ void test('two controllers watching Pods with and without a label filter each re
   await admin.create(Pod, pod(ns, 'plain'));
   await admin.create(ConfigMap, { apiVersion: 'v1', kind: 'ConfigMap', metadata: { namespace: ns, name: 'trigger' } });
 
-  await eventually('the all-Pods controller to reconcile both Pods', async () => (allSaw.has('team-a') && allSaw.has('plain') ? true : undefined), 20_000);
+  await eventually(
+    'the all-Pods controller to reconcile both Pods',
+    async () => (allSaw.has('team-a') && allSaw.has('plain') ? true : undefined),
+    20_000,
+  );
   assert.deepEqual(Object.fromEntries(allSaw), { 'team-a': true, plain: true }, 'the unfiltered controller reads the unfiltered cache');
   await eventually('the filtered controller to see its Pod', async () => (filteredSaw.includes('team-a') ? true : undefined), 20_000);
   assert.deepEqual(filteredSaw, ['team-a'], 'the filtered controller reads its own label-filtered cache');

@@ -11,7 +11,9 @@ const PodT: ResourceType = { group: '', version: 'v1', kind: 'Pod', plural: 'pod
 const SecretT: ResourceType = { group: '', version: 'v1', kind: 'Secret', plural: 'secrets', namespaced: true };
 
 function pod(ns: string, name: string, labels: Record<string, string> = {}, owner?: string): KubeObject {
-  const ownerReferences = owner ? [{ apiVersion: 'example.com/v1', kind: 'Message', name: owner, uid: `uid-${owner}`, controller: true }] : undefined;
+  const ownerReferences = owner
+    ? [{ apiVersion: 'example.com/v1', kind: 'Message', name: owner, uid: `uid-${owner}`, controller: true }]
+    : undefined;
   return { apiVersion: 'v1', kind: 'Pod', metadata: { namespace: ns, name, resourceVersion: '1', labels, ownerReferences } };
 }
 
@@ -40,19 +42,44 @@ async function synced(items: KubeObject[], namespaces?: string[]): Promise<{ inf
 }
 
 void test('a reader builds the index a query needs on first use, and answers get, list and ownedBy from its own informers only', async (t) => {
-  const { inf, stop } = await synced([pod('a', 'p1', { app: 'x' }, 'm1'), pod('a', 'p2', { app: 'y' }), pod('b', 'p3', { app: 'x' }, 'm1')]);
+  const { inf, stop } = await synced([
+    pod('a', 'p1', { app: 'x' }, 'm1'),
+    pod('a', 'p2', { app: 'y' }),
+    pod('b', 'p3', { app: 'x' }, 'm1'),
+  ]);
   t.after(stop);
   const r = cacheReader([{ type: PodT, informer: inf }], "controller 'test'");
   assert.equal(r.get(PodT, 'a', 'p1')?.metadata.name, 'p1');
   assert.equal(inf.store.hasIndex(CONTROLLER_INDEX), false);
-  assert.deepEqual(r.ownedBy(PodT, { metadata: { uid: 'uid-m1' } }).map((p) => p.metadata.name).sort(), ['p1', 'p3']);
+  assert.deepEqual(
+    r
+      .ownedBy(PodT, { metadata: { uid: 'uid-m1' } })
+      .map((p) => p.metadata.name)
+      .sort(),
+    ['p1', 'p3'],
+  );
   assert.equal(inf.store.hasIndex(CONTROLLER_INDEX), true);
-  assert.deepEqual(r.list(PodT, { namespace: 'a' }).map((p) => p.metadata.name).sort(), ['p1', 'p2']);
+  assert.deepEqual(
+    r
+      .list(PodT, { namespace: 'a' })
+      .map((p) => p.metadata.name)
+      .sort(),
+    ['p1', 'p2'],
+  );
   assert.equal(inf.store.hasIndex(NAMESPACE_INDEX), true, 'an all-namespaces informer gets a namespace index for namespace queries');
-  assert.deepEqual(r.list(PodT, { labels: { app: 'x' } }).map((p) => p.metadata.name).sort(), ['p1', 'p3']);
+  assert.deepEqual(
+    r
+      .list(PodT, { labels: { app: 'x' } })
+      .map((p) => p.metadata.name)
+      .sort(),
+    ['p1', 'p3'],
+  );
   assert.equal(inf.store.hasIndex(LABEL_INDEX), true);
   assert.deepEqual(r.ownedBy(PodT, { metadata: {} }), [], 'an owner without uid owns nothing');
-  assert.throws(() => r.get(SecretT, 'a', 's'), (e: unknown) => e instanceof NotCachedError && /Secret is not cached for controller 'test'.*\(Pod\)/.test(e.message));
+  assert.throws(
+    () => r.get(SecretT, 'a', 's'),
+    (e: unknown) => e instanceof NotCachedError && /Secret is not cached for controller 'test'.*\(Pod\)/.test(e.message),
+  );
 });
 
 void test('a reader over two scopes of one kind sees their union once; a one-namespace informer needs no namespace index', async (t) => {
@@ -66,8 +93,20 @@ void test('a reader over two scopes of one kind sees their union once; a one-nam
     { type: PodT, informer: filtered.inf },
     { type: PodT, informer: a.inf },
   ]);
-  assert.deepEqual(r.list(PodT).map((p) => p.metadata.name).sort(), ['p1', 'p2']);
-  assert.deepEqual(r.list(PodT, { namespace: 'a' }).map((p) => p.metadata.name).sort(), ['p1', 'p2']);
+  assert.deepEqual(
+    r
+      .list(PodT)
+      .map((p) => p.metadata.name)
+      .sort(),
+    ['p1', 'p2'],
+  );
+  assert.deepEqual(
+    r
+      .list(PodT, { namespace: 'a' })
+      .map((p) => p.metadata.name)
+      .sort(),
+    ['p1', 'p2'],
+  );
   assert.deepEqual(r.list(PodT, { namespace: 'b' }), []);
   assert.equal(a.inf.store.hasIndex(NAMESPACE_INDEX), false);
   assert.equal(r.get(PodT, 'a', 'p2')?.metadata.name, 'p2');

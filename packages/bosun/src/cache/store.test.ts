@@ -1,7 +1,20 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { KubeObject } from '../client/types.js';
-import { CONTROLLER_INDEX, IndexConflictError, builtinIndexers, IndexerError, LABEL_INDEX, NAMESPACE_INDEX, OWNER_INDEX, LAST_APPLIED_ANNOTATION, Store, UnknownIndexError, stripForCache, stripManagedFields } from './store.js';
+import {
+  CONTROLLER_INDEX,
+  IndexConflictError,
+  builtinIndexers,
+  IndexerError,
+  LABEL_INDEX,
+  NAMESPACE_INDEX,
+  OWNER_INDEX,
+  LAST_APPLIED_ANNOTATION,
+  Store,
+  UnknownIndexError,
+  stripForCache,
+  stripManagedFields,
+} from './store.js';
 
 function pod(ns: string, name: string, extra: Partial<KubeObject['metadata']> = {}, spec?: unknown): KubeObject {
   return { apiVersion: 'v1', kind: 'Pod', metadata: { namespace: ns, name, resourceVersion: '1', ...extra }, spec };
@@ -62,7 +75,10 @@ void test('custom field indexers index existing and new objects; unknown names a
 });
 
 void test('stripManagedFields removes managedFields and keeps annotations', () => {
-  const o = pod('a', 'p', { managedFields: [{ manager: 'kubectl' }], annotations: { 'kubectl.kubernetes.io/last-applied-configuration': '{}' } });
+  const o = pod('a', 'p', {
+    managedFields: [{ manager: 'kubectl' }],
+    annotations: { 'kubectl.kubernetes.io/last-applied-configuration': '{}' },
+  });
   stripManagedFields(o);
   assert.equal('managedFields' in o.metadata, false);
   assert.ok(o.metadata.annotations?.['kubectl.kubernetes.io/last-applied-configuration']);

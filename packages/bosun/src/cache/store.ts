@@ -97,7 +97,10 @@ export class Store<T extends KubeObject = KubeObject> {
   ensureIndex(name: string): void {
     if (this.indexes.has(name)) return;
     const fn = builtinIndexers[name];
-    if (!fn) throw new UnknownIndexError(`no built-in index '${name}' (built-in: ${Object.keys(builtinIndexers).join(', ')}); register it with addIndexer`);
+    if (!fn)
+      throw new UnknownIndexError(
+        `no built-in index '${name}' (built-in: ${Object.keys(builtinIndexers).join(', ')}); register it with addIndexer`,
+      );
     this.addIndexer(name, fn as IndexFunc<T>);
   }
 
@@ -145,7 +148,9 @@ export class Store<T extends KubeObject = KubeObject> {
   indexKeys(name: string, value: string): string[] {
     const idx = this.indexes.get(name);
     if (!idx) {
-      throw new UnknownIndexError(`no index '${name}'; register it with addIndexer before querying (known: ${[...this.indexes.keys()].join(', ')})`);
+      throw new UnknownIndexError(
+        `no index '${name}'; register it with addIndexer before querying (known: ${[...this.indexes.keys()].join(', ')})`,
+      );
     }
     const b = idx.values.get(value);
     return b ? bucketKeys(b) : [];
@@ -185,7 +190,10 @@ function indexValues<T extends KubeObject>(name: string, idx: Index<T>, key: str
   try {
     return idx.fn(obj);
   } catch (err) {
-    throw new IndexerError(`index '${name}' threw for ${obj.kind ?? 'object'} ${key}: ${(err as Error)?.message ?? String(err)}; fix the index function so it returns [] for objects it cannot index`, { cause: err });
+    throw new IndexerError(
+      `index '${name}' threw for ${obj.kind ?? 'object'} ${key}: ${(err as Error)?.message ?? String(err)}; fix the index function so it returns [] for objects it cannot index`,
+      { cause: err },
+    );
   }
 }
 

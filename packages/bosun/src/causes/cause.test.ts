@@ -5,8 +5,19 @@ import { detectCause, essenceChanged, essenceOf, fieldChanged, hashOf } from './
 import { DIFF_BASE_ANNOTATION, MAX_ANNOTATIONS_BYTES, MAX_DIFF_BASE_BYTES, encodeDiffBase, readDiffBase } from './diffbase.js';
 import { executeCause, type HandlerStep } from './execute.js';
 
-const cr = (spec: unknown, extra: Partial<KubeObject['metadata']> = {}): KubeObject => ({ apiVersion: 'x/v1', kind: 'X', metadata: { name: 'a', uid: 'u1', generation: 1, ...extra }, spec, status: { ready: true } });
-const cm = (data: Record<string, string>): KubeObject => ({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'c', uid: 'u2' }, data });
+const cr = (spec: unknown, extra: Partial<KubeObject['metadata']> = {}): KubeObject => ({
+  apiVersion: 'x/v1',
+  kind: 'X',
+  metadata: { name: 'a', uid: 'u1', generation: 1, ...extra },
+  spec,
+  status: { ready: true },
+});
+const cm = (data: Record<string, string>): KubeObject => ({
+  apiVersion: 'v1',
+  kind: 'ConfigMap',
+  metadata: { name: 'c', uid: 'u2' },
+  data,
+});
 
 test('essenceOf keeps every top-level field but apiVersion, kind, metadata and status', () => {
   assert.deepEqual(essenceOf(cr({ a: 1 })), { spec: { a: 1 } });
@@ -32,7 +43,8 @@ test('detectCause: unchanged is a resume until this process handled the object, 
 });
 
 test('detectCause: a 0.1 base (spec hash) of an unchanged object is not an update; of a changed one it is, with the old spec', () => {
-  const legacy = (spec: unknown) => ({ metadata: { annotations: { [DIFF_BASE_ANNOTATION]: JSON.stringify({ spec, hash: hashOf(spec) }) } } }) as KubeObject;
+  const legacy = (spec: unknown) =>
+    ({ metadata: { annotations: { [DIFF_BASE_ANNOTATION]: JSON.stringify({ spec, hash: hashOf(spec) }) } } }) as KubeObject;
   const base = readDiffBase(legacy({ a: 1 }));
   assert.equal(base?.legacy, true);
   assert.equal(detectCause(cr({ a: 1 }), base, { resumed: true }).type, 'none');
@@ -58,7 +70,10 @@ test('encodeDiffBase counts bytes, not UTF-16 units', () => {
   const e = { spec: { text: '€'.repeat(units) } }; // under the limit in units, three times over it in bytes
   const enc = encodeDiffBase(e, hashOf(e), undefined);
   assert.equal(enc.whole, false);
-  assert.deepEqual(readDiffBase({ metadata: { annotations: { [DIFF_BASE_ANNOTATION]: enc.value } } }), { hash: hashOf(e), essence: undefined });
+  assert.deepEqual(readDiffBase({ metadata: { annotations: { [DIFF_BASE_ANNOTATION]: enc.value } } }), {
+    hash: hashOf(e),
+    essence: undefined,
+  });
 });
 
 test('encodeDiffBase keeps the whole essence when it fits, and a hash only when the other annotations leave no room', () => {
@@ -71,7 +86,13 @@ test('encodeDiffBase keeps the whole essence when it fits, and a hash only when 
 });
 
 function steps(log: string[], failing?: string): HandlerStep[] {
-  return ['a', 'b', 'c'].map((id) => ({ id, call: () => { if (id === failing) throw new Error(`${id} failed`); log.push(id); } }));
+  return ['a', 'b', 'c'].map((id) => ({
+    id,
+    call: () => {
+      if (id === failing) throw new Error(`${id} failed`);
+      log.push(id);
+    },
+  }));
 }
 
 test('executeCause records the handlers that succeeded before a failure and skips them on the retry', async () => {
@@ -98,6 +119,15 @@ test('executeCause starts over for another cause, another essence or another con
 
 test('executeCause does not write progress when the first handler fails', async () => {
   let saves = 0;
-  await assert.rejects(executeCause({ controller: 'c', cause: 'create', hash: 'h', previous: undefined, steps: steps([], 'a'), save: async () => void saves++ }));
+  await assert.rejects(
+    executeCause({
+      controller: 'c',
+      cause: 'create',
+      hash: 'h',
+      previous: undefined,
+      steps: steps([], 'a'),
+      save: async () => void saves++,
+    }),
+  );
   assert.equal(saves, 0);
 });

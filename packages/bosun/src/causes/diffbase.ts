@@ -68,11 +68,18 @@ function bytesOf(annotations: Record<string, string> | undefined, skip: string[]
  * The annotation value of a diff base: the essence whole when its value fits MAX_DIFF_BASE_BYTES
  * and, beside the object's other annotations, the API server's total; else the hash only.
  */
-export function encodeDiffBase(essence: Essence, hash: string, annotations: Record<string, string> | undefined): { value: string; whole: boolean; bytes: number } {
+export function encodeDiffBase(
+  essence: Essence,
+  hash: string,
+  annotations: Record<string, string> | undefined,
+): { value: string; whole: boolean; bytes: number } {
   const whole = `{"v":2,"hash":${JSON.stringify(hash)},"essence":${stableJson(essence)}}`;
   const bytes = Buffer.byteLength(whole);
   const others = bytesOf(annotations, [DIFF_BASE_ANNOTATION, PROGRESS_ANNOTATION]);
-  if (bytes <= MAX_DIFF_BASE_BYTES && others + Buffer.byteLength(DIFF_BASE_ANNOTATION) + bytes + PROGRESS_RESERVE_BYTES <= MAX_ANNOTATIONS_BYTES) {
+  if (
+    bytes <= MAX_DIFF_BASE_BYTES &&
+    others + Buffer.byteLength(DIFF_BASE_ANNOTATION) + bytes + PROGRESS_RESERVE_BYTES <= MAX_ANNOTATIONS_BYTES
+  ) {
     return { value: whole, whole: true, bytes };
   }
   return { value: JSON.stringify({ v: 2, hash }), whole: false, bytes };
@@ -91,8 +98,15 @@ export async function persist(ctx: ReconcileContext, type: ResourceType, obj: Ku
   if (what.progress !== undefined) annotations[PROGRESS_ANNOTATION] = what.progress === null ? null : JSON.stringify(what.progress);
   if (Object.keys(annotations).length === 0) return;
   // The uid makes the patch fail on an object deleted and re-created under the same name, which is not the one handled.
-  await ctx.client.patch(type, obj.metadata.namespace, obj.metadata.name ?? '', { metadata: { uid: obj.metadata.uid, annotations } }, 'merge', {
-    fieldManager: ctx.fieldManager,
-    signal: ctx.signal,
-  });
+  await ctx.client.patch(
+    type,
+    obj.metadata.namespace,
+    obj.metadata.name ?? '',
+    { metadata: { uid: obj.metadata.uid, annotations } },
+    'merge',
+    {
+      fieldManager: ctx.fieldManager,
+      signal: ctx.signal,
+    },
+  );
 }

@@ -26,7 +26,13 @@ after(async () => {
 });
 
 function ownerRef(type: ResourceType, owner: KubeObject): OwnerReference {
-  return { apiVersion: `${type.group}/${type.version}`, kind: type.kind, name: owner.metadata.name!, uid: owner.metadata.uid!, controller: true };
+  return {
+    apiVersion: `${type.group}/${type.version}`,
+    kind: type.kind,
+    name: owner.metadata.name!,
+    uid: owner.metadata.uid!,
+    controller: true,
+  };
 }
 
 async function diffBase(type: ResourceType, ns: string | undefined, name: string): Promise<Record<string, unknown> | undefined> {
@@ -34,12 +40,14 @@ async function diffBase(type: ResourceType, ns: string | undefined, name: string
   return raw ? (JSON.parse(raw) as Record<string, unknown>) : undefined;
 }
 
-const until = (what: string, cond: () => boolean | Promise<boolean>, ms = 15_000) => eventually(what, async () => ((await cond()) ? true : undefined), ms);
+const until = (what: string, cond: () => boolean | Promise<boolean>, ms = 15_000) =>
+  eventually(what, async () => ((await cond()) ? true : undefined), ms);
 
 void test('handlers: a failing owned-child handler does not drop the children after it', async () => {
   const ns = await env.namespace('owned');
   const owner = await client.create<KubeObject>(Gadget, { metadata: { name: 'owner', namespace: ns }, spec: { a: 1 } });
-  for (const name of ['a', 'b']) await client.create(ConfigMap, { metadata: { name, namespace: ns, ownerReferences: [ownerRef(Gadget, owner)] } });
+  for (const name of ['a', 'b'])
+    await client.create(ConfigMap, { metadata: { name, namespace: ns, ownerReferences: [ownerRef(Gadget, owner)] } });
   const handled = new Set<string>();
   let failed = false;
   const spec = handlers<KubeObject>('owned-not-dropped', Gadget)
@@ -63,17 +71,33 @@ void test('handlers: a failing owned-child handler does not drop the children af
 void test('handlers: a failed resume handler is retried', async () => {
   const ns = await env.namespace('resume');
   await client.create(Gadget, { metadata: { name: 'g', namespace: ns }, spec: { a: 1 } });
-  const first = runControllers(env, [handlers<KubeObject>('resume-retried', Gadget).onCreate(() => {}).build()], { namespaces: [ns] });
+  const first = runControllers(
+    env,
+    [
+      handlers<KubeObject>('resume-retried', Gadget)
+        .onCreate(() => {})
+        .build(),
+    ],
+    { namespaces: [ns] },
+  );
   try {
     await until('the create was handled', async () => (await diffBase(Gadget, ns, 'g')) !== undefined);
   } finally {
     await first.stop();
   }
   let calls = 0;
-  const second = runControllers(env, [handlers<KubeObject>('resume-retried', Gadget).onResume(() => {
-    calls++;
-    if (calls === 1) throw new Error('the resume handler fails once');
-  }).build()], { namespaces: [ns] });
+  const second = runControllers(
+    env,
+    [
+      handlers<KubeObject>('resume-retried', Gadget)
+        .onResume(() => {
+          calls++;
+          if (calls === 1) throw new Error('the resume handler fails once');
+        })
+        .build(),
+    ],
+    { namespaces: [ns] },
+  );
   try {
     await until('the resume handler ran again after failing', () => calls >= 2);
   } finally {
@@ -147,7 +171,8 @@ void test('handlers: a cluster-scoped owner sees its namespaced children', async
   const calls: { present: boolean; namespace: string | undefined }[] = [];
   const spec = handlers<KubeObject>('cluster-owner', Cog)
     .onOwned(ConfigMap, ({ obj, child, childName }) => {
-      if (obj.metadata.name === cog.metadata.name && childName === 'child') calls.push({ present: child !== undefined, namespace: child?.metadata.namespace });
+      if (obj.metadata.name === cog.metadata.name && childName === 'child')
+        calls.push({ present: child !== undefined, namespace: child?.metadata.namespace });
     })
     .build();
   const op = runControllers(env, [spec], { namespaces: [ns] });
@@ -171,7 +196,10 @@ void test('handlers: onUpdate fires for a kind without metadata.generation (Conf
     .build();
   const op = runControllers(env, [spec], { namespaces: [ns] });
   try {
-    await until('the create was handled', async () => (await client.get(ConfigMap, ns, 'cm')).metadata.annotations?.[DIFF_BASE_ANNOTATION] !== undefined);
+    await until(
+      'the create was handled',
+      async () => (await client.get(ConfigMap, ns, 'cm')).metadata.annotations?.[DIFF_BASE_ANNOTATION] !== undefined,
+    );
     await client.patch(ConfigMap, ns, 'cm', { data: { k: '2' } }, 'merge');
     await until('the update handler ran', () => updates.length > 0);
     assert.deepEqual(updates[0], { old: { data: { k: '1' } }, new: { data: { k: '2' } } });
@@ -184,7 +212,15 @@ void test('handlers: the diff-base size guard counts bytes, not UTF-16 units', a
   const ns = await env.namespace('base-bytes');
   // 30,000 UTF-16 units, 90,000 bytes: over the whole-base limit only when counted in bytes.
   await client.create(Gadget, { metadata: { name: 'g', namespace: ns }, spec: { text: '€'.repeat(30_000) } });
-  const op = runControllers(env, [handlers<KubeObject>('base-bytes', Gadget).onCreate(() => {}).build()], { namespaces: [ns] });
+  const op = runControllers(
+    env,
+    [
+      handlers<KubeObject>('base-bytes', Gadget)
+        .onCreate(() => {})
+        .build(),
+    ],
+    { namespaces: [ns] },
+  );
   try {
     const base = await eventually('the diff base', () => diffBase(Gadget, ns, 'g'));
     assert.equal(typeof base.hash, 'string');
@@ -194,14 +230,25 @@ void test('handlers: the diff-base size guard counts bytes, not UTF-16 units', a
   }
 });
 
-void test('handlers: the diff-base size guard leaves room for the object\'s other annotations', async () => {
+void test("handlers: the diff-base size guard leaves room for the object's other annotations", async () => {
   const ns = await env.namespace('base-total');
   // Each fits alone; together with a whole diff base they pass the API server's 256 KiB for all annotations.
-  await client.create(Gadget, { metadata: { name: 'g', namespace: ns, annotations: { 'example.com/big': 'x'.repeat(200 * 1024) } }, spec: { text: 'y'.repeat(60 * 1024) } });
+  await client.create(Gadget, {
+    metadata: { name: 'g', namespace: ns, annotations: { 'example.com/big': 'x'.repeat(200 * 1024) } },
+    spec: { text: 'y'.repeat(60 * 1024) },
+  });
   let creates = 0;
-  const op = runControllers(env, [handlers<KubeObject>('base-total', Gadget).onCreate(() => {
-    creates++;
-  }).build()], { namespaces: [ns] });
+  const op = runControllers(
+    env,
+    [
+      handlers<KubeObject>('base-total', Gadget)
+        .onCreate(() => {
+          creates++;
+        })
+        .build(),
+    ],
+    { namespaces: [ns] },
+  );
   try {
     const base = await eventually('the diff base', () => diffBase(Gadget, ns, 'g'));
     assert.ok(!('spec' in base) && !('essence' in base), 'the base is kept as a hash only');
@@ -227,9 +274,19 @@ void test('handlers: onDelete keeps the object until its handlers succeed, witho
     .build();
   const op = runControllers(env, [spec], { namespaces: [ns] });
   try {
-    await until('the finalizer is on', async () => (await client.get(Gadget, ns, 'g')).metadata.finalizers?.includes('bosun.dev/delete-progress') === true);
+    await until(
+      'the finalizer is on',
+      async () => (await client.get(Gadget, ns, 'g')).metadata.finalizers?.includes('bosun.dev/delete-progress') === true,
+    );
     await client.delete(Gadget, ns, 'g');
-    await until('the object is gone', async () => (await client.get(Gadget, ns, 'g').then(() => false, () => true)));
+    await until(
+      'the object is gone',
+      async () =>
+        await client.get(Gadget, ns, 'g').then(
+          () => false,
+          () => true,
+        ),
+    );
     assert.deepEqual([h1, h2], [1, 2]);
   } finally {
     await op.stop();

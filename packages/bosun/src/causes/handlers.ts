@@ -170,7 +170,14 @@ export class HandlersBuilder<T extends KubeObject> {
       const e = m.get(key);
       return e?.uid === uid ? e : undefined;
     };
-    const argsOf = (o: T, req: Request, ctx: ReconcileContext): HandlerArgs<T> => ({ obj: o, spec: o.spec, name: req.name, namespace: req.namespace, log: ctx.log, ctx });
+    const argsOf = (o: T, req: Request, ctx: ReconcileContext): HandlerArgs<T> => ({
+      obj: o,
+      spec: o.spec,
+      name: req.name,
+      namespace: req.namespace,
+      log: ctx.log,
+      ctx,
+    });
 
     const progressOf = (obj: T, key: string): Progress | undefined => {
       const m = mine(progresses, key, obj.metadata.uid ?? '');
@@ -178,7 +185,9 @@ export class HandlersBuilder<T extends KubeObject> {
     };
     const saveProgress = (ctx: ReconcileContext, obj: T, key: string) => async (p: Progress) => {
       progresses.set(key, { uid: obj.metadata.uid ?? '', progress: p });
-      await persist(ctx, type, obj, { progress: p }).catch((err: unknown) => ctx.log.warn({ err: (err as Error).message }, 'could not record handler progress; handlers that succeeded may run again'));
+      await persist(ctx, type, obj, { progress: p }).catch((err: unknown) =>
+        ctx.log.warn({ err: (err as Error).message }, 'could not record handler progress; handlers that succeeded may run again'),
+      );
     };
 
     const handleLive = async (obj: T, req: Request, ctx: ReconcileContext): Promise<void> => {
@@ -192,7 +201,9 @@ export class HandlersBuilder<T extends KubeObject> {
         else if (cause.type === 'resume') steps = this.resume.map((s) => ({ id: s.id, call: () => s.fn(args) }));
         else {
           const { old, essence } = cause;
-          steps = this.update.filter((s) => !s.field || fieldChanged(old, essence, s.field)).map((s) => ({ id: s.id, call: () => s.fn({ ...args, old, new: essence }) }));
+          steps = this.update
+            .filter((s) => !s.field || fieldChanged(old, essence, s.field))
+            .map((s) => ({ id: s.id, call: () => s.fn({ ...args, old, new: essence }) }));
         }
         const previous = progressOf(obj, req.key);
         await executeCause({
@@ -208,7 +219,11 @@ export class HandlersBuilder<T extends KubeObject> {
         const newBase = cause.type !== 'resume' || base?.legacy;
         if (newBase || previous) {
           const encoded = newBase ? encodeDiffBase(cause.essence, cause.hash, obj.metadata.annotations) : undefined;
-          if (encoded && !encoded.whole) ctx.log.warn({ bytes: encoded.bytes }, 'essence too large for a whole diff base beside the other annotations; keeping its hash only');
+          if (encoded && !encoded.whole)
+            ctx.log.warn(
+              { bytes: encoded.bytes },
+              'essence too large for a whole diff base beside the other annotations; keeping its hash only',
+            );
           await persist(ctx, type, obj, { base: encoded?.value, progress: previous ? null : undefined });
           if (encoded) bases.set(req.key, { uid, base: { hash: cause.hash, essence: encoded.whole ? cause.essence : undefined } });
           progresses.set(req.key, { uid, progress: undefined });
@@ -227,7 +242,14 @@ export class HandlersBuilder<T extends KubeObject> {
       children.set(req.key, { uid, seen: entry.seen });
       const args = argsOf(obj, req, ctx);
       let failure: unknown;
-      const call = async (h: OwnedHandler<T>, id: string, child: KubeObject | undefined, childNamespace: string | undefined, childName: string, fingerprint: string | undefined) => {
+      const call = async (
+        h: OwnedHandler<T>,
+        id: string,
+        child: KubeObject | undefined,
+        childNamespace: string | undefined,
+        childName: string,
+        fingerprint: string | undefined,
+      ) => {
         try {
           await h.fn({ ...args, child, childName, childNamespace });
           if (fingerprint) entry.seen.set(id, fingerprint);
@@ -243,7 +265,8 @@ export class HandlersBuilder<T extends KubeObject> {
           const id = JSON.stringify([i, child.metadata.namespace ?? '', child.metadata.name ?? '']);
           now.add(id);
           const fingerprint = `${child.metadata.uid ?? ''}@${child.metadata.resourceVersion ?? ''}`;
-          if (entry.seen.get(id) !== fingerprint) await call(h, id, child, child.metadata.namespace, child.metadata.name ?? '', fingerprint);
+          if (entry.seen.get(id) !== fingerprint)
+            await call(h, id, child, child.metadata.namespace, child.metadata.name ?? '', fingerprint);
         }
         for (const id of [...entry.seen.keys()]) {
           const [index, childNamespace, childName] = JSON.parse(id) as [number, string, string];

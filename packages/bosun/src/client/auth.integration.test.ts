@@ -100,87 +100,107 @@ process.stdout.write(JSON.stringify({
         path: '/apis/authentication.k8s.io/v1/selfsubjectreviews',
         body: { apiVersion: 'authentication.k8s.io/v1', kind: 'SelfSubjectReview' },
       });
-      assert.ok(review.status.userInfo.groups?.includes('system:masters'), `${transport}: authenticated as ${JSON.stringify(review.status.userInfo)}`);
+      assert.ok(
+        review.status.userInfo.groups?.includes('system:masters'),
+        `${transport}: authenticated as ${JSON.stringify(review.status.userInfo)}`,
+      );
     } finally {
       client.close();
     }
   }
 });
 
-void test('a throttled (429) list is retried as Retry-After says until the server admits it, within its deadline', { timeout: 30_000 }, async () => {
-  // API Priority and Fairness: this service account's requests get one seat, and a second request while it is taken is refused with 429.
-  const name = `bosun-test-${ns}`;
-  await admin.request({
-    method: 'POST',
-    path: '/apis/flowcontrol.apiserver.k8s.io/v1/prioritylevelconfigurations',
-    body: {
-      apiVersion: 'flowcontrol.apiserver.k8s.io/v1',
-      kind: 'PriorityLevelConfiguration',
-      metadata: { name },
-      spec: { type: 'Limited', limited: { nominalConcurrencyShares: 0, lendablePercent: 0, borrowingLimitPercent: 0, limitResponse: { type: 'Reject' } } },
-    },
-  });
-  cleanups.push(() => admin.request({ method: 'DELETE', path: `/apis/flowcontrol.apiserver.k8s.io/v1/prioritylevelconfigurations/${name}` }));
-  await admin.request({
-    method: 'POST',
-    path: '/apis/flowcontrol.apiserver.k8s.io/v1/flowschemas',
-    body: {
-      apiVersion: 'flowcontrol.apiserver.k8s.io/v1',
-      kind: 'FlowSchema',
-      metadata: { name },
-      spec: {
-        priorityLevelConfiguration: { name },
-        matchingPrecedence: 100,
-        distinguisherMethod: { type: 'ByUser' },
-        rules: [
-          {
-            subjects: [{ kind: 'ServiceAccount', serviceAccount: { name: 'probe', namespace: ns } }],
-            resourceRules: [{ verbs: ['*'], apiGroups: ['*'], resources: ['*'], namespaces: ['*'], clusterScope: true }],
-          },
-        ],
+void test(
+  'a throttled (429) list is retried as Retry-After says until the server admits it, within its deadline',
+  { timeout: 30_000 },
+  async () => {
+    // API Priority and Fairness: this service account's requests get one seat, and a second request while it is taken is refused with 429.
+    const name = `bosun-test-${ns}`;
+    await admin.request({
+      method: 'POST',
+      path: '/apis/flowcontrol.apiserver.k8s.io/v1/prioritylevelconfigurations',
+      body: {
+        apiVersion: 'flowcontrol.apiserver.k8s.io/v1',
+        kind: 'PriorityLevelConfiguration',
+        metadata: { name },
+        spec: {
+          type: 'Limited',
+          limited: { nominalConcurrencyShares: 0, lendablePercent: 0, borrowingLimitPercent: 0, limitResponse: { type: 'Reject' } },
+        },
       },
-    },
-  });
-  cleanups.push(() => admin.request({ method: 'DELETE', path: `/apis/flowcontrol.apiserver.k8s.io/v1/flowschemas/${name}` }));
-  const tokenFile = join(dir, 'throttled-token');
-  writeFileSync(tokenFile, await serviceAccountToken());
-  const file = kubeconfigWithUser('throttled.yaml', { tokenFile });
-  const once = KubeClient.fromConfig({ kubeconfig: file, maxRetries: 0 } as KubeClientConfig);
-  const client = KubeClient.fromConfig({ kubeconfig: file });
-  try {
-    // A list that waits ~3 s for a resourceVersion far in the future holds the seat, then fails with 504.
-    const rv = Number((await admin.list(ConfigMap, { namespace: ns })).resourceVersion);
-    const holdSeat = (): Promise<unknown> =>
-      once.request({ method: 'GET', path: `/api/v1/namespaces/${ns}/configmaps`, query: { resourceVersion: rv + 1_000_000, resourceVersionMatch: 'NotOlderThan' } }).catch((e: unknown) => e);
-    // The FlowSchema takes effect once the API server's APF controller has seen it.
-    let refused: unknown;
-    for (let i = 0; i < 20 && !isTooManyRequests(refused); i++) {
+    });
+    cleanups.push(() =>
+      admin.request({ method: 'DELETE', path: `/apis/flowcontrol.apiserver.k8s.io/v1/prioritylevelconfigurations/${name}` }),
+    );
+    await admin.request({
+      method: 'POST',
+      path: '/apis/flowcontrol.apiserver.k8s.io/v1/flowschemas',
+      body: {
+        apiVersion: 'flowcontrol.apiserver.k8s.io/v1',
+        kind: 'FlowSchema',
+        metadata: { name },
+        spec: {
+          priorityLevelConfiguration: { name },
+          matchingPrecedence: 100,
+          distinguisherMethod: { type: 'ByUser' },
+          rules: [
+            {
+              subjects: [{ kind: 'ServiceAccount', serviceAccount: { name: 'probe', namespace: ns } }],
+              resourceRules: [{ verbs: ['*'], apiGroups: ['*'], resources: ['*'], namespaces: ['*'], clusterScope: true }],
+            },
+          ],
+        },
+      },
+    });
+    cleanups.push(() => admin.request({ method: 'DELETE', path: `/apis/flowcontrol.apiserver.k8s.io/v1/flowschemas/${name}` }));
+    const tokenFile = join(dir, 'throttled-token');
+    writeFileSync(tokenFile, await serviceAccountToken());
+    const file = kubeconfigWithUser('throttled.yaml', { tokenFile });
+    const once = KubeClient.fromConfig({ kubeconfig: file, maxRetries: 0 } as KubeClientConfig);
+    const client = KubeClient.fromConfig({ kubeconfig: file });
+    try {
+      // A list that waits ~3 s for a resourceVersion far in the future holds the seat, then fails with 504.
+      const rv = Number((await admin.list(ConfigMap, { namespace: ns })).resourceVersion);
+      const holdSeat = (): Promise<unknown> =>
+        once
+          .request({
+            method: 'GET',
+            path: `/api/v1/namespaces/${ns}/configmaps`,
+            query: { resourceVersion: rv + 1_000_000, resourceVersionMatch: 'NotOlderThan' },
+          })
+          .catch((e: unknown) => e);
+      // The FlowSchema takes effect once the API server's APF controller has seen it.
+      let refused: unknown;
+      for (let i = 0; i < 20 && !isTooManyRequests(refused); i++) {
+        const holder = holdSeat();
+        await new Promise((r) => setTimeout(r, 300));
+        refused = await once.list(ConfigMap, { namespace: ns }).catch((e: unknown) => e);
+        await holder;
+      }
+      assert.ok(isTooManyRequests(refused), `the seat holder makes a second request 429 (got ${String(refused)})`);
+      assert.equal((refused as ApiError).retryAfterSeconds, 1);
+
       const holder = holdSeat();
       await new Promise((r) => setTimeout(r, 300));
-      refused = await once.list(ConfigMap, { namespace: ns }).catch((e: unknown) => e);
+      const t0 = Date.now();
+      const list = await client.list(ConfigMap, { namespace: ns });
+      assert.ok(list.items.length > 0);
+      assert.ok(Date.now() - t0 >= 900, 'it waited at least one Retry-After');
       await holder;
+
+      // With a deadline shorter than the throttling, the server's 429 is reported, before the deadline.
+      const holder2 = holdSeat();
+      await new Promise((r) => setTimeout(r, 300));
+      const t1 = Date.now();
+      const err = await client
+        .request({ method: 'GET', path: `/api/v1/namespaces/${ns}/configmaps`, timeoutMs: 1500 })
+        .catch((e: unknown) => e);
+      assert.ok(isTooManyRequests(err), `expected the 429, got ${String(err)}`);
+      assert.ok(Date.now() - t1 < 1500);
+      await holder2;
+    } finally {
+      once.close();
+      client.close();
     }
-    assert.ok(isTooManyRequests(refused), `the seat holder makes a second request 429 (got ${String(refused)})`);
-    assert.equal((refused as ApiError).retryAfterSeconds, 1);
-
-    const holder = holdSeat();
-    await new Promise((r) => setTimeout(r, 300));
-    const t0 = Date.now();
-    const list = await client.list(ConfigMap, { namespace: ns });
-    assert.ok(list.items.length > 0);
-    assert.ok(Date.now() - t0 >= 900, 'it waited at least one Retry-After');
-    await holder;
-
-    // With a deadline shorter than the throttling, the server's 429 is reported, before the deadline.
-    const holder2 = holdSeat();
-    await new Promise((r) => setTimeout(r, 300));
-    const t1 = Date.now();
-    const err = await client.request({ method: 'GET', path: `/api/v1/namespaces/${ns}/configmaps`, timeoutMs: 1500 }).catch((e: unknown) => e);
-    assert.ok(isTooManyRequests(err), `expected the 429, got ${String(err)}`);
-    assert.ok(Date.now() - t1 < 1500);
-    await holder2;
-  } finally {
-    once.close();
-    client.close();
-  }
-});
+  },
+);

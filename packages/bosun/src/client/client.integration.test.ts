@@ -50,7 +50,11 @@ void test('create, get, list pages, and errors that name verb, object and server
 });
 
 void test('server-side apply, patches of every type, status subresource, delete', async () => {
-  const applied = await client.apply<CM>(ConfigMap, { metadata: { namespace: ns, name: 'ssa' }, data: { x: '1' } }, { fieldManager: 'bosun-test' });
+  const applied = await client.apply<CM>(
+    ConfigMap,
+    { metadata: { namespace: ns, name: 'ssa' }, data: { x: '1' } },
+    { fieldManager: 'bosun-test' },
+  );
   assert.equal(applied.data?.x, '1');
   assert.equal(applied.metadata.managedFields?.length, 1);
   assert.deepEqual((await client.patch<CM>(ConfigMap, ns, 'ssa', { data: { y: '2' } }, 'merge')).data, { x: '1', y: '2' });
@@ -60,8 +64,16 @@ void test('server-side apply, patches of every type, status subresource, delete'
   assert.equal(sp.metadata.labels?.s, '1');
 
   // Bound to a node nobody runs, so neither the scheduler nor kwok writes this Pod while the test does.
-  await client.apply(Pod, { metadata: { namespace: ns, name: 'p' }, spec: { nodeName: 'no-such-node', containers: [{ name: 'c', image: 'busybox' }] } }, { fieldManager: 'bosun-test' });
-  const st = await client.applyStatus(Pod, { metadata: { namespace: ns, name: 'p' }, status: { conditions: [{ type: 'Smoke', status: 'True' }] } }, { fieldManager: 'bosun-status', force: true });
+  await client.apply(
+    Pod,
+    { metadata: { namespace: ns, name: 'p' }, spec: { nodeName: 'no-such-node', containers: [{ name: 'c', image: 'busybox' }] } },
+    { fieldManager: 'bosun-test' },
+  );
+  const st = await client.applyStatus(
+    Pod,
+    { metadata: { namespace: ns, name: 'p' }, status: { conditions: [{ type: 'Smoke', status: 'True' }] } },
+    { fieldManager: 'bosun-status', force: true },
+  );
   assert.ok((st.status as { conditions?: { type: string }[] }).conditions?.some((c) => c.type === 'Smoke'));
   const cur = await client.get(Pod, ns, 'p');
   const rs = await client.replaceStatus(Pod, { ...cur, status: { ...(cur.status as object), message: 'hi' } });
@@ -82,7 +94,11 @@ void test('watch streams events from a resourceVersion', async () => {
   const ac = new AbortController();
   const seen: string[] = [];
   const done = (async () => {
-    for await (const ev of client.watch(ConfigMap, { namespace: ns, resourceVersion: list.resourceVersion, timeoutSeconds: 30 }, ac.signal)) {
+    for await (const ev of client.watch(
+      ConfigMap,
+      { namespace: ns, resourceVersion: list.resourceVersion, timeoutSeconds: 30 },
+      ac.signal,
+    )) {
       seen.push(`${ev.type} ${ev.object.metadata.name ?? ''}`);
       if (seen.length === 2) ac.abort();
     }

@@ -4,7 +4,16 @@ import { readFileSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { type ClientCertificate, type ClusterConfig, clientNodeCredentials, importClientNode, loadClusterConfig } from './kubeconfig.js';
-import { ApiError, KubeConfigError, ObjectNameRequiredError, type RequestTarget, RequestTimeoutError, type Status, TransportError, parseRetryAfter } from './errors.js';
+import {
+  ApiError,
+  KubeConfigError,
+  ObjectNameRequiredError,
+  type RequestTarget,
+  RequestTimeoutError,
+  type Status,
+  TransportError,
+  parseRetryAfter,
+} from './errors.js';
 import { LineSplitter } from './lines.js';
 import { DEFAULT_RETRY_POLICY, type RetryPolicy, retryDelay } from './retry.js';
 import { type Transport, type TransportKind, type TransportResponse, transportError } from './transport.js';
@@ -227,14 +236,18 @@ export class KubeClient {
   /** Builds a client from a `@kubernetes/client-node` KubeConfig someone already loaded. */
   static fromKubeConfig(kc: KubeConfig, opts: KubeClientConfig = {}): KubeClient {
     const cluster = kc.getCurrentCluster();
-    if (!cluster) throw new KubeConfigError(`kubeconfig context '${kc.getCurrentContext()}' has no cluster; fix the context's cluster entry`);
+    if (!cluster)
+      throw new KubeConfigError(`kubeconfig context '${kc.getCurrentContext()}' has no cluster; fix the context's cluster entry`);
     const user = kc.getCurrentUser();
-    const read = (file?: string, data?: string): Buffer | undefined => (data ? Buffer.from(data, 'base64') : file ? readFileSyncSafe(file) : undefined);
+    const read = (file?: string, data?: string): Buffer | undefined =>
+      data ? Buffer.from(data, 'base64') : file ? readFileSyncSafe(file) : undefined;
     const ctx = kc.getContextObject(kc.getCurrentContext());
     const creds = clientNodeCredentials(async (refresh) => {
       if (!refresh) return kc;
       // A refresh must not hit the exec credential client-node cached in `kc`.
-      const { KubeConfig: KC } = await importClientNode(`the KubeConfig of context '${kc.getCurrentContext()}' is refreshed through its exec plugin, which`);
+      const { KubeConfig: KC } = await importClientNode(
+        `the KubeConfig of context '${kc.getCurrentContext()}' is refreshed through its exec plugin, which`,
+      );
       const fresh = new KC();
       fresh.loadFromString(kc.exportConfig());
       fresh.setCurrentContext(kc.getCurrentContext());
@@ -445,8 +458,11 @@ export class KubeClient {
       // A deadline that cuts a retry short would otherwise report only "timed out", hiding a refusal or a reset.
       let lastFailure: Error | undefined;
       const timedOut = (reason: unknown): TransportError =>
-        transportError(target, reason instanceof RequestTimeoutError && lastFailure ? new RequestTimeoutError(reason.timeoutMs, lastFailure) : reason);
-      for (let retries = 0; ; ) {
+        transportError(
+          target,
+          reason instanceof RequestTimeoutError && lastFailure ? new RequestTimeoutError(reason.timeoutMs, lastFailure) : reason,
+        );
+      for (let retries = 0; ;) {
         let status: number;
         let headers: IncomingHttpHeaders;
         let text: string;
@@ -461,7 +477,13 @@ export class KubeClient {
         } catch (err) {
           if (deadline.signal.aborted) throw timedOut(deadline.signal.reason);
           const te = transportError(target, err);
-          const delay = retryDelay(this.retry, retries, req.method, { kind: 'transport', unprocessed: te.unprocessed }, deadline.remaining());
+          const delay = retryDelay(
+            this.retry,
+            retries,
+            req.method,
+            { kind: 'transport', unprocessed: te.unprocessed },
+            deadline.remaining(),
+          );
           if (delay === undefined) throw te;
           retries++;
           // The cause, not the TransportError: its message would name the request a second time.
@@ -479,7 +501,13 @@ export class KubeClient {
         }
         if (status >= 300) {
           const err = toApiError(target, status, headers, text);
-          const delay = retryDelay(this.retry, retries, req.method, { kind: 'status', status, retryAfterSeconds: err.retryAfterSeconds }, deadline.remaining());
+          const delay = retryDelay(
+            this.retry,
+            retries,
+            req.method,
+            { kind: 'status', status, retryAfterSeconds: err.retryAfterSeconds },
+            deadline.remaining(),
+          );
           if (delay === undefined) throw err;
           retries++;
           lastFailure = err;
@@ -516,7 +544,10 @@ export class KubeClient {
   private applyTo<T extends KubeObject>(type: ResourceType, obj: KubeObject, sub: string | undefined, opts: ApplyOptions): Promise<T> {
     const { namespace, name } = obj.metadata;
     const verb = sub ? `apply ${sub}` : 'apply';
-    if (!name) throw new ObjectNameRequiredError(`${verb} ${type.kind}: metadata.name is required for server-side apply (set the object's metadata.name)`);
+    if (!name)
+      throw new ObjectNameRequiredError(
+        `${verb} ${type.kind}: metadata.name is required for server-side apply (set the object's metadata.name)`,
+      );
     // managedFields in an apply body is rejected or misread; objects read from the API carry them.
     const typed = withTypeMeta(type, obj);
     // A copy: `obj` may be a (frozen) cached object, which must not change.
@@ -564,7 +595,12 @@ export class KubeClient {
 
   private async send(req: RawRequest, signal: AbortSignal, watch?: { bookmarks: boolean }): Promise<TransportResponse> {
     const target = req.target ?? { verb: req.method, name: req.path };
-    const headers: Record<string, string> = { Accept: 'application/json', 'User-Agent': this.userAgent, ...(await this.auth()), ...req.headers };
+    const headers: Record<string, string> = {
+      Accept: 'application/json',
+      'User-Agent': this.userAgent,
+      ...(await this.auth()),
+      ...req.headers,
+    };
     let payload: string | Buffer | undefined;
     if (req.body !== undefined) {
       payload = typeof req.body === 'string' || Buffer.isBuffer(req.body) ? req.body : JSON.stringify(req.body);
@@ -578,7 +614,16 @@ export class KubeClient {
       const s = qs.toString();
       if (s) path += `?${s}`;
     }
-    return this.transport.request({ method: req.method, path, headers, body: payload, signal, watch: watch !== undefined, bookmarks: watch?.bookmarks ?? false, target });
+    return this.transport.request({
+      method: req.method,
+      path,
+      headers,
+      body: payload,
+      signal,
+      watch: watch !== undefined,
+      bookmarks: watch?.bookmarks ?? false,
+      target,
+    });
   }
 }
 
@@ -656,7 +701,9 @@ function readFileSyncSafe(file: string): Buffer {
   try {
     return readFileSync(file);
   } catch (err) {
-    throw new KubeConfigError(`cannot read ${file} named in kubeconfig: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    throw new KubeConfigError(`cannot read ${file} named in kubeconfig: ${err instanceof Error ? err.message : String(err)}`, {
+      cause: err,
+    });
   }
 }
 

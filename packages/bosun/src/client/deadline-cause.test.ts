@@ -44,7 +44,11 @@ void test('a deadline that cuts a retry short names the failure of the attempt b
     assert.ok(err instanceof TransportError, String(err));
     assert.ok(err.cause instanceof RequestTimeoutError, 'still reported as a timeout (the deadline ended it)');
     assert.match(err.message, /timed out after 1500 ms/);
-    assert.match(err.message, new RegExp(`timed out after 1500 ms; the attempt before failed: (connect ECONNRESET 127\\.0\\.0\\.1:${port}|socket hang up)$`), err.message);
+    assert.match(
+      err.message,
+      new RegExp(`timed out after 1500 ms; the attempt before failed: (connect ECONNRESET 127\\.0\\.0\\.1:${port}|socket hang up)$`),
+      err.message,
+    );
   } finally {
     client.close();
     for (const s of held) s.destroy();

@@ -3,7 +3,12 @@ import assert from 'node:assert/strict';
 import { ApiError, TransportError, isConflict, isGone, isNotFound, isTooManyRequests, parseRetryAfter } from './errors.js';
 
 void test('ApiError names the verb, the object and the server message, and keeps status, reason and Retry-After', () => {
-  const e = new ApiError({ verb: 'patch', kind: 'Pod', namespace: 'ns', name: 'p' }, 429, { reason: 'TooManyRequests', message: 'slow down' }, 3);
+  const e = new ApiError(
+    { verb: 'patch', kind: 'Pod', namespace: 'ns', name: 'p' },
+    429,
+    { reason: 'TooManyRequests', message: 'slow down' },
+    3,
+  );
   assert.equal(e.message, 'patch Pod ns/p: 429 TooManyRequests: slow down');
   assert.equal(e.name, 'ApiError');
   assert.equal(e.retryAfterSeconds, 3);

@@ -74,7 +74,10 @@ test('$KUBECONFIG merges files; the first definition and current-context win', a
 });
 
 test('errors name the file or context and the fix', () => {
-  assert.throws(() => loadClusterConfig({ kubeconfig: join(dir, 'nope.yaml') }), (e: Error) => e instanceof KubeConfigError && /nope\.yaml/.test(e.message) && /--kubeconfig/.test(e.message));
+  assert.throws(
+    () => loadClusterConfig({ kubeconfig: join(dir, 'nope.yaml') }),
+    (e: Error) => e instanceof KubeConfigError && /nope\.yaml/.test(e.message) && /--kubeconfig/.test(e.message),
+  );
   assert.throws(() => loadClusterConfig({ kubeconfig: b, context: 'three' }), /no context 'three'; known contexts: two, broken/);
   assert.throws(() => loadClusterConfig({ kubeconfig: b, context: 'broken' }), /names cluster 'nowhere'/);
 });

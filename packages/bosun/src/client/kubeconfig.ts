@@ -53,7 +53,13 @@ export interface ClientCertificate {
 
 interface NamedCluster {
   name: string;
-  cluster: { server: string; 'certificate-authority'?: string; 'certificate-authority-data'?: string; 'insecure-skip-tls-verify'?: boolean; 'tls-server-name'?: string };
+  cluster: {
+    server: string;
+    'certificate-authority'?: string;
+    'certificate-authority-data'?: string;
+    'insecure-skip-tls-verify'?: boolean;
+    'tls-server-name'?: string;
+  };
 }
 interface NamedUser {
   name: string;
@@ -95,7 +101,10 @@ function readKubeconfig(file: string): RawKubeconfig {
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
-    throw new KubeConfigError(`cannot read kubeconfig ${file}: ${(err as Error).message}. Check the path given with --kubeconfig or in $KUBECONFIG.`, { cause: err });
+    throw new KubeConfigError(
+      `cannot read kubeconfig ${file}: ${(err as Error).message}. Check the path given with --kubeconfig or in $KUBECONFIG.`,
+      { cause: err },
+    );
   }
   let doc: unknown;
   try {
@@ -105,7 +114,9 @@ function readKubeconfig(file: string): RawKubeconfig {
   }
   if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) {
     const got = Array.isArray(doc) ? 'a list' : `a ${typeof doc}`;
-    throw new KubeConfigError(`kubeconfig ${file} is not a kubeconfig: expected a mapping with clusters, users and contexts, got ${got}. Check the path given with --kubeconfig or in $KUBECONFIG.`);
+    throw new KubeConfigError(
+      `kubeconfig ${file} is not a kubeconfig: expected a mapping with clusters, users and contexts, got ${got}. Check the path given with --kubeconfig or in $KUBECONFIG.`,
+    );
   }
   return doc as RawKubeconfig;
 }
@@ -200,27 +211,42 @@ export function loadClusterConfig(opts: LoadOptions = {}): ClusterConfig {
   }
   const m = merge(files);
   const contextName = opts.context ?? m.currentContext;
-  if (!contextName) throw new KubeConfigError(`kubeconfig ${files.join(':')} has no current-context; pass --context (known: ${[...m.contexts.keys()].join(', ') || 'none'})`);
+  if (!contextName)
+    throw new KubeConfigError(
+      `kubeconfig ${files.join(':')} has no current-context; pass --context (known: ${[...m.contexts.keys()].join(', ') || 'none'})`,
+    );
   const ctx = m.contexts.get(contextName);
   if (!ctx) {
     const known = [...m.contexts.keys()];
     const fix = known.length ? `pass --context ${known[0]}, or add the context` : 'add the context';
-    throw new KubeConfigError(`kubeconfig ${files.join(':')} has no context '${contextName}'; known contexts: ${known.join(', ') || '(none)'}. Fix: ${fix}`);
+    throw new KubeConfigError(
+      `kubeconfig ${files.join(':')} has no context '${contextName}'; known contexts: ${known.join(', ') || '(none)'}. Fix: ${fix}`,
+    );
   }
   const cluster = m.clusters.get(ctx.context.cluster);
-  if (!cluster?.cluster?.server) throw new KubeConfigError(`kubeconfig context '${contextName}' names cluster '${ctx.context.cluster}', which is missing or has no server; fix the clusters entry`);
+  if (!cluster?.cluster?.server)
+    throw new KubeConfigError(
+      `kubeconfig context '${contextName}' names cluster '${ctx.context.cluster}', which is missing or has no server; fix the clusters entry`,
+    );
   const user = ctx.context.user ? m.users.get(ctx.context.user) : undefined;
-  if (ctx.context.user && !user) throw new KubeConfigError(`kubeconfig context '${contextName}' names user '${ctx.context.user}', which is not defined; fix the users entry`);
+  if (ctx.context.user && !user)
+    throw new KubeConfigError(
+      `kubeconfig context '${contextName}' names user '${ctx.context.user}', which is not defined; fix the users entry`,
+    );
   const u = user?.user ?? {};
   const c = cluster.cluster;
   if (!URL.canParse(c.server) || !/^https?:$/.test(new URL(c.server).protocol)) {
-    throw new KubeConfigError(`kubeconfig ${files.join(':')}: cluster '${ctx.context.cluster}' has server '${c.server}', which is not a URL; write it as https://${c.server.replace(/^[a-z]+:\/\//i, '')}`);
+    throw new KubeConfigError(
+      `kubeconfig ${files.join(':')}: cluster '${ctx.context.cluster}' has server '${c.server}', which is not a URL; write it as https://${c.server.replace(/^[a-z]+:\/\//i, '')}`,
+    );
   }
   let authHeaders: (opts?: AuthRefresh) => Promise<Record<string, string>> = async () => ({});
   let clientCertificate: ((opts?: AuthRefresh) => Promise<ClientCertificate | undefined>) | undefined;
   if (u.exec || u['auth-provider']) {
     const creds = clientNodeCredentials(async () => {
-      const { KubeConfig } = await importClientNode(`kubeconfig ${files.join(':')}: user '${ctx.context.user}' authenticates with ${u.exec ? 'an exec plugin' : 'an auth provider'}, which`);
+      const { KubeConfig } = await importClientNode(
+        `kubeconfig ${files.join(':')}: user '${ctx.context.user}' authenticates with ${u.exec ? 'an exec plugin' : 'an auth provider'}, which`,
+      );
       const kc = new KubeConfig();
       if (files.length === 1) kc.loadFromFile(files[0]!);
       else kc.loadFromDefault();
@@ -266,7 +292,10 @@ export async function importClientNode(what: string): Promise<typeof import('@ku
     return await import('@kubernetes/client-node');
   } catch (err) {
     if ((err as { code?: string }).code !== 'ERR_MODULE_NOT_FOUND') throw err;
-    throw new KubeConfigError(`${what} bosun runs through @kubernetes/client-node, an optional dependency that is not installed. Fix: npm install @kubernetes/client-node@~1.4.0`, { cause: err });
+    throw new KubeConfigError(
+      `${what} bosun runs through @kubernetes/client-node, an optional dependency that is not installed. Fix: npm install @kubernetes/client-node@~1.4.0`,
+      { cause: err },
+    );
   }
 }
 

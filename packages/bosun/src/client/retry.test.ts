@@ -25,7 +25,8 @@ test('5xx: any method when the server sent Retry-After, else only GET', () => {
 });
 
 test('other statuses are never retried', () => {
-  for (const status of [400, 403, 404, 409, 410, 422]) assert.equal(retryDelay(P, 0, 'GET', { kind: 'status', status, retryAfterSeconds: 1 }, Infinity, half), undefined, String(status));
+  for (const status of [400, 403, 404, 409, 410, 422])
+    assert.equal(retryDelay(P, 0, 'GET', { kind: 'status', status, retryAfterSeconds: 1 }, Infinity, half), undefined, String(status));
 });
 
 test('no answer: GETs and requests the server never saw are resent, other writes are not', () => {

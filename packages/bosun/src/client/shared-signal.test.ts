@@ -26,12 +26,17 @@ void test('20 requests under one caller signal: no MaxListenersExceededWarning, 
   const client = KubeClient.fromConfig({ kubeconfig, requestTimeoutMs: 0, transport: 'http1' });
   const caller = new AbortController();
   try {
-    const requests = Array.from({ length: 20 }, () => client.request({ method: 'GET', path: '/api/v1/namespaces', signal: caller.signal }).catch(() => undefined));
+    const requests = Array.from({ length: 20 }, () =>
+      client.request({ method: 'GET', path: '/api/v1/namespaces', signal: caller.signal }).catch(() => undefined),
+    );
     await new Promise((r) => setTimeout(r, 300));
     caller.abort(new Error('stop'));
     await Promise.all(requests);
     await new Promise((r) => setImmediate(r)); // warnings are emitted on the next tick
-    assert.deepEqual(warnings.filter((w) => w.startsWith('MaxListenersExceededWarning')), []);
+    assert.deepEqual(
+      warnings.filter((w) => w.startsWith('MaxListenersExceededWarning')),
+      [],
+    );
     assert.equal(getEventListeners(caller.signal, 'abort').length, 0);
   } finally {
     process.off('warning', onWarning);

@@ -1,7 +1,15 @@
 import { DeadConnectionError, TransportConfigError } from './errors.js';
 import { Http1Transport } from './transport-http1.js';
 import { Http2Transport } from './transport-h2.js';
-import { TlsSettings, type Transport, type TransportKind, type TransportOptions, type TransportRequest, type TransportResponse, transportError } from './transport.js';
+import {
+  TlsSettings,
+  type Transport,
+  type TransportKind,
+  type TransportOptions,
+  type TransportRequest,
+  type TransportResponse,
+  transportError,
+} from './transport.js';
 
 /** Reads BOSUN_TRANSPORT ('auto' | 'h2' | 'http1'); an unknown value is an error naming the variable. */
 export function transportFromEnv(env: NodeJS.ProcessEnv = process.env): TransportKind | undefined {

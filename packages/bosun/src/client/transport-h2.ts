@@ -3,7 +3,16 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { connect as netConnect, type Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { ClientClosedError, DeadConnectionError, Http2RefusedError } from './errors.js';
-import { TlsSettings, type Transport, type TransportOptions, type TransportRequest, type TransportResponse, hostOf, portOf, transportError } from './transport.js';
+import {
+  TlsSettings,
+  type Transport,
+  type TransportOptions,
+  type TransportRequest,
+  type TransportResponse,
+  hostOf,
+  portOf,
+  transportError,
+} from './transport.js';
 
 const { NGHTTP2_CANCEL, NGHTTP2_REFUSED_STREAM } = http2.constants;
 
@@ -111,7 +120,11 @@ class Session {
       return;
     }
     this.pingTimer = setTimeout(() => {
-      this.destroy(new DeadConnectionError(`HTTP/2 PING not answered within ${this.pingTimeoutMs} ms after ${this.readIdleMs} ms without a byte read; the connection is dead`));
+      this.destroy(
+        new DeadConnectionError(
+          `HTTP/2 PING not answered within ${this.pingTimeoutMs} ms after ${this.readIdleMs} ms without a byte read; the connection is dead`,
+        ),
+      );
     }, this.pingTimeoutMs);
     this.pingTimer.unref();
     const sent = this.session.ping((err) => {
@@ -238,7 +251,10 @@ export class Http2Transport implements Transport {
     for (;;) {
       const s = this.sessions.find((x) => x.usable());
       if (s) return s;
-      if (this.closed) throw new ClientClosedError(`HTTP/2 client of ${this.o.origin.host} is closed (KubeClient.close() was called); make requests before closing it, or build a new client`);
+      if (this.closed)
+        throw new ClientClosedError(
+          `HTTP/2 client of ${this.o.origin.host} is closed (KubeClient.close() was called); make requests before closing it, or build a new client`,
+        );
       // One connection attempt at a time; every waiter races it against its own deadline.
       this.connecting ??= this.connect().finally(() => {
         this.connecting = undefined;
@@ -254,14 +270,17 @@ export class Http2Transport implements Transport {
     const timeoutMs = this.o.readIdleTimeoutMs + this.o.pingTimeoutMs;
     const deadline = AbortSignal.timeout(timeoutMs);
     if (this.first && !this.first.destroyed) sock = this.first;
-    else if (this.tls) sock = await this.tls.connect(origin, ['h2'], deadline).catch((err: unknown) => {
-      throw deadline.aborted ? new DeadConnectionError(`no TLS connection to ${origin.host} within ${timeoutMs} ms`) : err;
-    });
+    else if (this.tls)
+      sock = await this.tls.connect(origin, ['h2'], deadline).catch((err: unknown) => {
+        throw deadline.aborted ? new DeadConnectionError(`no TLS connection to ${origin.host} within ${timeoutMs} ms`) : err;
+      });
     else sock = await plainConnect(origin, deadline, timeoutMs);
     this.first = undefined;
     if ('alpnProtocol' in sock && sock.alpnProtocol !== 'h2') {
       sock.destroy();
-      throw new Http2RefusedError(`${origin.host} did not agree to HTTP/2 (ALPN: ${String(sock.alpnProtocol)}); use transport 'http1' or 'auto'`);
+      throw new Http2RefusedError(
+        `${origin.host} did not agree to HTTP/2 (ALPN: ${String(sock.alpnProtocol)}); use transport 'http1' or 'auto'`,
+      );
     }
     const session = http2.connect(origin, {
       createConnection: () => sock,
@@ -270,7 +289,9 @@ export class Http2Transport implements Transport {
     session.setLocalWindowSize(CONNECTION_WINDOW);
     if (this.closed) {
       session.destroy();
-      throw new ClientClosedError(`HTTP/2 client of ${origin.host} was closed while connecting (KubeClient.close() was called); make requests before closing it, or build a new client`);
+      throw new ClientClosedError(
+        `HTTP/2 client of ${origin.host} was closed while connecting (KubeClient.close() was called); make requests before closing it, or build a new client`,
+      );
     }
     const s = new Session(session, this.o.readIdleTimeoutMs, this.o.pingTimeoutMs, (x) => {
       this.sessions = this.sessions.filter((y) => y !== x);

@@ -2,7 +2,15 @@ import http from 'node:http';
 import https from 'node:https';
 import type { Socket } from 'node:net';
 import { DeadConnectionError } from './errors.js';
-import { TlsSettings, type Transport, type TransportOptions, type TransportRequest, type TransportResponse, hostOf, transportError } from './transport.js';
+import {
+  TlsSettings,
+  type Transport,
+  type TransportOptions,
+  type TransportRequest,
+  type TransportResponse,
+  hostOf,
+  transportError,
+} from './transport.js';
 
 /**
  * HTTP/1.1 over two keep-alive pools: one bounded pool for requests and one unbounded for watches,
@@ -75,7 +83,9 @@ export class Http1Transport implements Transport {
         // Per socket and only once assigned: a dead keep-alive socket reads nothing, ever.
         r.once('socket', (s: Socket) => {
           const onTimeout = (): void => {
-            const err = new DeadConnectionError(`no bytes from ${this.o.origin.host} for ${idleMs} ms on an HTTP/1.1 ${req.watch ? 'watch' : 'request'} socket`);
+            const err = new DeadConnectionError(
+              `no bytes from ${this.o.origin.host} for ${idleMs} ms on an HTTP/1.1 ${req.watch ? 'watch' : 'request'} socket`,
+            );
             res?.destroy(err);
             r.destroy(err);
             this.dropIdleSockets();
@@ -98,7 +108,8 @@ export class Http1Transport implements Transport {
     if (!this.tls) return;
     this.tls.setCertificate(cert, key);
     // Agents copy their options into each new socket's connect call; pooled sockets keep the old certificate until they close.
-    for (const a of [this.requests, this.watches]) Object.assign((a as unknown as { options: https.AgentOptions }).options, this.agentTls());
+    for (const a of [this.requests, this.watches])
+      Object.assign((a as unknown as { options: https.AgentOptions }).options, this.agentTls());
   }
 
   close(): void {

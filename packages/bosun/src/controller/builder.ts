@@ -80,8 +80,17 @@ export class ControllerBuilder {
   }
 
   /** Any other type: `map` says which primary objects a change concerns. */
-  watches<T extends KubeObject>(type: ResourceType, map: (obj: T) => { namespace?: string; name: string }[], opts: WatchesOptions = {}): this {
-    this.watchList.push({ type, map: map as (obj: KubeObject) => { namespace?: string; name: string }[], predicates: opts.predicates ?? [], labels: opts.labels });
+  watches<T extends KubeObject>(
+    type: ResourceType,
+    map: (obj: T) => { namespace?: string; name: string }[],
+    opts: WatchesOptions = {},
+  ): this {
+    this.watchList.push({
+      type,
+      map: map as (obj: KubeObject) => { namespace?: string; name: string }[],
+      predicates: opts.predicates ?? [],
+      labels: opts.labels,
+    });
     return this;
   }
 
@@ -113,7 +122,10 @@ export class ControllerBuilder {
    * state between reconciles: each manager calls it once and gets its own.
    */
   setup(factory: () => Reconciler): ControllerSpec {
-    if (!this.forType) throw new ControllerDeclarationError(`controller '${this.name}': call .for(<type>) before .reconcile() or .setup(); it names the type this controller reconciles`);
+    if (!this.forType)
+      throw new ControllerDeclarationError(
+        `controller '${this.name}': call .for(<type>) before .reconcile() or .setup(); it names the type this controller reconciles`,
+      );
     return {
       name: this.name,
       forType: this.forType,

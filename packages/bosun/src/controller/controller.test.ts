@@ -93,7 +93,13 @@ void test('changes from a source reach the reconciler once the source has synced
     drain.abort();
     return Promise.resolve();
   });
-  ctrl.watch(src, (c) => [{ namespace: c.object.metadata.namespace, name: c.object.metadata.name ?? '', key: `${c.object.metadata.namespace}/${c.object.metadata.name}` }]);
+  ctrl.watch(src, (c) => [
+    {
+      namespace: c.object.metadata.namespace,
+      name: c.object.metadata.name ?? '',
+      key: `${c.object.metadata.namespace}/${c.object.metadata.name}`,
+    },
+  ]);
   const run = ctrl.start(drain.signal);
   src.push(configMap('ns', 'a'));
   src.markSynced();
@@ -108,18 +114,68 @@ void test('decide gives every reconcile outcome one meaning', () => {
   const cases: [string, Parameters<typeof decide>[0], Pick<Decision, 'result' | 'next'>, keyof ControllerLogger | undefined][] = [
     ['nothing returned', { ok: true, result: undefined }, { result: 'success', next: { then: 'wait-for-change' } }, undefined],
     ['empty result', { ok: true, result: {} }, { result: 'success', next: { then: 'wait-for-change' } }, undefined],
-    ['requeueAfterMs 250', { ok: true, result: { requeueAfterMs: 250 } }, { result: 'requeue_after', next: { then: 'requeue-after', delayMs: 250 } }, undefined],
+    [
+      'requeueAfterMs 250',
+      { ok: true, result: { requeueAfterMs: 250 } },
+      { result: 'requeue_after', next: { then: 'requeue-after', delayMs: 250 } },
+      undefined,
+    ],
     ['requeueAfterMs 0', { ok: true, result: { requeueAfterMs: 0 } }, { result: 'success', next: { then: 'wait-for-change' } }, undefined],
-    ['requeueAfterMs -1', { ok: true, result: { requeueAfterMs: -1 } }, { result: 'success', next: { then: 'wait-for-change' } }, undefined],
-    ['requeueAfterMs NaN', { ok: true, result: { requeueAfterMs: Number.NaN } }, { result: 'success', next: { then: 'wait-for-change' } }, undefined],
-    ['PermanentError', { ok: false, error: new PermanentError('NoRoute', 'no route'), aborted: false }, { result: 'error', next: { then: 'wait-for-change' } }, 'warn'],
-    ['TemporaryError', { ok: false, error: new TemporaryError('busy', 700), aborted: false }, { result: 'error', next: { then: 'backoff', minDelayMs: 700 } }, 'info'],
-    ['409 conflict', { ok: false, error: conflict, aborted: false }, { result: 'error', next: { then: 'backoff', minDelayMs: 0 } }, 'debug'],
-    ['429 with Retry-After', { ok: false, error: throttled, aborted: false }, { result: 'error', next: { then: 'backoff', minDelayMs: 3000 } }, 'warn'],
-    ['500 without Retry-After', { ok: false, error: unavailable, aborted: false }, { result: 'error', next: { then: 'backoff', minDelayMs: 0 } }, 'error'],
-    ['plain Error', { ok: false, error: new Error('boom'), aborted: false }, { result: 'error', next: { then: 'backoff', minDelayMs: 0 } }, 'error'],
+    [
+      'requeueAfterMs -1',
+      { ok: true, result: { requeueAfterMs: -1 } },
+      { result: 'success', next: { then: 'wait-for-change' } },
+      undefined,
+    ],
+    [
+      'requeueAfterMs NaN',
+      { ok: true, result: { requeueAfterMs: Number.NaN } },
+      { result: 'success', next: { then: 'wait-for-change' } },
+      undefined,
+    ],
+    [
+      'PermanentError',
+      { ok: false, error: new PermanentError('NoRoute', 'no route'), aborted: false },
+      { result: 'error', next: { then: 'wait-for-change' } },
+      'warn',
+    ],
+    [
+      'TemporaryError',
+      { ok: false, error: new TemporaryError('busy', 700), aborted: false },
+      { result: 'error', next: { then: 'backoff', minDelayMs: 700 } },
+      'info',
+    ],
+    [
+      '409 conflict',
+      { ok: false, error: conflict, aborted: false },
+      { result: 'error', next: { then: 'backoff', minDelayMs: 0 } },
+      'debug',
+    ],
+    [
+      '429 with Retry-After',
+      { ok: false, error: throttled, aborted: false },
+      { result: 'error', next: { then: 'backoff', minDelayMs: 3000 } },
+      'warn',
+    ],
+    [
+      '500 without Retry-After',
+      { ok: false, error: unavailable, aborted: false },
+      { result: 'error', next: { then: 'backoff', minDelayMs: 0 } },
+      'error',
+    ],
+    [
+      'plain Error',
+      { ok: false, error: new Error('boom'), aborted: false },
+      { result: 'error', next: { then: 'backoff', minDelayMs: 0 } },
+      'error',
+    ],
     ['thrown string', { ok: false, error: 'boom', aborted: false }, { result: 'error', next: { then: 'backoff', minDelayMs: 0 } }, 'error'],
-    ['error after the signal aborted', { ok: false, error: new Error('aborted'), aborted: true }, { result: 'error', next: { then: 'wait-for-change' } }, 'info'],
+    [
+      'error after the signal aborted',
+      { ok: false, error: new Error('aborted'), aborted: true },
+      { result: 'error', next: { then: 'wait-for-change' } },
+      'info',
+    ],
   ];
   for (const [name, outcome, want, level] of cases) {
     const got = decide(outcome);
@@ -134,7 +190,14 @@ void test('the controller carries out the decision: requeue after a delay, back 
   const runs: string[] = [];
   const results: string[] = [];
   const ctrl = new Controller(
-    { name: 'decisions', workers: 1, logger: quiet, clock, rateLimiter: new ItemExponentialRateLimiter(), observer: { reconcileDone: (_c, r) => results.push(r) } },
+    {
+      name: 'decisions',
+      workers: 1,
+      logger: quiet,
+      clock,
+      rateLimiter: new ItemExponentialRateLimiter(),
+      observer: { reconcileDone: (_c, r) => results.push(r) },
+    },
     (req) => {
       runs.push(req.key);
       const n = runs.filter((k) => k === req.key).length;
@@ -169,7 +232,11 @@ interface Held {
   release: () => void;
 }
 
-function holdingController(opts: { workers?: number; onActive?: (n: number) => void }): { ctrl: Controller; held: Held[]; finished: string[] } {
+function holdingController(opts: { workers?: number; onActive?: (n: number) => void }): {
+  ctrl: Controller;
+  held: Held[];
+  finished: string[];
+} {
   const held: Held[] = [];
   const finished: string[] = [];
   const ctrl = new Controller(
@@ -335,12 +402,27 @@ void test('while a cache it reads is behind, a controller starts no reconcile an
   const pods = new LaggingSource('pods');
   const runs: string[] = [];
   const held: string[][] = [];
-  const ctrl = new Controller({ name: 'message', workers: 4, logger: quiet, clock, observer: { reconcilesHeld: (_c, behind) => held.push(behind) } }, (req) => {
-    runs.push(req.key);
-    return Promise.resolve();
-  });
-  ctrl.watch(messages, (c) => [{ key: `${c.object.metadata.namespace}/${c.object.metadata.name}`, namespace: c.object.metadata.namespace, name: c.object.metadata.name! }]);
-  ctrl.watch(pods, (c) => [{ key: `${c.object.metadata.namespace}/${c.object.metadata.name!.replace(/-pod$/, '')}`, namespace: c.object.metadata.namespace, name: c.object.metadata.name!.replace(/-pod$/, '') }]);
+  const ctrl = new Controller(
+    { name: 'message', workers: 4, logger: quiet, clock, observer: { reconcilesHeld: (_c, behind) => held.push(behind) } },
+    (req) => {
+      runs.push(req.key);
+      return Promise.resolve();
+    },
+  );
+  ctrl.watch(messages, (c) => [
+    {
+      key: `${c.object.metadata.namespace}/${c.object.metadata.name}`,
+      namespace: c.object.metadata.namespace,
+      name: c.object.metadata.name!,
+    },
+  ]);
+  ctrl.watch(pods, (c) => [
+    {
+      key: `${c.object.metadata.namespace}/${c.object.metadata.name!.replace(/-pod$/, '')}`,
+      namespace: c.object.metadata.namespace,
+      name: c.object.metadata.name!.replace(/-pod$/, ''),
+    },
+  ]);
   const drain = new AbortController();
   const run = ctrl.start(drain.signal);
   await settle();
@@ -408,14 +490,25 @@ void test('a cache behind for longer than maxHoldMs holds reconciles no more, wi
 });
 
 function refused(): TransportError {
-  return new TransportError({ verb: 'apply', kind: 'Pod', namespace: 'ns', name: 'x' }, Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:6443'), { code: 'ECONNREFUSED' }));
+  return new TransportError(
+    { verb: 'apply', kind: 'Pod', namespace: 'ns', name: 'x' },
+    Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:6443'), { code: 'ECONNREFUSED' }),
+  );
 }
 
 void test('a failure with no answer from the server (refused, reset, dead connection) is retried without the shared bucket; a timeout or an answer is not', () => {
   const next = (error: unknown): Decision['next'] => decide({ ok: false, error, aborted: false }).next;
   assert.deepEqual(next(refused()), { then: 'backoff', minDelayMs: 0, unanswered: true });
-  assert.deepEqual(next(new Error('reconcile of ns/x failed', { cause: refused() })), { then: 'backoff', minDelayMs: 0, unanswered: true }, 'found through a cause chain');
-  assert.deepEqual(next(new TransportError({ verb: 'get' }, new Error('stream reset'), { unprocessed: true })), { then: 'backoff', minDelayMs: 0, unanswered: true });
+  assert.deepEqual(
+    next(new Error('reconcile of ns/x failed', { cause: refused() })),
+    { then: 'backoff', minDelayMs: 0, unanswered: true },
+    'found through a cause chain',
+  );
+  assert.deepEqual(next(new TransportError({ verb: 'get' }, new Error('stream reset'), { unprocessed: true })), {
+    then: 'backoff',
+    minDelayMs: 0,
+    unanswered: true,
+  });
   // A slow server may be working on the request: its retries keep the bucket.
   assert.deepEqual(next(new TransportError({ verb: 'get' }, new RequestTimeoutError(60_000))), { then: 'backoff', minDelayMs: 0 });
   assert.deepEqual(next(new ApiError({ verb: 'get' }, 500, undefined)), { then: 'backoff', minDelayMs: 0 });

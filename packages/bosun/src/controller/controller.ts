@@ -167,7 +167,13 @@ export class Controller {
       this.overdue.add(source);
       const err = source.lastError?.();
       this.log.warn(
-        { controller: this.name, cache: source.name, behindMs: now - since, maxHoldMs: this.maxHoldMs, err: err instanceof Error ? err.message : err === undefined ? undefined : String(err) },
+        {
+          controller: this.name,
+          cache: source.name,
+          behindMs: now - since,
+          maxHoldMs: this.maxHoldMs,
+          err: err instanceof Error ? err.message : err === undefined ? undefined : String(err),
+        },
         'a cache this controller reads is still behind after maxHoldMs; reconciling on what it has until its watch recovers',
       );
     }
@@ -187,7 +193,10 @@ export class Controller {
       return;
     }
     if (this.holdStartedAt !== undefined) {
-      this.log.info({ controller: this.name, heldMs: Math.round(this.clock.now() - this.holdStartedAt), waiting: this.heldWorkers.length }, 'caches caught up; resuming reconciles');
+      this.log.info(
+        { controller: this.name, heldMs: Math.round(this.clock.now() - this.holdStartedAt), waiting: this.heldWorkers.length },
+        'caches caught up; resuming reconciles',
+      );
       this.holdStartedAt = undefined;
       this.observer?.reconcilesHeld?.(this.name, []);
     }
@@ -244,12 +253,19 @@ export class Controller {
     drain.addEventListener('abort', onDrain, { once: true });
     kill?.addEventListener('abort', onKill, { once: true });
     try {
-      const workers = Promise.all(Array.from({ length: this.workers }, () => this.worker(reconciles.signal, stopped))).then(() => 'drained' as const);
+      const workers = Promise.all(Array.from({ length: this.workers }, () => this.worker(reconciles.signal, stopped))).then(
+        () => 'drained' as const,
+      );
       const how = await Promise.race([workers, whenKilled]);
       if (how === 'killed') {
         // Abandoned reconciles still settle later; a failure then has nobody left to report to but the log.
-        workers.catch((err: unknown) => this.log.error({ controller: this.name, err: (err as Error).message }, 'worker failed after the controller was killed'));
-        this.log.warn({ controller: this.name, abandoned: this.inFlight }, 'workers killed; in-flight reconciles were aborted and not waited for');
+        workers.catch((err: unknown) =>
+          this.log.error({ controller: this.name, err: (err as Error).message }, 'worker failed after the controller was killed'),
+        );
+        this.log.warn(
+          { controller: this.name, abandoned: this.inFlight },
+          'workers killed; in-flight reconciles were aborted and not waited for',
+        );
       } else {
         this.log.info({ controller: this.name }, 'workers stopped');
       }
@@ -335,7 +351,8 @@ export interface Decision {
    * `backoff`: retry after the key's next backoff step, but not sooner than `minDelayMs`; `unanswered`
    *   when the server never answered, so the step is the queue limiter's `whenUnanswered`.
    */
-  next: { then: 'wait-for-change' } | { then: 'requeue-after'; delayMs: number } | { then: 'backoff'; minDelayMs: number; unanswered?: true };
+  next:
+    { then: 'wait-for-change' } | { then: 'requeue-after'; delayMs: number } | { then: 'backoff'; minDelayMs: number; unanswered?: true };
   /** The line to log, if the outcome deserves one. */
   log?: { level: keyof ControllerLogger; msg: string; fields: Record<string, unknown> };
 }
@@ -364,27 +381,47 @@ export function decide(outcome: ReconcileOutcome): Decision {
   const err = outcome.error;
   const message = err instanceof Error ? err.message : String(err);
   if (outcome.aborted) {
-    return { result: 'error', next: { then: 'wait-for-change' }, log: { level: 'info', msg: 'reconcile interrupted by shutdown', fields: { err: message } } };
+    return {
+      result: 'error',
+      next: { then: 'wait-for-change' },
+      log: { level: 'info', msg: 'reconcile interrupted by shutdown', fields: { err: message } },
+    };
   }
   if (err instanceof PermanentError) {
     return {
       result: 'error',
       next: { then: 'wait-for-change' },
-      log: { level: 'warn', msg: 'reconcile failed permanently; not retrying until the object changes', fields: { reason: err.reason, err: message } },
+      log: {
+        level: 'warn',
+        msg: 'reconcile failed permanently; not retrying until the object changes',
+        fields: { reason: err.reason, err: message },
+      },
     };
   }
   if (err instanceof TemporaryError) {
-    return { result: 'error', next: { then: 'backoff', minDelayMs: err.delayMs }, log: { level: 'info', msg: 'reconcile will be retried', fields: { err: message, retryInMs: err.delayMs } } };
+    return {
+      result: 'error',
+      next: { then: 'backoff', minDelayMs: err.delayMs },
+      log: { level: 'info', msg: 'reconcile will be retried', fields: { err: message, retryInMs: err.delayMs } },
+    };
   }
   if (err instanceof ApiError && err.status === 409) {
-    return { result: 'error', next: { then: 'backoff', minDelayMs: 0 }, log: { level: 'debug', msg: 'conflict; retrying', fields: { err: message } } };
+    return {
+      result: 'error',
+      next: { then: 'backoff', minDelayMs: 0 },
+      log: { level: 'debug', msg: 'conflict; retrying', fields: { err: message } },
+    };
   }
   if (err instanceof ApiError && err.retryAfterSeconds !== undefined) {
     const retryAfterMs = err.retryAfterSeconds * 1000;
     return {
       result: 'error',
       next: { then: 'backoff', minDelayMs: retryAfterMs },
-      log: { level: 'warn', msg: 'the API server asked to retry later; retrying after its Retry-After', fields: { err: message, status: err.status, retryAfterMs } },
+      log: {
+        level: 'warn',
+        msg: 'the API server asked to retry later; retrying after its Retry-After',
+        fields: { err: message, status: err.status, retryAfterMs },
+      },
     };
   }
   if (unanswered(err)) {
@@ -394,7 +431,11 @@ export function decide(outcome: ReconcileOutcome): Decision {
       log: { level: 'warn', msg: 'reconcile failed: the API server did not answer; retrying with backoff', fields: { err: message } },
     };
   }
-  return { result: 'error', next: { then: 'backoff', minDelayMs: 0 }, log: { level: 'error', msg: 'reconcile failed; retrying with backoff', fields: { err: message } } };
+  return {
+    result: 'error',
+    next: { then: 'backoff', minDelayMs: 0 },
+    log: { level: 'error', msg: 'reconcile failed; retrying with backoff', fields: { err: message } },
+  };
 }
 
 /**

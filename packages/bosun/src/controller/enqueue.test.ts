@@ -42,7 +42,10 @@ test('enqueueOwner ignores owners of another kind and keys cluster-scoped owners
 });
 
 test('enqueueMapped: a label change that re-targets the mapping wakes the old target and the new one, once each', () => {
-  const map = (o: KubeObject) => [{ namespace: 'ns', name: o.metadata.labels?.app ?? 'none' }, { namespace: 'ns', name: 'always' }];
+  const map = (o: KubeObject) => [
+    { namespace: 'ns', name: o.metadata.labels?.app ?? 'none' },
+    { namespace: 'ns', name: 'always' },
+  ];
   const reqs = enqueueMapped(map)({ type: 'update', old: pod(undefined, { app: 'x' }), object: pod(undefined, { app: 'y' }) });
   assert.deepEqual(keys(reqs), ['ns/always', 'ns/x', 'ns/y']);
 });

@@ -44,7 +44,11 @@ void test('a leader frozen past its renew deadline between a read and a write do
       // Frozen past the renew deadline and the lease duration: another replica could have taken over.
       freezeProcess(TIMING.leaseDurationMs + 1_000);
       outcome = await ctx.client
-        .create(ConfigMap, { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'written-after-freeze', namespace: ns }, data: {} }, { signal: ctx.signal })
+        .create(
+          ConfigMap,
+          { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'written-after-freeze', namespace: ns }, data: {} },
+          { signal: ctx.signal },
+        )
         .then(
           () => 'sent and accepted',
           (err: unknown) => err,

@@ -42,7 +42,9 @@ export function parseAddress(address: string, what = 'bind address'): { host: st
   const m = /^(?:\[([^\]]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(address);
   const port = m ? Number(m[3]) : NaN;
   if (!m || port > 65535) {
-    throw new InvalidAddressError(`${what} '${address}' is invalid; use 'host:port', ':port' (all interfaces), ':0' (any free port) or '0' (disabled)`);
+    throw new InvalidAddressError(
+      `${what} '${address}' is invalid; use 'host:port', ':port' (all interfaces), ':0' (any free port) or '0' (disabled)`,
+    );
   }
   return { host: m[1] ?? m[2] ?? '', port };
 }
@@ -230,7 +232,9 @@ export class HealthChecks {
 
 function add(map: Map<string, HealthCheck>, what: string, name: string, check: HealthCheck): void {
   if (!/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/i.test(name)) {
-    throw new HealthCheckNameError(`${what} check name '${name}' is invalid; use letters, digits, '-' and '.', as it becomes a URL path segment`);
+    throw new HealthCheckNameError(
+      `${what} check name '${name}' is invalid; use letters, digits, '-' and '.', as it becomes a URL path segment`,
+    );
   }
   if (map.has(name)) throw new HealthCheckNameError(`${what} check '${name}' is already registered; give each check a distinct name`);
   map.set(name, check);

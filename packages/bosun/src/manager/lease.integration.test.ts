@@ -102,7 +102,11 @@ void test('two electors: exactly one leads; release hands over at once', async (
   const took = Date.now() - releasedAt;
   // A released lease is free at once; waiting out the 2 s lease would mean release did not work.
   assert.ok(took < TIMING.leaseDurationMs, `takeover after release took ${took} ms`);
-  assert.deepEqual(leader.log.map((l) => l.event), ['started'], 'release is not a loss: onStoppedLeading is not called');
+  assert.deepEqual(
+    leader.log.map((l) => l.event),
+    ['started'],
+    'release is not a loss: onStoppedLeading is not called',
+  );
   const after = await readLease('lock-release');
   assert.equal(after.spec?.holderIdentity, follower === a ? 'replica-a' : 'replica-b');
   assert.equal(after.spec?.leaseTransitions, 1);
@@ -122,7 +126,10 @@ void test('a leader that stops renewing steps down; the other takes over only af
   a.partitioned.on = true;
   assert.equal(await a.run, 'lost');
   const stoppedAt = a.log.find((l) => l.event === 'stopped')?.at ?? NaN;
-  assert.ok(stoppedAt - cutAt <= TIMING.renewDeadlineMs + TIMING.retryPeriodMs + 200, `stepped down ${stoppedAt - cutAt} ms after the partition`);
+  assert.ok(
+    stoppedAt - cutAt <= TIMING.renewDeadlineMs + TIMING.retryPeriodMs + 200,
+    `stepped down ${stoppedAt - cutAt} ms after the partition`,
+  );
 
   await eventually('b takes over', async () => (b.elector.isLeader() ? true : undefined), 10_000, 20);
   const startedAt = b.log.find((l) => l.event === 'started')?.at ?? NaN;

@@ -105,7 +105,8 @@ class FakeLeaseApi {
 
   update(_t: unknown, obj: Lease): Promise<Lease> {
     return this.gate(() => {
-      if (obj.metadata.resourceVersion !== this.lease?.metadata.resourceVersion) throw new ApiError({ verb: 'update', kind: 'Lease' }, 409, { reason: 'Conflict' });
+      if (obj.metadata.resourceVersion !== this.lease?.metadata.resourceVersion)
+        throw new ApiError({ verb: 'update', kind: 'Lease' }, 409, { reason: 'Conflict' });
       return this.stamp(obj);
     });
   }
@@ -134,7 +135,12 @@ async function drive(clock: FakeClock, stepMs: number, done: () => boolean, maxS
   }
 }
 
-function elector(api: FakeLeaseApi, clock: FakeClock, events: string[], timing = { leaseDurationMs: 15_000, renewDeadlineMs: 10_000, retryPeriodMs: 2_000 }): LeaderElector {
+function elector(
+  api: FakeLeaseApi,
+  clock: FakeClock,
+  events: string[],
+  timing = { leaseDurationMs: 15_000, renewDeadlineMs: 10_000, retryPeriodMs: 2_000 },
+): LeaderElector {
   return new LeaderElector(api.asClient(), {
     namespace: 'x',
     name: 'y',
@@ -234,10 +240,17 @@ void test('a wall-clock step backward does not hide failed renews', async () => 
 });
 
 /** A clock whose `now()` can jump ahead without firing its timers, as a process frozen by SIGSTOP sees time when it resumes. */
-function freezableClock(clock: FakeClock): { clock: { now(): number; setTimeout(fn: () => void, ms: number): unknown; clearTimeout(h: unknown): void }; freeze(ms: number): void } {
+function freezableClock(clock: FakeClock): {
+  clock: { now(): number; setTimeout(fn: () => void, ms: number): unknown; clearTimeout(h: unknown): void };
+  freeze(ms: number): void;
+} {
   let frozen = 0;
   return {
-    clock: { now: () => clock.now() + frozen, setTimeout: (fn, ms) => clock.setTimeout(fn, ms), clearTimeout: (h) => clock.clearTimeout(h) },
+    clock: {
+      now: () => clock.now() + frozen,
+      setTimeout: (fn, ms) => clock.setTimeout(fn, ms),
+      clearTimeout: (h) => clock.clearTimeout(h),
+    },
     freeze: (ms) => (frozen += ms),
   };
 }

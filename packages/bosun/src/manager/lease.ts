@@ -99,15 +99,24 @@ export class LeaderElector {
     this.retryMs = opts.retryPeriodMs ?? 2_000;
     this.clock = opts.clock ?? realClock;
     this.wallClock = opts.wallClock ?? Date.now;
-    if (!opts.namespace || !opts.name) throw new LeaderElectionConfigError('leader election needs the Lease namespace and name (e.g. --leader-election-namespace)');
-    if (!opts.identity) throw new LeaderElectionConfigError(`leader election on Lease ${opts.namespace}/${opts.name} needs a non-empty identity, unique per replica`);
+    if (!opts.namespace || !opts.name)
+      throw new LeaderElectionConfigError('leader election needs the Lease namespace and name (e.g. --leader-election-namespace)');
+    if (!opts.identity)
+      throw new LeaderElectionConfigError(
+        `leader election on Lease ${opts.namespace}/${opts.name} needs a non-empty identity, unique per replica`,
+      );
     if (this.leaseMs <= this.renewDeadlineMs) {
-      throw new LeaderElectionConfigError(`leaseDurationMs (${this.leaseMs}) must be greater than renewDeadlineMs (${this.renewDeadlineMs}), or a stalled leader could overlap its successor`);
+      throw new LeaderElectionConfigError(
+        `leaseDurationMs (${this.leaseMs}) must be greater than renewDeadlineMs (${this.renewDeadlineMs}), or a stalled leader could overlap its successor`,
+      );
     }
     if (this.renewDeadlineMs <= JITTER_FACTOR * this.retryMs) {
-      throw new LeaderElectionConfigError(`renewDeadlineMs (${this.renewDeadlineMs}) must be greater than ${JITTER_FACTOR} × retryPeriodMs (${this.retryMs}) to allow at least one retry`);
+      throw new LeaderElectionConfigError(
+        `renewDeadlineMs (${this.renewDeadlineMs}) must be greater than ${JITTER_FACTOR} × retryPeriodMs (${this.retryMs}) to allow at least one retry`,
+      );
     }
-    if (this.leaseMs < 1000) throw new LeaderElectionConfigError(`leaseDurationMs (${this.leaseMs}) must be at least 1000: the Lease stores whole seconds`);
+    if (this.leaseMs < 1000)
+      throw new LeaderElectionConfigError(`leaseDurationMs (${this.leaseMs}) must be at least 1000: the Lease stores whole seconds`);
     this.log = (opts.logger ?? silentLogger()).child({ lease: `${opts.namespace}/${opts.name}`, identity: opts.identity });
     opts.metrics?.leader(opts.name, false);
   }
@@ -364,7 +373,13 @@ export class LeaderElector {
   /** Tracks when the lease record last changed, by our monotonic clock, and reports holder changes. */
   private observe(lease: Lease): void {
     const spec = lease.spec ?? {};
-    const raw = JSON.stringify([spec.holderIdentity ?? '', spec.renewTime ?? '', spec.acquireTime ?? '', spec.leaseTransitions ?? 0, spec.leaseDurationSeconds ?? 0]);
+    const raw = JSON.stringify([
+      spec.holderIdentity ?? '',
+      spec.renewTime ?? '',
+      spec.acquireTime ?? '',
+      spec.leaseTransitions ?? 0,
+      spec.leaseDurationSeconds ?? 0,
+    ]);
     if (raw !== this.observedRaw) {
       this.observedRaw = raw;
       this.observedAt = this.clock.now();

@@ -91,7 +91,10 @@ void test('on SIGTERM the Lease stays with this replica, renewed, until the in-f
   const released = await readLease('drain-lock');
   assert.equal(released.spec?.holderIdentity ?? '', '', 'released after the drain');
   assert.ok(b.state.finishedAt > 0);
-  assert.ok(Date.parse(released.spec?.renewTime ?? '') >= b.state.finishedAt - 1000, 'the release was written after the reconcile finished');
+  assert.ok(
+    Date.parse(released.spec?.renewTime ?? '') >= b.state.finishedAt - 1000,
+    'the release was written after the reconcile finished',
+  );
 });
 
 void test('losing the Lease aborts the in-flight reconcile at once and start() rejects with LeaderElectionLostError', async () => {
@@ -109,7 +112,10 @@ void test('losing the Lease aborts the in-flight reconcile at once and start() r
   // Another replica takes the Lease over (as after a partition): the next renew sees it.
   const l = await readLease('lost-lock');
   const takenAt = Date.now();
-  await admin.update<Lease>(Lease, { ...l, spec: { ...l.spec, holderIdentity: 'usurper', leaseTransitions: (l.spec?.leaseTransitions ?? 0) + 1 } });
+  await admin.update<Lease>(Lease, {
+    ...l,
+    spec: { ...l.spec, holderIdentity: 'usurper', leaseTransitions: (l.spec?.leaseTransitions ?? 0) + 1 },
+  });
   await eventually('the reconcile signal to abort', async () => (signal.aborted ? true : undefined), 10_000, 20);
   assert.ok(b.state.abortedAt - takenAt <= TIMING.retryPeriodMs * 2 + 1000, `aborted ${b.state.abortedAt - takenAt} ms after the takeover`);
   const err = await outcome;
@@ -140,7 +146,11 @@ void test('a drain longer than shutdownTimeoutMs is cut at the timeout: the reco
 void test('a kind whose CRD is not installed fails start() at the cache-sync timeout, naming the kind, the verb and the fix', async () => {
   const Widget = { group: 'nowhere.bosun.dev', version: 'v1', kind: 'Widget', plural: 'widgets', namespaced: true };
   const mgr = manager({ cacheSyncTimeoutMs: 2_000 });
-  mgr.add(controller('widgets').for(Widget).reconcile(async () => {}));
+  mgr.add(
+    controller('widgets')
+      .for(Widget)
+      .reconcile(async () => {}),
+  );
   const t0 = Date.now();
   const err = await mgr.start(new AbortController().signal).then(
     () => undefined,
@@ -165,14 +175,25 @@ void test('metrics: active workers follow the running reconcile; cache objects c
   await b.running;
   const active = (n: number) => new RegExp(`^controller_runtime_active_workers\\{controller="${b.spec.name}"\\} ${n}$`, 'm');
   // Reconciles of the namespace's other ConfigMaps return at once; the blocked one stays.
-  await eventually('active workers at 1 while the reconcile blocks', async () => (active(1).test(await mgr.metrics.metricsText()) ? true : undefined), 10_000);
+  await eventually(
+    'active workers at 1 while the reconcile blocks',
+    async () => (active(1).test(await mgr.metrics.metricsText()) ? true : undefined),
+    10_000,
+  );
   const inNamespace = (await admin.list(ConfigMap, { namespace: ns })).items.length;
   await eventually(
     `bosun_cache_objects{resource="configmaps"} ${inNamespace}`,
-    async () => (new RegExp(`^bosun_cache_objects\\{resource="configmaps"\\} ${inNamespace}$`, 'm').test(await mgr.metrics.metricsText()) ? true : undefined),
+    async () =>
+      new RegExp(`^bosun_cache_objects\\{resource="configmaps"\\} ${inNamespace}$`, 'm').test(await mgr.metrics.metricsText())
+        ? true
+        : undefined,
     10_000,
   );
-  assert.match(await mgr.metrics.metricsText(), new RegExp(`^controller_runtime_max_concurrent_reconciles\\{controller="${b.spec.name}"\\} 16$`, 'm'), 'the default worker count');
+  assert.match(
+    await mgr.metrics.metricsText(),
+    new RegExp(`^controller_runtime_max_concurrent_reconciles\\{controller="${b.spec.name}"\\} 16$`, 'm'),
+    'the default worker count',
+  );
   b.letGo();
   await eventually('active workers back to 0', async () => (active(0).test(await mgr.metrics.metricsText()) ? true : undefined), 10_000);
   ac.abort();
@@ -182,7 +203,11 @@ void test('metrics: active workers follow the running reconcile; cache objects c
 void test('watch restarts are counted under the resource that failed, not *', async () => {
   const Gadget = { group: 'nowhere.bosun.dev', version: 'v1', kind: 'Gadget', plural: 'gadgets', namespaced: true };
   const mgr = manager({ cacheSyncTimeoutMs: 1_500 });
-  mgr.add(controller('gadgets').for(Gadget).reconcile(async () => {}));
+  mgr.add(
+    controller('gadgets')
+      .for(Gadget)
+      .reconcile(async () => {}),
+  );
   await assert.rejects(mgr.start(new AbortController().signal), CacheSyncTimeoutError);
   const text = await mgr.metrics.metricsText();
   assert.match(text, /^bosun_watch_restarts_total\{resource="gadgets\.nowhere\.bosun\.dev",reason="error"\} [1-9]\d*$/m);
@@ -190,14 +215,20 @@ void test('watch restarts are counted under the resource that failed, not *', as
 });
 
 void test('Events recorded by the last reconcile are written before start() returns', async () => {
-  const cm = await admin.create(ConfigMap, { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'eventer', namespace: ns }, data: { a: '1' } });
+  const cm = await admin.create(ConfigMap, {
+    apiVersion: 'v1',
+    kind: 'ConfigMap',
+    metadata: { name: 'eventer', namespace: ns },
+    data: { a: '1' },
+  });
   const ac = new AbortController();
   const spec = controller('eventer')
     .for(ConfigMap)
     .reconcile(async (req, ctx) => {
       if (req.name !== 'eventer' || ac.signal.aborted) return;
       // Many objects, so neither the spam filter nor aggregation folds them: 100 separate writes.
-      for (let i = 0; i < 100; i++) ctx.events.normal({ ...cm, metadata: { ...cm.metadata, name: `eventer-${i}`, uid: `uid-${i}` } }, 'Tested', `event ${i}`);
+      for (let i = 0; i < 100; i++)
+        ctx.events.normal({ ...cm, metadata: { ...cm.metadata, name: `eventer-${i}`, uid: `uid-${i}` } }, 'Tested', `event ${i}`);
       // Stop at once: the Events are still being written when the drain begins.
       ac.abort();
     });

@@ -120,7 +120,8 @@ function explainUnsynced(k: UnsyncedKind): string {
   const err = k.error;
   if (err instanceof ApiError) {
     const failed = `cannot ${err.target.verb} ${k.resource}: ${err.status}${err.reason ? ` ${err.reason}` : ''}`;
-    if (err.status === 403) return `${failed}; grant list and watch on ${k.resource} to the ServiceAccount the operator runs as (bosun generate writes the RBAC into config/rbac)`;
+    if (err.status === 403)
+      return `${failed}; grant list and watch on ${k.resource} to the ServiceAccount the operator runs as (bosun generate writes the RBAC into config/rbac)`;
     if (err.status === 404) return `${failed}: the CRD is not installed or does not serve this version (kubectl apply -f config/crd)`;
     if (err.status === 401) return `${failed}: the credentials were refused; check the kubeconfig or the ServiceAccount token`;
     return `${failed}: ${err.body?.message ?? err.message}`;
@@ -171,22 +172,39 @@ export class Manager {
             onRestart: (reason, info) => {
               this.metrics.watchRestarted(resource, reason);
               if (info.error !== undefined) this.watchErrors.set(resource, info.error);
-              if (info.error) this.log.warn({ resource, reason, delayMs: info.delayMs, err: describeWatchError(resource, info.error) }, 'watch restarting');
+              if (info.error)
+                this.log.warn(
+                  { resource, reason, delayMs: info.delayMs, err: describeWatchError(resource, info.error) },
+                  'watch restarting',
+                );
             },
             onList: () => this.watchErrors.delete(resource),
           },
         };
       },
-      onSubscriberError: (err, type, change) => this.log.error({ kind: type.kind, event: change.type, key: keyOf(change.object), err: (err as Error).message }, 'change subscriber failed'),
-      onObjectError: (err, type, obj) => this.log.error({ kind: type.kind, key: keyOf(obj), err: (err as Error).message }, 'object skipped: the cache transform or an indexer threw'),
+      onSubscriberError: (err, type, change) =>
+        this.log.error(
+          { kind: type.kind, event: change.type, key: keyOf(change.object), err: (err as Error).message },
+          'change subscriber failed',
+        ),
+      onObjectError: (err, type, obj) =>
+        this.log.error(
+          { kind: type.kind, key: keyOf(obj), err: (err as Error).message },
+          'object skipped: the cache transform or an indexer threw',
+        ),
     });
     this.recorder = new EventRecorder(this.client, { component: this.fieldManager, logger: this.log });
-    this.metrics.cacheObjectsFrom(() => this.caches.entries().map((e) => ({ resource: resourceName(e.type), count: e.informer.store.size })));
+    this.metrics.cacheObjectsFrom(() =>
+      this.caches.entries().map((e) => ({ resource: resourceName(e.type), count: e.informer.store.size })),
+    );
   }
 
   /** Adds a controller declared with `controller(name).for(...)...reconcile(fn)`. */
   add(spec: ControllerSpec): this {
-    if (this.specs.some((s) => s.name === spec.name)) throw new DuplicateControllerError(`a controller named '${spec.name}' is already added; controller names must be unique (rename one in controller('<name>'))`);
+    if (this.specs.some((s) => s.name === spec.name))
+      throw new DuplicateControllerError(
+        `a controller named '${spec.name}' is already added; controller names must be unique (rename one in controller('<name>'))`,
+      );
     this.specs.push(spec);
     const reconcile = spec.setup();
     const { watches } = spec;
@@ -199,15 +217,26 @@ export class Manager {
         workers,
         logger: this.log,
         queueMetrics: this.metrics.queueHooks(spec.name),
-        observer: { reconcileDone: (c, r, s) => this.metrics.reconcileDone(c, r, s), workersActive: (c, n) => this.metrics.workersActive(c, n) },
+        observer: {
+          reconcileDone: (c, r, s) => this.metrics.reconcileDone(c, r, s),
+          workersActive: (c, n) => this.metrics.workersActive(c, n),
+        },
       },
       (req, signal) => {
         // One reader and one event sink per manager; each reconcile only adds its logger and context.
         reader ??= this.cacheReader(spec.name);
         sink ??= this.events();
-        const log = objectLogger(this.log, { kind: spec.forType.kind, metadata: { namespace: req.namespace, name: req.name } }, { controller: spec.name });
+        const log = objectLogger(
+          this.log,
+          { kind: spec.forType.kind, metadata: { namespace: req.namespace, name: req.name } },
+          { controller: spec.name },
+        );
         const fieldManager = ReconcileContext.fieldManagerFor(this.fieldManager, spec.name);
-        const ctx = new ReconcileContext(spec.name, this.client, reader, log, sink, fieldManager, signal, { type: spec.forType, namespace: req.namespace, name: req.name });
+        const ctx = new ReconcileContext(spec.name, this.client, reader, log, sink, fieldManager, signal, {
+          type: spec.forType,
+          namespace: req.namespace,
+          name: req.name,
+        });
         return reconcile(req, ctx);
       },
     );
@@ -288,7 +317,11 @@ export class Manager {
     try {
       this.health.addHealthCheck('ping', () => true);
       this.health.addReadyCheck('caches-synced', () => this.caches.hasSynced());
-      const metricsSrv = await startHttpServer({ address: this.opts.metricsAddr ?? '0', routes: metricsRoutes(this.metrics), logger: this.log });
+      const metricsSrv = await startHttpServer({
+        address: this.opts.metricsAddr ?? '0',
+        routes: metricsRoutes(this.metrics),
+        logger: this.log,
+      });
       if (metricsSrv) servers.push(metricsSrv);
       const healthSrv = await startHttpServer({ address: this.opts.healthAddr ?? '0', routes: this.health.routes(), logger: this.log });
       if (healthSrv) servers.push(healthSrv);
@@ -317,7 +350,9 @@ export class Manager {
           onStartedLeading: () => leading(),
           onStoppedLeading: () => {
             // Another replica may act from now on: stop every write of ours at once, drain or not.
-            lost = new LeaderElectionLostError(`lost the Lease ${le.namespace}/${le.name}; stopping so that only the new leader acts (restart the process to campaign again)`);
+            lost = new LeaderElectionLostError(
+              `lost the Lease ${le.namespace}/${le.name}; stopping so that only the new leader acts (restart the process to campaign again)`,
+            );
             this.log.error({ lease: `${le.namespace}/${le.name}`, identity }, 'leadership lost: aborting in-flight reconciles');
             kill.abort(lost);
             drain.abort();
@@ -351,7 +386,8 @@ export class Manager {
       await this.flushEvents();
       // Released only now, after the last reconcile: the next leader never overlaps our writes.
       electorStop.abort();
-      if (elector) await elector.release().catch((err: unknown) => this.log.warn({ err: (err as Error).message }, 'could not release the Lease'));
+      if (elector)
+        await elector.release().catch((err: unknown) => this.log.warn({ err: (err as Error).message }, 'could not release the Lease'));
       if (electorRun) await electorRun;
       await Promise.all(servers.map((s) => s.close()));
       this.client.close();

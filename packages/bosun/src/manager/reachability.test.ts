@@ -27,27 +27,40 @@ test('probeReachability reports a refused server at once, backs off, and stops w
   const server = `https://127.0.0.1:${port}`;
   const failures: ServerUnreachableError[] = [];
   const srv = createServer((s) => s.destroy());
-  const done = probeReachability(server, new AbortController().signal, (err) => {
-    failures.push(err);
-    // The server comes up after the second failure: the next connect succeeds and the probe ends.
-    if (failures.length === 2) srv.listen(port, '127.0.0.1');
-  }, { initialDelayMs: 20, maxDelayMs: 40 });
+  const done = probeReachability(
+    server,
+    new AbortController().signal,
+    (err) => {
+      failures.push(err);
+      // The server comes up after the second failure: the next connect succeeds and the probe ends.
+      if (failures.length === 2) srv.listen(port, '127.0.0.1');
+    },
+    { initialDelayMs: 20, maxDelayMs: 40 },
+  );
   try {
     assert.equal(await done, undefined);
   } finally {
     srv.close();
   }
   assert.equal(failures.length, 2);
-  assert.equal(failures[0]!.message, `cannot connect to ${server} (ECONNREFUSED): is the API server running, and is the kubeconfig's server right?`);
+  assert.equal(
+    failures[0]!.message,
+    `cannot connect to ${server} (ECONNREFUSED): is the API server running, and is the kubeconfig's server right?`,
+  );
 });
 
 test('probeReachability returns the last failure when aborted while the server stays away', async () => {
   const ac = new AbortController();
   const failures: string[] = [];
-  const last = await probeReachability(`https://127.0.0.1:${await closedPort()}`, ac.signal, (err) => {
-    failures.push(err.errno);
-    ac.abort();
-  }, { initialDelayMs: 60_000 });
+  const last = await probeReachability(
+    `https://127.0.0.1:${await closedPort()}`,
+    ac.signal,
+    (err) => {
+      failures.push(err.errno);
+      ac.abort();
+    },
+    { initialDelayMs: 60_000 },
+  );
   assert.deepEqual(failures, ['ECONNREFUSED']);
   assert.equal(last?.errno, 'ECONNREFUSED');
 });

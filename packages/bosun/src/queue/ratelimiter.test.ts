@@ -1,16 +1,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { FakeClock } from './clock.js';
-import {
-  ItemExponentialRateLimiter,
-  MaxOfRateLimiter,
-  TokenBucketRateLimiter,
-  defaultControllerRateLimiter,
-} from './ratelimiter.js';
+import { ItemExponentialRateLimiter, MaxOfRateLimiter, TokenBucketRateLimiter, defaultControllerRateLimiter } from './ratelimiter.js';
 
 void test('exponential backoff doubles from 5 ms per key and is capped at 1000 s', () => {
   const rl = new ItemExponentialRateLimiter();
-  assert.deepEqual([1, 2, 3, 4, 5].map(() => rl.when('a')), [5, 10, 20, 40, 80]);
+  assert.deepEqual(
+    [1, 2, 3, 4, 5].map(() => rl.when('a')),
+    [5, 10, 20, 40, 80],
+  );
   assert.equal(rl.numRequeues('a'), 5);
   // Another key has its own history.
   assert.equal(rl.when('b'), 5);
@@ -90,8 +88,14 @@ void test('retries of failures the server never answered take no slot of the sha
     lastAnswered = Math.max(lastAnswered, clock.now() + answered.when(`k${i}`));
     lastUnanswered = Math.max(lastUnanswered, clock.now() + unanswered.whenUnanswered!(`k${i}`));
   }
-  assert.ok(lastAnswered - clock.now() > 70_000, `answered failures are paced by the bucket (last retry ${lastAnswered - clock.now()} ms after the outage)`);
-  assert.ok(lastUnanswered - clock.now() <= 5, `unanswered failures wait only their own backoff (last retry ${lastUnanswered - clock.now()} ms after the outage)`);
+  assert.ok(
+    lastAnswered - clock.now() > 70_000,
+    `answered failures are paced by the bucket (last retry ${lastAnswered - clock.now()} ms after the outage)`,
+  );
+  assert.ok(
+    lastUnanswered - clock.now() <= 5,
+    `unanswered failures wait only their own backoff (last retry ${lastUnanswered - clock.now()} ms after the outage)`,
+  );
   // The bucket is whole for the failures the server does answer once it is back.
   assert.equal(unanswered.when('k0'), 10, 'an answered failure after the outage: the per-key step, not a bucket debt');
 });

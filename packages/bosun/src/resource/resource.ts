@@ -69,8 +69,9 @@ export type CustomObject<SpecSchema extends TSchema, StatusSchema extends TSchem
  * A custom resource type: a ResourceType of the objects its schemas describe (so `cache.get(MessageResource, ...)`
  * is typed), carrying the schemas for validation and CRD generation.
  */
-export interface CustomResource<SpecSchema extends TSchema = TSchema, StatusSchema extends TSchema = TSchema>
-  extends ResourceType<CustomObject<SpecSchema, StatusSchema>> {
+export interface CustomResource<SpecSchema extends TSchema = TSchema, StatusSchema extends TSchema = TSchema> extends ResourceType<
+  CustomObject<SpecSchema, StatusSchema>
+> {
   /** Lower-case singular name. */
   readonly singular: string;
   /** kubectl short names. */

@@ -43,23 +43,43 @@ void test('all optional: no required list', () => {
 
 void test('integers keep their format; numbers and booleans map directly', () => {
   assert.deepEqual(toStructuralSchema(Type.Integer({ format: 'int64', minimum: 0 }), at), {
-    type: 'integer', format: 'int64', minimum: 0,
+    type: 'integer',
+    format: 'int64',
+    minimum: 0,
   });
   assert.deepEqual(toStructuralSchema(Type.Number(), at), { type: 'number' });
   assert.deepEqual(toStructuralSchema(Type.Boolean(), at), { type: 'boolean' });
 });
 
 void test('int32 fields get the int32 range as bounds, keeping tighter ones: the API server does not enforce the format', () => {
-  assert.deepEqual(toStructuralSchema(Type.Integer({ format: 'int32' }), at), { type: 'integer', format: 'int32', minimum: -2147483648, maximum: 2147483647 });
-  assert.deepEqual(toStructuralSchema(Type.Integer({ format: 'int32', minimum: 0 }), at), { type: 'integer', format: 'int32', minimum: 0, maximum: 2147483647 });
+  assert.deepEqual(toStructuralSchema(Type.Integer({ format: 'int32' }), at), {
+    type: 'integer',
+    format: 'int32',
+    minimum: -2147483648,
+    maximum: 2147483647,
+  });
+  assert.deepEqual(toStructuralSchema(Type.Integer({ format: 'int32', minimum: 0 }), at), {
+    type: 'integer',
+    format: 'int32',
+    minimum: 0,
+    maximum: 2147483647,
+  });
   assert.deepEqual(toStructuralSchema(Type.Integer({ format: 'int32', exclusiveMaximum: 10 }), at), {
-    type: 'integer', format: 'int32', minimum: -2147483648, maximum: 10, exclusiveMaximum: true,
+    type: 'integer',
+    format: 'int32',
+    minimum: -2147483648,
+    maximum: 10,
+    exclusiveMaximum: true,
   });
 });
 
 void test('numeric exclusive bounds become OpenAPI v3.0 boolean ones', () => {
   assert.deepEqual(toStructuralSchema(Type.Number({ exclusiveMinimum: 0, exclusiveMaximum: 1 }), at), {
-    type: 'number', minimum: 0, exclusiveMinimum: true, maximum: 1, exclusiveMaximum: true,
+    type: 'number',
+    minimum: 0,
+    exclusiveMinimum: true,
+    maximum: 1,
+    exclusiveMaximum: true,
   });
 });
 
@@ -67,7 +87,10 @@ void test('union of string literals becomes enum; a single literal becomes a one
   const state = Type.Union([Type.Literal('Pending'), Type.Literal('Booked')], { description: 'state' });
   assert.deepEqual(toStructuralSchema(state, at), { description: 'state', type: 'string', enum: ['Pending', 'Booked'] });
   assert.deepEqual(toStructuralSchema(Type.Literal(3), at), { type: 'number', enum: [3] });
-  enum Color { Red = 'red', Blue = 'blue' }
+  enum Color {
+    Red = 'red',
+    Blue = 'blue',
+  }
   assert.deepEqual(toStructuralSchema(Type.Enum(Color), at), { type: 'string', enum: ['red', 'blue'] });
 });
 
@@ -85,10 +108,13 @@ void test('integer | string becomes x-kubernetes-int-or-string', () => {
 
 void test('arrays and string-keyed records', () => {
   assert.deepEqual(toStructuralSchema(Type.Array(Type.String(), { maxItems: 3 }), at), {
-    type: 'array', maxItems: 3, items: { type: 'string' },
+    type: 'array',
+    maxItems: 3,
+    items: { type: 'string' },
   });
   assert.deepEqual(toStructuralSchema(Type.Record(Type.String(), Type.Integer()), at), {
-    type: 'object', additionalProperties: { type: 'integer' },
+    type: 'object',
+    additionalProperties: { type: 'integer' },
   });
 });
 
@@ -106,7 +132,9 @@ void test('Type.Unsafe carries free-form and embedded objects', () => {
   const free = Type.Unsafe<Record<string, unknown>>({ type: 'object', 'x-kubernetes-preserve-unknown-fields': true });
   assert.deepEqual(toStructuralSchema(free, at), { type: 'object', 'x-kubernetes-preserve-unknown-fields': true });
   const embedded = Type.Unsafe({
-    type: 'object', 'x-kubernetes-embedded-resource': true, 'x-kubernetes-preserve-unknown-fields': true,
+    type: 'object',
+    'x-kubernetes-embedded-resource': true,
+    'x-kubernetes-preserve-unknown-fields': true,
   });
   assert.equal(toStructuralSchema(embedded, at)['x-kubernetes-embedded-resource'], true);
   assert.deepEqual(toStructuralSchema(Type.Unsafe({ 'x-kubernetes-preserve-unknown-fields': true }), at), {
@@ -132,7 +160,11 @@ void test('key order is canonical, whatever order the options were written in', 
 // Every refused shape must name the exact field, so the fix can be found in the TypeScript source.
 void test('refuses $ref', () => refused(Type.Object({ a: Type.Ref('X') }), 'Message.spec.a', /\$ref/));
 void test('refuses recursive types', () => {
-  refused(Type.Recursive((self) => Type.Object({ a: Type.Array(self) })), 'Message.spec.a[*]', /\$ref/);
+  refused(
+    Type.Recursive((self) => Type.Object({ a: Type.Array(self) })),
+    'Message.spec.a[*]',
+    /\$ref/,
+  );
 });
 void test('refuses definitions', () => {
   refused({ type: 'object', properties: { a: { type: 'string' } }, definitions: {} }, 'Message.spec', /definitions/);
@@ -148,7 +180,8 @@ void test('refuses tuples', () => {
 void test('refuses additionalProperties beside properties', () => {
   refused(
     Type.Object({ labels: Type.Object({ a: Type.String() }, { additionalProperties: Type.String() }) }),
-    'Message.spec.labels', /additionalProperties beside properties/,
+    'Message.spec.labels',
+    /additionalProperties beside properties/,
   );
 });
 void test('refuses a missing type (Any, Unknown)', () => {
@@ -198,8 +231,11 @@ void test('refuses list-type map lists that Kubernetes would refuse', () => {
   refused(Type.Object({ ports: map(['name']) }), 'Message.spec.ports[*].name', /optional and has no default/);
   refused(Type.Object({ ports: map(['nope']) }), 'Message.spec.ports', /map key "nope"/);
   refused(Type.Object({ ports: map([]) }), 'Message.spec.ports', /without x-kubernetes-list-map-keys/);
-  refused(Type.Object({ ports: Type.Array(Type.String(), { 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['a'] }) }),
-    'Message.spec.ports', /items are not objects/);
+  refused(
+    Type.Object({ ports: Type.Array(Type.String(), { 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['a'] }) }),
+    'Message.spec.ports',
+    /items are not objects/,
+  );
   refused(Type.Object({ s: Type.String({ 'x-kubernetes-list-type': 'set' }) }), 'Message.spec.s', /not an array/);
   assert.ok(toStructuralSchema(Type.Object({ ports: map(['port']) }), at));
 });

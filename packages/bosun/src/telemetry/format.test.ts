@@ -8,7 +8,18 @@ const utcTime = (iso: string) => iso.slice(11, 23);
 
 void test('a reconcile line reads time, level, controller, namespace/name, message, then the other fields', () => {
   const line = formatLine(
-    { level: 'info', time: '2026-03-01T12:34:56.789Z', pid: 42, controller: 'message', kind: 'Message', namespace: 'default', name: 'hello', msg: 'reconciled', durationMs: 12, result: 'ok' },
+    {
+      level: 'info',
+      time: '2026-03-01T12:34:56.789Z',
+      pid: 42,
+      controller: 'message',
+      kind: 'Message',
+      namespace: 'default',
+      name: 'hello',
+      msg: 'reconciled',
+      durationMs: 12,
+      result: 'ok',
+    },
     { time: utcTime },
   );
   assert.equal(line, '12:34:56.789  INFO   [message]  default/hello  reconciled  durationMs=12  result=ok');
@@ -16,10 +27,24 @@ void test('a reconcile line reads time, level, controller, namespace/name, messa
 
 void test('a line without an object has no object column; a namespace alone is a field; values that need quotes get them', () => {
   assert.equal(
-    formatLine({ level: 'warn', time: '2026-03-01T00:00:01.000Z', msg: 'watch restarting', resource: 'pods', reason: 'the server said "no"', namespace: 'ns1', tags: ['a', 'b'] }, { time: utcTime }),
+    formatLine(
+      {
+        level: 'warn',
+        time: '2026-03-01T00:00:01.000Z',
+        msg: 'watch restarting',
+        resource: 'pods',
+        reason: 'the server said "no"',
+        namespace: 'ns1',
+        tags: ['a', 'b'],
+      },
+      { time: utcTime },
+    ),
     '00:00:01.000  WARN   watch restarting  resource=pods  reason="the server said \\"no\\""  tags=["a","b"]  namespace=ns1',
   );
-  assert.equal(formatLine({ level: 'info', name: 'kube-system', msg: 'x', empty: '' }, { time: utcTime }), 'INFO   kube-system  x  empty=""');
+  assert.equal(
+    formatLine({ level: 'info', name: 'kube-system', msg: 'x', empty: '' }, { time: utcTime }),
+    'INFO   kube-system  x  empty=""',
+  );
 });
 
 void test('an error shows its type, bosun code and message, and its stack on the lines below', () => {
@@ -28,7 +53,10 @@ void test('an error shows its type, bosun code and message, and its stack on the
   log.error({ err: new ChildInvalidError('Pod default/p: spec.containers: Required value') }, 'reconcile failed');
   const text = formatLine(JSON.parse(out[0]!) as Record<string, unknown>, { time: utcTime });
   const [first, ...stack] = text.split('\n');
-  assert.match(first!, /ERROR {2}reconcile failed {2}err="ChildInvalidError \[BOSUN_CHILD_INVALID\]: Pod default\/p: spec.containers: Required value"$/);
+  assert.match(
+    first!,
+    /ERROR {2}reconcile failed {2}err="ChildInvalidError \[BOSUN_CHILD_INVALID\]: Pod default\/p: spec.containers: Required value"$/,
+  );
   assert.ok(stack.length > 0 && stack.every((l) => /^ {4}at /.test(l)), stack.join('\n'));
 });
 
@@ -43,7 +71,11 @@ void test('colour only when asked: level, controller and object are painted', ()
 void test('textDestination turns each JSON line of a logger into a text line and passes other lines on', () => {
   const out: string[] = [];
   const dest = textDestination({ write: (s: string) => out.push(s) }, { time: utcTime });
-  const log = objectLogger(createLogger({ destination: dest }), { kind: 'Message', metadata: { namespace: 'ns', name: 'm' } }, { controller: 'messages' });
+  const log = objectLogger(
+    createLogger({ destination: dest }),
+    { kind: 'Message', metadata: { namespace: 'ns', name: 'm' } },
+    { controller: 'messages' },
+  );
   log.info({ step: 'apply' }, 'reconciled');
   dest.write('not json\n');
   assert.equal(out.length, 2);
@@ -67,5 +99,9 @@ void test('createLogger: format text formats, json and a given destination under
   assert.match(lines('text'), /^\d\d:\d\d:\d\d\.\d{3} {2}INFO {3}hi\n$/);
   assert.equal((JSON.parse(lines('json')) as { msg: string }).msg, 'hi');
   assert.equal((JSON.parse(lines()) as { msg: string }).msg, 'hi', 'a destination is no terminal');
-  assert.throws(() => createLogger({ format: 'pretty' as never }), (err: unknown) => err instanceof InvalidLogFormatError && err.code === 'BOSUN_LOG_FORMAT' && /'pretty'.*auto, text, json/.test(err.message));
+  assert.throws(
+    () => createLogger({ format: 'pretty' as never }),
+    (err: unknown) =>
+      err instanceof InvalidLogFormatError && err.code === 'BOSUN_LOG_FORMAT' && /'pretty'.*auto, text, json/.test(err.message),
+  );
 });

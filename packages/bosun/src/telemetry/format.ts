@@ -70,7 +70,8 @@ export function formatLine(record: Record<string, unknown>, opts: TextFormatOpti
   parts.push(paint(LEVEL_COLORS[level] ?? '', level.toUpperCase().padEnd(5)));
   if (record.controller !== undefined) parts.push(paint(CYAN, `[${String(record.controller)}]`));
   const hasObject = record.name !== undefined;
-  if (hasObject) parts.push(paint(BOLD, record.namespace !== undefined ? `${String(record.namespace)}/${String(record.name)}` : String(record.name)));
+  if (hasObject)
+    parts.push(paint(BOLD, record.namespace !== undefined ? `${String(record.namespace)}/${String(record.name)}` : String(record.name)));
   if (record.msg !== undefined && record.msg !== '') parts.push(String(record.msg));
   const below: string[] = [];
   for (const [k, v] of Object.entries(record)) {
@@ -80,7 +81,10 @@ export function formatLine(record: Record<string, unknown>, opts: TextFormatOpti
     if (isSerializedError(v)) {
       const head = [v.type, v.code ? `[${v.code}]` : undefined].filter(Boolean).join(' ');
       parts.push(`${k}=${show(head ? `${head}: ${v.message}` : v.message)}`);
-      const stack = v.stack?.split('\n').slice(1).map((l) => `    ${l.trim()}`);
+      const stack = v.stack
+        ?.split('\n')
+        .slice(1)
+        .map((l) => `    ${l.trim()}`);
       if (stack?.length) below.push(...stack);
       continue;
     }

@@ -7,7 +7,13 @@ function capture(): { dest: DestinationStream; lines: () => Record<string, unkno
   const out: string[] = [];
   return {
     dest: { write: (s: string) => void out.push(s) },
-    lines: () => out.join('').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>),
+    lines: () =>
+      out
+        .join('')
+        .trim()
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as Record<string, unknown>),
   };
 }
 
@@ -42,7 +48,10 @@ void test('verbose enables debug; default is info; bad level is a named error', 
   const c = capture();
   createLogger({ destination: c.dest }).debug('hidden');
   createLogger({ verbose: true, destination: c.dest }).debug('shown');
-  assert.deepEqual(c.lines().map((l) => l.msg), ['shown']);
+  assert.deepEqual(
+    c.lines().map((l) => l.msg),
+    ['shown'],
+  );
   assert.equal(createLogger({ level: 'warn', verbose: true, destination: c.dest }).level, 'warn', 'explicit level wins');
   assert.throws(() => createLogger({ level: 'loud' as never }), InvalidLogLevelError);
 });

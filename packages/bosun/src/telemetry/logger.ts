@@ -45,11 +45,15 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
   const envLevel = process.env.BOSUN_LOG_LEVEL;
   const level = opts.level ?? (opts.verbose ? 'debug' : (envLevel ?? 'info'));
   if (!LEVELS.includes(level)) {
-    throw new InvalidLogLevelError(`log level '${level}' is unknown; use one of ${LEVELS.join(', ')} (from --log-level or $BOSUN_LOG_LEVEL)`);
+    throw new InvalidLogLevelError(
+      `log level '${level}' is unknown; use one of ${LEVELS.join(', ')} (from --log-level or $BOSUN_LOG_LEVEL)`,
+    );
   }
   const format = opts.format ?? (process.env.BOSUN_LOG_FORMAT || 'auto');
   if (!isLogFormat(format)) {
-    throw new InvalidLogFormatError(`log format '${format}' is unknown; use one of ${LOG_FORMATS.join(', ')} (from --log-format or $BOSUN_LOG_FORMAT)`);
+    throw new InvalidLogFormatError(
+      `log format '${format}' is unknown; use one of ${LOG_FORMATS.join(', ')} (from --log-format or $BOSUN_LOG_FORMAT)`,
+    );
   }
   // Synchronous writes: the lines just before a process.exit (lost leadership, fatal errors) must not be lost.
   const out = opts.destination ?? destination({ dest: 1, sync: true });

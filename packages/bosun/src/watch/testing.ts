@@ -93,7 +93,10 @@ export class FakeListWatcher implements ListWatcher {
     return Promise.resolve(this.pages[idx]!);
   }
 
-  watch(opts: { resourceVersion: string; allowWatchBookmarks: boolean; timeoutSeconds: number }, signal: AbortSignal): AsyncIterable<WatchEvent> {
+  watch(
+    opts: { resourceVersion: string; allowWatchBookmarks: boolean; timeoutSeconds: number },
+    signal: AbortSignal,
+  ): AsyncIterable<WatchEvent> {
     if (this.watchError !== undefined) {
       const e = this.watchError;
       this.watchError = undefined;
@@ -114,4 +117,3 @@ export class FakeListWatcher implements ListWatcher {
     return c.stream;
   }
 }
-

@@ -57,9 +57,14 @@ void test('lists page by page, handing each page on before fetching the next, th
   assert.equal(h.events.length, 1, 'page 1 is handed on before page 2 arrives');
   release();
   await settle();
-  assert.deepEqual(source.listCalls, [{ limit: 500, continue: undefined }, { limit: 500, continue: '1' }]);
+  assert.deepEqual(source.listCalls, [
+    { limit: 500, continue: undefined },
+    { limit: 500, continue: '1' },
+  ]);
   assert.deepEqual(
-    h.events.map((e) => (e.type === 'page' ? { names: e.objects.map((o) => o.metadata.name), first: e.first, last: e.last, initial: e.initial } : e.type)),
+    h.events.map((e) =>
+      e.type === 'page' ? { names: e.objects.map((o) => o.metadata.name), first: e.first, last: e.last, initial: e.initial } : e.type,
+    ),
     [
       { names: ['a'], first: true, last: false, initial: true },
       { names: ['b'], first: false, last: true, initial: true },
@@ -110,7 +115,10 @@ void test('a bookmark advances the resourceVersion used on reconnect', async () 
   await h.clock.advanceAsync(5000);
   s.end();
   await settle();
-  assert.deepEqual(h.restarts.map((r) => [r.reason, r.delayMs]), [['closed', 0]]);
+  assert.deepEqual(
+    h.restarts.map((r) => [r.reason, r.delayMs]),
+    [['closed', 0]],
+  );
   assert.equal(h.source.watchCalls[1]!.resourceVersion, '99');
   h.ctrl.abort();
   await h.done;
@@ -294,7 +302,14 @@ void test('a continue token that expired mid-list (410) falls back to one full l
   source.list = async (o) => {
     if (o.continue) {
       source.listCalls.push({ limit: o.limit, continue: o.continue });
-      throw new ApiError({ verb: 'list', kind: 'Pod' }, 410, { kind: 'Status', apiVersion: 'v1', status: 'Failure', code: 410, reason: 'Expired', message: 'The provided continue parameter is too old' });
+      throw new ApiError({ verb: 'list', kind: 'Pod' }, 410, {
+        kind: 'Status',
+        apiVersion: 'v1',
+        status: 'Failure',
+        code: 410,
+        reason: 'Expired',
+        message: 'The provided continue parameter is too old',
+      });
     }
     if (o.limit === 0) {
       source.listCalls.push({ limit: o.limit, continue: o.continue });
@@ -303,7 +318,11 @@ void test('a continue token that expired mid-list (410) falls back to one full l
     return list(o);
   };
   const h = await start(source);
-  assert.deepEqual(source.listCalls, [{ limit: 500, continue: undefined }, { limit: 500, continue: '1' }, { limit: 0, continue: undefined }]);
+  assert.deepEqual(source.listCalls, [
+    { limit: 500, continue: undefined },
+    { limit: 500, continue: '1' },
+    { limit: 0, continue: undefined },
+  ]);
   assert.deepEqual(
     h.events.map((e) => (e.type === 'page' ? { names: e.objects.map((o) => o.metadata.name), first: e.first, last: e.last } : e.type)),
     [
@@ -348,7 +367,11 @@ void test('a broken watch is behind until the resumed watch delivers an event; a
   assert.deepEqual(h.freshness, ['behind:error'], 'an open request proves nothing yet: a 410 may still come on it');
   h.source.lastStream().push('DELETED', obj('a', '9'));
   await settle();
-  assert.deepEqual(h.freshness, ['behind:error', 'caught-up'], 'the resumed stream delivered an event: the server accepted the resourceVersion');
+  assert.deepEqual(
+    h.freshness,
+    ['behind:error', 'caught-up'],
+    'the resumed stream delivered an event: the server accepted the resourceVersion',
+  );
 
   // 410: behind through the relist, caught up only once the last page is in the store.
   let release!: () => void;

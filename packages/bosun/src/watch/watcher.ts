@@ -38,7 +38,15 @@ export function clientListWatcher<T extends KubeObject = KubeObject>(
 ): ListWatcher<T> {
   const { namespace, labelSelector, fieldSelector } = opts;
   return {
-    list: (o) => client.list<T>(type, { namespace, labelSelector, fieldSelector, limit: o.limit || undefined, continue: o.continue, signal: o.signal }),
+    list: (o) =>
+      client.list<T>(type, {
+        namespace,
+        labelSelector,
+        fieldSelector,
+        limit: o.limit || undefined,
+        continue: o.continue,
+        signal: o.signal,
+      }),
     watch: (o, signal) => client.watch<T>(type, { namespace, labelSelector, fieldSelector, ...o }, signal),
   };
 }
@@ -205,9 +213,20 @@ export async function runWatcher<T extends KubeObject = KubeObject>(
       }
       const timeoutSeconds = Math.floor(minT + random() * (maxT - minT));
       const confirm = behind ? { afterMs: resumeConfirmMs, confirmed: caughtUp } : undefined;
-      const outcome = await watchOnce(source, rv ?? '', timeoutSeconds, idleTimeoutMs, minHealthyStreamMs, clock, signal, sink, (v) => {
-        rv = v;
-      }, confirm);
+      const outcome = await watchOnce(
+        source,
+        rv ?? '',
+        timeoutSeconds,
+        idleTimeoutMs,
+        minHealthyStreamMs,
+        clock,
+        signal,
+        sink,
+        (v) => {
+          rv = v;
+        },
+        confirm,
+      );
       if (signal.aborted) return;
       if (outcome === 'gone') {
         needList = true;

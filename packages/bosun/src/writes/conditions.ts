@@ -12,7 +12,12 @@ export interface ConditionInput {
  * Returns `conditions` with `input` set: the lastTransitionTime moves only when the status
  * changes, so writing the same state twice yields an identical list (and no write).
  */
-export function setCondition(conditions: readonly Condition[] | undefined, input: ConditionInput, observedGeneration?: number, now: () => Date = () => new Date()): Condition[] {
+export function setCondition(
+  conditions: readonly Condition[] | undefined,
+  input: ConditionInput,
+  observedGeneration?: number,
+  now: () => Date = () => new Date(),
+): Condition[] {
   const list = [...(conditions ?? [])];
   const i = list.findIndex((c) => c.type === input.type);
   const prev = i >= 0 ? list[i] : undefined;
@@ -21,7 +26,12 @@ export function setCondition(conditions: readonly Condition[] | undefined, input
     status: input.status,
     reason: input.reason,
     message: input.message ?? '',
-    lastTransitionTime: prev && prev.status === input.status ? prev.lastTransitionTime : now().toISOString().replace(/\.\d{3}Z$/, 'Z'),
+    lastTransitionTime:
+      prev && prev.status === input.status
+        ? prev.lastTransitionTime
+        : now()
+            .toISOString()
+            .replace(/\.\d{3}Z$/, 'Z'),
     ...(observedGeneration !== undefined ? { observedGeneration } : {}),
   };
   if (i >= 0) list[i] = next;

@@ -54,7 +54,10 @@ describe('ReconcileContext writes', () => {
       .owns(ConfigMap, { labels: LABELS })
       .reconcile(async (req, ctx) => {
         if (!ctx.owner) return;
-        await ctx.applyChild(ConfigMap, { metadata: { name: `${req.name}-cm`, labels: LABELS }, data: withX ? { keep: '1', x: 'old' } : { keep: '1' } });
+        await ctx.applyChild(ConfigMap, {
+          metadata: { name: `${req.name}-cm`, labels: LABELS },
+          data: withX ? { keep: '1', x: 'old' } : { keep: '1' },
+        });
       });
     const op: RunningControllers = runControllers(env, [spec], { namespaces: [ns] });
     try {
@@ -63,10 +66,14 @@ describe('ReconcileContext writes', () => {
       withX = false;
       // Any change to the owner reconciles it again with the new desired state.
       await env.kubectlOk(['annotate', '-n', ns, 'message', 'prune', 'touch=1']);
-      const cm = await eventually('x to be gone from the child', async () => {
-        const c = await getCM('prune-cm');
-        return c && c.data?.x === undefined ? c : undefined;
-      }, 15_000);
+      const cm = await eventually(
+        'x to be gone from the child',
+        async () => {
+          const c = await getCM('prune-cm');
+          return c && c.data?.x === undefined ? c : undefined;
+        },
+        15_000,
+      );
       assert.deepEqual(cm.data, { keep: '1' });
     } finally {
       await op.stop();
@@ -85,11 +92,24 @@ describe('ReconcileContext writes', () => {
     const op = runControllers(env, [writer('writer-a', 'a'), writer('writer-b', 'b')], { namespaces: [ns] });
     try {
       await env.kubectlOk(['apply', '-n', ns, '-f', '-'], messageYaml('shared'));
-      const cm = await eventually('both controllers\' fields on the child', async () => {
-        const c = await getCM('shared-shared');
-        return c?.data?.a === 'writer-a' && c.data.b === 'writer-b' ? c : undefined;
-      }, 10_000);
-      const managers = await env.kubectlOk(['get', 'configmap', '-n', ns, 'shared-shared', '--show-managed-fields', '-o', 'jsonpath={.metadata.managedFields[*].manager}']);
+      const cm = await eventually(
+        "both controllers' fields on the child",
+        async () => {
+          const c = await getCM('shared-shared');
+          return c?.data?.a === 'writer-a' && c.data.b === 'writer-b' ? c : undefined;
+        },
+        10_000,
+      );
+      const managers = await env.kubectlOk([
+        'get',
+        'configmap',
+        '-n',
+        ns,
+        'shared-shared',
+        '--show-managed-fields',
+        '-o',
+        'jsonpath={.metadata.managedFields[*].manager}',
+      ]);
       assert.match(managers, /bosun\/writer-a/);
       assert.match(managers, /bosun\/writer-b/);
       assert.ok(cm.metadata.resourceVersion);
@@ -100,15 +120,35 @@ describe('ReconcileContext writes', () => {
 
   test('updateStatus keeps a condition another writer set after the object was read', async () => {
     await env.kubectlOk(['apply', '-n', ns, '-f', '-'], messageYaml('status'));
-    const ctx = new ReconcileContext('status-test', client, noCache, createLogger({ level: 'silent' }), { normal() {}, warning() {} }, 'bosun/status-test', new AbortController().signal, { type: Message, namespace: ns, name: 'status' });
+    const ctx = new ReconcileContext(
+      'status-test',
+      client,
+      noCache,
+      createLogger({ level: 'silent' }),
+      { normal() {}, warning() {} },
+      'bosun/status-test',
+      new AbortController().signal,
+      { type: Message, namespace: ns, name: 'status' },
+    );
     const read = await client.get<Msg>(Message, ns, 'status');
     // Another writer adds a condition of its own type: the object read above no longer has the latest status.
     await client.applyStatus(
       Message,
-      { metadata: { namespace: ns, name: 'status' }, status: { conditions: [{ type: 'Audited', status: 'True', reason: 'Checked', message: 'by the auditor', lastTransitionTime: '2026-01-01T00:00:00Z' }] } },
+      {
+        metadata: { namespace: ns, name: 'status' },
+        status: {
+          conditions: [
+            { type: 'Audited', status: 'True', reason: 'Checked', message: 'by the auditor', lastTransitionTime: '2026-01-01T00:00:00Z' },
+          ],
+        },
+      },
       { fieldManager: 'auditor', force: true },
     );
-    const write = (m: Msg) => ctx.updateStatus(Message, m, { fields: { phase: 'Pending' }, conditions: [{ type: 'Ready', status: 'False', reason: 'Waiting', message: 'waiting' }] });
+    const write = (m: Msg) =>
+      ctx.updateStatus(Message, m, {
+        fields: { phase: 'Pending' },
+        conditions: [{ type: 'Ready', status: 'False', reason: 'Waiting', message: 'waiting' }],
+      });
     // As the controller does: a write from a stale read may be refused as a conflict; the retry reads again.
     try {
       await write(read);
@@ -118,17 +158,30 @@ describe('ReconcileContext writes', () => {
     }
     const now = await client.get<Msg>(Message, ns, 'status');
     const types = (now.status?.conditions ?? []).map((c) => `${c.type}=${c.status}`).sort();
-    assert.deepEqual(types, ['Audited=True', 'Ready=False'], 'the other writer\'s condition survives the operator\'s write');
+    assert.deepEqual(types, ['Audited=True', 'Ready=False'], "the other writer's condition survives the operator's write");
     assert.equal(now.status?.phase, 'Pending');
   });
 
   test('with an aborted signal the helpers reject and write nothing', async () => {
     await env.kubectlOk(['apply', '-n', ns, '-f', '-'], messageYaml('aborted'));
     const owner = await client.get<Msg>(Message, ns, 'aborted');
-    const cache = { get: (t: ResourceType) => (t === Message ? owner : undefined), list: () => [], ownedBy: () => [] } as unknown as CacheReader;
+    const cache = {
+      get: (t: ResourceType) => (t === Message ? owner : undefined),
+      list: () => [],
+      ownedBy: () => [],
+    } as unknown as CacheReader;
     const ac = new AbortController();
     ac.abort(new Error('leadership lost'));
-    const ctx = new ReconcileContext('abort-test', client, cache, createLogger({ level: 'silent' }), { normal() {}, warning() {} }, 'bosun/abort-test', ac.signal, { type: Message, namespace: ns, name: 'aborted' });
+    const ctx = new ReconcileContext(
+      'abort-test',
+      client,
+      cache,
+      createLogger({ level: 'silent' }),
+      { normal() {}, warning() {} },
+      'bosun/abort-test',
+      ac.signal,
+      { type: Message, namespace: ns, name: 'aborted' },
+    );
     await assert.rejects(ctx.applyChild(ConfigMap, { metadata: { name: 'aborted-cm' }, data: { a: '1' } }));
     await assert.rejects(ctx.updateStatus(Message, owner, { fields: { phase: 'Aborted' } }));
     await assert.rejects(ctx.deleteIfExists(Message, owner));

@@ -9,7 +9,13 @@ import { ReconcileContext, type CacheReader, type PrimaryRef } from './context.j
 import { OwnerScopeError } from './owner.js';
 
 const Owner: ResourceType = { group: 'example.dev', version: 'v1', kind: 'Owner', plural: 'owners', namespaced: true };
-const ClusterOwner: ResourceType = { group: 'example.dev', version: 'v1', kind: 'ClusterOwner', plural: 'clusterowners', namespaced: false };
+const ClusterOwner: ResourceType = {
+  group: 'example.dev',
+  version: 'v1',
+  kind: 'ClusterOwner',
+  plural: 'clusterowners',
+  namespaced: false,
+};
 
 /** A client that records every call and its options instead of sending it. */
 function recordingClient() {
@@ -47,7 +53,16 @@ const clusterOwner: KubeObject = { metadata: { name: 'co', uid: 'uid-co', resour
 function contextFor(primary: PrimaryRef, obj: KubeObject, signal = new AbortController().signal) {
   const { client, calls } = recordingClient();
   const sink = { normal() {}, warning() {} };
-  const ctx = new ReconcileContext('test', client, cacheOf([{ type: primary.type, obj }]), createLogger({ level: 'silent' }), sink, 'bosun/test', signal, primary);
+  const ctx = new ReconcileContext(
+    'test',
+    client,
+    cacheOf([{ type: primary.type, obj }]),
+    createLogger({ level: 'silent' }),
+    sink,
+    'bosun/test',
+    signal,
+    primary,
+  );
   return { ctx, calls };
 }
 
@@ -74,13 +89,19 @@ test('applyChild refuses a cluster-scoped child of a namespaced owner', async ()
   assert.deepEqual(calls, []);
 });
 
-test('applyChild accepts a namespaced child of a cluster-scoped owner, and a child in its owner\'s namespace', async () => {
+test("applyChild accepts a namespaced child of a cluster-scoped owner, and a child in its owner's namespace", async () => {
   const c = contextFor({ type: ClusterOwner, name: 'co' }, clusterOwner);
   assert.equal(await c.ctx.applyChild(ConfigMap, { metadata: { name: 'c', namespace: 'anywhere' }, data: {} }), true);
-  assert.deepEqual(c.calls.map((x) => x.verb), ['apply']);
+  assert.deepEqual(
+    c.calls.map((x) => x.verb),
+    ['apply'],
+  );
   const n = contextFor({ type: Owner, namespace: 'team-a', name: 'o' }, owner);
   assert.equal(await n.ctx.applyChild(ConfigMap, { metadata: { name: 'c' }, data: {} }), true);
-  assert.deepEqual(n.calls.map((x) => x.verb), ['apply']);
+  assert.deepEqual(
+    n.calls.map((x) => x.verb),
+    ['apply'],
+  );
 });
 
 test('applyChild refuses a namespaced child of a cluster-scoped owner that names no namespace', async () => {
@@ -112,7 +133,8 @@ test('appliedAnnotation is a valid annotation name for any field manager', async
   const { appliedAnnotation } = await import('./context.js');
   const valid = /^applied\.bosun\.dev\/([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9]$/;
   assert.equal(appliedAnnotation('bosun/message'), 'applied.bosun.dev/bosun.message');
-  for (const fm of ['bosun/message', 'x', '/weird name!/', 'a'.repeat(128), `bosun/${'c-'.repeat(50)}`]) assert.match(appliedAnnotation(fm), valid, fm);
+  for (const fm of ['bosun/message', 'x', '/weird name!/', 'a'.repeat(128), `bosun/${'c-'.repeat(50)}`])
+    assert.match(appliedAnnotation(fm), valid, fm);
   assert.notEqual(appliedAnnotation(`m/${'a'.repeat(80)}1`), appliedAnnotation(`m/${'a'.repeat(80)}2`));
 });
 
@@ -130,16 +152,55 @@ test('updateStatus is conditional on the version it read, and a second write in 
   const client = {
     patch: (_t: ResourceType, _ns: string | undefined, name: string, body: (typeof bodies)[number]) => {
       bodies.push(body);
-      return Promise.resolve({ metadata: { name, namespace: 'team-a', uid: 'uid-o', generation: 1, resourceVersion: String(++rv) }, status: body.status });
+      return Promise.resolve({
+        metadata: { name, namespace: 'team-a', uid: 'uid-o', generation: 1, resourceVersion: String(++rv) },
+        status: body.status,
+      });
     },
   } as unknown as KubeClient;
   const read: KubeObject = { metadata: { namespace: 'team-a', name: 'o', uid: 'uid-o', resourceVersion: '1', generation: 1 }, status: {} };
-  const ctx = new ReconcileContext('test', client, cacheOf([]), createLogger({ level: 'silent' }), { normal() {}, warning() {} }, 'bosun/test', new AbortController().signal);
-  assert.equal(await ctx.updateStatus(Owner, read, { fields: { phase: 'Pending' }, conditions: [{ type: 'Ready', status: 'False', reason: 'Booking' }] }), true);
-  assert.equal(await ctx.updateStatus(Owner, read, { fields: { phase: 'Booked' }, conditions: [{ type: 'Booked', status: 'True', reason: 'Booked' }] }), true);
+  const ctx = new ReconcileContext(
+    'test',
+    client,
+    cacheOf([]),
+    createLogger({ level: 'silent' }),
+    { normal() {}, warning() {} },
+    'bosun/test',
+    new AbortController().signal,
+  );
+  assert.equal(
+    await ctx.updateStatus(Owner, read, {
+      fields: { phase: 'Pending' },
+      conditions: [{ type: 'Ready', status: 'False', reason: 'Booking' }],
+    }),
+    true,
+  );
+  assert.equal(
+    await ctx.updateStatus(Owner, read, {
+      fields: { phase: 'Booked' },
+      conditions: [{ type: 'Booked', status: 'True', reason: 'Booked' }],
+    }),
+    true,
+  );
   // The same state again: no write.
-  assert.equal(await ctx.updateStatus(Owner, read, { fields: { phase: 'Booked' }, conditions: [{ type: 'Booked', status: 'True', reason: 'Booked' }] }), false);
-  assert.deepEqual(bodies.map((b) => b.metadata.resourceVersion), ['1', '2']);
-  assert.deepEqual((bodies[1]!.status.conditions as { type: string }[]).map((c) => c.type), ['Ready', 'Booked'], 'the second write keeps the first one\'s condition');
-  await assert.rejects(ctx.updateStatus(Owner, { metadata: { name: 'built' } }, { fields: { phase: 'x' } }), /no metadata\.resourceVersion/);
+  assert.equal(
+    await ctx.updateStatus(Owner, read, {
+      fields: { phase: 'Booked' },
+      conditions: [{ type: 'Booked', status: 'True', reason: 'Booked' }],
+    }),
+    false,
+  );
+  assert.deepEqual(
+    bodies.map((b) => b.metadata.resourceVersion),
+    ['1', '2'],
+  );
+  assert.deepEqual(
+    (bodies[1]!.status.conditions as { type: string }[]).map((c) => c.type),
+    ['Ready', 'Booked'],
+    "the second write keeps the first one's condition",
+  );
+  await assert.rejects(
+    ctx.updateStatus(Owner, { metadata: { name: 'built' } }, { fields: { phase: 'x' } }),
+    /no metadata\.resourceVersion/,
+  );
 });

@@ -127,9 +127,15 @@ export class ReconcileContext {
   async applyChild(childType: ResourceType, desired: KubeObject): Promise<boolean> {
     this.signal.throwIfAborted();
     const p = this.primary;
-    if (!p) throw new NoOwnerError(`applyChild(${childType.kind} ${desired.metadata.name ?? ''}): this context reconciles no object, so the child has no owner; construct the ReconcileContext with its primary object, or write with ctx.client.apply and controllerRef()`);
+    if (!p)
+      throw new NoOwnerError(
+        `applyChild(${childType.kind} ${desired.metadata.name ?? ''}): this context reconciles no object, so the child has no owner; construct the ReconcileContext with its primary object, or write with ctx.client.apply and controllerRef()`,
+      );
     const owner = this.owner;
-    if (!owner) throw new NoOwnerError(`applyChild(${childType.kind} ${desired.metadata.name ?? ''}): the owner ${p.type.kind} ${p.namespace ? `${p.namespace}/` : ''}${p.name} is not in the cache (deleted meanwhile?); return and let its next event reconcile it`);
+    if (!owner)
+      throw new NoOwnerError(
+        `applyChild(${childType.kind} ${desired.metadata.name ?? ''}): the owner ${p.type.kind} ${p.namespace ? `${p.namespace}/` : ''}${p.name} is not in the cache (deleted meanwhile?); return and let its next event reconcile it`,
+      );
     const namespace = childNamespace(childType, desired, p.type, owner);
     const body: KubeObject = {
       ...desired,
@@ -169,15 +175,24 @@ export class ReconcileContext {
    */
   private async childRefused(childType: ResourceType, child: KubeObject, owner: KubeObject, err: ApiError): Promise<ChildInvalidError> {
     const { namespace, name = '' } = child.metadata;
-    const message = `the API server refused ${childType.kind} ${namespace ? `${namespace}/` : ''}${name}: ${err.body?.message ?? err.message}`.slice(0, 32768);
+    const message =
+      `the API server refused ${childType.kind} ${namespace ? `${namespace}/` : ''}${name}: ${err.body?.message ?? err.message}`.slice(
+        0,
+        32768,
+      );
     let report = true;
     try {
       // An unchanged condition means it was reported before: no second Event.
-      report = await this.updateStatus(this.primary!.type, owner, { conditions: [{ type: 'Ready', status: 'False', reason: CHILD_INVALID, message }] });
+      report = await this.updateStatus(this.primary!.type, owner, {
+        conditions: [{ type: 'Ready', status: 'False', reason: CHILD_INVALID, message }],
+      });
     } catch (statusErr) {
       // A stale owner: the retry, from the fresher cache, reports it.
       if (isConflict(statusErr)) throw statusErr;
-      this.log.warn({ err: statusErr instanceof Error ? statusErr.message : String(statusErr) }, 'could not write the refused child into the owner status');
+      this.log.warn(
+        { err: statusErr instanceof Error ? statusErr.message : String(statusErr) },
+        'could not write the refused child into the owner status',
+      );
     }
     if (report) this.events.warning(owner, CHILD_INVALID, message);
     return new ChildInvalidError(message, { cause: err });
@@ -213,11 +228,17 @@ export class ReconcileContext {
     const generation = base.metadata.generation;
     let conditions = have.conditions;
     for (const c of update.conditions ?? []) conditions = setCondition(conditions, c, generation);
-    const want: Record<string, unknown> = { ...update.fields, observedGeneration: generation, ...(update.conditions?.length ? { conditions } : {}) };
+    const want: Record<string, unknown> = {
+      ...update.fields,
+      observedGeneration: generation,
+      ...(update.conditions?.length ? { conditions } : {}),
+    };
     if (jsonSubsetEqual(want, have)) return false;
     const { namespace, name = '', resourceVersion } = base.metadata;
     if (!resourceVersion) {
-      throw new StatusPreconditionError(`updateStatus(${type.kind} ${namespace ? `${namespace}/` : ''}${name}): the object has no metadata.resourceVersion, so the write cannot be made conditional on the status it was computed from; pass the object as read from the cache or the API`);
+      throw new StatusPreconditionError(
+        `updateStatus(${type.kind} ${namespace ? `${namespace}/` : ''}${name}): the object has no metadata.resourceVersion, so the write cannot be made conditional on the status it was computed from; pass the object as read from the cache or the API`,
+      );
     }
     const written = await this.client.patch<KubeObject>(type, namespace, name, { metadata: { resourceVersion }, status: want }, 'merge', {
       subresource: 'status',

@@ -86,7 +86,10 @@ void test('aggregation window: a repeat after the window creates a new Event', a
   rec.normal(cm, 'Synced', 'same');
   await rec.flush();
   const evs = await eventsAbout('cm-window');
-  assert.deepEqual(evs.map((e) => e.count), [1, 1]);
+  assert.deepEqual(
+    evs.map((e) => e.count),
+    [1, 1],
+  );
 });
 
 void test('long messages are truncated and failures never reach the caller', async () => {
@@ -94,7 +97,11 @@ void test('long messages are truncated and failures never reach the caller', asy
   const rec = new EventRecorder(client, { component: 'test-controller' });
   rec.normal(cm, 'Big', 'x'.repeat(5000));
   // An object in a namespace that does not exist: the create fails with 404 and is dropped.
-  rec.normal({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'ghost', namespace: 'no-such-namespace-xyz', uid: 'u1' } }, 'Lost', 'nobody sees this');
+  rec.normal(
+    { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'ghost', namespace: 'no-such-namespace-xyz', uid: 'u1' } },
+    'Lost',
+    'nobody sees this',
+  );
   await rec.flush();
   const [ev] = await eventsAbout('cm-long');
   assert.equal(ev?.message.length, MAX_MESSAGE_LENGTH);

@@ -94,7 +94,8 @@ export class EventRecorder {
   private readonly nameSalt = randomBytes(2).toString('hex');
 
   constructor(client: KubeClient, opts: EventRecorderOptions) {
-    if (!opts.component) throw new EventRecorderConfigError('EventRecorder needs a component (the controller name shown as the event source)');
+    if (!opts.component)
+      throw new EventRecorderConfigError('EventRecorder needs a component (the controller name shown as the event source)');
     this.client = client;
     this.component = opts.component;
     this.host = opts.host ?? process.env.POD_NAME ?? process.env.HOSTNAME ?? opts.component;
@@ -106,7 +107,9 @@ export class EventRecorder {
     this.spamBurst = opts.spamBurst ?? 25;
     this.spamRefillMs = opts.spamRefillMs ?? 5 * 60_000;
     if (!(this.spamBurst >= 1) || !(this.spamRefillMs > 0)) {
-      throw new EventRecorderConfigError(`spamBurst (${this.spamBurst}) must be at least 1 and spamRefillMs (${this.spamRefillMs}) above 0`);
+      throw new EventRecorderConfigError(
+        `spamBurst (${this.spamBurst}) must be at least 1 and spamRefillMs (${this.spamRefillMs}) above 0`,
+      );
     }
   }
 
@@ -150,7 +153,10 @@ export class EventRecorder {
     // client-go's EventSourceObjectSpamFilter: one hot object must not flood etcd with Events.
     const spamKey = JSON.stringify([this.component, this.host, obj.kind, meta.namespace, meta.name, meta.uid, obj.apiVersion]);
     if (!this.takeToken(spamKey)) {
-      this.log.debug({ reason, namespace: meta.namespace, name: meta.name }, 'event dropped by the spam filter: too many events for this object');
+      this.log.debug(
+        { reason, namespace: meta.namespace, name: meta.name },
+        'event dropped by the spam filter: too many events for this object',
+      );
       return;
     }
     if (this.pending.size >= this.maxInFlight) {
@@ -204,14 +210,7 @@ export class EventRecorder {
     try {
       if (e.name !== undefined) {
         try {
-          await this.client.patch(
-            EventType,
-            e.namespace,
-            e.name,
-            { count: e.count + 1, lastTimestamp: ts },
-            'merge',
-            { signal },
-          );
+          await this.client.patch(EventType, e.namespace, e.name, { count: e.count + 1, lastTimestamp: ts }, 'merge', { signal });
           e.count++;
           return;
         } catch (err) {

@@ -92,11 +92,22 @@ void test('withFinalizer: cleanup runs on deletion and the finalizer goes only a
   await withFinalizer({ client, fieldManager: 'another-controller' }, ConfigMap, deleting, B, noop);
 
   let cleanups = 0;
-  const failing = { apply: () => assert.fail('apply must not run on a deleted object'), cleanup: () => { cleanups++; throw new Error('external system down'); } };
+  const failing = {
+    apply: () => assert.fail('apply must not run on a deleted object'),
+    cleanup: () => {
+      cleanups++;
+      throw new Error('external system down');
+    },
+  };
   await assert.rejects(withFinalizer(ctx, ConfigMap, deleting, A, failing), /external system down/);
   assert.deepEqual((await client.get(ConfigMap, ns, 'cleanup')).metadata.finalizers, [A], 'a failed cleanup keeps the finalizer');
 
-  await withFinalizer(ctx, ConfigMap, deleting, A, { apply: () => assert.fail('no apply'), cleanup: () => { cleanups++; } });
+  await withFinalizer(ctx, ConfigMap, deleting, A, {
+    apply: () => assert.fail('no apply'),
+    cleanup: () => {
+      cleanups++;
+    },
+  });
   assert.equal(cleanups, 2);
   assert.ok(isNotFound(await errorOf(client.get(ConfigMap, ns, 'cleanup'))), 'the object is gone once the last finalizer went');
 });
@@ -114,7 +125,10 @@ void test('withFinalizer: a deleted object without the finalizer runs nothing', 
   await configMap('bare', ['other.example/keep']);
   await client.delete(ConfigMap, ns, 'bare');
   const deleting = await client.get<KubeObject>(ConfigMap, ns, 'bare');
-  const r = await withFinalizer(ctx, ConfigMap, deleting, A, { apply: () => assert.fail('no apply'), cleanup: () => assert.fail('no cleanup') });
+  const r = await withFinalizer(ctx, ConfigMap, deleting, A, {
+    apply: () => assert.fail('no apply'),
+    cleanup: () => assert.fail('no cleanup'),
+  });
   assert.equal(r, undefined);
   await client.patch(ConfigMap, ns, 'bare', { metadata: { finalizers: null } }, 'merge');
 });

@@ -93,9 +93,18 @@ async function removeFinalizer<T extends KubeObject>(ctx: FinalizerContext, type
   );
 }
 
-async function applyFinalizers<T extends KubeObject>(ctx: FinalizerContext, type: ResourceType<T>, obj: T, finalizer: string, finalizers: string[]): Promise<T> {
+async function applyFinalizers<T extends KubeObject>(
+  ctx: FinalizerContext,
+  type: ResourceType<T>,
+  obj: T,
+  finalizer: string,
+  finalizers: string[],
+): Promise<T> {
   const { namespace, name, uid } = obj.metadata;
-  if (!name || !uid) throw new FinalizerTargetError(`cannot write finalizer ${finalizer} on ${type.kind} ${namespace ? `${namespace}/` : ''}${name ?? '(unnamed)'}: metadata.name and metadata.uid are required; pass the object as read from the cache or the API`);
+  if (!name || !uid)
+    throw new FinalizerTargetError(
+      `cannot write finalizer ${finalizer} on ${type.kind} ${namespace ? `${namespace}/` : ''}${name ?? '(unnamed)'}: metadata.name and metadata.uid are required; pass the object as read from the cache or the API`,
+    );
   const body: KubeObject = { metadata: { name, namespace, uid, ...(finalizers.length ? { finalizers } : {}) } };
   try {
     return await ctx.client.apply<T>(type, body, { fieldManager: finalizerManager(ctx.fieldManager, finalizer), signal: ctx.signal });
@@ -133,18 +142,14 @@ function asConflict(err: unknown, type: ResourceType, obj: KubeObject, finalizer
   const deleting = causes.some((c) => c.field === 'metadata.finalizers' && c.reason === 'FieldValueForbidden');
   if (!replaced && !deleting) return err;
   const what = replaced ? 'was deleted and re-created since it was read' : 'started deleting since it was read';
-  const conflict = new ApiError(
-    err.target,
-    409,
-    {
-      kind: 'Status',
-      apiVersion: 'v1',
-      status: 'Failure',
-      reason: 'Conflict',
-      code: 409,
-      message: `${type.kind} ${obj.metadata.namespace ? `${obj.metadata.namespace}/` : ''}${obj.metadata.name ?? ''} ${what}, so finalizer ${finalizer} was not written; retry from a fresh read (${err.body?.message ?? err.message})`,
-      details: err.body?.details,
-    },
-  );
+  const conflict = new ApiError(err.target, 409, {
+    kind: 'Status',
+    apiVersion: 'v1',
+    status: 'Failure',
+    reason: 'Conflict',
+    code: 409,
+    message: `${type.kind} ${obj.metadata.namespace ? `${obj.metadata.namespace}/` : ''}${obj.metadata.name ?? ''} ${what}, so finalizer ${finalizer} was not written; retry from a fresh read (${err.body?.message ?? err.message})`,
+    details: err.body?.details,
+  });
   return conflict;
 }

@@ -9,7 +9,10 @@ import { OwnerMetadataError } from './errors.js';
  */
 export function controllerRef(ownerType: ResourceType, owner: KubeObject): OwnerReference {
   const { name, uid } = owner.metadata;
-  if (!name || !uid) throw new OwnerMetadataError(`cannot own a child by ${ownerType.kind} without metadata.name and metadata.uid (read the owner from the API first)`);
+  if (!name || !uid)
+    throw new OwnerMetadataError(
+      `cannot own a child by ${ownerType.kind} without metadata.name and metadata.uid (read the owner from the API first)`,
+    );
   return { apiVersion: apiVersionOf(ownerType), kind: ownerType.kind, name, uid, controller: true, blockOwnerDeletion: true };
 }
 
@@ -52,7 +55,9 @@ export function childNamespace(childType: ResourceType, child: KubeObject, owner
   }
   const ns = child.metadata.namespace ?? ownerNs;
   if (!ns) {
-    throw new OwnerScopeError(`${childType.kind} ${childName} needs metadata.namespace: its owner ${ownerDesc} is cluster-scoped, so the child's namespace cannot come from it; set it in the desired object`);
+    throw new OwnerScopeError(
+      `${childType.kind} ${childName} needs metadata.namespace: its owner ${ownerDesc} is cluster-scoped, so the child's namespace cannot come from it; set it in the desired object`,
+    );
   }
   if (ownerNs && ns !== ownerNs) {
     throw new OwnerScopeError(

@@ -24,8 +24,27 @@ test('jsonEqual ignores key order and undefined fields', () => {
 
 test('jsonContains accepts server defaults and catches edits', async () => {
   const { jsonContains } = await import('./equal.js');
-  const desired = { spec: { replicas: 2, template: { spec: { containers: [{ name: 'app', image: 'nginx', ports: [{ containerPort: 80 }] }] } } } };
-  const defaulted = { spec: { replicas: 2, strategy: { type: 'RollingUpdate' }, template: { spec: { containers: [{ name: 'app', image: 'nginx', ports: [{ containerPort: 80, protocol: 'TCP' }], terminationMessagePath: '/dev/termination-log' }] } } } };
+  const desired = {
+    spec: { replicas: 2, template: { spec: { containers: [{ name: 'app', image: 'nginx', ports: [{ containerPort: 80 }] }] } } },
+  };
+  const defaulted = {
+    spec: {
+      replicas: 2,
+      strategy: { type: 'RollingUpdate' },
+      template: {
+        spec: {
+          containers: [
+            {
+              name: 'app',
+              image: 'nginx',
+              ports: [{ containerPort: 80, protocol: 'TCP' }],
+              terminationMessagePath: '/dev/termination-log',
+            },
+          ],
+        },
+      },
+    },
+  };
   assert.ok(jsonContains(desired, defaulted));
   assert.ok(!jsonContains(desired, { ...defaulted, spec: { ...defaulted.spec, replicas: 3 } }));
   assert.ok(!jsonContains(desired, { spec: { replicas: 2, template: { spec: { containers: [] } } } }));

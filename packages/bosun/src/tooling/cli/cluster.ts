@@ -12,7 +12,9 @@ function portArg(v: string): number {
 
 /** `bosun cluster`: start, stop and inspect the local control plane. */
 export function clusterCommand(): Command {
-  const cmd = new Command('cluster').description('run a local Kubernetes control plane (etcd, kube-apiserver, controller-manager, scheduler, kwok) on loopback');
+  const cmd = new Command('cluster').description(
+    'run a local Kubernetes control plane (etcd, kube-apiserver, controller-manager, scheduler, kwok) on loopback',
+  );
   cmd
     .command('up')
     .description('start the control plane and wait until it is ready (does nothing if it already runs)')
@@ -20,10 +22,15 @@ export function clusterCommand(): Command {
     .option('--dir <dir>', 'cluster directory (data, certs, logs, pids, kubeconfig)', DEFAULT_CLUSTER_DIR)
     /** Pins the API server port instead of choosing a free one. */
     .option('--port <port>', 'API server port (default: a free port)', portArg)
-    .addHelpText('after', '\nExamples:\n  bosun cluster up\n  bosun cluster up --dir /tmp/c1 --port 6443\n  export KUBECONFIG=$PWD/.bosun/cluster/kubeconfig')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  bosun cluster up\n  bosun cluster up --dir /tmp/c1 --port 6443\n  export KUBECONFIG=$PWD/.bosun/cluster/kubeconfig',
+    )
     .action(async (o: { dir: string; port?: number }) => {
       const r = await (await controlplane()).up({ dir: o.dir, port: o.port });
-      process.stdout.write(`${r.started ? 'started' : 'already running'}: ${r.state.apiserverUrl} (${(r.elapsedMs / 1000).toFixed(1)} s)\nexport KUBECONFIG=${r.kubeconfig}\n`);
+      process.stdout.write(
+        `${r.started ? 'started' : 'already running'}: ${r.state.apiserverUrl} (${(r.elapsedMs / 1000).toFixed(1)} s)\nexport KUBECONFIG=${r.kubeconfig}\n`,
+      );
     });
   cmd
     .command('down')
@@ -53,8 +60,11 @@ export function clusterCommand(): Command {
         process.exitCode = 1;
         return;
       }
-      process.stdout.write(`cluster ${s.dir}\n  API server ${s.state.apiserverUrl} (${s.apiserverReady ? 'ready' : 'not ready'}), Kubernetes ${s.state.version}\n  kubeconfig ${s.kubeconfig}\n`);
-      for (const p of s.programs) process.stdout.write(`  ${p.name.padEnd(24)} ${p.running ? `running  pid ${p.pid}` : 'stopped'}  log ${p.log}\n`);
+      process.stdout.write(
+        `cluster ${s.dir}\n  API server ${s.state.apiserverUrl} (${s.apiserverReady ? 'ready' : 'not ready'}), Kubernetes ${s.state.version}\n  kubeconfig ${s.kubeconfig}\n`,
+      );
+      for (const p of s.programs)
+        process.stdout.write(`  ${p.name.padEnd(24)} ${p.running ? `running  pid ${p.pid}` : 'stopped'}  log ${p.log}\n`);
       if (!s.programs.every((p) => p.running)) process.exitCode = 1;
     });
   return cmd;

@@ -18,7 +18,10 @@ export function program(): Command {
   const prog = new Command('bosun')
     .description('bosun: write Kubernetes operators in TypeScript, and run them on a local control plane')
     .showHelpAfterError()
-    .addHelpText('after', '\nExamples:\n  bosun cluster up        start a local control plane\n  bosun run message       run the Message operator\n  bosun version');
+    .addHelpText(
+      'after',
+      '\nExamples:\n  bosun cluster up        start a local control plane\n  bosun run message       run the Message operator\n  bosun version',
+    );
   prog
     .command('version')
     .description('print the bosun version and the Kubernetes version its local cluster runs')

@@ -25,9 +25,17 @@ export interface ManifestSources {
 /** The generation sources of a project module (`--from`, or package.json's `bosun.project`). */
 export async function manifestSources(from?: string): Promise<ManifestSources> {
   const { module: mod, source } = await loadProject(from);
-  if (!Array.isArray(mod.controllers)) throw new ProjectModuleError(`${source}: no 'controllers' array export. Fix: export const controllers: ControllerSpec[] = [...]`);
-  if (!Array.isArray(mod.resources)) throw new ProjectModuleError(`${source}: no 'resources' array export. Fix: export const resources: CustomResource[] = [...]`);
-  return { controllers: mod.controllers, resources: mod.resources, reads: mod.reads ?? [], prefix: mod.prefix ?? DEFAULT_RBAC_PREFIX, namespace: mod.namespace ?? DEFAULT_NAMESPACE };
+  if (!Array.isArray(mod.controllers))
+    throw new ProjectModuleError(`${source}: no 'controllers' array export. Fix: export const controllers: ControllerSpec[] = [...]`);
+  if (!Array.isArray(mod.resources))
+    throw new ProjectModuleError(`${source}: no 'resources' array export. Fix: export const resources: CustomResource[] = [...]`);
+  return {
+    controllers: mod.controllers,
+    resources: mod.resources,
+    reads: mod.reads ?? [],
+    prefix: mod.prefix ?? DEFAULT_RBAC_PREFIX,
+    namespace: mod.namespace ?? DEFAULT_NAMESPACE,
+  };
 }
 
 /** The RBAC files for a project's sources. */
@@ -53,7 +61,10 @@ export interface ManifestsOptions {
 }
 
 /** Writes (or with `check`, verifies) the CRDs and RBAC; returns the stale files when checking. */
-export async function generateManifests(o: ManifestsOptions, log: (line: string) => void = (l) => process.stdout.write(`${l}\n`)): Promise<string[]> {
+export async function generateManifests(
+  o: ManifestsOptions,
+  log: (line: string) => void = (l) => process.stdout.write(`${l}\n`),
+): Promise<string[]> {
   const src = await manifestSources(o.from);
   const crdOut = resolve(o.out);
   const rbacOut = resolve(o.rbacOut);
@@ -75,7 +86,9 @@ export async function generateManifests(o: ManifestsOptions, log: (line: string)
 export function generateCommand(): Command {
   return (
     new Command('generate')
-      .description('write config/crd/*.yaml and config/rbac/*.yaml from the code (CRDs from the resource definitions, RBAC from what the controllers declare)')
+      .description(
+        'write config/crd/*.yaml and config/rbac/*.yaml from the code (CRDs from the resource definitions, RBAC from what the controllers declare)',
+      )
       /** Where the CRD files go. */
       .option('--out <dir>', 'output directory for CRDs', 'config/crd')
       /** Where the RBAC files and their kustomization.yaml go. */

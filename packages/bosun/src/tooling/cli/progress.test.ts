@@ -5,8 +5,26 @@ import { reportCacheSync, type SyncingCaches } from './progress.js';
 
 function fakeCaches() {
   const kinds = [
-    { type: { kind: 'Pod', group: '', plural: 'pods' }, informer: { synced: false, store: { size: 0 }, hasSynced() { return this.synced; } } },
-    { type: { kind: 'Message', group: 'myorg.dev', plural: 'messages' }, informer: { synced: false, store: { size: 0 }, hasSynced() { return this.synced; } } },
+    {
+      type: { kind: 'Pod', group: '', plural: 'pods' },
+      informer: {
+        synced: false,
+        store: { size: 0 },
+        hasSynced() {
+          return this.synced;
+        },
+      },
+    },
+    {
+      type: { kind: 'Message', group: 'myorg.dev', plural: 'messages' },
+      informer: {
+        synced: false,
+        store: { size: 0 },
+        hasSynced() {
+          return this.synced;
+        },
+      },
+    },
   ];
   const caches: SyncingCaches = { entries: () => kinds, hasSynced: () => kinds.every((k) => k.informer.synced) };
   return { kinds, caches };

@@ -58,7 +58,8 @@ export function projectModulePath(cwd = process.cwd()): { path: string; source: 
     const pkgFile = join(dir, 'package.json');
     if (existsSync(pkgFile)) {
       const pkg = JSON.parse(readFileSync(pkgFile, 'utf8')) as { bosun?: { project?: unknown } };
-      if (typeof pkg.bosun?.project === 'string') return { path: resolve(dir, pkg.bosun.project), source: `${pkgFile} bosun.project (${pkg.bosun.project})` };
+      if (typeof pkg.bosun?.project === 'string')
+        return { path: resolve(dir, pkg.bosun.project), source: `${pkgFile} bosun.project (${pkg.bosun.project})` };
     }
     if (dirname(dir) === dir) return undefined;
   }
@@ -70,7 +71,9 @@ export function projectModulePath(cwd = process.cwd()): { path: string; source: 
 async function registerTsx(from: string): Promise<boolean> {
   try {
     // require.resolve gives the CommonJS build, whose register() cannot install the ESM hooks; the .mjs beside it can.
-    const api = createRequire(join(dirname(from), 'noop.js')).resolve('tsx/esm/api').replace(/\.cjs$/, '.mjs');
+    const api = createRequire(join(dirname(from), 'noop.js'))
+      .resolve('tsx/esm/api')
+      .replace(/\.cjs$/, '.mjs');
     const { register } = (await import(pathToFileURL(api).href)) as { register: (o: { tsconfig: false }) => unknown };
     register({ tsconfig: false });
     return true;
@@ -87,14 +90,19 @@ export async function loadProject(from?: string, cwd = process.cwd()): Promise<L
   // A module that failed to load stays failed in Node's module map, so tsx is registered before the first import.
   const typescript = /\.[mc]?ts$/.test(found.path) && !RUNNING_FROM_SOURCE;
   if (typescript && !(await registerTsx(found.path))) {
-    throw new ProjectModuleError(`${found.source}: ${found.path} is TypeScript and tsx is not installed in the project. Fix: npm install --save-dev tsx, or point at the compiled .js`);
+    throw new ProjectModuleError(
+      `${found.source}: ${found.path} is TypeScript and tsx is not installed in the project. Fix: npm install --save-dev tsx, or point at the compiled .js`,
+    );
   }
   let mod: ProjectModule;
   try {
     mod = (await import(pathToFileURL(found.path).href)) as ProjectModule;
   } catch (err) {
     const e = err as Error;
-    throw new ProjectModuleError(`${found.source} failed to load: ${e.name}: ${e.message}. Fix: check that the module runs (node --import tsx ${found.path})`, { cause: err });
+    throw new ProjectModuleError(
+      `${found.source} failed to load: ${e.name}: ${e.message}. Fix: check that the module runs (node --import tsx ${found.path})`,
+      { cause: err },
+    );
   }
   return { module: mod, source: found.source };
 }

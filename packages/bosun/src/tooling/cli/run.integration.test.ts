@@ -31,7 +31,24 @@ void test('bosun run without list permission exits 1 at the cache-sync timeout, 
   await writeTokenKubeconfig({ adminKubeconfig: env.kubeconfig, token, file: kubeconfig, user: 'nobody' });
   const child = spawn(
     process.execPath,
-    ['--import', 'tsx', join(root, 'packages/bosun/src/tooling/cli/run-main.ts'), 'run', 'message', '-n', ns, '--kubeconfig', kubeconfig, '--standalone', '--metrics-addr', '0', '--health-addr', '0', '--cache-sync-timeout', '3000'],
+    [
+      '--import',
+      'tsx',
+      join(root, 'packages/bosun/src/tooling/cli/run-main.ts'),
+      'run',
+      'message',
+      '-n',
+      ns,
+      '--kubeconfig',
+      kubeconfig,
+      '--standalone',
+      '--metrics-addr',
+      '0',
+      '--health-addr',
+      '0',
+      '--cache-sync-timeout',
+      '3000',
+    ],
     { cwd: root, env: { ...process.env, KUBECONFIG: kubeconfig }, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let stderr = '';
@@ -49,7 +66,24 @@ void test('bosun run exits 1 with LeaderElectionLostError when another replica t
   const lostNs = await env.namespace('run-lost');
   const child = spawn(
     process.execPath,
-    ['--import', 'tsx', join(root, 'packages/bosun/src/tooling/cli/run-main.ts'), 'run', 'message', '-n', lostNs, '--kubeconfig', env.kubeconfig, '--leader-elect', '--leader-election-namespace', lostNs, '--metrics-addr', '0', '--health-addr', '0'],
+    [
+      '--import',
+      'tsx',
+      join(root, 'packages/bosun/src/tooling/cli/run-main.ts'),
+      'run',
+      'message',
+      '-n',
+      lostNs,
+      '--kubeconfig',
+      env.kubeconfig,
+      '--leader-elect',
+      '--leader-election-namespace',
+      lostNs,
+      '--metrics-addr',
+      '0',
+      '--health-addr',
+      '0',
+    ],
     { cwd: root, env: { ...process.env, KUBECONFIG: env.kubeconfig }, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let stderr = '';

@@ -44,7 +44,18 @@ after(async () => {
   if (tmp) await rm(tmp, { recursive: true, force: true });
 });
 
-const runArgs = (...extra: string[]) => ['run', 'message', '--kubeconfig', kubeconfig, '--standalone', '--metrics-addr', '0', '--health-addr', '0', ...extra];
+const runArgs = (...extra: string[]) => [
+  'run',
+  'message',
+  '--kubeconfig',
+  kubeconfig,
+  '--standalone',
+  '--metrics-addr',
+  '0',
+  '--health-addr',
+  '0',
+  ...extra,
+];
 
 /** Runs the CLI with stdout on a pipe (not a terminal), to its exit. */
 function bosun(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
@@ -78,37 +89,62 @@ void test('bosun run --log-format yaml is refused before anything starts', async
 
 void test('on a pipe, bosun run logs JSON; --log-format text forces readable lines, with cache-sync progress', async () => {
   // The progress interval in text is 2 s and the caches wait 3 s (counted from later), so one progress line comes first.
-  const [json, text] = await Promise.all([bosun(runArgs('--cache-sync-timeout', '1000')), bosun(runArgs('--log-format', 'text', '--cache-sync-timeout', '3000'))]);
+  const [json, text] = await Promise.all([
+    bosun(runArgs('--cache-sync-timeout', '1000')),
+    bosun(runArgs('--log-format', 'text', '--cache-sync-timeout', '3000')),
+  ]);
   assert.equal(json.code, 1, json.stderr);
-  const records = json.stdout.trim().split('\n').map((l) => JSON.parse(l) as { msg: string; level: string });
+  const records = json.stdout
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { msg: string; level: string });
   assert.equal(records[0]?.msg, 'starting');
-  assert.ok(records.some((r) => r.level === 'warn' && /cannot connect to/.test(r.msg)), json.stdout);
+  assert.ok(
+    records.some((r) => r.level === 'warn' && /cannot connect to/.test(r.msg)),
+    json.stdout,
+  );
 
   assert.equal(text.code, 1, text.stderr);
   const lines = text.stdout.trim().split('\n');
-  assert.ok(lines.every((l) => TEXT_LINE.test(l)), text.stdout);
+  assert.ok(
+    lines.every((l) => TEXT_LINE.test(l)),
+    text.stdout,
+  );
   assert.match(lines[0]!, /INFO {3}starting {2}operators=\["message"\] {2}namespaces=all /);
-  assert.ok(lines.some((l) => /INFO {3}synced 0 objects of kind Message so far {2}resource=messages\.myorg\.dev {2}objects=0 /.test(l)), text.stdout);
+  assert.ok(
+    lines.some((l) => /INFO {3}synced 0 objects of kind Message so far {2}resource=messages\.myorg\.dev {2}objects=0 /.test(l)),
+    text.stdout,
+  );
   assert.match(text.stderr, /CacheSyncTimeoutError/);
 });
 
 const hasScript = spawnSync('script', ['--version']).status === 0;
 
-void test('on a terminal, bosun run logs readable lines by default, and JSON with --log-format json', { skip: hasScript ? false : 'needs script(1) for a pseudo-terminal' }, async () => {
-  const inPty = (extra: string[]) => {
-    const cmd = [process.execPath, '--import', 'tsx', entry, ...runArgs('--cache-sync-timeout', '1000', ...extra)].map((a) => `'${a}'`).join(' ');
-    return runScript(cmd);
-  };
-  const [auto, json] = await Promise.all([inPty([]), inPty(['--log-format', 'json'])]);
-  const autoLines = auto.split(/\r?\n/).filter((l) => l.trim() !== '' && !l.startsWith('bosun: '));
-  assert.ok(autoLines.length > 0 && autoLines.every((l) => TEXT_LINE.test(l)), auto);
-  const jsonLines = json.split(/\r?\n/).filter((l) => l.startsWith('{'));
-  assert.equal((JSON.parse(jsonLines[0]!) as { msg: string }).msg, 'starting', json);
-});
+void test(
+  'on a terminal, bosun run logs readable lines by default, and JSON with --log-format json',
+  { skip: hasScript ? false : 'needs script(1) for a pseudo-terminal' },
+  async () => {
+    const inPty = (extra: string[]) => {
+      const cmd = [process.execPath, '--import', 'tsx', entry, ...runArgs('--cache-sync-timeout', '1000', ...extra)]
+        .map((a) => `'${a}'`)
+        .join(' ');
+      return runScript(cmd);
+    };
+    const [auto, json] = await Promise.all([inPty([]), inPty(['--log-format', 'json'])]);
+    const autoLines = auto.split(/\r?\n/).filter((l) => l.trim() !== '' && !l.startsWith('bosun: '));
+    assert.ok(autoLines.length > 0 && autoLines.every((l) => TEXT_LINE.test(l)), auto);
+    const jsonLines = json.split(/\r?\n/).filter((l) => l.startsWith('{'));
+    assert.equal((JSON.parse(jsonLines[0]!) as { msg: string }).msg, 'starting', json);
+  },
+);
 
 /** Runs `cmd` under script(1), so its stdout is a terminal; returns what it printed there. */
 function runScript(cmd: string): Promise<string> {
-  const child = spawn('script', ['-qec', cmd, '/dev/null'], { cwd: root, env: { ...process.env, BOSUN_LOG_FORMAT: '', NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn('script', ['-qec', cmd, '/dev/null'], {
+    cwd: root,
+    env: { ...process.env, BOSUN_LOG_FORMAT: '', NO_COLOR: '1' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let out = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
   return new Promise((r) => child.once('close', () => r(out)));

@@ -52,7 +52,9 @@ export async function runOperators(names: string[], o: RunOptions): Promise<void
   const { module: project, source } = await loadProject(o.from);
   const operators = project.operators;
   if (!operators || !Object.keys(operators).length) {
-    throw new ProjectModuleError(`${source}: no 'operators' export. Fix: export const operators = { name: { description, controllers: () => [...] } }`);
+    throw new ProjectModuleError(
+      `${source}: no 'operators' export. Fix: export const operators = { name: { description, controllers: () => [...] } }`,
+    );
   }
   const chosen = names.length ? names : [Object.keys(operators)[0]!];
   for (const n of chosen) {
@@ -76,7 +78,9 @@ export async function runOperators(names: string[], o: RunOptions): Promise<void
     cacheSyncTimeoutMs: o.cacheSyncTimeout,
     shutdownTimeoutMs: o.shutdownTimeout,
     userAgent: o.userAgent,
-    leaderElection: leaderElect ? { namespace: o.leaderElectionNamespace ?? defaultLeaseNamespace(), name: `bosun-${chosen.join('-')}` } : undefined,
+    leaderElection: leaderElect
+      ? { namespace: o.leaderElectionNamespace ?? defaultLeaseNamespace(), name: `bosun-${chosen.join('-')}` }
+      : undefined,
   });
   for (const n of chosen) for (const spec of operators[n]!.controllers()) mgr.add(spec);
   const ac = new AbortController();
@@ -90,9 +94,13 @@ export async function runOperators(names: string[], o: RunOptions): Promise<void
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
-  logger.info({ operators: chosen, namespaces: o.namespace.length ? o.namespace : 'all', leaderElect, server: mgr.client.server }, 'starting');
+  logger.info(
+    { operators: chosen, namespaces: o.namespace.length ? o.namespace : 'all', leaderElect, server: mgr.client.server },
+    'starting',
+  );
   // A person watching a terminal gets a line every 2 s; a log collector every 5 s is enough.
-  const text = resolveLogFormat(o.logFormat ?? ((process.env.BOSUN_LOG_FORMAT || 'auto') as LogFormat), process.stdout.isTTY === true) === 'text';
+  const text =
+    resolveLogFormat(o.logFormat ?? ((process.env.BOSUN_LOG_FORMAT || 'auto') as LogFormat), process.stdout.isTTY === true) === 'text';
   const stopProgress = reportCacheSync(mgr.caches, logger, { intervalMs: text ? 2_000 : 5_000, signal: ac.signal });
   try {
     await mgr.start(ac.signal);
@@ -131,7 +139,11 @@ export function runCommand(): Command {
       /** Address for the health probes; '0' disables. */
       .option('--health-addr <addr>', "address of /healthz and /readyz ('0' to disable)", ':8081')
       /** Fail when a watched kind cannot be listed for this long (missing RBAC or CRD). */
-      .option('--cache-sync-timeout <ms>', 'exit with an error when the caches have not synced after this many ms (default 120000)', positiveInt)
+      .option(
+        '--cache-sync-timeout <ms>',
+        'exit with an error when the caches have not synced after this many ms (default 120000)',
+        positiveInt,
+      )
       /** How long a graceful stop waits for in-flight reconciles before aborting them. */
       .option('--shutdown-timeout <ms>', 'on SIGTERM, abort reconciles still running after this many ms (default 30000)', positiveInt)
       /** User-Agent of every request, so each replica's requests can be told apart in the audit log. */
@@ -139,10 +151,18 @@ export function runCommand(): Command {
       /** Debug-level logs. */
       .option('-v, --verbose', 'debug logging')
       /** Readable lines or JSON; auto picks text on a terminal and JSON for pipes and log collectors. */
-      .addOption(new Option('--log-format <format>', 'log lines as text or json (default: $BOSUN_LOG_FORMAT, else auto: text on a terminal, json otherwise)').choices(LOG_FORMATS))
+      .addOption(
+        new Option(
+          '--log-format <format>',
+          'log lines as text or json (default: $BOSUN_LOG_FORMAT, else auto: text on a terminal, json otherwise)',
+        ).choices(LOG_FORMATS),
+      )
       /** Run without leader election, as kopf's --standalone. */
       .addOption(new Option('--standalone', 'no leader election (as kopf run --standalone)').conflicts('leaderElect'))
-      .addHelpText('after', '\nExamples:\n  bosun run message --kubeconfig .bosun/cluster/kubeconfig --standalone\n  bosun run message application --leader-elect -n default')
+      .addHelpText(
+        'after',
+        '\nExamples:\n  bosun run message --kubeconfig .bosun/cluster/kubeconfig --standalone\n  bosun run message application --leader-elect -n default',
+      )
       .action(async (names: string[], o: RunOptions) => runOperators(names, o))
   );
 }

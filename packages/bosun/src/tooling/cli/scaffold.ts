@@ -6,7 +6,9 @@ import { createApi, initProject } from '../scaffold/scaffold.js';
 export function initCommand(): Command {
   return (
     new Command('init')
-      .description('scaffold a new operator project: typed CRD (TypeBox), reconcile-style controller, envtest test, Makefile, Dockerfile, config/')
+      .description(
+        'scaffold a new operator project: typed CRD (TypeBox), reconcile-style controller, envtest test, Makefile, Dockerfile, config/',
+      )
       .argument('<dir>', 'directory to create (must be absent or empty)')
       /** npm package name and RBAC prefix of the project. */
       .option('--name <name>', 'project name (default: the directory name)')
@@ -49,7 +51,10 @@ export function createApiCommand(): Command {
     .requiredOption('--kind <kind>', 'kind (UpperCamelCase, e.g. Widget)')
     /** The project directory. */
     .option('--dir <dir>', 'project directory', '.')
-    .addHelpText('after', '\nExamples:\n  bosun create api --group example.com --version v1 --kind Widget\n  bosun create api --group shop.example.com --version v1beta1 --kind Order --dir my-operator\n\nThen: npm run generate (CRDs and RBAC) and npm test.')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  bosun create api --group example.com --version v1 --kind Widget\n  bosun create api --group shop.example.com --version v1beta1 --kind Order --dir my-operator\n\nThen: npm run generate (CRDs and RBAC) and npm test.',
+    )
     .action(async (o: { group: string; version: string; kind: string; dir: string }) => {
       const files = await createApi(o.dir, o);
       process.stdout.write(`added ${o.kind}:\n${files.map((f) => `  ${f}`).join('\n')}\nnext: npm run generate && npm test\n`);

@@ -37,7 +37,8 @@ export function packageRoot(): string {
       /* not here */
     }
     const up = dirname(dir);
-    if (up === dir) throw new BinaryError('cannot find the bosun package root (package.json named "bosun") above ' + fileURLToPath(import.meta.url));
+    if (up === dir)
+      throw new BinaryError('cannot find the bosun package root (package.json named "bosun") above ' + fileURLToPath(import.meta.url));
     dir = up;
   }
 }
@@ -99,7 +100,8 @@ export async function resolvePrograms(opts: ResolveOptions = {}): Promise<Progra
     for (const name of missing) {
       const p = cachedPath(name);
       const problem = await checkProgram(name, p);
-      if (problem !== undefined) throw new BinaryError(`built ${name} at ${p} does not run: ${problem}; delete ${dirname(p)} and try again`);
+      if (problem !== undefined)
+        throw new BinaryError(`built ${name} at ${p} does not run: ${problem}; delete ${dirname(p)} and try again`);
       found[name] = p;
     }
   }
@@ -114,7 +116,9 @@ async function fromExplicitDirs(name: ProgramName): Promise<string | undefined> 
     if (!(await isExecutable(p))) continue;
     const problem = await checkProgram(name, p);
     if (problem !== undefined) {
-      throw new BinaryError(`${name} at ${p} (from ${env}) does not run: ${problem}. Replace it, or unset ${env} to let bosun use its cache or build it.`);
+      throw new BinaryError(
+        `${name} at ${p} (from ${env}) does not run: ${problem}. Replace it, or unset ${env} to let bosun use its cache or build it.`,
+      );
     }
     return p;
   }
@@ -143,7 +147,9 @@ export async function checkProgram(name: ProgramName, path: string): Promise<str
     return undefined;
   } catch (err) {
     const e = err as NodeJS.ErrnoException & { stderr?: string };
-    return e.code === 'ENOEXEC' || /exec format/i.test(String(e.message)) ? 'not an executable for this machine (corrupt or wrong architecture)' : (e.stderr?.trim() || e.message).split('\n')[0];
+    return e.code === 'ENOEXEC' || /exec format/i.test(String(e.message))
+      ? 'not an executable for this machine (corrupt or wrong architecture)'
+      : (e.stderr?.trim() || e.message).split('\n')[0];
   }
 }
 
@@ -187,7 +193,13 @@ function kubeLdflags(): string {
   const x = (pkg: string, k: string, val: string): string => `-X ${pkg}.${k}=${val}`;
   const parts = ['-s', '-w'];
   for (const pkg of ['k8s.io/component-base/version', 'k8s.io/client-go/pkg/version']) {
-    parts.push(x(pkg, 'gitVersion', v), x(pkg, 'gitMajor', major ?? ''), x(pkg, 'gitMinor', minor ?? ''), x(pkg, 'gitTreeState', 'clean'), x(pkg, 'buildDate', '1970-01-01T00:00:00Z'));
+    parts.push(
+      x(pkg, 'gitVersion', v),
+      x(pkg, 'gitMajor', major ?? ''),
+      x(pkg, 'gitMinor', minor ?? ''),
+      x(pkg, 'gitTreeState', 'clean'),
+      x(pkg, 'buildDate', '1970-01-01T00:00:00Z'),
+    );
   }
   return parts.join(' ');
 }
@@ -205,7 +217,7 @@ function goTarget(name: ProgramName): GoTarget {
     case 'etcd':
       return { module: 'controlplane', pkg: './cmd/etcd', ldflags: '-s -w' };
     case 'kwok':
-      return { module: 'kwok', pkg: 'sigs.k8s.io/kwok/cmd/kwok', ldflags: "-s -w" };
+      return { module: 'kwok', pkg: 'sigs.k8s.io/kwok/cmd/kwok', ldflags: '-s -w' };
     default:
       return { module: 'controlplane', pkg: `k8s.io/kubernetes/cmd/${name}`, ldflags: kubeLdflags() };
   }

@@ -40,7 +40,11 @@ describe('a cluster directory of its own', () => {
     assert.deepEqual(second.state.pids, first.state.pids, 'the same processes, nothing new');
     const pids = Object.values(first.state.pids);
     await down({ dir, progress: quiet });
-    assert.deepEqual(pids.filter((p) => pidAlive(p)), [], 'no process left behind');
+    assert.deepEqual(
+      pids.filter((p) => pidAlive(p)),
+      [],
+      'no process left behind',
+    );
   });
 
   test('two ups at once on one directory start one cluster, and neither fails', async () => {
@@ -62,7 +66,11 @@ describe('a cluster directory of its own', () => {
     ];
     for (const [bad, message] of cases) {
       const t0 = Date.now();
-      await assert.rejects(up({ dir: bad, progress: quiet }), (err: Error) => err instanceof ClusterError && message.test(err.message), bad);
+      await assert.rejects(
+        up({ dir: bad, progress: quiet }),
+        (err: Error) => err instanceof ClusterError && message.test(err.message),
+        bad,
+      );
       assert.ok(Date.now() - t0 < 5000, `${bad}: refused in ${Date.now() - t0} ms`);
     }
   });
@@ -74,7 +82,10 @@ describe('a cluster directory of its own', () => {
     const lines: string[] = [];
     const r = await up({ dir, progress: (l) => lines.push(l) });
     assert.equal(r.started, true);
-    assert.ok(lines.some((l) => /stale pid files/.test(l)), lines.join('\n'));
+    assert.ok(
+      lines.some((l) => /stale pid files/.test(l)),
+      lines.join('\n'),
+    );
     await down({ dir, progress: quiet });
   });
 
@@ -90,7 +101,10 @@ describe('a cluster directory of its own', () => {
       return true;
     });
     const st = await status(dir);
-    assert.deepEqual(st.programs.filter((p) => p.running).map((p) => p.name), []);
+    assert.deepEqual(
+      st.programs.filter((p) => p.running).map((p) => p.name),
+      [],
+    );
     await down({ dir, purge: true, progress: quiet });
     assert.ok(!existsSync(join(dir, 'data')), '--purge removed the data');
   });
@@ -145,15 +159,25 @@ describe('the shared test cluster works as a cluster', () => {
   test('a Deployment reaches 3 Running Pods, and deleting it garbage-collects its ReplicaSet and Pods', async () => {
     const ns = await env.namespace('deploy');
     await env.kubectlOk(['create', 'deployment', 'web', '--image=nginx:1.27', '--replicas=3', '-n', ns]);
-    await eventually('3 Running Pods', async () => {
-      const phases = (await env.kubectlOk(['get', 'pods', '-n', ns, '-l', 'app=web', '-o', 'jsonpath={.items[*].status.phase}'])).split(' ').filter((x) => x);
-      return phases.length === 3 && phases.every((p) => p === 'Running') ? true : undefined;
-    }, 60_000);
+    await eventually(
+      '3 Running Pods',
+      async () => {
+        const phases = (await env.kubectlOk(['get', 'pods', '-n', ns, '-l', 'app=web', '-o', 'jsonpath={.items[*].status.phase}']))
+          .split(' ')
+          .filter((x) => x);
+        return phases.length === 3 && phases.every((p) => p === 'Running') ? true : undefined;
+      },
+      60_000,
+    );
     await env.kubectlOk(['delete', 'deployment', 'web', '-n', ns]);
-    await eventually('ReplicaSet and Pods gone', async () => {
-      const left = await env.kubectlOk(['get', 'replicasets,pods', '-n', ns, '-o', 'name']);
-      return left.trim() === '' ? true : undefined;
-    }, 60_000);
+    await eventually(
+      'ReplicaSet and Pods gone',
+      async () => {
+        const left = await env.kubectlOk(['get', 'replicasets,pods', '-n', ns, '-o', 'name']);
+        return left.trim() === '' ? true : undefined;
+      },
+      60_000,
+    );
   });
 
   test('a kubeconfig path that does not exist is a clear kubectl error, not a hang', async () => {

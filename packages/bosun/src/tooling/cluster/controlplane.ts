@@ -92,7 +92,10 @@ export async function status(dirIn = DEFAULT_CLUSTER_DIR): Promise<ClusterStatus
   let apiserverReady = false;
   const pki = await loadPki(dir);
   if (state && pki && programs.some((x) => x.name === 'kube-apiserver' && x.running)) {
-    apiserverReady = await adminGet(`${state.apiserverUrl}/readyz`, pki, 2_000).then((r) => r.status === 200, () => false);
+    apiserverReady = await adminGet(`${state.apiserverUrl}/readyz`, pki, 2_000).then(
+      (r) => r.status === 200,
+      () => false,
+    );
   }
   return { dir, exists: await exists(dir), state, programs, kubeconfig: p.kubeconfig, apiserverReady };
 }
@@ -166,13 +169,27 @@ async function upLocked(dir: string, progress: (line: string) => void, opts: UpO
   progress(`bosun: starting etcd and kube-apiserver ${KUBERNETES_VERSION} in ${dir}`);
   launch('etcd');
   await saveState();
-  await waitFor('etcd to be healthy', deadline(), started, dir, async () => {
-    const r = await httpGet(`http://127.0.0.1:${ports.etcdClient}/health`);
-    return r.status === 200 && r.body.includes('"true"');
-  }, progress);
+  await waitFor(
+    'etcd to be healthy',
+    deadline(),
+    started,
+    dir,
+    async () => {
+      const r = await httpGet(`http://127.0.0.1:${ports.etcdClient}/health`);
+      return r.status === 200 && r.body.includes('"true"');
+    },
+    progress,
+  );
   launch('kube-apiserver');
   await saveState();
-  await waitFor('kube-apiserver /readyz', deadline(), started, dir, async () => (await adminGet(`${apiserverUrl}/readyz`, pki)).status === 200, progress);
+  await waitFor(
+    'kube-apiserver /readyz',
+    deadline(),
+    started,
+    dir,
+    async () => (await adminGet(`${apiserverUrl}/readyz`, pki)).status === 200,
+    progress,
+  );
   progress('bosun: API server ready; starting kube-controller-manager, kube-scheduler and kwok');
   launch('kube-controller-manager');
   launch('kube-scheduler');
@@ -181,16 +198,31 @@ async function upLocked(dir: string, progress: (line: string) => void, opts: UpO
   const nodeUrl = `${apiserverUrl}/api/v1/nodes/${NODE_NAME}`;
   if ((await adminGet(nodeUrl, pki)).status === 404) {
     const r = await adminRequest('POST', `${apiserverUrl}/api/v1/nodes`, pki, nodeObject());
-    if (r.status >= 300 && r.status !== 409) throw new ClusterError(`could not create the fake node ${NODE_NAME}: HTTP ${r.status} ${r.body}`);
+    if (r.status >= 300 && r.status !== 409)
+      throw new ClusterError(`could not create the fake node ${NODE_NAME}: HTTP ${r.status} ${r.body}`);
   }
-  await waitFor(`node ${NODE_NAME} to be Ready`, deadline(), started, dir, async () => {
-    const r = await adminGet(nodeUrl, pki);
-    if (r.status !== 200) return false;
-    const node = JSON.parse(r.body) as { status?: { conditions?: { type: string; status: string }[] } };
-    return node.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
-  }, progress);
+  await waitFor(
+    `node ${NODE_NAME} to be Ready`,
+    deadline(),
+    started,
+    dir,
+    async () => {
+      const r = await adminGet(nodeUrl, pki);
+      if (r.status !== 200) return false;
+      const node = JSON.parse(r.body) as { status?: { conditions?: { type: string; status: string }[] } };
+      return node.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
+    },
+    progress,
+  );
   // Pods are refused until the namespace's default ServiceAccount exists; wait so the first kubectl run works.
-  await waitFor('the default ServiceAccount', deadline(), started, dir, async () => (await adminGet(`${apiserverUrl}/api/v1/namespaces/default/serviceaccounts/default`, pki)).status === 200, progress);
+  await waitFor(
+    'the default ServiceAccount',
+    deadline(),
+    started,
+    dir,
+    async () => (await adminGet(`${apiserverUrl}/api/v1/namespaces/default/serviceaccounts/default`, pki)).status === 200,
+    progress,
+  );
   const state = await saveState();
   const elapsedMs = Date.now() - t0;
   progress(`bosun: cluster up in ${(elapsedMs / 1000).toFixed(1)} s; export KUBECONFIG=${p.kubeconfig}`);

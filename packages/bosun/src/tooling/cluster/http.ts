@@ -17,7 +17,19 @@ export function adminGet(url: string, pki: ClusterPki, timeoutMs = 5_000): Promi
 
 /** Sends one request to the API server as the cluster's admin, with `body` as JSON when given. */
 export function adminRequest(method: string, url: string, pki: ClusterPki, body: unknown, timeoutMs = 5_000): Promise<TextResponse> {
-  return sendText(httpsRequest, url, { method, ca: pki.ca.cert, cert: pki.admin.cert, key: pki.admin.key, timeout: timeoutMs, headers: body ? { 'content-type': 'application/json' } : {} }, body);
+  return sendText(
+    httpsRequest,
+    url,
+    {
+      method,
+      ca: pki.ca.cert,
+      cert: pki.admin.cert,
+      key: pki.admin.key,
+      timeout: timeoutMs,
+      headers: body ? { 'content-type': 'application/json' } : {},
+    },
+    body,
+  );
 }
 
 /** Does one plain HTTP GET, for etcd's health endpoint. */

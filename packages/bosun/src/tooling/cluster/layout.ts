@@ -39,11 +39,14 @@ const PSEUDO_FS = ['/proc', '/sys', '/dev'];
 export async function makeClusterDir(dir: string): Promise<void> {
   const fix = 'choose another --dir (a writable directory, e.g. .bosun/cluster)';
   const pseudo = PSEUDO_FS.find((p) => dir === p || dir.startsWith(`${p}/`));
-  if (pseudo) throw new ClusterError(`cannot use ${dir} as the cluster directory: ${pseudo} is a kernel filesystem that cannot hold files; ${fix}`);
+  if (pseudo)
+    throw new ClusterError(`cannot use ${dir} as the cluster directory: ${pseudo} is a kernel filesystem that cannot hold files; ${fix}`);
   const missing: string[] = [];
   let at = dir;
   for (;;) {
-    const st = await stat(at).catch((err: NodeJS.ErrnoException) => (err.code === 'ENOENT' || err.code === 'ENOTDIR' ? undefined : Promise.reject(err)));
+    const st = await stat(at).catch((err: NodeJS.ErrnoException) =>
+      err.code === 'ENOENT' || err.code === 'ENOTDIR' ? undefined : Promise.reject(err),
+    );
     if (st) {
       if (!st.isDirectory()) throw new ClusterError(`cannot use ${dir} as the cluster directory: ${at} is a file, not a directory; ${fix}`);
       break;

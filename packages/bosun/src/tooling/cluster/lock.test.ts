@@ -14,12 +14,18 @@ void test('a wait for a lock held by a live process says so at once, then that i
   const lines: string[] = [];
   let seen!: () => void;
   const stillWaiting = new Promise<void>((r) => (seen = r));
-  const ran = withFileLock(lock, (l) => {
-    lines.push(l);
-    if (l.includes('still waiting')) seen();
-  }, () => Promise.resolve('ran'));
+  const ran = withFileLock(
+    lock,
+    (l) => {
+      lines.push(l);
+      if (l.includes('still waiting')) seen();
+    },
+    () => Promise.resolve('ran'),
+  );
   // The first 'still waiting' line is due 5 s into the wait; 30 s leaves a loaded machine room.
-  const bound = new Promise<never>((_, rej) => setTimeout(() => rej(new Error(`no 'still waiting' line within 30 s: ${lines.join(' | ')}`)), 30_000).unref());
+  const bound = new Promise<never>((_, rej) =>
+    setTimeout(() => rej(new Error(`no 'still waiting' line within 30 s: ${lines.join(' | ')}`)), 30_000).unref(),
+  );
   await Promise.race([stillWaiting, bound]);
   await rm(lock);
   assert.equal(await ran, 'ran');

@@ -38,12 +38,18 @@ export async function withFileLock<T>(lockPath: string, log: (line: string) => v
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
     }
     const owner = Number.parseInt(await readFile(lockPath, 'utf8').catch(() => ''), 10);
-    const age = await stat(lockPath).then((s) => Date.now() - s.mtimeMs, () => 0);
+    const age = await stat(lockPath).then(
+      (s) => Date.now() - s.mtimeMs,
+      () => 0,
+    );
     if ((owner > 0 && !pidAlive(owner)) || (!(owner > 0) && age > EMPTY_LOCK_STALE_MS)) {
       // Move it aside atomically, then make sure what was moved is the lock judged stale: another
       // waiter may have taken it over and locked anew in between.
       const aside = `${lockPath}.stale-${process.pid}-${randomBytes(4).toString('hex')}`;
-      const moved = await rename(lockPath, aside).then(() => true, () => false);
+      const moved = await rename(lockPath, aside).then(
+        () => true,
+        () => false,
+      );
       if (moved) {
         const movedOwner = Number.parseInt(await readFile(aside, 'utf8').catch(() => ''), 10);
         if (movedOwner === owner || !(movedOwner > 0)) {
@@ -66,4 +72,3 @@ export async function withFileLock<T>(lockPath: string, log: (line: string) => v
     await rm(lockPath, { force: true });
   }
 }
-

@@ -39,7 +39,9 @@ async function exportPub(key: CryptoKey): Promise<string> {
 }
 
 function serial(): string {
-  return Buffer.from(crypto.getRandomValues(new Uint8Array(16))).toString('hex').replace(/^[89a-f]/, '1');
+  return Buffer.from(crypto.getRandomValues(new Uint8Array(16)))
+    .toString('hex')
+    .replace(/^[89a-f]/, '1');
 }
 
 const YEAR_MS = 365 * 24 * 3600 * 1000;

@@ -31,12 +31,16 @@ export async function freePort(port = 0): Promise<number> {
 export async function choosePorts(dir: string, fixedApiserver?: number): Promise<Ports> {
   if (fixedApiserver !== undefined) {
     if (!Number.isInteger(fixedApiserver) || fixedApiserver < 1 || fixedApiserver > 65535) {
-      throw new ClusterError(`--port ${fixedApiserver} is not a TCP port; give a number from 1 to 65535, or omit --port to pick a free one`);
+      throw new ClusterError(
+        `--port ${fixedApiserver} is not a TCP port; give a number from 1 to 65535, or omit --port to pick a free one`,
+      );
     }
     try {
       await freePort(fixedApiserver);
     } catch {
-      throw new ClusterError(`port ${fixedApiserver} on 127.0.0.1 is already in use; choose another with --port, or omit --port to let bosun pick a free one`);
+      throw new ClusterError(
+        `port ${fixedApiserver} on 127.0.0.1 is already in use; choose another with --port, or omit --port to let bosun pick a free one`,
+      );
     }
   }
   // etcd remembers its peer URL in its data: keep its ports across restarts of the same directory when they are free.

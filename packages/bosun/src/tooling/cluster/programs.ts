@@ -115,8 +115,14 @@ export async function writeConfigs(dir: string, pki: ClusterPki, ports: Ports): 
   const server = `https://127.0.0.1:${ports.apiserver}`;
   await Promise.all([
     writeFile(p.kubeconfig, kubeconfigYaml(server, pki.ca.cert, 'bosun-admin', pki.admin), { mode: 0o600 }),
-    writeFile(join(p.config, 'controller-manager.kubeconfig'), kubeconfigYaml(server, pki.ca.cert, 'kube-controller-manager', pki.controllerManager), { mode: 0o600 }),
-    writeFile(join(p.config, 'scheduler.kubeconfig'), kubeconfigYaml(server, pki.ca.cert, 'kube-scheduler', pki.scheduler), { mode: 0o600 }),
+    writeFile(
+      join(p.config, 'controller-manager.kubeconfig'),
+      kubeconfigYaml(server, pki.ca.cert, 'kube-controller-manager', pki.controllerManager),
+      { mode: 0o600 },
+    ),
+    writeFile(join(p.config, 'scheduler.kubeconfig'), kubeconfigYaml(server, pki.ca.cert, 'kube-scheduler', pki.scheduler), {
+      mode: 0o600,
+    }),
     writeFile(join(p.config, 'kwok.kubeconfig'), kubeconfigYaml(server, pki.ca.cert, 'kwok', pki.kwok), { mode: 0o600 }),
     writeFile(
       join(p.config, 'scheduler.yaml'),

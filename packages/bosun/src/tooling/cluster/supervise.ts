@@ -58,7 +58,14 @@ async function tail(file: string, lines = 15): Promise<string> {
 }
 
 /** Polls `check` until it holds, failing early (and stopping what was started) when a program exits or the deadline passes. */
-export async function waitFor(what: string, deadline: number, started: Started[], dir: string, check: () => Promise<boolean>, progress: Progress): Promise<void> {
+export async function waitFor(
+  what: string,
+  deadline: number,
+  started: Started[],
+  dir: string,
+  check: () => Promise<boolean>,
+  progress: Progress,
+): Promise<void> {
   const waiting = stillWaiting(progress, what);
   for (;;) {
     for (const s of started) {
@@ -69,7 +76,10 @@ export async function waitFor(what: string, deadline: number, started: Started[]
           s.name === 'etcd'
             ? `The etcd data in ${clusterPaths(dir).etcdData} may be damaged (an interrupted earlier run?). To start over: bosun cluster down --dir ${dir} --purge`
             : `See ${log}. To start over: bosun cluster down --dir ${dir} --purge`;
-        await stopPids(dir, started.map((x) => ({ name: x.name, pid: x.pid })));
+        await stopPids(
+          dir,
+          started.map((x) => ({ name: x.name, pid: x.pid })),
+        );
         throw new ClusterError(`${s.name} ${info} while waiting for ${what}. Last lines of ${log}:\n${await tail(log)}\n${hint}`);
       }
     }
@@ -79,8 +89,13 @@ export async function waitFor(what: string, deadline: number, started: Started[]
       /* not up yet */
     }
     if (Date.now() > deadline) {
-      await stopPids(dir, started.map((x) => ({ name: x.name, pid: x.pid })));
-      throw new ClusterError(`timed out waiting for ${what}; logs are in ${clusterPaths(dir).logs}. Stopped what was started; try again, or start over with: bosun cluster down --dir ${dir} --purge`);
+      await stopPids(
+        dir,
+        started.map((x) => ({ name: x.name, pid: x.pid })),
+      );
+      throw new ClusterError(
+        `timed out waiting for ${what}; logs are in ${clusterPaths(dir).logs}. Stopped what was started; try again, or start over with: bosun cluster down --dir ${dir} --purge`,
+      );
     }
     waiting();
     await new Promise((r) => setTimeout(r, 100));

@@ -9,7 +9,11 @@ void test('a wait says what it waits for after afterMs, then every everyMs, what
   for (; t < 1_000_000 + 4_900; t += 100) tick();
   assert.deepEqual(lines, [], 'silent for a short wait');
   for (; t <= 1_000_000 + 26_000; t += 100) tick();
-  assert.deepEqual(lines, ['bosun:   still waiting for kube-apiserver /readyz (5 s)', 'bosun:   still waiting for kube-apiserver /readyz (15 s)', 'bosun:   still waiting for kube-apiserver /readyz (25 s)']);
+  assert.deepEqual(lines, [
+    'bosun:   still waiting for kube-apiserver /readyz (5 s)',
+    'bosun:   still waiting for kube-apiserver /readyz (15 s)',
+    'bosun:   still waiting for kube-apiserver /readyz (25 s)',
+  ]);
   t += 60_000;
   tick();
   assert.equal(lines.length, 4, 'a loop that stalled for a minute gets one line, not six');

@@ -4,7 +4,14 @@ import { adminGet, type ClusterState } from '../cluster/controlplane.js';
 import { loadPki } from '../cluster/pki.js';
 import { bosunError } from '../../errors.js';
 
-export { up as startCluster, down as stopCluster, type UpOptions as StartClusterOptions, type UpResult as StartedCluster, type DownOptions as StopClusterOptions, type ClusterState } from '../cluster/controlplane.js';
+export {
+  up as startCluster,
+  down as stopCluster,
+  type UpOptions as StartClusterOptions,
+  type UpResult as StartedCluster,
+  type DownOptions as StopClusterOptions,
+  type ClusterState,
+} from '../cluster/controlplane.js';
 export { withFileLock } from '../cluster/lock.js';
 
 /** Raised when the API server's metrics cannot be read; names the cluster directory. */
@@ -17,6 +24,9 @@ export async function apiserverMetrics(state: Pick<ClusterState, 'dir' | 'apiser
   const pki = await loadPki(state.dir);
   if (!pki) throw new ClusterMetricsError(`no certificates in ${state.dir}. Fix: start the cluster there first (startCluster({ dir }))`);
   const res = await adminGet(`${state.apiserverUrl}/metrics`, pki, timeoutMs);
-  if (res.status !== 200) throw new ClusterMetricsError(`GET ${state.apiserverUrl}/metrics of the cluster in ${state.dir} answered ${res.status}: ${res.body.slice(0, 200)}`);
+  if (res.status !== 200)
+    throw new ClusterMetricsError(
+      `GET ${state.apiserverUrl}/metrics of the cluster in ${state.dir} answered ${res.status}: ${res.body.slice(0, 200)}`,
+    );
   return res.body;
 }

@@ -226,29 +226,33 @@ describe('fault proxy', () => {
     }
   });
 
-  it('unfreeze then cut in the same tick, on a connection its client half-closed while frozen, leaves no handle open (the process exits)', { timeout: 30_000 }, async () => {
-    // The symptom is at exit: a handle that never closes keeps Node's exit cleanup polling the event loop
-    // at full CPU, so the sequence runs in a child process that must exit by itself.
-    const script = join(dirname(fileURLToPath(import.meta.url)), 'testdata', 'unfreeze-then-cut.ts');
-    const child = spawn(process.execPath, ['--import', 'tsx', script], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-    const boundMs = 15_000;
-    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-    const timedOut = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), boundMs).unref());
-    const result = await Promise.race([exited, timedOut]);
-    if (result === 'timeout') {
-      // CPU the child used (utime + stime, in clock ticks of 10 ms), to tell a spin from a wait.
-      const fields = readFileSync(`/proc/${child.pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-      const cpuMs = (Number(fields[11]) + Number(fields[12])) * 10;
-      child.kill('SIGKILL');
-      await exited;
-      assert.fail(`the child did not exit within ${boundMs} ms (it used ${cpuMs} ms of CPU); output: ${out}`);
-    }
-    assert.equal(result, 0, `the child failed: ${out}`);
-    assert.match(out, /cut; closed/);
-  });
+  it(
+    'unfreeze then cut in the same tick, on a connection its client half-closed while frozen, leaves no handle open (the process exits)',
+    { timeout: 30_000 },
+    async () => {
+      // The symptom is at exit: a handle that never closes keeps Node's exit cleanup polling the event loop
+      // at full CPU, so the sequence runs in a child process that must exit by itself.
+      const script = join(dirname(fileURLToPath(import.meta.url)), 'testdata', 'unfreeze-then-cut.ts');
+      const child = spawn(process.execPath, ['--import', 'tsx', script], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+      const boundMs = 15_000;
+      const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+      const timedOut = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), boundMs).unref());
+      const result = await Promise.race([exited, timedOut]);
+      if (result === 'timeout') {
+        // CPU the child used (utime + stime, in clock ticks of 10 ms), to tell a spin from a wait.
+        const fields = readFileSync(`/proc/${child.pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+        const cpuMs = (Number(fields[11]) + Number(fields[12])) * 10;
+        child.kill('SIGKILL');
+        await exited;
+        assert.fail(`the child did not exit within ${boundMs} ms (it used ${cpuMs} ms of CPU); output: ${out}`);
+      }
+      assert.equal(result, 0, `the child failed: ${out}`);
+      assert.match(out, /cut; closed/);
+    },
+  );
 
   it('refuses a drop rate outside [0, 1] and a negative latency', async () => {
     const proxy = await startFaultProxy({ target: { host: '127.0.0.1', port: echo.port } });
@@ -283,7 +287,10 @@ describe('writeProxyKubeconfig', () => {
         ].join('\n'),
       );
       const out = await writeProxyKubeconfig(src, 'https://127.0.0.1:1234', join(dir, 'out'));
-      const doc = parse(await readFile(out, 'utf8')) as { clusters: { name: string; cluster: Record<string, unknown> }[]; users: unknown[] };
+      const doc = parse(await readFile(out, 'utf8')) as {
+        clusters: { name: string; cluster: Record<string, unknown> }[];
+        users: unknown[];
+      };
       assert.deepEqual(doc.clusters, [
         { name: 'ip', cluster: { server: 'https://127.0.0.1:1234', 'certificate-authority-data': 'Q0E=' } },
         { name: 'dns', cluster: { server: 'https://127.0.0.1:1234', 'tls-server-name': 'api.example' } },

@@ -222,12 +222,24 @@ export async function startFaultProxy(opts: FaultProxyOptions): Promise<FaultPro
     client.setNoDelay(true);
     const upstream = connect({ host: opts.target.host, port: opts.target.port, allowHalfOpen: true });
     upstream.setNoDelay(true);
-    const conn = new Conn(client, upstream, () => latencyMs, () => counts.ended++, (c) => conns.delete(c));
+    const conn = new Conn(
+      client,
+      upstream,
+      () => latencyMs,
+      () => counts.ended++,
+      (c) => conns.delete(c),
+    );
     conns.add(conn);
     conn.setFrozen(freezeNew);
   });
   await new Promise<void>((res, rej) => {
-    server.once('error', (err) => rej(new FaultProxyError(`fault proxy: cannot listen on ${host}:${opts.listenPort ?? 0}: ${err.message}; choose another listenHost or listenPort`)));
+    server.once('error', (err) =>
+      rej(
+        new FaultProxyError(
+          `fault proxy: cannot listen on ${host}:${opts.listenPort ?? 0}: ${err.message}; choose another listenHost or listenPort`,
+        ),
+      ),
+    );
     server.listen(opts.listenPort ?? 0, host, () => res());
   });
   const addr = server.address();
@@ -254,7 +266,8 @@ export async function startFaultProxy(opts: FaultProxyOptions): Promise<FaultPro
       }
     },
     setLatency(ms: number) {
-      if (!(ms >= 0) || !Number.isFinite(ms)) throw new FaultProxyError(`fault proxy: latency ${ms} ms is not a finite number >= 0; pass 0 to turn it off`);
+      if (!(ms >= 0) || !Number.isFinite(ms))
+        throw new FaultProxyError(`fault proxy: latency ${ms} ms is not a finite number >= 0; pass 0 to turn it off`);
       latencyMs = ms;
     },
     setDropRate(p: number) {
@@ -282,7 +295,8 @@ interface KubeconfigDoc {
  */
 export async function writeProxyKubeconfig(kubeconfig: string, proxyUrl: string, outPath: string): Promise<string> {
   const doc = parse(await readFile(kubeconfig, 'utf8')) as KubeconfigDoc;
-  if (!doc?.clusters?.length) throw new FaultProxyError(`kubeconfig ${kubeconfig} has no clusters[]; pass the cluster's admin kubeconfig (env.kubeconfig)`);
+  if (!doc?.clusters?.length)
+    throw new FaultProxyError(`kubeconfig ${kubeconfig} has no clusters[]; pass the cluster's admin kubeconfig (env.kubeconfig)`);
   const proxyHost = new URL(proxyUrl).hostname;
   for (const { cluster } of doc.clusters) {
     const original = new URL(cluster.server).hostname.replace(/^\[|\]$/g, '');

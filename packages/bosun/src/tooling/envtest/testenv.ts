@@ -18,7 +18,6 @@ import { Manager } from '../../manager/manager.js';
 import { up, type ClusterState } from '../cluster/controlplane.js';
 import { bosunError } from '../../errors.js';
 
-
 /** Raised when the harness cannot provide the environment; names the step that failed. */
 export class TestEnvError extends bosunError('BOSUN_TESTENV') {
   override name = 'TestEnvError';
@@ -60,10 +59,15 @@ export interface TestEnv {
 /** Runs kubectl with a given kubeconfig. */
 export function runKubectl(kubeconfig: string, args: string[], input?: string): Promise<KubectlResult> {
   return new Promise((res) => {
-    const child = execFile('kubectl', args, { env: { ...process.env, KUBECONFIG: kubeconfig }, maxBuffer: 64 * 1024 * 1024, timeout: 120_000 }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : 1) : 0;
-      res({ stdout: String(stdout), stderr: String(stderr), code });
-    });
+    const child = execFile(
+      'kubectl',
+      args,
+      { env: { ...process.env, KUBECONFIG: kubeconfig }, maxBuffer: 64 * 1024 * 1024, timeout: 120_000 },
+      (err, stdout, stderr) => {
+        const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0;
+        res({ stdout: String(stdout), stderr: String(stderr), code });
+      },
+    );
     if (input !== undefined) child.stdin?.end(input);
   });
 }
@@ -80,7 +84,9 @@ export async function eventually<T>(what: string, check: () => Promise<T | undef
       lastErr = err;
     }
     if (Date.now() > until) {
-      throw new TestEnvError(`timed out after ${timeoutMs} ms waiting for ${what}${lastErr ? ` (last error: ${(lastErr as Error).message})` : ''}`);
+      throw new TestEnvError(
+        `timed out after ${timeoutMs} ms waiting for ${what}${lastErr ? ` (last error: ${(lastErr as Error).message})` : ''}`,
+      );
     }
     await new Promise((r) => setTimeout(r, intervalMs));
   }
@@ -112,11 +118,18 @@ export async function startTestEnv(opts: TestEnvOptions = {}): Promise<TestEnv> 
     kubectlOk,
     async namespace(prefix = 'test', labels = {}) {
       const name = `${prefix}-${randomBytes(3).toString('hex')}`.toLowerCase().slice(0, 63);
-      const labelDoc = Object.entries(labels).map(([k, v]) => `    ${JSON.stringify(k)}: ${JSON.stringify(v)}`).join('\n');
-      await kubectlOk(['apply', '-f', '-'], `apiVersion: v1\nkind: Namespace\nmetadata:\n  name: ${name}\n  labels:\n    bosun.dev/test: "true"\n${labelDoc}\n`);
+      const labelDoc = Object.entries(labels)
+        .map(([k, v]) => `    ${JSON.stringify(k)}: ${JSON.stringify(v)}`)
+        .join('\n');
+      await kubectlOk(
+        ['apply', '-f', '-'],
+        `apiVersion: v1\nkind: Namespace\nmetadata:\n  name: ${name}\n  labels:\n    bosun.dev/test: "true"\n${labelDoc}\n`,
+      );
       created.push(name);
       // Pods are refused until the namespace's default ServiceAccount exists.
-      await eventually(`ServiceAccount default in ${name}`, async () => ((await kubectl(['get', 'serviceaccount', 'default', '-n', name])).code === 0 ? true : undefined));
+      await eventually(`ServiceAccount default in ${name}`, async () =>
+        (await kubectl(['get', 'serviceaccount', 'default', '-n', name])).code === 0 ? true : undefined,
+      );
       return name;
     },
     async cleanup() {
@@ -164,7 +177,9 @@ export function runControllers(env: TestEnv, specs: ControllerSpec[], opts: RunC
     client: KubeClient.fromConfig({ ...opts.client, kubeconfig: opts.kubeconfig ?? env.kubeconfig }),
     namespaces: opts.namespaces,
     logger: createLogger({ destination: sink, level: 'debug' }),
-    leaderElection: opts.leaderElection ? { ...opts.leaderElection, leaseDurationMs: 3000, renewDeadlineMs: 2000, retryPeriodMs: 500 } : undefined,
+    leaderElection: opts.leaderElection
+      ? { ...opts.leaderElection, leaseDurationMs: 3000, renewDeadlineMs: 2000, retryPeriodMs: 500 }
+      : undefined,
   });
   for (const s of specs) manager.add(s);
   const ac = new AbortController();
@@ -187,7 +202,8 @@ export function runControllers(env: TestEnv, specs: ControllerSpec[], opts: RunC
 export async function writeTokenKubeconfig(opts: { adminKubeconfig: string; token: string; file: string; user?: string }): Promise<string> {
   const admin = parseYaml(await readFile(opts.adminKubeconfig, 'utf8')) as { clusters?: { cluster?: Record<string, string> }[] };
   const cluster = { ...admin.clusters?.[0]?.cluster };
-  if (!cluster.server) throw new TestEnvError(`${opts.adminKubeconfig} has no cluster with a server. Fix: pass the kubeconfig the control plane wrote`);
+  if (!cluster.server)
+    throw new TestEnvError(`${opts.adminKubeconfig} has no cluster with a server. Fix: pass the kubeconfig the control plane wrote`);
   const ca = cluster['certificate-authority'];
   if (ca) {
     cluster['certificate-authority-data'] = (await readFile(resolve(dirname(opts.adminKubeconfig), ca))).toString('base64');

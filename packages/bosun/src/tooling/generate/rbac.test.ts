@@ -4,7 +4,15 @@ import assert from 'node:assert/strict';
 import { controller } from '../../controller/builder.js';
 import { ConfigMap, Deployment, Pod, Secret, Service } from '../../client/resources.js';
 import type { ResourceType } from '../../client/types.js';
-import { RbacDeclarationError, RbacWildcardError, assertNoWildcards, clusterRules, generateRbac, type PolicyRule, type RbacObject } from './rbac.js';
+import {
+  RbacDeclarationError,
+  RbacWildcardError,
+  assertNoWildcards,
+  clusterRules,
+  generateRbac,
+  type PolicyRule,
+  type RbacObject,
+} from './rbac.js';
 
 const Widget: ResourceType = { group: 'example.com', version: 'v1', kind: 'Widget', plural: 'widgets', namespaced: true };
 
@@ -32,7 +40,13 @@ void test('verbs follow the declaration: for, owns, watches, writes, plus Events
 });
 
 void test('the same verbs on one group merge into one rule, in a stable order', () => {
-  const a = clusterRules([spec, controller('pods').for(Widget).owns(Pod).reconcile(async () => {})]);
+  const a = clusterRules([
+    spec,
+    controller('pods')
+      .for(Widget)
+      .owns(Pod)
+      .reconcile(async () => {}),
+  ]);
   const core = a.find((r) => r.apiGroups[0] === '' && r.resources.includes('pods'));
   assert.deepEqual(core?.resources, ['pods'], 'pods alone: configmaps have other verbs');
   assert.deepEqual(clusterRules([spec]), clusterRules([spec, spec]), 'a controller twice grants nothing more');
@@ -56,7 +70,8 @@ void test('objects: ServiceAccount, ClusterRole + binding, the Lease Role + bind
   assert.deepEqual(lease.rules, [{ apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'create', 'update'] }]);
   const reads = objs.find((o) => o.metadata.name === 'demo-named-reads-role')!;
   assert.deepEqual(reads.rules, [{ apiGroups: [''], resources: ['secrets'], resourceNames: ['api-key'], verbs: ['get'] }]);
-  for (const b of objs.filter((o) => o.kind.endsWith('Binding'))) assert.deepEqual(b.subjects, [{ kind: 'ServiceAccount', name: 'demo-controller-manager', namespace: 'demo-system' }]);
+  for (const b of objs.filter((o) => o.kind.endsWith('Binding')))
+    assert.deepEqual(b.subjects, [{ kind: 'ServiceAccount', name: 'demo-controller-manager', namespace: 'demo-system' }]);
 });
 
 void test('named reads must name objects of a namespaced type', () => {
@@ -67,14 +82,36 @@ void test('named reads must name objects of a namespaced type', () => {
 });
 
 void test('a wildcard anywhere in a rule is refused, naming the object and field', () => {
-  const bad: RbacObject = { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', metadata: { name: 'x' }, rules: [{ apiGroups: ['*'], resources: ['pods'], verbs: ['get'] }] };
-  assert.throws(() => assertNoWildcards([bad]), (e: Error) => e instanceof RbacWildcardError && /ClusterRole x: rules\[0\]\.apiGroups/.test(e.message));
+  const bad: RbacObject = {
+    apiVersion: 'rbac.authorization.k8s.io/v1',
+    kind: 'ClusterRole',
+    metadata: { name: 'x' },
+    rules: [{ apiGroups: ['*'], resources: ['pods'], verbs: ['get'] }],
+  };
+  assert.throws(
+    () => assertNoWildcards([bad]),
+    (e: Error) => e instanceof RbacWildcardError && /ClusterRole x: rules\[0\]\.apiGroups/.test(e.message),
+  );
   const Star: ResourceType = { group: '', version: 'v1', kind: 'All', plural: '*', namespaced: true };
-  assert.throws(() => generateRbac([controller('s').for(Star).reconcile(async () => {})], { prefix: 'd', namespace: 'n' }), RbacWildcardError);
+  assert.throws(
+    () =>
+      generateRbac(
+        [
+          controller('s')
+            .for(Star)
+            .reconcile(async () => {}),
+        ],
+        { prefix: 'd', namespace: 'n' },
+      ),
+    RbacWildcardError,
+  );
 });
 
 void test('reads: get only; a named read narrows it to a Role in the operator namespace', () => {
-  const reader = controller('reader').for(Widget).reads(Secret).reconcile(async () => {});
+  const reader = controller('reader')
+    .for(Widget)
+    .reads(Secret)
+    .reconcile(async () => {});
   assert.deepEqual(verbsFor(clusterRules([reader]), '', 'secrets'), ['get']);
   const files = generateRbac([reader], { prefix: 'd', namespace: 'n', reads: [{ type: Secret, names: ['key'] }] });
   const cluster = files.flatMap((f) => f.objects).find((o) => o.kind === 'ClusterRole')!.rules!;

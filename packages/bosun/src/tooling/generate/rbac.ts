@@ -102,7 +102,12 @@ class RuleSet {
     }
     const rules = [...merged.values()];
     for (const r of rules) r.resources.sort();
-    return rules.sort((a, b) => cmp(a.apiGroups[0] ?? '', b.apiGroups[0] ?? '') || cmp(a.resources[0] ?? '', b.resources[0] ?? '') || cmp(a.verbs.join(), b.verbs.join()));
+    return rules.sort(
+      (a, b) =>
+        cmp(a.apiGroups[0] ?? '', b.apiGroups[0] ?? '') ||
+        cmp(a.resources[0] ?? '', b.resources[0] ?? '') ||
+        cmp(a.verbs.join(), b.verbs.join()),
+    );
   }
 }
 
@@ -143,10 +148,14 @@ export function namedReadRules(reads: readonly NamedRead[]): PolicyRule[] {
   const set = new RuleSet();
   for (const r of reads) {
     if (!r.type.namespaced) {
-      throw new RbacDeclarationError(`named read of ${r.type.kind}: the type is cluster-scoped, but named reads are granted by a Role in the operator namespace. Fix: declare it as a watch, or drop it`);
+      throw new RbacDeclarationError(
+        `named read of ${r.type.kind}: the type is cluster-scoped, but named reads are granted by a Role in the operator namespace. Fix: declare it as a watch, or drop it`,
+      );
     }
     if (r.names.length === 0 || r.names.some((n) => !n || n.includes('*'))) {
-      throw new RbacDeclarationError(`named read of ${r.type.kind}: names ${JSON.stringify(r.names)} must be one or more exact object names. Fix: list the names the operator reads`);
+      throw new RbacDeclarationError(
+        `named read of ${r.type.kind}: names ${JSON.stringify(r.names)} must be one or more exact object names. Fix: list the names the operator reads`,
+      );
     }
     set.add(r.type.group, r.type.plural, r.verbs ?? ['get'], r.names);
   }
@@ -160,7 +169,9 @@ export function assertNoWildcards(objects: readonly RbacObject[]): void {
       for (const field of ['apiGroups', 'resources', 'resourceNames', 'verbs'] as const) {
         const values = (r[field] ?? []) as string[];
         if (values.some((v) => v.includes('*'))) {
-          throw new RbacWildcardError(`${o.kind} ${o.metadata.name}: rules[${i}].${field} contains '*'. Fix: list the exact ${field} the controllers need`);
+          throw new RbacWildcardError(
+            `${o.kind} ${o.metadata.name}: rules[${i}].${field} contains '*'. Fix: list the exact ${field} the controllers need`,
+          );
         }
       }
     }
@@ -179,7 +190,13 @@ export function generateRbac(controllers: readonly ControllerSpec[], opts: RbacO
   const subject = [{ kind: 'ServiceAccount', name: sa, namespace }];
   const rbac = 'rbac.authorization.k8s.io/v1';
   const meta = (name: string, ns?: string) => ({ name, ...(ns ? { namespace: ns } : {}), labels: { ...LABELS } });
-  const binding = (kind: 'ClusterRoleBinding' | 'RoleBinding', name: string, roleKind: 'ClusterRole' | 'Role', role: string, ns?: string): RbacObject => ({
+  const binding = (
+    kind: 'ClusterRoleBinding' | 'RoleBinding',
+    name: string,
+    roleKind: 'ClusterRole' | 'Role',
+    role: string,
+    ns?: string,
+  ): RbacObject => ({
     apiVersion: rbac,
     kind,
     metadata: meta(name, ns),
@@ -188,16 +205,43 @@ export function generateRbac(controllers: readonly ControllerSpec[], opts: RbacO
   });
   const files: RbacFile[] = [
     { file: 'service_account.yaml', objects: [{ apiVersion: 'v1', kind: 'ServiceAccount', metadata: meta(sa, namespace) }] },
-    { file: 'role.yaml', objects: [{ apiVersion: rbac, kind: 'ClusterRole', metadata: meta(`${prefix}-manager-role`), rules: clusterRules(controllers, opts.reads ?? []) }] },
-    { file: 'role_binding.yaml', objects: [binding('ClusterRoleBinding', `${prefix}-manager-rolebinding`, 'ClusterRole', `${prefix}-manager-role`)] },
-    { file: 'leader_election_role.yaml', objects: [{ apiVersion: rbac, kind: 'Role', metadata: meta(`${prefix}-leader-election-role`, namespace), rules: leaderElectionRules() }] },
-    { file: 'leader_election_role_binding.yaml', objects: [binding('RoleBinding', `${prefix}-leader-election-rolebinding`, 'Role', `${prefix}-leader-election-role`, namespace)] },
+    {
+      file: 'role.yaml',
+      objects: [
+        {
+          apiVersion: rbac,
+          kind: 'ClusterRole',
+          metadata: meta(`${prefix}-manager-role`),
+          rules: clusterRules(controllers, opts.reads ?? []),
+        },
+      ],
+    },
+    {
+      file: 'role_binding.yaml',
+      objects: [binding('ClusterRoleBinding', `${prefix}-manager-rolebinding`, 'ClusterRole', `${prefix}-manager-role`)],
+    },
+    {
+      file: 'leader_election_role.yaml',
+      objects: [
+        { apiVersion: rbac, kind: 'Role', metadata: meta(`${prefix}-leader-election-role`, namespace), rules: leaderElectionRules() },
+      ],
+    },
+    {
+      file: 'leader_election_role_binding.yaml',
+      objects: [binding('RoleBinding', `${prefix}-leader-election-rolebinding`, 'Role', `${prefix}-leader-election-role`, namespace)],
+    },
   ];
   const reads = namedReadRules(opts.reads ?? []);
   if (reads.length) {
     files.push(
-      { file: 'named_reads_role.yaml', objects: [{ apiVersion: rbac, kind: 'Role', metadata: meta(`${prefix}-named-reads-role`, namespace), rules: reads }] },
-      { file: 'named_reads_role_binding.yaml', objects: [binding('RoleBinding', `${prefix}-named-reads-rolebinding`, 'Role', `${prefix}-named-reads-role`, namespace)] },
+      {
+        file: 'named_reads_role.yaml',
+        objects: [{ apiVersion: rbac, kind: 'Role', metadata: meta(`${prefix}-named-reads-role`, namespace), rules: reads }],
+      },
+      {
+        file: 'named_reads_role_binding.yaml',
+        objects: [binding('RoleBinding', `${prefix}-named-reads-rolebinding`, 'Role', `${prefix}-named-reads-role`, namespace)],
+      },
     );
   }
   assertNoWildcards(files.flatMap((f) => f.objects));
@@ -205,7 +249,7 @@ export function generateRbac(controllers: readonly ControllerSpec[], opts: RbacO
 }
 
 const HEADER = [
-  '# Generated by `bosun generate` from the controllers\' declarations (for, owns, watches, writes).',
+  "# Generated by `bosun generate` from the controllers' declarations (for, owns, watches, writes).",
   '# Do not edit by hand: change the controllers and run `make manifests` again.',
 ].join('\n');
 
@@ -213,7 +257,10 @@ const HEADER = [
 export function renderRbac(files: readonly RbacFile[]): Map<string, string> {
   const out = new Map<string, string>();
   for (const f of files) out.set(f.file, `${HEADER}\n${f.objects.map((o) => stringify(o, { lineWidth: 0 })).join('---\n')}`);
-  out.set('kustomization.yaml', `${HEADER}\n${stringify({ apiVersion: 'kustomize.config.k8s.io/v1beta1', kind: 'Kustomization', resources: files.map((f) => f.file) })}`);
+  out.set(
+    'kustomization.yaml',
+    `${HEADER}\n${stringify({ apiVersion: 'kustomize.config.k8s.io/v1beta1', kind: 'Kustomization', resources: files.map((f) => f.file) })}`,
+  );
   return out;
 }
 
@@ -242,7 +289,8 @@ export async function checkRbac(files: readonly RbacFile[], outDir: string): Pro
     if (current !== text) stale.push(join(outDir, name));
   }
   for (const f of await readdir(outDir).catch(() => [] as string[])) {
-    if (f.endsWith('.yaml') && !rendered.has(f) && (await readFile(join(outDir, f), 'utf8')).startsWith(HEADER)) stale.push(join(outDir, f));
+    if (f.endsWith('.yaml') && !rendered.has(f) && (await readFile(join(outDir, f), 'utf8')).startsWith(HEADER))
+      stale.push(join(outDir, f));
   }
   return stale;
 }

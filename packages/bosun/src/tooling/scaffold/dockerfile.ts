@@ -52,19 +52,28 @@ export function parseDockerfile(text: string): { args: Instruction[]; stages: St
 export function dockerfileProblems(text: string, opts: { entrypoint?: string[] } = {}): string[] {
   const problems: string[] = [];
   const { stages } = parseDockerfile(text);
-  if (stages.length < 2) problems.push(`Dockerfile has ${stages.length} stage(s). Fix: build in one stage (npm ci, npm run build) and copy the output into a runtime stage`);
+  if (stages.length < 2)
+    problems.push(
+      `Dockerfile has ${stages.length} stage(s). Fix: build in one stage (npm ci, npm run build) and copy the output into a runtime stage`,
+    );
   const final = stages[stages.length - 1];
   if (!final) return problems;
   const runs = final.instructions.filter((i) => i.keyword === 'RUN').map((i) => i.args);
-  if (!runs.some((r) => /\bnpm ci\b.*--omit=dev/.test(r))) problems.push('the final stage does not run `npm ci --omit=dev`. Fix: install production dependencies only in the runtime stage');
-  if (runs.some((r) => /\bnpm (ci|install)\b/.test(r) && !/--omit=dev/.test(r))) problems.push('the final stage installs dev dependencies. Fix: add --omit=dev');
+  if (!runs.some((r) => /\bnpm ci\b.*--omit=dev/.test(r)))
+    problems.push('the final stage does not run `npm ci --omit=dev`. Fix: install production dependencies only in the runtime stage');
+  if (runs.some((r) => /\bnpm (ci|install)\b/.test(r) && !/--omit=dev/.test(r)))
+    problems.push('the final stage installs dev dependencies. Fix: add --omit=dev');
   for (const c of final.instructions.filter((i) => i.keyword === 'COPY' && /--from=/.test(i.args))) {
-    if (/node_modules/.test(c.args)) problems.push(`line ${c.line}: copies node_modules from a build stage, which holds dev dependencies. Fix: run npm ci --omit=dev in the final stage instead`);
+    if (/node_modules/.test(c.args))
+      problems.push(
+        `line ${c.line}: copies node_modules from a build stage, which holds dev dependencies. Fix: run npm ci --omit=dev in the final stage instead`,
+      );
   }
   const users = final.instructions.filter((i) => i.keyword === 'USER');
   const user = users[users.length - 1]?.args.trim();
   if (!user) problems.push('the final stage has no USER, so it runs as root. Fix: USER 65532:65532 (or USER node)');
-  else if (!/^(node|[1-9]\d*)(:[1-9]\d*)?$/.test(user)) problems.push(`USER ${user} is root or not verifiably non-root. Fix: USER 65532:65532 (numeric, so runAsNonRoot can check it)`);
+  else if (!/^(node|[1-9]\d*)(:[1-9]\d*)?$/.test(user))
+    problems.push(`USER ${user} is root or not verifiably non-root. Fix: USER 65532:65532 (numeric, so runAsNonRoot can check it)`);
   const entry = final.instructions.filter((i) => i.keyword === 'ENTRYPOINT').pop();
   if (!entry) problems.push('the final stage has no ENTRYPOINT. Fix: ENTRYPOINT ["node", "dist/main.js"]');
   else if (opts.entrypoint) {
@@ -74,9 +83,13 @@ export function dockerfileProblems(text: string, opts: { entrypoint?: string[] }
     } catch {
       got = entry.args;
     }
-    if (JSON.stringify(got) !== JSON.stringify(opts.entrypoint)) problems.push(`ENTRYPOINT is ${entry.args}. Fix: ENTRYPOINT ${JSON.stringify(opts.entrypoint)} (exec form, so signals reach node)`);
+    if (JSON.stringify(got) !== JSON.stringify(opts.entrypoint))
+      problems.push(`ENTRYPOINT is ${entry.args}. Fix: ENTRYPOINT ${JSON.stringify(opts.entrypoint)} (exec form, so signals reach node)`);
   }
   const hasHealthcheck = final.instructions.some((i) => i.keyword === 'HEALTHCHECK' && !/^NONE\b/i.test(i.args));
-  if (!hasHealthcheck && !/probe/i.test(text)) problems.push('no HEALTHCHECK and no mention of the probes. Fix: add a HEALTHCHECK on :8081/healthz or a comment naming the Deployment probes');
+  if (!hasHealthcheck && !/probe/i.test(text))
+    problems.push(
+      'no HEALTHCHECK and no mention of the probes. Fix: add a HEALTHCHECK on :8081/healthz or a comment naming the Deployment probes',
+    );
   return problems;
 }

@@ -32,11 +32,25 @@ export function pluralOf(lower: string): string {
 
 /** Validates the API flags and derives every name the templates use. */
 export function apiNames(f: ApiFlags): t.ApiNames {
-  if (!KIND.test(f.kind)) throw new ScaffoldError(`--kind '${f.kind}' is not a valid kind. Fix: UpperCamelCase letters and digits, starting with a capital letter (e.g. --kind Widget)`);
-  if (!VERSION.test(f.version)) throw new ScaffoldError(`--version '${f.version}' is not a Kubernetes API version. Fix: v1, v2, v1beta1 or v1alpha2`);
-  if (!GROUP.test(f.group)) throw new ScaffoldError(`--group '${f.group}' is not a DNS subdomain with a dot. Fix: a lower-case domain you own (e.g. --group example.com)`);
+  if (!KIND.test(f.kind))
+    throw new ScaffoldError(
+      `--kind '${f.kind}' is not a valid kind. Fix: UpperCamelCase letters and digits, starting with a capital letter (e.g. --kind Widget)`,
+    );
+  if (!VERSION.test(f.version))
+    throw new ScaffoldError(`--version '${f.version}' is not a Kubernetes API version. Fix: v1, v2, v1beta1 or v1alpha2`);
+  if (!GROUP.test(f.group))
+    throw new ScaffoldError(
+      `--group '${f.group}' is not a DNS subdomain with a dot. Fix: a lower-case domain you own (e.g. --group example.com)`,
+    );
   const lower = f.kind.toLowerCase();
-  return { group: f.group, version: f.version, kind: f.kind, lower, plural: pluralOf(lower), camel: f.kind[0]!.toLowerCase() + f.kind.slice(1) };
+  return {
+    group: f.group,
+    version: f.version,
+    kind: f.kind,
+    lower,
+    plural: pluralOf(lower),
+    camel: f.kind[0]!.toLowerCase() + f.kind.slice(1),
+  };
 }
 
 /** The files one API adds, by path relative to the project root. */
@@ -66,7 +80,8 @@ async function writeAll(root: string, files: Record<string, string>): Promise<st
  */
 export function defaultBosunSpec(): string {
   const root = packageRoot();
-  if (root.split(sep).includes('node_modules')) return `^${(JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string }).version}`;
+  if (root.split(sep).includes('node_modules'))
+    return `^${(JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string }).version}`;
   return `file:${root}`;
 }
 
@@ -82,9 +97,15 @@ export interface InitOptions extends ApiFlags {
 export async function initProject(dir: string, o: InitOptions): Promise<string[]> {
   const root = resolve(dir);
   const entries = await readdir(root).catch(() => [] as string[]);
-  if (entries.length > 0) throw new ScaffoldError(`directory ${dir} is not empty (${entries.slice(0, 3).join(', ')}${entries.length > 3 ? ', ...' : ''}). Fix: pass a new or empty directory, or use 'bosun create api' inside an existing project`);
+  if (entries.length > 0)
+    throw new ScaffoldError(
+      `directory ${dir} is not empty (${entries.slice(0, 3).join(', ')}${entries.length > 3 ? ', ...' : ''}). Fix: pass a new or empty directory, or use 'bosun create api' inside an existing project`,
+    );
   const name = o.name ?? basename(root);
-  if (!PROJECT.test(name)) throw new ScaffoldError(`project name '${name}' (from ${o.name ? '--name' : 'the directory name'}) must be lower-case letters, digits and dashes, starting with a letter. Fix: pass --name my-operator`);
+  if (!PROJECT.test(name))
+    throw new ScaffoldError(
+      `project name '${name}' (from ${o.name ? '--name' : 'the directory name'}) must be lower-case letters, digits and dashes, starting with a letter. Fix: pass --name my-operator`,
+    );
   apiNames(o); // refuse bad flags before writing anything
   const p: t.ProjectNames = { name, namespace: `${name}-system`, bosunSpec: o.bosunSpec ?? defaultBosunSpec() };
   const files: Record<string, string> = {
@@ -112,15 +133,25 @@ export async function createApi(dir: string, f: ApiFlags): Promise<string[]> {
   const a = apiNames(f);
   const registry = join(root, 'src/operator.ts');
   const text = await readFile(registry, 'utf8').catch(() => undefined);
-  if (text === undefined) throw new ScaffoldError(`${registry} not found. Fix: run 'bosun create api' in a project made by 'bosun init' (or pass --dir <project>)`);
+  if (text === undefined)
+    throw new ScaffoldError(
+      `${registry} not found. Fix: run 'bosun create api' in a project made by 'bosun init' (or pass --dir <project>)`,
+    );
   for (const m of Object.values(t.MARKERS)) {
-    if (!text.includes(m)) throw new ScaffoldError(`${registry} lacks the marker '${m}'. Fix: put the line back where the list it marks ends`);
+    if (!text.includes(m))
+      throw new ScaffoldError(`${registry} lacks the marker '${m}'. Fix: put the line back where the list it marks ends`);
   }
   const files = apiFiles(a);
   const clash = Object.keys(files).find((rel) => existsSync(join(root, rel)));
-  if (clash) throw new ScaffoldError(`${clash} already exists: the project already has kind ${a.kind}. Fix: choose another --kind, or delete ${clash} first`);
+  if (clash)
+    throw new ScaffoldError(
+      `${clash} already exists: the project already has kind ${a.kind}. Fix: choose another --kind, or delete ${clash} first`,
+    );
   const edited = text
-    .replace(t.MARKERS.imports, `import { ${a.kind}Resource } from './apis/${a.lower}.js';\nimport { ${a.camel}Controller } from './controllers/${a.lower}.js';\n${t.MARKERS.imports}`)
+    .replace(
+      t.MARKERS.imports,
+      `import { ${a.kind}Resource } from './apis/${a.lower}.js';\nimport { ${a.camel}Controller } from './controllers/${a.lower}.js';\n${t.MARKERS.imports}`,
+    )
     .replace(t.MARKERS.resources, `${a.kind}Resource,\n  ${t.MARKERS.resources}`)
     .replace(t.MARKERS.controllers, `${a.camel}Controller,\n  ${t.MARKERS.controllers}`);
   const written = await writeAll(root, files);
