@@ -18,7 +18,7 @@ COPY packages/bosun/tsconfig.build.json ./packages/bosun/
 COPY packages/bosun/src ./packages/bosun/src
 COPY operators ./operators
 # bosun first (the operators compile against its declarations), then the operators and their project module.
-RUN npx tsc -p packages/bosun/tsconfig.build.json && npx tsc -p tsconfig.build.json
+RUN npm run build
 
 FROM ${NODE_IMAGE} AS runtime
 ENV NODE_ENV=production
