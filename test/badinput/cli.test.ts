@@ -356,7 +356,7 @@ const cases: CliCase[] = [
     name: 'bosun generate --from a module that does not exist',
     args: () => ['generate', '--check', '--from', t('operator.ts')],
     expect: () =>
-      `bosun: ManifestSourceError: --from ${t('operator.ts')}: no such file. Fix: pass the module that exports 'controllers' and 'resources' (e.g. --from src/operator.ts)`,
+      `bosun: ProjectModuleError: --from ${t('operator.ts')}: no such file. Fix: pass --from <module>, or set "bosun": { "project": "<module>" } in the project's package.json`,
     input: '`--from` naming a missing file',
     names: '--from and the path',
     fix: 'the module to pass',
@@ -365,7 +365,7 @@ const cases: CliCase[] = [
     name: 'bosun generate --from a file that fails to load',
     args: () => ['generate', '--check', '--from', t('broken.js')],
     expect: () =>
-      `bosun: ManifestSourceError: --from ${t('broken.js')} failed to load: ReferenceError: x is not defined. Fix: pass the module that exports 'controllers' and 'resources' (e.g. --from src/operator.ts), and check that it runs`,
+      `bosun: ProjectModuleError: --from ${t('broken.js')} failed to load: ReferenceError: x is not defined. Fix: make it load on its own (node ${t('broken.js')})`,
     input: '`--from` naming a file that throws on import',
     names: '--from, the path and the error',
     fix: 'the module to pass',

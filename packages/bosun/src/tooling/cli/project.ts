@@ -86,7 +86,10 @@ async function registerTsx(from: string): Promise<boolean> {
 export async function loadProject(from?: string, cwd = process.cwd()): Promise<LoadedProject> {
   const found = from !== undefined ? { path: resolve(cwd, from), source: `--from ${from}` } : projectModulePath(cwd);
   if (!found) throw new ProjectModuleError(`no project module: no --from and no package.json with "bosun.project" from ${cwd} up. ${FIX}`);
-  if (!existsSync(found.path)) throw new ProjectModuleError(`${found.source}: no such file ${found.path}. ${FIX}`);
+  if (!existsSync(found.path)) {
+    // --from names the path already; package.json's field is relative to it, so the resolved path is worth saying.
+    throw new ProjectModuleError(`${found.source}: no such file${from === undefined ? ` ${found.path}` : ''}. ${FIX}`);
+  }
   // A module that failed to load stays failed in Node's module map, so tsx is registered before the first import.
   const typescript = /\.[mc]?ts$/.test(found.path) && !RUNNING_FROM_SOURCE;
   if (typescript && !(await registerTsx(found.path))) {
@@ -100,7 +103,7 @@ export async function loadProject(from?: string, cwd = process.cwd()): Promise<L
   } catch (err) {
     const e = err as Error;
     throw new ProjectModuleError(
-      `${found.source} failed to load: ${e.name}: ${e.message}. Fix: check that the module runs (node --import tsx ${found.path})`,
+      `${found.source} failed to load: ${e.name}: ${e.message}. Fix: make it load on its own (${/\.[mc]?ts$/.test(found.path) ? 'node --import tsx' : 'node'} ${found.path})`,
       { cause: err },
     );
   }
