@@ -69,25 +69,19 @@ describe('bosun run with credentials the cluster refuses, or no server', { concu
     });
   });
 
-  test(
-    'an expired client certificate',
-    {
-      todo: "packages/bosun/src/client/kubeconfig.ts (load) or the manager's 401 explanation: say \"the client certificate of user 'expired' in kubeconfig <file> expired on <date>; renew it\" before or instead of a bare 401",
-    },
-    async () => {
-      const kc = kubeconfigWith(env, join(tmp, 'expired-cert.yaml'), 'expired', await expiredClientCert(env));
-      await refused(
-        'an expired client certificate',
-        kc,
-        /client certificate of user 'expired' in kubeconfig .*expired-cert\.yaml expired on/,
-        {
-          input: 'client certificate from the cluster CA, notAfter yesterday',
-          names: '401 only: not that the certificate expired',
-          fix: 'check the kubeconfig',
-        },
-      );
-    },
-  );
+  test('an expired client certificate', async () => {
+    const kc = kubeconfigWith(env, join(tmp, 'expired-cert.yaml'), 'expired', await expiredClientCert(env));
+    await refused(
+      'an expired client certificate',
+      kc,
+      /client certificate of user 'expired' in kubeconfig .*expired-cert\.yaml expired on/,
+      {
+        input: 'client certificate from the cluster CA, notAfter yesterday',
+        names: 'the user, the kubeconfig file and the expiry date',
+        fix: 'renew it',
+      },
+    );
+  });
 
   test('a ServiceAccount without any rights', async () => {
     const kc = kubeconfigWith(env, join(tmp, 'no-rights.yaml'), 'no-rights', await serviceAccountUser(env, ns, 'no-rights'));

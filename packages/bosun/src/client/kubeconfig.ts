@@ -9,6 +9,7 @@
  * implementation, loaded only then. It is an optional peer dependency: most installs (in-cluster, envtest,
  * certificates, tokens) never load it and need not carry its ~70 packages.
  */
+import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
@@ -143,6 +144,25 @@ function exists(file: string): boolean {
   }
 }
 
+// An expired client certificate is answered with a bare 401 that says nothing of why; it can never work, so say so
+// before connecting. A certificate that does not parse is left to the TLS handshake to report.
+function assertCertificateCurrent(pem: Buffer, what: string, now = Date.now()): void {
+  let cert: X509Certificate;
+  try {
+    cert = new X509Certificate(pem);
+  } catch {
+    return;
+  }
+  const from = Date.parse(cert.validFrom);
+  const to = Date.parse(cert.validTo);
+  if (to < now)
+    throw new KubeConfigError(
+      `${what} expired on ${new Date(to).toISOString()}; renew it (or ask the cluster's admin for a new kubeconfig)`,
+    );
+  if (from > now)
+    throw new KubeConfigError(`${what} is not valid before ${new Date(from).toISOString()}; check this machine's clock or renew it`);
+}
+
 function fileOrData(base: string, file?: string, data?: string): Buffer | undefined {
   if (data) return Buffer.from(data, 'base64');
   if (!file) return undefined;
@@ -263,12 +283,14 @@ export function loadClusterConfig(opts: LoadOptions = {}): ClusterConfig {
     const h = { Authorization: `Basic ${Buffer.from(`${u.username}:${u.password}`).toString('base64')}` };
     authHeaders = async () => h;
   }
+  const cert = user ? fileOrData(user.file, u['client-certificate'], u['client-certificate-data']) : undefined;
+  if (cert && user) assertCertificateCurrent(cert, `the client certificate of user '${ctx.context.user}' in kubeconfig ${user.file}`);
   return {
     server: c.server.replace(/\/+$/, ''),
     namespace: ctx.context.namespace ?? 'default',
     context: contextName,
     ca: fileOrData(cluster.file, c['certificate-authority'], c['certificate-authority-data']),
-    cert: user ? fileOrData(user.file, u['client-certificate'], u['client-certificate-data']) : undefined,
+    cert,
     key: user ? fileOrData(user.file, u['client-key'], u['client-key-data']) : undefined,
     skipTLSVerify: c['insecure-skip-tls-verify'] === true,
     tlsServerName: c['tls-server-name'],
