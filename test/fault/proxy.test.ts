@@ -196,7 +196,8 @@ describe('Message operator through a fault proxy', () => {
         `no watch restarted for latency alone: ${JSON.stringify(restarted)} ${JSON.stringify(warnings)}`,
       );
       // A status write computed from a cache that has not yet seen the previous write is refused with 409 and
-      // retried from the fresher cache, by design; at most one per Message. Any other failure (a deadline, no answer) is a fault.
+      // retried from the fresher cache, by design: at most once per status write, and the reconciler writes a Message's status
+      // twice (Pending, then the Pod's phase), each from a cache up to one round trip behind. Any other failure is a fault.
       const failures = op!.logs
         .slice(logsBefore)
         .map((l) => JSON.parse(l) as { msg?: string; err?: string })
@@ -215,7 +216,7 @@ describe('Message operator through a fault proxy', () => {
         Object.values(errors).reduce((a, b) => a + b, 0),
         'every reconcile error counted was a conflict',
       );
-      assert.ok(conflicts <= times.length, `${conflicts} conflicts for ${times.length} Messages: at most one each`);
+      assert.ok(conflicts <= 2 * times.length, `${conflicts} conflicts for ${times.length} Messages: at most one per status write (two each)`);
       assert.equal(proxy.stats().accepted, acceptedBefore, 'no connection was given up and dialled again');
     },
   );
