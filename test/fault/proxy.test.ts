@@ -216,7 +216,10 @@ describe('Message operator through a fault proxy', () => {
         Object.values(errors).reduce((a, b) => a + b, 0),
         'every reconcile error counted was a conflict',
       );
-      assert.ok(conflicts <= 2 * times.length, `${conflicts} conflicts for ${times.length} Messages: at most one per status write (two each)`);
+      assert.ok(
+        conflicts <= 2 * times.length,
+        `${conflicts} conflicts for ${times.length} Messages: at most one per status write (two each)`,
+      );
       assert.equal(proxy.stats().accepted, acceptedBefore, 'no connection was given up and dialled again');
     },
   );
