@@ -16,7 +16,7 @@ import { Lease as LeaseType, type Lease } from '../../packages/bosun/src/client/
 import { eventually } from '../../packages/bosun/src/tooling/envtest/testenv.js';
 import { countRequests, readAudit, type AuditEvent } from './lib/audit.js';
 import { startFaultCluster, type FaultCluster } from './lib/cluster.js';
-import { createMessages, describeViolations, names, violations, waitConverged } from './lib/invariants.js';
+import { createMessages, describeViolations, names, violations, waitConverged, watchPods } from './lib/invariants.js';
 
 const REPO = resolve(fileURLToPath(import.meta.url), '..', '..', '..');
 const LONG = process.env.FAULT_LONG === '1';
@@ -110,12 +110,6 @@ interface LeaseSighting {
 }
 
 /** Pods per owning Message as the API server announced them, to catch two Pods of one Message even for a moment. */
-interface PodWatch {
-  max: number;
-  doubled: string | undefined;
-  stop(): void;
-}
-
 describe(`leader election: the leader killed or frozen during the convergence of ${N} Messages`, () => {
   let cluster: FaultCluster;
   const replicas: Replica[] = [];
@@ -201,41 +195,6 @@ describe(`leader election: the leader killed or frozen during the convergence of
     };
   }
 
-  function watchPods(ns: string): PodWatch {
-    const byOwner = new Map<string, Set<string>>();
-    const w: PodWatch = { max: 0, doubled: undefined, stop: () => proc.kill() };
-    const proc = spawn(
-      'kubectl',
-      [
-        'get',
-        'pods',
-        '-n',
-        ns,
-        '--watch',
-        '--output-watch-events',
-        '-o',
-        'jsonpath={.type} {.object.metadata.uid} {.object.metadata.ownerReferences[0].uid}{"\\n"}',
-      ],
-      {
-        env: { ...process.env, KUBECONFIG: cluster.kubeconfig },
-        stdio: ['ignore', 'pipe', 'ignore'],
-      },
-    );
-    createInterface({ input: proc.stdout }).on('line', (line) => {
-      const [type, uid, owner] = line.trim().split(' ');
-      if (!uid || !owner) return;
-      const set = byOwner.get(owner) ?? new Set<string>();
-      byOwner.set(owner, set);
-      if (type === 'DELETED') set.delete(uid);
-      else set.add(uid);
-      if (set.size > w.max) {
-        w.max = set.size;
-        if (set.size > 1) w.doubled = owner;
-      }
-    });
-    return w;
-  }
-
   async function readyCount(ns: string): Promise<number> {
     const list = await cluster.client.list<Message>(MessageResource, { namespace: ns });
     return list.items.filter((m) => m.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')).length;
@@ -244,7 +203,7 @@ describe(`leader election: the leader killed or frozen during the convergence of
   /** Starts two replicas in `ns`, waits for a leader, and starts creating the N Messages; resolves once 1/5 of them are Ready. */
   async function leaderMidConvergence(t: TestContext, ns: string) {
     await cluster.namespace(ns);
-    const pods = watchPods(ns);
+    const pods = watchPods(cluster.kubeconfig, ns);
     const lease = watchLease(ns);
     const a = startReplica(ns, 'a');
     const b = startReplica(ns, 'b');

@@ -13,6 +13,7 @@ import { KubeClient } from '../../packages/bosun/src/client/client.js';
 import type { KubeObject } from '../../packages/bosun/src/client/types.js';
 import { eventually, startTestEnv, type TestEnv } from '../../packages/bosun/src/tooling/envtest/testenv.js';
 import { isReady, messageYaml } from './helpers.js';
+import { watchPods } from './lib/invariants.js';
 import type { WriteRecord } from './write-log.js';
 
 const MESSAGES = 500;
@@ -138,38 +139,7 @@ describe('leader election under a rolling restart', () => {
       })();
 
       // Every Pod as the API server announced it, to catch two Pods of one Message even for a moment.
-      const podsByOwner = new Map<string, Set<string>>();
-      let maxPodsOfOneOwner = 0;
-      let doubleOwner: string | undefined;
-      const podWatch = spawn(
-        'kubectl',
-        [
-          'get',
-          'pods',
-          '-n',
-          ns,
-          '--watch',
-          '--output-watch-events',
-          '-o',
-          'jsonpath={.type} {.object.metadata.uid} {.object.metadata.ownerReferences[0].uid}{"\\n"}',
-        ],
-        {
-          env: { ...process.env, KUBECONFIG: env.kubeconfig },
-          stdio: ['ignore', 'pipe', 'ignore'],
-        },
-      );
-      createInterface({ input: podWatch.stdout }).on('line', (line) => {
-        const [type, uid, owner] = line.trim().split(' ');
-        if (!uid || !owner) return;
-        const set = podsByOwner.get(owner) ?? new Set<string>();
-        podsByOwner.set(owner, set);
-        if (type === 'DELETED') set.delete(uid);
-        else set.add(uid);
-        if (set.size > maxPodsOfOneOwner) {
-          maxPodsOfOneOwner = set.size;
-          if (set.size > 1) doubleOwner = owner;
-        }
-      });
+      const podWatch = watchPods(env.kubeconfig, ns);
 
       try {
         const leaderIdentity = await eventually('a leader', async () => leaseSeen.at(-1)?.holder || undefined, 60_000);
@@ -263,7 +233,7 @@ describe('leader election under a rolling restart', () => {
         t.diagnostic(
           `new leader: acquireTime ${takeover.acquireTime} (${(acquired - oldLast).toFixed(0)} ms after the old leader's last object write); first object write started ${iso(newFirst)} (${(newFirst - oldLast).toFixed(0)} ms after)`,
         );
-        t.diagnostic(`Pods: ${pods.items.length}; most Pods of one Message seen at once by the watch: ${maxPodsOfOneOwner}`);
+        t.diagnostic(`Pods: ${pods.items.length}; most Pods of one Message seen at once by the watch: ${podWatch.max}`);
 
         assert.ok(oldObjectWrites.length > 0 && newWrites.length > 0, 'both replicas wrote: the rollover happened mid-convergence');
         assert.ok(Number.isFinite(acquired), `the Lease's acquireTime after the takeover parses: ${takeover.acquireTime}`);
@@ -281,11 +251,11 @@ describe('leader election under a rolling restart', () => {
           `the new leader first wrote at ${iso(newFirst)}, before the old leader's last write settled at ${iso(oldLast)}`,
         );
         assert.deepEqual(doubled, [], 'no Message owns two Pods');
-        assert.equal(doubleOwner, undefined, `the Pod watch saw two Pods of Message ${doubleOwner} at once`);
+        assert.equal(podWatch.doubled, undefined, `the Pod watch saw two Pods of Message ${podWatch.doubled} at once`);
       } finally {
         polling = false;
         await poller;
-        podWatch.kill();
+        podWatch.stop();
         for (const r of replicas) if (r.exitedAt === undefined) r.child.kill('SIGTERM');
         await Promise.race([Promise.all(replicas.map((r) => r.exited)), new Promise((r) => setTimeout(r, 30_000))]);
       }

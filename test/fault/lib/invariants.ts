@@ -7,6 +7,8 @@ import type { KubeObject, ResourceType } from '../../../packages/bosun/src/clien
 import { MessageResource, type Message } from '../../../operators/message/resource.js';
 import { POD_LABELS, textHash, type Pod } from '../../../operators/message/pod.js';
 import { countRequests, readAudit, OPERATOR_USER_AGENT, type RequestCounts } from './audit.js';
+import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
 
 /** Raised when a scenario's end state breaks an invariant; the message lists every violation found. */
 export class InvariantError extends Error {
@@ -207,4 +209,56 @@ export async function createMessages(
 /** Names `prefix-000` … for `n` objects. */
 export function names(prefix: string, n: number, from = 0): string[] {
   return Array.from({ length: n }, (_, i) => `${prefix}-${String(from + i).padStart(4, '0')}`);
+}
+
+/** What a Pod watch saw over a run: the most Pods one owner had at once, and an owner that had two. */
+export interface PodWatch {
+  readonly max: number;
+  readonly doubled: string | undefined;
+  stop(): void;
+}
+
+/**
+ * Watches every Pod of `namespace` (kubectl as the client) and tracks, per controlling owner uid, the Pods that
+ * exist at once: a check of "exactly one child" that a final listing would miss, since it also sees two Pods
+ * that existed for a moment.
+ */
+export function watchPods(kubeconfig: string, namespace: string): PodWatch {
+  const byOwner = new Map<string, Set<string>>();
+  const state = { max: 0, doubled: undefined as string | undefined };
+  const proc = spawn(
+    'kubectl',
+    [
+      'get',
+      'pods',
+      '-n',
+      namespace,
+      '--watch',
+      '--output-watch-events',
+      '-o',
+      'jsonpath={.type} {.object.metadata.uid} {.object.metadata.ownerReferences[0].uid}{"\\n"}',
+    ],
+    { env: { ...process.env, KUBECONFIG: kubeconfig }, stdio: ['ignore', 'pipe', 'ignore'] },
+  );
+  createInterface({ input: proc.stdout }).on('line', (line) => {
+    const [type, uid, owner] = line.trim().split(' ');
+    if (!uid || !owner) return;
+    const set = byOwner.get(owner) ?? new Set<string>();
+    byOwner.set(owner, set);
+    if (type === 'DELETED') set.delete(uid);
+    else set.add(uid);
+    if (set.size > state.max) {
+      state.max = set.size;
+      if (set.size > 1) state.doubled = owner;
+    }
+  });
+  return {
+    get max() {
+      return state.max;
+    },
+    get doubled() {
+      return state.doubled;
+    },
+    stop: () => proc.kill(),
+  };
 }
