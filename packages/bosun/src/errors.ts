@@ -50,6 +50,8 @@ export const ERROR_CODES = {
   BOSUN_HEALTH_CHECK_NAME: 'HealthCheckNameError',
   // Resources, CRDs and RBAC.
   BOSUN_RESOURCE_DEFINITION: 'ResourceDefinitionError',
+  // Webhooks and API versions.
+  BOSUN_WEBHOOK_DEFINITION: 'WebhookDefinitionError',
   BOSUN_SPEC_INVALID: 'SpecValidationError',
   BOSUN_PRINTER_COLUMN: 'PrinterColumnError',
   BOSUN_STRUCTURAL_SCHEMA: 'StructuralSchemaError',

@@ -16,7 +16,8 @@ const ENTRY_POINTS: Record<string, { load: () => Promise<Record<string, unknown>
       generationChanged handlers hasFinalizer hasLabels intOrString isAlreadyExists isConditionTrue isConflict
       isControlledBy isGone isNotFound isTooManyRequests keyOf objectLogger requestFor requestFromKey setCondition statusOf
       withFinalizer BosunError ERROR_CODES codeOf ObjectNameRequiredError ClientClosedError Http2RefusedError
-      TransportConfigError ControllerDeclarationError OwnerMetadataError DuplicateControllerError InvalidLogFormatError`,
+      TransportConfigError ControllerDeclarationError OwnerMetadataError DuplicateControllerError InvalidLogFormatError
+      validatingWebhook mutatingWebhook defineVersions spoke allow deny WebhookDefinitionError`,
   },
   'bosun/runtime': {
     load: () => import('bosun/runtime'),

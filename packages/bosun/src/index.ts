@@ -36,6 +36,31 @@ export type { CustomResource, CustomObject, ResourceDefinition, SpecOf, StatusOf
 export { ConditionSchema, ConditionsSchema, conditionsSchema, type Condition } from './resource/conditions.js';
 export type { ValidationRule } from './resource/structural.js';
 
+// Admission webhooks and API versions, declared beside the resource; the Manager serves them.
+export {
+  validatingWebhook,
+  mutatingWebhook,
+  defineVersions,
+  spoke,
+  allow,
+  deny,
+  WebhookDefinitionError,
+  type AdmissionWebhook,
+  type ValidatingWebhook,
+  type MutatingWebhook,
+  type ValidatingWebhookOptions,
+  type MutatingWebhookOptions,
+  type AdmissionRequest,
+  type AdmissionVerdict,
+  type AdmissionOperation,
+  type AdmissionUser,
+  type FailurePolicy,
+  type WebhookPolicy,
+  type ApiVersions,
+  type Spoke,
+  type VersionsOptions,
+} from './webhook/declare.js';
+
 // The client.
 export { KubeClient, type KubeClientConfig, type RawRequest } from './client/client.js';
 export type { TransportKind } from './client/transport.js';

@@ -7,6 +7,7 @@ import { pathToFileURL } from 'node:url';
 import type { ControllerSpec } from '../../controller/builder.js';
 import type { CustomResource } from '../../resource/resource.js';
 import type { NamedRead } from '../generate/rbac.js';
+import type { AdmissionWebhook, ApiVersions } from '../../webhook/declare.js';
 import { bosunError } from '../../errors.js';
 
 /** One operator `bosun run <name>` can start: its controllers (built at start, so they may read the environment). */
@@ -25,8 +26,12 @@ export interface ProjectModule {
   operators?: Record<string, OperatorEntry>;
   /** Every controller of the deployed operator, for RBAC. */
   controllers?: ControllerSpec[];
-  /** Every custom resource the project defines, for its CRDs. */
+  /** Every custom resource the project defines, for its CRDs: every version of each (several versions of one CRD need `versions`). */
   resources?: readonly CustomResource[];
+  /** The CRDs served at several versions, with their conversions: one multi-version CRD and a conversion webhook each. */
+  versions?: readonly ApiVersions[];
+  /** The admission webhooks the operator serves: `bosun run` serves and registers them, `bosun generate` writes their configuration. */
+  webhooks?: readonly AdmissionWebhook[];
   /** Objects the controllers read by name (RBAC `resourceNames`). */
   reads?: NamedRead[];
   /** The prefix of the generated ServiceAccount, roles and bindings. */
