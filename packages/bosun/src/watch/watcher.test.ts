@@ -434,3 +434,94 @@ void test('a watch that fails to reconnect stays behind; a server timeout (clean
   h.ctrl.abort();
   await h.done;
 });
+
+/** Fails the current stream and returns the reconnect delay the watcher chose, after waiting it out. */
+async function failAndReconnect(h: Harness, err: unknown = new Error('connection reset')): Promise<number> {
+  h.source.lastStream().fail(err);
+  await settle();
+  const delay = h.restarts.at(-1)!.delayMs;
+  await h.clock.advanceAsync(delay);
+  return delay;
+}
+
+void test('a stream that delivered an event and stayed open past minHealthyStreamMs resets the reconnect backoff', async () => {
+  const h = await start();
+  assert.deepEqual([await failAndReconnect(h), await failAndReconnect(h), await failAndReconnect(h)], [800, 1600, 3200]);
+  // The path works again: the resumed stream replays an event and stays up, then the path fails once more.
+  h.source.lastStream().push('ADDED', obj('a', '2'));
+  await h.clock.advanceAsync(2000);
+  assert.equal(await failAndReconnect(h), 800, 'after a healthy stream the next reconnect waits the initial delay, not 6400 ms');
+  // The reset starts the sequence over; failures without a healthy stream in between still double.
+  assert.equal(await failAndReconnect(h), 1600);
+  h.ctrl.abort();
+  await h.done;
+});
+
+void test('a quiet stream open for the backoff cap resets the backoff without an event', async () => {
+  const h = await start();
+  assert.deepEqual([await failAndReconnect(h), await failAndReconnect(h)], [800, 1600]);
+  await h.clock.advanceAsync(29_999);
+  assert.equal(await failAndReconnect(h), 3200, 'open 30 s less 1 ms with no event: not yet shown healthy');
+  await h.clock.advanceAsync(30_000);
+  assert.equal(await failAndReconnect(h), 800, 'open 30 s: no faster than the capped backoff would retry anyway');
+  h.ctrl.abort();
+  await h.done;
+});
+
+void test('a stream that fails within minHealthyStreamMs of opening, an ERROR-only stream, and a refused sink do not reset the backoff', async () => {
+  const h = await start();
+  assert.equal(await failAndReconnect(h), 800);
+  // A flapping path that replays an event and drops the connection at once.
+  h.source.lastStream().push('ADDED', obj('a', '2'));
+  await h.clock.advanceAsync(500);
+  assert.equal(await failAndReconnect(h), 1600, 'an event on a stream that lived 0.5 s does not prove the path healthy');
+  await h.clock.advanceAsync(2000);
+  h.source.lastStream().push('ERROR', { code: 500, message: 'internal' } as unknown as KubeObject);
+  await settle();
+  assert.equal(h.restarts.at(-1)!.delayMs, 3200, 'an ERROR event is no delivery');
+  h.ctrl.abort();
+  await h.done;
+
+  const source = new FakeListWatcher();
+  const clock = new FakeClock(1_000_000);
+  const ctrl = new AbortController();
+  const delays: number[] = [];
+  const done = runWatcher(
+    source,
+    (ev) => {
+      if (ev.type === 'applied') throw new Error('store bug');
+    },
+    ctrl.signal,
+    { clock, random: () => 0, hooks: { onRestart: (_r, info) => delays.push(info.delayMs) } },
+  );
+  await settle();
+  source.lastStream().fail(new Error('connection reset'));
+  await clock.advanceAsync(800);
+  await clock.advanceAsync(2000);
+  source.lastStream().push('ADDED', obj('a', '2'));
+  await settle();
+  assert.deepEqual(delays, [800, 1600], 'an event the sink refused was not delivered');
+  ctrl.abort();
+  await done;
+});
+
+void test('a 410 after a healthy stream relists at once even when the previous failure was a 410 too', async () => {
+  const h = await start();
+  h.source.lastStream().push('ERROR', { code: 410 } as unknown as KubeObject);
+  await settle();
+  assert.equal(h.restarts.at(-1)!.delayMs, 0);
+  h.source.lastStream().push('ADDED', obj('a', '70'));
+  await h.clock.advanceAsync(30_000);
+  h.source.lastStream().push('ERROR', { code: 410 } as unknown as KubeObject);
+  await settle();
+  assert.deepEqual(
+    h.restarts.map((r) => [r.reason, r.delayMs]),
+    [
+      ['gone', 0],
+      ['gone', 0],
+    ],
+    'the 410s were 30 s of healthy watching apart: not back to back',
+  );
+  h.ctrl.abort();
+  await h.done;
+});

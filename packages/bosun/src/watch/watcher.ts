@@ -83,7 +83,10 @@ export interface WatcherHooks {
   onCaughtUp?(): void;
 }
 
-/** Reconnect backoff: client-go's reflector defaults (800 ms ×2 up to 30 s, reset after 2 min without failure). */
+/**
+ * Reconnect backoff: client-go's reflector defaults (800 ms ×2 up to 30 s, reset after 2 min without failure).
+ * The watcher also resets it after a healthy stream fails (see `runWatcher`).
+ */
 export interface BackoffOptions {
   initialMs?: number;
   factor?: number;
@@ -103,7 +106,10 @@ export interface WatcherOptions {
   maxTimeoutSeconds?: number;
   /** A stream with no event or bookmark for this long is assumed dead and restarted (default 5 min). */
   idleTimeoutMs?: number;
-  /** A stream that closes cleanly sooner than this is treated as a failure and backed off (default 1 s). */
+  /**
+   * A stream that closes cleanly sooner than this is treated as a failure and backed off (default 1 s); one
+   * that lasted this long and delivered an event or bookmark was healthy and resets the reconnect backoff.
+   */
   minHealthyStreamMs?: number;
   backoff?: BackoffOptions;
   /**
@@ -152,15 +158,40 @@ export class Backoff {
     this.attempt++;
     return Math.min(base * (1 + this.o.jitter * this.random()), this.o.maxMs);
   }
+
+  /** Starts the sequence over: the next delay is the initial one. */
+  reset(): void {
+    this.attempt = 0;
+  }
+
+  /** The longest delay this backoff gives. */
+  get maxMs(): number {
+    return this.o.maxMs;
+  }
 }
 
 type StreamOutcome = 'closed' | 'short' | 'gone' | 'silent';
+
+/** What a watch stream showed before it ended, filled in by `watchOnce` even when it throws. */
+interface StreamProgress {
+  /** An event the sink accepted, or a bookmark, came on it. */
+  delivered: boolean;
+}
 
 /**
  * Runs the list-then-watch state machine until `signal` fires, feeding `sink`. It never gives up:
  * 410 Gone relists, any other failure reconnects from the last resourceVersion after a backoff.
  * `sink` may be async; the watcher waits for it, and a throwing sink counts as a stream error
  * (the event is replayed, because the resourceVersion advances only after the sink accepted it).
+ *
+ * A failed stream that had been healthy starts the reconnect backoff over, so a path that breaks now
+ * and then costs the initial delay each time, not a delay doubled from failures long recovered from.
+ * Healthy means it delivered an event or bookmark and lasted `minHealthyStreamMs`, or it lasted the
+ * backoff's cap. Neither lets a failing path reconnect fast: an event needs the server to have
+ * accepted the watch (a refused connect or an ERROR-only stream never resets), the minimum lifetime
+ * keeps a path that drops every connection just after its replay to one attempt per
+ * minHealthyStreamMs + initialMs, and a stream that lasted the cap already spaced its attempts as far
+ * apart as the capped backoff would.
  */
 export async function runWatcher<T extends KubeObject = KubeObject>(
   source: ListWatcher<T>,
@@ -213,20 +244,33 @@ export async function runWatcher<T extends KubeObject = KubeObject>(
       }
       const timeoutSeconds = Math.floor(minT + random() * (maxT - minT));
       const confirm = behind ? { afterMs: resumeConfirmMs, confirmed: caughtUp } : undefined;
-      const outcome = await watchOnce(
-        source,
-        rv ?? '',
-        timeoutSeconds,
-        idleTimeoutMs,
-        minHealthyStreamMs,
-        clock,
-        signal,
-        sink,
-        (v) => {
-          rv = v;
-        },
-        confirm,
-      );
+      const progress: StreamProgress = { delivered: false };
+      const opened = clock.now();
+      let outcome: StreamOutcome;
+      try {
+        outcome = await watchOnce(
+          source,
+          rv ?? '',
+          timeoutSeconds,
+          idleTimeoutMs,
+          minHealthyStreamMs,
+          clock,
+          signal,
+          sink,
+          (v) => {
+            rv = v;
+          },
+          progress,
+          confirm,
+        );
+      } finally {
+        const lived = clock.now() - opened;
+        if ((progress.delivered && lived >= minHealthyStreamMs) || lived >= backoff.maxMs) {
+          backoff.reset();
+          // A 410 after a healthy stream is the routine one, not a repeat of the last.
+          lastWasGone = false;
+        }
+      }
       if (signal.aborted) return;
       if (outcome === 'gone') {
         needList = true;
@@ -306,6 +350,7 @@ async function watchOnce<T extends KubeObject>(
   signal: AbortSignal,
   sink: (ev: WatcherEvent<T>) => void | Promise<void>,
   setRv: (rv: string) => void,
+  progress: StreamProgress,
   confirm?: { afterMs: number; confirmed: () => void },
 ): Promise<StreamOutcome> {
   const ctrl = new AbortController();
@@ -375,6 +420,7 @@ async function watchOnce<T extends KubeObject>(
           throw new WatchStreamError({ message: `unknown watch event type ${String(ev.type)}` });
       }
       if (evRv) setRv(evRv);
+      progress.delivered = true;
       // After the sink: the first event of a resumed stream is in the store when the consumer hears it is current.
       confirmed();
       if (signal.aborted) return 'closed';
