@@ -97,7 +97,7 @@ void test('retries of failures the server never answered take no slot of the sha
     `unanswered failures wait only their own backoff (last retry ${lastUnanswered - clock.now()} ms after the outage)`,
   );
   // The bucket is whole for the failures the server does answer once it is back.
-  assert.equal(unanswered.when('k0'), 10, 'an answered failure after the outage: the per-key step, not a bucket debt');
+  assert.equal(unanswered.when('k0'), 5, 'an answered failure after the outage: the per-key base step, not a bucket debt');
 });
 
 void test('the backoff of unanswered failures still doubles per key, and is capped at maxUnansweredDelayMs', () => {
@@ -106,8 +106,19 @@ void test('the backoff of unanswered failures still doubles per key, and is capp
   assert.deepEqual(delays.slice(0, 4), [5, 10, 20, 40]);
   assert.equal(Math.max(...delays), 30_000);
   assert.equal(rl.numRequeues('a'), 16, 'unanswered retries count as retries');
-  assert.equal(rl.when('a'), 5 * 2 ** 16, 'an answered failure continues the same doubling, without the lower cap');
   const tb = new TokenBucketRateLimiter({ qps: 1, burst: 1, clock: new FakeClock() });
   assert.equal(tb.whenUnanswered('x'), 0);
   assert.equal(tb.when('x'), 0, 'the unanswered retry took no token');
+});
+
+void test('an answered failure after an outage starts its own backoff: the unanswered failures do not double it', () => {
+  const rl = new ItemExponentialRateLimiter({ baseDelayMs: 5, maxDelayMs: 1_000_000 });
+  for (let i = 0; i < 12; i++) rl.whenUnanswered('a');
+  // The server answered (a 409, a 503 while it warms up): the first such failure waits the base delay, not 5 ms × 2^12.
+  assert.deepEqual([rl.when('a'), rl.when('a'), rl.when('a')], [5, 10, 20]);
+  assert.equal(rl.numRequeues('a'), 15, 'every retry still counts as a requeue');
+  // Another outage after that starts again at the base too: the server was back in between.
+  assert.equal(rl.whenUnanswered('a'), 5);
+  rl.forget('a');
+  assert.equal(rl.numRequeues('a'), 0);
 });

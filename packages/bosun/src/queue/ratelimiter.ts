@@ -30,7 +30,12 @@ export interface ExponentialOptions {
 
 /** Per-key exponential backoff: base, 2×base, 4×base, … capped at max (client-go ItemExponentialFailureRateLimiter). */
 export class ItemExponentialRateLimiter implements RateLimiter {
+  /** Answered failures per key since its last forget: the exponent of its next delay. */
   private readonly failures = new Map<string, number>();
+  /** Unanswered failures per key since the server last answered for it. */
+  private readonly unanswered = new Map<string, number>();
+  /** Every retry per key since its last forget, either kind. */
+  private readonly requeues = new Map<string, number>();
   private readonly base: number;
   private readonly max: number;
   private readonly maxUnanswered: number;
@@ -42,26 +47,36 @@ export class ItemExponentialRateLimiter implements RateLimiter {
   }
 
   when(key: string): number {
-    const exp = this.failures.get(key) ?? 0;
-    this.failures.set(key, exp + 1);
-    // 2**exp overflows to Infinity long before it matters; Math.min keeps the cap exact.
-    return Math.min(this.base * 2 ** exp, this.max);
+    // The server answered, so it is back: failures while it was away were not this key's and set no pace.
+    this.unanswered.delete(key);
+    return this.step(this.failures, key, this.max);
   }
 
   /**
-   * The same doubling, capped lower: a server that is away is retried every 30 s at most per key,
-   * so a long outage does not leave keys 1000 s from their retry once the server is back.
+   * The same doubling on a count of its own, capped lower: a server that is away is retried every 30 s
+   * at most per key, so a long outage does not leave keys 1000 s from their retry once the server is
+   * back, and the first failure it answers afterwards starts at the base delay.
    */
   whenUnanswered(key: string): number {
-    return Math.min(this.when(key), this.maxUnanswered);
+    return this.step(this.unanswered, key, this.maxUnanswered);
   }
 
   forget(key: string): void {
     this.failures.delete(key);
+    this.unanswered.delete(key);
+    this.requeues.delete(key);
+  }
+
+  private step(counts: Map<string, number>, key: string, cap: number): number {
+    const exp = counts.get(key) ?? 0;
+    counts.set(key, exp + 1);
+    this.requeues.set(key, (this.requeues.get(key) ?? 0) + 1);
+    // 2**exp overflows to Infinity long before it matters; Math.min keeps the cap exact.
+    return Math.min(this.base * 2 ** exp, cap);
   }
 
   numRequeues(key: string): number {
-    return this.failures.get(key) ?? 0;
+    return this.requeues.get(key) ?? 0;
   }
 }
 
