@@ -46,6 +46,35 @@ export class LeaderElectionConfigError extends bosunError('BOSUN_LEADER_ELECTION
   override readonly name = 'LeaderElectionConfigError';
 }
 
+/**
+ * The lease timings with their defaults (15 s, 10 s, 2 s, as client-go's), or a LeaderElectionConfigError naming the
+ * flag to change: checked when a Manager is made, so a wrong setting fails at once, not after the caches sync.
+ */
+export function leaseTimings(opts: Pick<LeaderElectorOptions, 'leaseDurationMs' | 'renewDeadlineMs' | 'retryPeriodMs'>): {
+  leaseMs: number;
+  renewDeadlineMs: number;
+  retryMs: number;
+} {
+  const leaseMs = opts.leaseDurationMs ?? 15_000;
+  const renewDeadlineMs = opts.renewDeadlineMs ?? 10_000;
+  const retryMs = opts.retryPeriodMs ?? 2_000;
+  if (leaseMs <= renewDeadlineMs) {
+    throw new LeaderElectionConfigError(
+      `the lease duration (leaseDurationMs, bosun run --leader-elect-lease-duration) ${leaseMs} ms must be greater than the renew deadline (renewDeadlineMs, --leader-elect-renew-deadline) ${renewDeadlineMs} ms, or a stalled leader could overlap its successor. Fix: lengthen the lease or shorten the deadline`,
+    );
+  }
+  if (renewDeadlineMs <= JITTER_FACTOR * retryMs) {
+    throw new LeaderElectionConfigError(
+      `the renew deadline (renewDeadlineMs, --leader-elect-renew-deadline) ${renewDeadlineMs} ms must be greater than ${JITTER_FACTOR} × the retry period (retryPeriodMs, --leader-elect-retry-period) ${retryMs} ms, to allow at least one retry. Fix: lengthen the deadline or shorten the retry period`,
+    );
+  }
+  if (leaseMs < 1000)
+    throw new LeaderElectionConfigError(
+      `the lease duration (leaseDurationMs, --leader-elect-lease-duration) ${leaseMs} ms must be at least 1000: the Lease stores whole seconds. Fix: use 1s or more`,
+    );
+  return { leaseMs, renewDeadlineMs, retryMs };
+}
+
 /** How `run` ended: leadership lost, or stopped on purpose (signal or `release()`). */
 export type LeaderElectionEnd = 'lost' | 'stopped';
 
@@ -94,9 +123,7 @@ export class LeaderElector {
   constructor(client: KubeClient, opts: LeaderElectorOptions) {
     this.client = client;
     this.opts = opts;
-    this.leaseMs = opts.leaseDurationMs ?? 15_000;
-    this.renewDeadlineMs = opts.renewDeadlineMs ?? 10_000;
-    this.retryMs = opts.retryPeriodMs ?? 2_000;
+    ({ leaseMs: this.leaseMs, renewDeadlineMs: this.renewDeadlineMs, retryMs: this.retryMs } = leaseTimings(opts));
     this.clock = opts.clock ?? realClock;
     this.wallClock = opts.wallClock ?? Date.now;
     if (!opts.namespace || !opts.name)
@@ -105,18 +132,6 @@ export class LeaderElector {
       throw new LeaderElectionConfigError(
         `leader election on Lease ${opts.namespace}/${opts.name} needs a non-empty identity, unique per replica`,
       );
-    if (this.leaseMs <= this.renewDeadlineMs) {
-      throw new LeaderElectionConfigError(
-        `leaseDurationMs (${this.leaseMs}) must be greater than renewDeadlineMs (${this.renewDeadlineMs}), or a stalled leader could overlap its successor`,
-      );
-    }
-    if (this.renewDeadlineMs <= JITTER_FACTOR * this.retryMs) {
-      throw new LeaderElectionConfigError(
-        `renewDeadlineMs (${this.renewDeadlineMs}) must be greater than ${JITTER_FACTOR} × retryPeriodMs (${this.retryMs}) to allow at least one retry`,
-      );
-    }
-    if (this.leaseMs < 1000)
-      throw new LeaderElectionConfigError(`leaseDurationMs (${this.leaseMs}) must be at least 1000: the Lease stores whole seconds`);
     this.log = (opts.logger ?? silentLogger()).child({ lease: `${opts.namespace}/${opts.name}`, identity: opts.identity });
     opts.metrics?.leader(opts.name, false);
   }

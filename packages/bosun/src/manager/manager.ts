@@ -11,7 +11,7 @@ import { Controller, DEFAULT_WORKERS } from '../controller/controller.js';
 import { EventRecorder } from '../writes/events.js';
 import { enqueueMapped, enqueueObject, enqueueOwner } from '../controller/enqueue.js';
 import { HealthChecks, metricsRoutes, startHttpServer, type RunningHttpServer } from './health.js';
-import { LeaderElector } from './lease.js';
+import { LeaderElector, leaseTimings } from './lease.js';
 import { createLogger, objectLogger, type Logger } from '../telemetry/logger.js';
 import { Metrics } from '../telemetry/metrics.js';
 import { probeReachability, type ServerUnreachableError } from './reachability.js';
@@ -158,6 +158,7 @@ export class Manager {
 
   constructor(opts: ManagerOptions = {}) {
     this.opts = opts;
+    if (opts.leaderElection) leaseTimings(opts.leaderElection);
     this.log = opts.logger ?? createLogger({});
     this.client = opts.client ?? KubeClient.fromConfig({ kubeconfig: opts.kubeconfig, context: opts.context, userAgent: opts.userAgent });
     this.metrics = new Metrics();

@@ -149,3 +149,28 @@ function runScript(cmd: string): Promise<string> {
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
   return new Promise((r) => child.once('close', () => r(out)));
 }
+
+void test('bosun run --leader-elect with a lease shorter than the renew deadline exits at once, naming both flags', async () => {
+  const args = runArgs('--leader-elect-lease-duration', '5s').filter((a) => a !== '--standalone');
+  const r = await bosun([...args, '--leader-elect', '--leader-election-namespace', 'default', '--cache-sync-timeout', '60000']);
+  assert.equal(r.code, 1, r.stdout + r.stderr);
+  assert.match(
+    r.stderr + r.stdout,
+    /the lease duration \(leaseDurationMs, bosun run --leader-elect-lease-duration\) 5000 ms must be greater than the renew deadline \(renewDeadlineMs, --leader-elect-renew-deadline\) 10000 ms/,
+  );
+});
+
+void test('bosun run --leader-elect-* take Go-style durations and refuse anything else', async () => {
+  const { duration } = await import('./run.js');
+  assert.equal(duration('15s'), 15_000);
+  assert.equal(duration('1m30s'), 90_000);
+  assert.equal(duration('500ms'), 500);
+  assert.equal(duration('1.5s'), 1_500);
+  for (const bad of ['15', 's', '15sec', '1m 30s', '-1s']) assert.throws(() => duration(bad), /expected a duration such as 15s/, bad);
+  const r = await bosun([...runArgs('--leader-elect-retry-period', '2 seconds')]);
+  assert.notEqual(r.code, 0);
+  assert.match(
+    r.stderr,
+    /option '--leader-elect-retry-period <duration>' argument '2 seconds' is invalid\. expected a duration such as 15s/,
+  );
+});

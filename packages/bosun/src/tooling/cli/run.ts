@@ -15,6 +15,16 @@ function positiveInt(v: string): number {
   return n;
 }
 
+const DURATION_UNITS_MS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 };
+
+/** A Go-style duration ('15s', '1m30s', '500ms'), as kube-controller-manager's --leader-elect-* flags take, in ms. */
+export function duration(v: string): number {
+  const parts = [...v.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h)/g)];
+  if (parts.length === 0 || parts.map((p) => p[0]).join('') !== v)
+    throw new InvalidArgumentError(`expected a duration such as 15s, 1m30s or 500ms, got "${v}"`);
+  return Math.round(parts.reduce((ms, p) => ms + Number(p[1]) * DURATION_UNITS_MS[p[2]!]!, 0));
+}
+
 function collect(v: string, prev: string[]): string[] {
   return [...prev, v];
 }
@@ -27,6 +37,12 @@ export interface RunOptions {
   workers?: number;
   leaderElect?: boolean;
   leaderElectionNamespace?: string;
+  /** How long a Lease holds without renewal, in ms. */
+  leaderElectLeaseDuration?: number;
+  /** How long the leader keeps trying to renew before it gives up leadership, in ms. */
+  leaderElectRenewDeadline?: number;
+  /** How often candidates try to acquire and the leader to renew, in ms. */
+  leaderElectRetryPeriod?: number;
   metricsAddr: string;
   healthAddr: string;
   verbose?: boolean;
@@ -79,7 +95,13 @@ export async function runOperators(names: string[], o: RunOptions): Promise<void
     shutdownTimeoutMs: o.shutdownTimeout,
     userAgent: o.userAgent,
     leaderElection: leaderElect
-      ? { namespace: o.leaderElectionNamespace ?? defaultLeaseNamespace(), name: `bosun-${chosen.join('-')}` }
+      ? {
+          namespace: o.leaderElectionNamespace ?? defaultLeaseNamespace(),
+          name: `bosun-${chosen.join('-')}`,
+          leaseDurationMs: o.leaderElectLeaseDuration,
+          renewDeadlineMs: o.leaderElectRenewDeadline,
+          retryPeriodMs: o.leaderElectRetryPeriod,
+        }
       : undefined,
   });
   for (const n of chosen) for (const spec of operators[n]!.controllers()) mgr.add(spec);
@@ -134,6 +156,12 @@ export function runCommand(): Command {
       .option('--leader-elect', 'use leader election (a coordination.k8s.io Lease)')
       /** Namespace of the leader-election Lease. */
       .option('--leader-election-namespace <ns>', 'namespace of the Lease (default: the pod namespace, else default)')
+      /** Lease timings, as kube-controller-manager's flags of the same names: a standby takes over at most this long after the leader stops renewing. */
+      .option('--leader-elect-lease-duration <duration>', 'how long a Lease holds without renewal (default 15s)', duration)
+      /** A leader that cannot renew for this long stops acting; must be shorter than the lease duration. */
+      .option('--leader-elect-renew-deadline <duration>', 'how long the leader retries renewal before it stops (default 10s)', duration)
+      /** The pace of acquire and renew attempts. */
+      .option('--leader-elect-retry-period <duration>', 'how often to try to acquire or renew the Lease (default 2s)', duration)
       /** Address for Prometheus metrics; '0' disables. */
       .option('--metrics-addr <addr>', "address of /metrics ('0' to disable)", ':8080')
       /** Address for the health probes; '0' disables. */
