@@ -46,10 +46,52 @@ function serial(): string {
 
 const YEAR_MS = 365 * 24 * 3600 * 1000;
 
-async function issue(
-  ca: { cert: x509.X509Certificate; keys: CryptoKeyPair },
+/** A CA that can sign: its certificate and private key. */
+export interface SigningCa {
+  cert: x509.X509Certificate;
+  privateKey: CryptoKey;
+}
+
+/** When an issued certificate is valid: from an hour before `now` (clock skew between processes) for `ms`. */
+export interface Validity {
+  /** Epoch ms; default the current time. */
+  now?: number;
+  /** Lifetime in ms; default one year for a leaf, ten for a CA. */
+  ms?: number;
+}
+
+/** Creates a self-signed CA (path length 0: it signs leaves only). */
+export async function createCa(subject = 'CN=bosun-local-ca', validity: Validity = {}): Promise<SigningCa & { pair: CertPair }> {
+  const keys = (await crypto.subtle.generateKey(ALG, true, ['sign', 'verify'])) as CryptoKeyPair;
+  const now = validity.now ?? Date.now();
+  const cert = await x509.X509CertificateGenerator.createSelfSigned({
+    serialNumber: serial(),
+    name: subject,
+    notBefore: new Date(now - 3600_000),
+    notAfter: new Date(now + (validity.ms ?? 10 * YEAR_MS)),
+    signingAlgorithm: ALG,
+    keys,
+    extensions: [
+      new x509.BasicConstraintsExtension(true, 0, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign | x509.KeyUsageFlags.digitalSignature, true),
+      await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
+    ],
+  });
+  return { cert, privateKey: keys.privateKey, pair: { cert: cert.toString('pem'), key: await exportKey(keys.privateKey) } };
+}
+
+/** Reads back a CA `createCa` made (its PEM certificate and key), to sign more leaves with it. */
+export async function loadCa(pair: CertPair): Promise<SigningCa> {
+  const der = x509.PemConverter.decodeFirst(pair.key);
+  const privateKey = await crypto.subtle.importKey('pkcs8', der, { name: ALG.name, namedCurve: ALG.namedCurve }, true, ['sign']);
+  return { cert: new x509.X509Certificate(pair.cert), privateKey };
+}
+
+/** Issues a leaf certificate signed by `ca`: a serving certificate for the given names and/or a client certificate. */
+export async function issue(
+  ca: SigningCa,
   subject: string,
-  opts: { server?: { dns: string[]; ips: string[] }; client?: boolean },
+  opts: { server?: { dns: string[]; ips: string[] }; client?: boolean; validity?: Validity },
 ): Promise<CertPair> {
   const keys = (await crypto.subtle.generateKey(ALG, true, ['sign', 'verify'])) as CryptoKeyPair;
   const usages: string[] = [];
@@ -68,16 +110,16 @@ async function issue(
       ]),
     );
   }
-  const now = Date.now();
+  const now = opts.validity?.now ?? Date.now();
   const cert = await x509.X509CertificateGenerator.create({
     serialNumber: serial(),
     subject,
     issuer: ca.cert.subject,
     notBefore: new Date(now - 3600_000),
-    notAfter: new Date(now + YEAR_MS),
+    notAfter: new Date(now + (opts.validity?.ms ?? YEAR_MS)),
     signingAlgorithm: ALG,
     publicKey: keys.publicKey,
-    signingKey: ca.keys.privateKey,
+    signingKey: ca.privateKey,
     extensions,
   });
   return { cert: cert.toString('pem'), key: await exportKey(keys.privateKey) };
@@ -101,22 +143,7 @@ export const PKI_FILES = {
 export async function createPki(dir: string, serviceIp: string): Promise<ClusterPki> {
   const pkiDir = join(dir, 'pki');
   await mkdir(pkiDir, { recursive: true, mode: 0o700 });
-  const caKeys = (await crypto.subtle.generateKey(ALG, true, ['sign', 'verify'])) as CryptoKeyPair;
-  const now = Date.now();
-  const caCert = await x509.X509CertificateGenerator.createSelfSigned({
-    serialNumber: serial(),
-    name: 'CN=bosun-local-ca',
-    notBefore: new Date(now - 3600_000),
-    notAfter: new Date(now + 10 * YEAR_MS),
-    signingAlgorithm: ALG,
-    keys: caKeys,
-    extensions: [
-      new x509.BasicConstraintsExtension(true, 0, true),
-      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign | x509.KeyUsageFlags.digitalSignature, true),
-      await x509.SubjectKeyIdentifierExtension.create(caKeys.publicKey),
-    ],
-  });
-  const ca = { cert: caCert, keys: caKeys };
+  const ca = await createCa();
   const [apiserver, admin, controllerManager, scheduler, kwok] = await Promise.all([
     issue(ca, 'CN=kube-apiserver', {
       server: {
@@ -133,7 +160,7 @@ export async function createPki(dir: string, serviceIp: string): Promise<Cluster
   const saKeys = (await crypto.subtle.generateKey(ALG, true, ['sign', 'verify'])) as CryptoKeyPair;
   const pki: ClusterPki = {
     dir: pkiDir,
-    ca: { cert: caCert.toString('pem'), key: await exportKey(caKeys.privateKey) },
+    ca: ca.pair,
     apiserver: apiserver!,
     admin: admin!,
     controllerManager: controllerManager!,
