@@ -30,7 +30,8 @@ const ENTRY_POINTS: Record<string, { load: () => Promise<Record<string, unknown>
   'bosun/crd': {
     load: () => import('bosun/crd'),
     values: `PrinterColumnError StructuralSchemaError checkCrds crdFilePath crdName generateCrds openApiSchemaOf
-      renderCrdYaml toCustomResourceDefinition toStructuralSchema`,
+      renderCrdYaml toCustomResourceDefinition toStructuralSchema toMultiVersionCrd toWebhookConfigurations
+      renderWebhookConfigurations excludeNamespaces`,
   },
   'bosun/envtest': {
     load: () => import('bosun/envtest'),

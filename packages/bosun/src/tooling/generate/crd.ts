@@ -4,27 +4,39 @@ import { stringify } from 'yaml';
 import type { CustomResource, PrinterColumn } from '../../resource/resource.js';
 import { toStructuralSchema, type JSONSchemaProps } from '../../resource/structural.js';
 import { bosunError } from '../../errors.js';
+import type { ApiVersions } from '../../webhook/declare.js';
+import type { WebhookClientConfig } from './webhook.js';
 
 /** A printer column as it appears in the CRD, with its type resolved. */
 export type CrdPrinterColumn = PrinterColumn & { type: NonNullable<PrinterColumn['type']> };
+
+/** One entry of a CRD's `spec.versions`. */
+export interface CrdVersion {
+  name: string;
+  served: boolean;
+  storage: boolean;
+  subresources: { status: Record<string, never> };
+  additionalPrinterColumns: CrdPrinterColumn[];
+  schema: { openAPIV3Schema: JSONSchemaProps };
+}
+
+/** A CRD's `spec.conversion` when its versions are converted by a webhook. */
+export interface CrdWebhookConversion {
+  strategy: 'Webhook';
+  webhook: { clientConfig: WebhookClientConfig; conversionReviewVersions: ['v1'] };
+}
 
 /** An `apiextensions.k8s.io/v1` CustomResourceDefinition object. */
 export interface CustomResourceDefinition {
   apiVersion: 'apiextensions.k8s.io/v1';
   kind: 'CustomResourceDefinition';
-  metadata: { name: string };
+  metadata: { name: string; annotations?: Record<string, string> };
   spec: {
     group: string;
     names: { kind: string; listKind: string; plural: string; singular: string; shortNames?: string[]; categories?: string[] };
     scope: 'Namespaced' | 'Cluster';
-    versions: Array<{
-      name: string;
-      served: boolean;
-      storage: boolean;
-      subresources: { status: Record<string, never> };
-      additionalPrinterColumns: CrdPrinterColumn[];
-      schema: { openAPIV3Schema: JSONSchemaProps };
-    }>;
+    versions: CrdVersion[];
+    conversion?: CrdWebhookConversion;
   };
 }
 
@@ -67,7 +79,36 @@ export function openApiSchemaOf(resource: CustomResource): JSONSchemaProps {
 
 /** The full `apiextensions.k8s.io/v1` CRD for a resource: one served+stored version with the status subresource. */
 export function toCustomResourceDefinition(resource: CustomResource): CustomResourceDefinition {
-  const schema = openApiSchemaOf(resource);
+  return {
+    apiVersion: 'apiextensions.k8s.io/v1',
+    kind: 'CustomResourceDefinition',
+    metadata: { name: crdName(resource) },
+    spec: { group: resource.group, names: namesOf(resource), scope: resource.scope, versions: [crdVersion(resource, true)] },
+  };
+}
+
+/**
+ * The CRD of a resource served at several versions: every version served with its own schema, printer columns
+ * and status subresource, `storage` only on `versions.storage`, and the API server converting between them through
+ * the conversion webhook at `clientConfig` (the manager serves it at `versions.path`).
+ */
+export function toMultiVersionCrd(versions: ApiVersions, opts: { clientConfig: WebhookClientConfig }): CustomResourceDefinition {
+  const { hub } = versions;
+  return {
+    apiVersion: 'apiextensions.k8s.io/v1',
+    kind: 'CustomResourceDefinition',
+    metadata: { name: versions.crdName },
+    spec: {
+      group: hub.group,
+      names: namesOf(hub),
+      scope: hub.scope,
+      versions: versions.versions.map((v) => crdVersion(v, v === versions.storage)),
+      conversion: { strategy: 'Webhook', webhook: { clientConfig: structuredClone(opts.clientConfig), conversionReviewVersions: ['v1'] } },
+    },
+  };
+}
+
+function namesOf(resource: CustomResource): CustomResourceDefinition['spec']['names'] {
   const names: CustomResourceDefinition['spec']['names'] = {
     kind: resource.kind,
     listKind: `${resource.kind}List`,
@@ -76,25 +117,18 @@ export function toCustomResourceDefinition(resource: CustomResource): CustomReso
   };
   if (resource.shortNames.length > 0) names.shortNames = [...resource.shortNames];
   if (resource.categories.length > 0) names.categories = [...resource.categories];
+  return names;
+}
+
+function crdVersion(resource: CustomResource, storage: boolean): CrdVersion {
+  const schema = openApiSchemaOf(resource);
   return {
-    apiVersion: 'apiextensions.k8s.io/v1',
-    kind: 'CustomResourceDefinition',
-    metadata: { name: crdName(resource) },
-    spec: {
-      group: resource.group,
-      names,
-      scope: resource.scope,
-      versions: [
-        {
-          name: resource.version,
-          served: true,
-          storage: true,
-          subresources: { status: {} },
-          additionalPrinterColumns: printerColumns(resource, schema),
-          schema: { openAPIV3Schema: schema },
-        },
-      ],
-    },
+    name: resource.version,
+    served: true,
+    storage,
+    subresources: { status: {} },
+    additionalPrinterColumns: printerColumns(resource, schema),
+    schema: { openAPIV3Schema: schema },
   };
 }
 
