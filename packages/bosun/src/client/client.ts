@@ -90,6 +90,8 @@ export interface WatchOptions {
   timeoutSeconds?: number;
   labelSelector?: string;
   fieldSelector?: string;
+  /** Called once the server has accepted the watch (answered 2xx), before any event is read. */
+  onOpen?: () => void;
 }
 
 /** The event types a watch stream carries. */
@@ -349,6 +351,7 @@ export class KubeClient {
         res = await this.send(req, ctrl.signal, watch);
       }
       if (res.status >= 300) throw toApiError(target, res.status, res.headers, await readBody(res.body));
+      opts.onOpen?.();
       const lines = new LineSplitter();
       for await (const chunk of res.body as AsyncIterable<Buffer>) {
         for (const line of lines.push(chunk)) yield JSON.parse(line) as WatchEvent<T>;

@@ -13,6 +13,7 @@ export class FakeStream implements AsyncIterable<WatchEvent> {
   constructor(
     signal: AbortSignal,
     private readonly honourAbort = true,
+    private readonly onOpen?: () => void,
   ) {
     const onAbort = (): void => {
       this.aborted = true;
@@ -20,6 +21,11 @@ export class FakeStream implements AsyncIterable<WatchEvent> {
     };
     if (signal.aborted) onAbort();
     else signal.addEventListener('abort', onAbort, { once: true });
+  }
+
+  /** Answers the request with 200 before any event, as the server accepting the watch; the watcher hears it through `onOpen`. */
+  open(): void {
+    this.onOpen?.();
   }
 
   /** Delivers one event to the watcher. */
@@ -94,7 +100,7 @@ export class FakeListWatcher implements ListWatcher {
   }
 
   watch(
-    opts: { resourceVersion: string; allowWatchBookmarks: boolean; timeoutSeconds: number },
+    opts: { resourceVersion: string; allowWatchBookmarks: boolean; timeoutSeconds: number; onOpen?: () => void },
     signal: AbortSignal,
   ): AsyncIterable<WatchEvent> {
     if (this.watchError !== undefined) {
@@ -105,8 +111,9 @@ export class FakeListWatcher implements ListWatcher {
         [Symbol.asyncIterator]: () => ({ next: () => Promise.reject(e) }),
       };
     }
-    const stream = new FakeStream(signal, this.honourAbort);
-    this.watchCalls.push({ ...opts, stream });
+    const stream = new FakeStream(signal, this.honourAbort, opts.onOpen);
+    const { onOpen: _onOpen, ...call } = opts;
+    this.watchCalls.push({ ...call, stream });
     return stream;
   }
 

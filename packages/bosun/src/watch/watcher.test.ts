@@ -468,6 +468,30 @@ void test('a quiet stream open for the backoff cap resets the backoff without an
   await h.done;
 });
 
+void test('a quiet stream the server accepted (answered 200) and held for minHealthyStreamMs resets the backoff without an event', async () => {
+  const h = await start();
+  assert.deepEqual([await failAndReconnect(h), await failAndReconnect(h), await failAndReconnect(h)], [800, 1600, 3200]);
+  h.source.lastStream().open();
+  await h.clock.advanceAsync(1000);
+  assert.equal(await failAndReconnect(h), 800, 'a namespace with no change since the reconnect is no sign of a broken path');
+  // Accepted but cut within the second: a path dropping every connection just after the answer keeps backing off.
+  h.source.lastStream().open();
+  await h.clock.advanceAsync(999);
+  assert.equal(await failAndReconnect(h), 1600);
+  h.ctrl.abort();
+  await h.done;
+});
+
+void test('a watch the server answers with an error after a wait (a queued 429) does not reset the backoff, however long it took', async () => {
+  const h = await start();
+  assert.deepEqual([await failAndReconnect(h), await failAndReconnect(h)], [800, 1600]);
+  await h.clock.advanceAsync(5000);
+  const throttled = new ApiError({ verb: 'watch', kind: 'Pod' }, 429, { reason: 'TooManyRequests' }, 1);
+  assert.equal(await failAndReconnect(h, throttled), 3200, 'never answered 200: the wait was a queue, not a healthy stream');
+  h.ctrl.abort();
+  await h.done;
+});
+
 void test('a stream that fails within minHealthyStreamMs of opening, an ERROR-only stream, and a refused sink do not reset the backoff', async () => {
   const h = await start();
   assert.equal(await failAndReconnect(h), 800);

@@ -15,9 +15,13 @@ export interface SourcePage<T extends KubeObject = KubeObject> {
 export interface ListWatcher<T extends KubeObject = KubeObject> {
   /** Lists one page; `continue` is the previous page's token. */
   list(opts: { limit: number; continue?: string | undefined; signal: AbortSignal }): Promise<SourcePage<T>>;
-  /** Opens a watch from `resourceVersion`; the iterable ends when the stream closes and must honour `signal`. */
+  /**
+   * Opens a watch from `resourceVersion`; the iterable ends when the stream closes and must honour `signal`.
+   * A source that can tell calls `onOpen` once the server has accepted the watch (answered 2xx), before
+   * any event: the only sign of a healthy stream in a namespace where nothing changes.
+   */
   watch(
-    opts: { resourceVersion: string; allowWatchBookmarks: boolean; timeoutSeconds: number },
+    opts: { resourceVersion: string; allowWatchBookmarks: boolean; timeoutSeconds: number; onOpen?: () => void },
     signal: AbortSignal,
   ): AsyncIterable<WatchEvent<T>>;
 }
@@ -108,7 +112,8 @@ export interface WatcherOptions {
   idleTimeoutMs?: number;
   /**
    * A stream that closes cleanly sooner than this is treated as a failure and backed off (default 1 s); one
-   * that lasted this long and delivered an event or bookmark was healthy and resets the reconnect backoff.
+   * that lasted this long after the server accepted it (or delivered an event) was healthy and resets the
+   * reconnect backoff.
    */
   minHealthyStreamMs?: number;
   backoff?: BackoffOptions;
@@ -174,8 +179,8 @@ type StreamOutcome = 'closed' | 'short' | 'gone' | 'silent';
 
 /** What a watch stream showed before it ended, filled in by `watchOnce` even when it throws. */
 interface StreamProgress {
-  /** An event the sink accepted, or a bookmark, came on it. */
-  delivered: boolean;
+  /** The server accepted it (the source's `onOpen`), or an event the sink accepted or a bookmark came on it. */
+  accepted: boolean;
 }
 
 /**
@@ -186,12 +191,16 @@ interface StreamProgress {
  *
  * A failed stream that had been healthy starts the reconnect backoff over, so a path that breaks now
  * and then costs the initial delay each time, not a delay doubled from failures long recovered from.
- * Healthy means it delivered an event or bookmark and lasted `minHealthyStreamMs`, or it lasted the
- * backoff's cap. Neither lets a failing path reconnect fast: an event needs the server to have
- * accepted the watch (a refused connect or an ERROR-only stream never resets), the minimum lifetime
- * keeps a path that drops every connection just after its replay to one attempt per
- * minHealthyStreamMs + initialMs, and a stream that lasted the cap already spaced its attempts as far
- * apart as the capped backoff would.
+ * Healthy means the server accepted it (answered 2xx, or an event or bookmark came) and it lasted
+ * `minHealthyStreamMs` from the call, or it lasted the backoff's cap. Neither lets a failing path or
+ * server be retried fast. A refused connect, an answered error (a 429 after a wait in an APF queue
+ * included) and a stream that only carried an ERROR never reset. The minimum lifetime keeps a path
+ * that drops every connection just after it opens to one attempt per minHealthyStreamMs + initialMs,
+ * no faster than a server closing streams cleanly after minHealthyStreamMs is already re-watched
+ * (at once). A stream that lasted the cap already spaced its attempts as far apart as the capped
+ * backoff would, which covers sources that cannot report the server's answer. Requiring an event
+ * instead would leave the watches of namespaces where nothing changes doubling across failures,
+ * and a controller's reconciles held behind them.
  */
 export async function runWatcher<T extends KubeObject = KubeObject>(
   source: ListWatcher<T>,
@@ -244,7 +253,7 @@ export async function runWatcher<T extends KubeObject = KubeObject>(
       }
       const timeoutSeconds = Math.floor(minT + random() * (maxT - minT));
       const confirm = behind ? { afterMs: resumeConfirmMs, confirmed: caughtUp } : undefined;
-      const progress: StreamProgress = { delivered: false };
+      const progress: StreamProgress = { accepted: false };
       const opened = clock.now();
       let outcome: StreamOutcome;
       try {
@@ -265,7 +274,7 @@ export async function runWatcher<T extends KubeObject = KubeObject>(
         );
       } finally {
         const lived = clock.now() - opened;
-        if ((progress.delivered && lived >= minHealthyStreamMs) || lived >= backoff.maxMs) {
+        if ((progress.accepted && lived >= minHealthyStreamMs) || lived >= backoff.maxMs) {
           backoff.reset();
           // A 410 after a healthy stream is the routine one, not a repeat of the last.
           lastWasGone = false;
@@ -391,7 +400,10 @@ async function watchOnce<T extends KubeObject>(
   };
   if (confirm) confirmTimer = clock.setTimeout(confirmed, confirm.afterMs);
 
-  const iter = source.watch({ resourceVersion, allowWatchBookmarks: true, timeoutSeconds }, ctrl.signal)[Symbol.asyncIterator]();
+  const onOpen = (): void => {
+    progress.accepted = true;
+  };
+  const iter = source.watch({ resourceVersion, allowWatchBookmarks: true, timeoutSeconds, onOpen }, ctrl.signal)[Symbol.asyncIterator]();
   try {
     arm();
     for (;;) {
@@ -420,7 +432,7 @@ async function watchOnce<T extends KubeObject>(
           throw new WatchStreamError({ message: `unknown watch event type ${String(ev.type)}` });
       }
       if (evRv) setRv(evRv);
-      progress.delivered = true;
+      progress.accepted = true;
       // After the sink: the first event of a resumed stream is in the store when the consumer hears it is current.
       confirmed();
       if (signal.aborted) return 'closed';
