@@ -5,6 +5,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
+import { createServer as createHttpServer, request as httpRequest, Agent as HttpAgent } from 'node:http';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { KubeClient } from '../../../packages/bosun/src/client/client.js';
@@ -467,4 +468,79 @@ export function ticketWrites(events: AuditEvent[], opts: { since: Date; namespac
 /** Bookings of one ticket uid, oldest first. */
 export function bookingsOf(bookings: Booking[], uid: string): Booking[] {
   return bookings.filter((b) => b.idempotencyKey.startsWith(ticketKeyPrefix(uid)));
+}
+
+/** One booking-service call that passed through a BookingTap. */
+export interface TappedCall {
+  /** Date.now() when the tap received the request from the operator. */
+  start: number;
+  /** Date.now() when the answer (or the failure) went back; undefined while in flight. */
+  end?: number;
+  method: string;
+  path: string;
+  /** The service's status, or 0 when it gave none (dropped, or the tap could not reach it). */
+  status?: number;
+}
+
+/**
+ * An HTTP proxy in front of the booking service for one operator process: the service's own log
+ * does not say which process called it, and two replicas share one service (one database, judged
+ * for double bookings). A request is forwarded even when its caller goes away meanwhile, as the
+ * service itself would go on with a request it had received.
+ */
+export interface BookingTap {
+  /** The URL to give the operator (FLIGHTTICKET_BOOKING_URL). */
+  readonly url: string;
+  /** Every /v1 call received so far, in arrival order. */
+  readonly calls: readonly TappedCall[];
+  /** The calls still waiting for their answer. */
+  inFlight(): TappedCall[];
+  close(): Promise<void>;
+}
+
+/** Starts a BookingTap in front of `booking` on a free port of 127.0.0.1. */
+export async function bookingTap(booking: BookingProcess): Promise<BookingTap> {
+  const calls: TappedCall[] = [];
+  const target = new URL(booking.url);
+  const agent = new HttpAgent({ keepAlive: true });
+  const server = createHttpServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0]!;
+    const call: TappedCall | undefined = path.startsWith('/v1/')
+      ? { start: Date.now(), method: req.method ?? 'GET', path: req.url ?? '/' }
+      : undefined;
+    if (call) calls.push(call);
+    const done = (status: number) => {
+      if (call && call.end === undefined) Object.assign(call, { end: Date.now(), status });
+    };
+    const up = httpRequest(
+      { host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers, agent },
+      (answer) => {
+        done(answer.statusCode ?? 0);
+        res.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.pipe(res);
+        answer.on('error', () => res.destroy());
+      },
+    );
+    up.on('error', () => {
+      done(0);
+      res.destroy();
+    });
+    req.pipe(up);
+  });
+  await new Promise<void>((res, rej) => {
+    server.once('error', rej);
+    server.listen(0, '127.0.0.1', () => res());
+  });
+  const a = server.address();
+  const port = typeof a === 'object' && a ? a.port : 0;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    calls,
+    inFlight: () => calls.filter((c) => c.end === undefined),
+    async close() {
+      server.closeAllConnections();
+      await new Promise<void>((res) => server.close(() => res()));
+      agent.destroy();
+    },
+  };
 }
