@@ -52,6 +52,9 @@ export const ERROR_CODES = {
   BOSUN_RESOURCE_DEFINITION: 'ResourceDefinitionError',
   // Webhooks and API versions.
   BOSUN_WEBHOOK_DEFINITION: 'WebhookDefinitionError',
+  BOSUN_WEBHOOK_REQUEST: 'WebhookRequestError',
+  BOSUN_WEBHOOK_TIMEOUT: 'WebhookTimeoutError',
+  BOSUN_WEBHOOK_REGISTRATION: 'WebhookRegistrationError',
   BOSUN_SPEC_INVALID: 'SpecValidationError',
   BOSUN_PRINTER_COLUMN: 'PrinterColumnError',
   BOSUN_STRUCTURAL_SCHEMA: 'StructuralSchemaError',
@@ -65,6 +68,10 @@ export const ERROR_CODES = {
   BOSUN_TESTENV: 'TestEnvError',
   BOSUN_CLUSTER_METRICS: 'ClusterMetricsError',
   BOSUN_FAULT_PROXY: 'FaultProxyError',
+  // Schema evolution and storage-version migration.
+  BOSUN_RELEASE_REF: 'ReleaseRefError',
+  BOSUN_CRD_MIGRATION: 'CrdMigrationError',
+  BOSUN_MIGRATION_INTERRUPTED: 'MigrationInterruptedError',
 } as const;
 
 /** A registered error code, e.g. 'BOSUN_CHILD_INVALID'. */
