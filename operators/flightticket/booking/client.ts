@@ -1,7 +1,7 @@
 // Typed client for the booking service. Every failure is sorted into one of three classes so a
 // reconciler can decide with one instanceof: retry (transient), give up and report (permanent),
 // or fix the credentials (auth).
-import type { ApiErrorBody, Booking, BookingRequest, FaultConfig } from './types.js';
+import type { ApiErrorBody, Booking, BookingRequest, FaultConfig, Route } from './types.js';
 
 /** Base of every error the client throws. */
 export class BookingError extends Error {
@@ -135,13 +135,25 @@ export class BookingClient {
     return this.request<Booking>('DELETE', `/v1/bookings/${encodeURIComponent(id)}`);
   }
 
+  /** The airport pairs the service flies (`GET /v1/routes`); `signal` abandons the call early (e.g. an admission deadline). */
+  async routes(opts: { signal?: AbortSignal } = {}): Promise<Route[]> {
+    return (await this.request<{ items: Route[] }>('GET', '/v1/routes', undefined, {}, opts.signal)).items;
+  }
+
   /** Replaces the service's fault configuration via `PUT /admin/faults` (for tests and demos). */
   async setFaults(faults: FaultConfig): Promise<FaultConfig> {
     return this.request<FaultConfig>('PUT', '/admin/faults', faults);
   }
 
-  private async request<T>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<T> {
+  private async request<T>(
+    method: string,
+    path: string,
+    body?: unknown,
+    headers: Record<string, string> = {},
+    signal?: AbortSignal,
+  ): Promise<T> {
     const what = `${method} ${path}`;
+    const timeout = AbortSignal.timeout(this.timeoutMs);
     let res: Response;
     let text: string;
     try {
@@ -155,15 +167,17 @@ export class BookingClient {
         },
         ...(body === undefined ? {} : { body: JSON.stringify(body) }),
         // One signal covers both the headers and the body: a stall mid-body is a timeout too.
-        signal: AbortSignal.timeout(this.timeoutMs),
+        signal: signal ? AbortSignal.any([timeout, signal]) : timeout,
       });
       text = await res.text();
     } catch (err) {
       const timedOut = err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError');
       throw new BookingTransientError(
-        timedOut
-          ? `booking service ${what} timed out after ${this.timeoutMs}ms`
-          : `booking service ${what} failed without a response (${describeCause(err)})`,
+        timedOut && !timeout.aborted && signal?.aborted
+          ? `booking service ${what} abandoned: the caller gave up`
+          : timedOut
+            ? `booking service ${what} timed out after ${this.timeoutMs}ms`
+            : `booking service ${what} failed without a response (${describeCause(err)})`,
         undefined,
         undefined,
         { cause: err },

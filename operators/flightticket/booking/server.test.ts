@@ -8,6 +8,7 @@ import { FaultInjector, InvalidFaultConfigError } from './faults.js';
 import { bookingServiceCommand, resolveApiKey } from './main.js';
 import { listBookings, startBookingService, type BookingService } from './server.js';
 import { DataDirLockedError } from './store.js';
+import { ROUTES } from './types.js';
 
 const API_KEY = 'test-key';
 
@@ -39,6 +40,38 @@ void describe('booking service', () => {
     const res = await fetch(`${service.url}/healthz`);
     assert.equal(res.status, 200);
     assert.deepEqual(await res.json(), { status: 'ok' });
+  });
+
+  void test('GET /v1/routes lists the route table, with the API key only; other methods are 405', async () => {
+    const expected = ROUTES.map(([from, to]) => ({ from, to }));
+    assert.deepEqual(await client.routes(), expected);
+    const res = await raw('/v1/routes');
+    assert.equal(res.status, 200);
+    assert.deepEqual(await res.json(), { items: expected });
+    assert.equal((await fetch(`${service.url}/v1/routes`)).status, 401);
+    await assert.rejects(new BookingClient({ baseUrl: service.url, apiKey: 'nope' }).routes(), BookingAuthError);
+    const post = await raw('/v1/routes', { method: 'POST', body: '{}' });
+    assert.equal(post.status, 405);
+    assert.equal(((await post.json()) as { error: string }).error, 'method_not_allowed');
+  });
+
+  void test('routes() given an aborted signal gives up at once, saying the caller did, not the timeout', async () => {
+    service.setFaults({ latencyMs: 2000 });
+    try {
+      const caller = new AbortController();
+      const started = performance.now();
+      const call = client.routes({ signal: caller.signal });
+      caller.abort();
+      await assert.rejects(call, (err: unknown) => {
+        assert.ok(err instanceof BookingTransientError);
+        assert.match(err.message, /GET \/v1\/routes abandoned: the caller gave up/);
+        return true;
+      });
+      // The latency fault holds the response 2 s; well under that means the signal, not the service, ended it.
+      assert.ok(performance.now() - started < 1500);
+    } finally {
+      service.setFaults({});
+    }
   });
 
   void test('book creates an active booking; the same key again returns it with 200', async () => {

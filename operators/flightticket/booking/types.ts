@@ -73,6 +73,14 @@ export interface FaultConfig {
   seed?: number;
 }
 
+/** One airport pair the service flies, as `GET /v1/routes` lists it. */
+export interface Route {
+  /** IATA code of the departure airport. */
+  from: string;
+  /** IATA code of the arrival airport. */
+  to: string;
+}
+
 /** The airport pairs the service flies; any other pair is a permanent `no_such_route` error. */
 export const ROUTES: readonly (readonly [from: string, to: string])[] = [
   ['ICN', 'NRT'],
