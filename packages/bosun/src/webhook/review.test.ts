@@ -11,6 +11,7 @@ import {
   sizeWebhook,
   widget,
   widgetVersions,
+  EXACT_SIZE,
   type Widget2,
 } from './testdata/widgets.js';
 
@@ -307,7 +308,7 @@ void test('conversion v2 → v1, and a list of mixed versions converted in order
     {
       apiVersion: 'webhooks.example.com/v1',
       kind: 'Widget',
-      metadata: hub.metadata,
+      metadata: { ...hub.metadata, annotations: { [EXACT_SIZE]: '250mm' } },
       spec: { sizeCm: 25, color: 'blue' },
       status: { ready: false },
     },
@@ -324,6 +325,31 @@ void test('v1 → v2 → v1 is the identity', async () => {
     live(),
   );
   assert.deepEqual(down.body.response.convertedObjects, [a]);
+});
+
+void test('v2 → v1 → v2 is the identity: what v1 cannot hold travels in an annotation, which the conversion keeps', async () => {
+  const hub = { ...widget('h', { size: { value: 253, unit: 'mm' } }, { labels: { a: 'b' } }), status: { ready: true } };
+  const down = await reviewConversion(widgetVersions, conversionReviewOf('webhooks.example.com/v1', [hub]), live());
+  assert.equal(down.body.response.convertedObjects[0]!.metadata.annotations![EXACT_SIZE], '253mm');
+  const up = await reviewConversion(
+    widgetVersions,
+    conversionReviewOf('webhooks.example.com/v2', down.body.response.convertedObjects),
+    live(),
+  );
+  assert.deepEqual(up.body.response.convertedObjects, [hub]);
+});
+
+void test('a conversion cannot change metadata but labels and annotations: the rest is restored from the object sent', async () => {
+  const a = v1Widget('a', 5);
+  const renaming = {
+    ...widgetVersions,
+    spokes: [
+      { ...widgetVersions.spokes[0]!, toHub: (o: never) => ({ ...(o as object), metadata: { name: 'other', labels: { x: 'y' } } }) },
+    ],
+  } as typeof widgetVersions;
+  const out = await reviewConversion(renaming, conversionReviewOf('webhooks.example.com/v2', [a]), live());
+  const { labels: _labels, annotations: _annotations, ...rest } = a.metadata;
+  assert.deepEqual(out.body.response.convertedObjects[0]!.metadata, { ...rest, labels: { x: 'y' } });
 });
 
 void test('a throwing conversion is a Failure naming the CRD, the object, the versions and the error; no objects are returned', async () => {

@@ -377,8 +377,9 @@ function conversionReview(response: ConversionResponse): ConversionReviewRespons
 
 /**
  * Converts one object to `desired` through the hub (spoke → hub → spoke): the functions get copies and
- * convert spec and status; the result gets the desired apiVersion, the object's kind and its metadata
- * exactly as sent, since the API server refuses a conversion that changes metadata.
+ * convert spec and status; the result gets the desired apiVersion, the object's kind and its metadata as
+ * sent, but for labels and annotations, taken from the function's output as the API server takes them (so a
+ * field one version cannot hold survives the round trip in an annotation).
  */
 export function convertObject(versions: ApiVersions, object: KubeObject, desired: string): KubeObject {
   const apiVersionOf = (v: CustomResource) => `${v.group}/${v.version}`;
@@ -400,7 +401,7 @@ export function convertObject(versions: ApiVersions, object: KubeObject, desired
       throw new ConversionFailure(`converting ${what} ${direction} failed: ${messageOf(err)}`, { cause: err });
     }
     if (!isObject(out)) throw new ConversionFailure(`converting ${what} ${direction} returned ${typeof out}, not an object`);
-    return { ...out, apiVersion: apiVersionOf(v), kind: object.kind, metadata: structuredClone(object.metadata) } as KubeObject;
+    return { ...out, apiVersion: apiVersionOf(v), kind: object.kind, metadata: keptMetadata(object, input, out.metadata) } as KubeObject;
   };
   const spokeOf = (v: CustomResource) => versions.spokes.find((s) => s.resource === v)!;
   const hub =
@@ -414,6 +415,21 @@ export function convertObject(versions: ApiVersions, object: KubeObject, desired
         );
   if (to === versions.hub) return hub;
   return step((o) => spokeOf(to).fromHub(o as never), hub, to, `from the hub ${apiVersionOf(versions.hub)} to ${desired}`);
+}
+
+/**
+ * The metadata of a converted object: the original's (the API server restores it anyway and refuses other
+ * changes), with the labels and annotations of the conversion's output, or of its input when the output
+ * has no metadata.
+ */
+function keptMetadata(original: KubeObject, input: KubeObject, outMeta: unknown): KubeObject['metadata'] {
+  const { labels: _l, annotations: _a, ...rest } = structuredClone(original.metadata);
+  const from = isObject(outMeta) ? (outMeta as KubeObject['metadata']) : input.metadata;
+  return {
+    ...rest,
+    ...(from.labels !== undefined ? { labels: structuredClone(from.labels) } : {}),
+    ...(from.annotations !== undefined ? { annotations: structuredClone(from.annotations) } : {}),
+  };
 }
 
 /** Why one object could not be converted; carried into the ConversionReview's Failure message. */

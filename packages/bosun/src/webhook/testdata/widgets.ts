@@ -32,18 +32,31 @@ export const WidgetV1 = defineResource({
 export type Widget2 = CustomObject<typeof WidgetV2.specSchema, typeof WidgetV2.statusSchema>;
 export type Widget1 = CustomObject<typeof WidgetV1.specSchema, typeof WidgetV1.statusSchema>;
 
+const colorOf = (spec: { color?: string }) => (spec.color === undefined ? {} : { color: spec.color });
+
+/** Where a v1 Widget keeps the exact size of a v2 one measured in millimetres, which sizeCm cannot hold. */
+export const EXACT_SIZE = 'webhooks.example.com/exact-size';
+
 export const widgetVersions = defineVersions(WidgetV2, {
   spokes: [
     spoke(WidgetV2, {
       resource: WidgetV1,
       toHub: (o) => {
         if (o.spec!.sizeCm < 0) throw new Error(`spec.sizeCm is negative (${o.spec!.sizeCm})`);
-        return { ...o, spec: { size: { value: o.spec!.sizeCm, unit: 'cm' }, color: o.spec!.color } };
+        const { [EXACT_SIZE]: exact, ...annotations } = o.metadata.annotations ?? {};
+        const { annotations: _, ...rest } = o.metadata;
+        const metadata = Object.keys(annotations).length > 0 ? { ...rest, annotations } : rest;
+        const size = exact
+          ? { value: Number(exact.replace(/mm$/, '')), unit: 'mm' as const }
+          : { value: o.spec!.sizeCm, unit: 'cm' as const };
+        return { ...o, metadata, spec: { size, ...colorOf(o.spec!) } };
       },
-      fromHub: (o) => ({
-        ...o,
-        spec: { sizeCm: o.spec!.size.unit === 'mm' ? Math.round(o.spec!.size.value / 10) : o.spec!.size.value, color: o.spec!.color },
-      }),
+      fromHub: (o) => {
+        const { value, unit } = o.spec!.size;
+        const metadata =
+          unit === 'mm' ? { ...o.metadata, annotations: { ...o.metadata.annotations, [EXACT_SIZE]: `${value}mm` } } : o.metadata;
+        return { ...o, metadata, spec: { sizeCm: unit === 'mm' ? Math.round(value / 10) : value, ...colorOf(o.spec!) } };
+      },
     }),
   ],
   storage: WidgetV1,
