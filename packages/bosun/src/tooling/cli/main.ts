@@ -6,6 +6,7 @@ import { KUBERNETES_VERSION } from '../cluster/versions.js';
 import { clusterCommand } from './cluster.js';
 import { runCommand } from './run.js';
 import { generateCommand } from './manifests.js';
+import { crdCommand } from './crd.js';
 import { createApiCommand, initCommand } from './scaffold.js';
 
 /** The bosun package version, read from package.json. */
@@ -31,6 +32,7 @@ export function program(): Command {
   prog.addCommand(clusterCommand());
   prog.addCommand(runCommand());
   prog.addCommand(generateCommand());
+  prog.addCommand(crdCommand());
   prog.addCommand(initCommand());
   prog.addCommand(createApiCommand());
   pointAtHelp(prog, []);
