@@ -1,0 +1,171 @@
+// Registration of a locally served webhook server with an API server that reaches it on loopback (`bosun run`
+// against the local cluster, envtest): the webhook configurations `bosun generate` would write, with
+// clientConfig.url instead of the in-cluster Service, and the conversion stanza of each multi-version CRD.
+import type { KubeClient } from '../../client/client.js';
+import { isNotFound } from '../../client/errors.js';
+import { CustomResourceDefinition, type LabelSelector } from '../../client/resources.js';
+import type { KubeObject, ResourceType } from '../../client/types.js';
+import { bosunError } from '../../errors.js';
+import type { AdmissionWebhook, ApiVersions } from '../../webhook/declare.js';
+import { toMultiVersionCrd } from '../generate/crd.js';
+import { toWebhookConfigurations, type WebhookClientConfig } from '../generate/webhook.js';
+
+/** Raised when local webhooks cannot be registered: a CRD missing or lacking a declared version; names the fix. */
+export class WebhookRegistrationError extends bosunError('BOSUN_WEBHOOK_REGISTRATION') {
+  override name = 'WebhookRegistrationError';
+}
+
+/** admissionregistration.k8s.io/v1 ValidatingWebhookConfigurations (cluster-scoped). */
+export const ValidatingWebhookConfiguration: ResourceType = {
+  group: 'admissionregistration.k8s.io',
+  version: 'v1',
+  kind: 'ValidatingWebhookConfiguration',
+  plural: 'validatingwebhookconfigurations',
+  namespaced: false,
+};
+
+/** admissionregistration.k8s.io/v1 MutatingWebhookConfigurations (cluster-scoped). */
+export const MutatingWebhookConfiguration: ResourceType = {
+  group: 'admissionregistration.k8s.io',
+  version: 'v1',
+  kind: 'MutatingWebhookConfiguration',
+  plural: 'mutatingwebhookconfigurations',
+  namespaced: false,
+};
+
+/** The label every locally registered configuration carries, its value the registration's name. */
+export const LOCAL_WEBHOOK_LABEL = 'bosun.dev/local-webhooks';
+
+/** Options of `registerWebhooks`. */
+export interface RegisterWebhooksOptions {
+  client: KubeClient;
+  /**
+   * The name of the configuration objects: unique per project and per test (`bosun-local-<project>`,
+   * `bosun-test-<namespace>`), so registrations never replace each other's.
+   */
+  name: string;
+  /** Where the server listens, `https://127.0.0.1:<port>`; each webhook's path is appended. */
+  baseUrl: string;
+  /** base64 of the PEM CA that signed the server's certificate. */
+  caBundle: string;
+  webhooks?: readonly AdmissionWebhook[];
+  versions?: readonly ApiVersions[];
+  /** The namespaces the admission webhooks apply in (default: all but kube-system and `namespace`). */
+  namespaceSelector?: LabelSelector;
+  /** The operator's own namespace, kept out by the default namespaceSelector. */
+  namespace?: string;
+  /** Default 'bosun'. */
+  fieldManager?: string;
+  signal?: AbortSignal;
+}
+
+/** What `registerWebhooks` put in place. */
+export interface WebhookRegistration {
+  /** Names of the configuration objects applied (the registration's name, once per kind present). */
+  validating?: string;
+  mutating?: string;
+  /** The CRDs whose conversion now points at the server. */
+  crds: string[];
+  /** Deletes the admission configurations; the CRDs' conversion is left pointing at the server (see `unregisterWebhooks`). */
+  unregister(): Promise<void>;
+}
+
+/** The clientConfig of a webhook at `path` on a loopback server. */
+export function localClientConfig(baseUrl: string, caBundle: string): (path: string) => WebhookClientConfig {
+  const base = baseUrl.replace(/\/+$/, '');
+  return (path) => ({ url: `${base}${path}`, caBundle });
+}
+
+async function deleteIfPresent(client: KubeClient, type: ResourceType, name: string, signal?: AbortSignal): Promise<void> {
+  try {
+    await client.delete(type, undefined, name, { signal });
+  } catch (err) {
+    if (!isNotFound(err)) throw err;
+  }
+}
+
+/**
+ * Points the API server at a locally served webhook server: applies (server-side, forced: a local registration
+ * is this tool's own) the Validating/MutatingWebhookConfiguration `name` built as `bosun generate` builds them,
+ * with `clientConfig.url` on `baseUrl`, deletes the kind that has no webhook any more, and sets each versioned
+ * CRD's `spec.conversion` to the server's conversion path. A registration left by an earlier run of the same
+ * name is replaced. Each CRD must exist with every declared version (apply the generated CRDs first).
+ */
+export async function registerWebhooks(opts: RegisterWebhooksOptions): Promise<WebhookRegistration> {
+  const { client, name, signal } = opts;
+  const fieldManager = opts.fieldManager ?? 'bosun';
+  const clientConfig = localClientConfig(opts.baseUrl, opts.caBundle);
+  // The CRDs are checked first, so a missing one fails before any admission webhook starts refusing writes.
+  const conversions: { crd: string; conversion: NonNullable<ReturnType<typeof toMultiVersionCrd>['spec']['conversion']> }[] = [];
+  for (const v of opts.versions ?? []) {
+    let crd: CustomResourceDefinition;
+    try {
+      crd = await client.get(CustomResourceDefinition, undefined, v.crdName, signal);
+    } catch (err) {
+      if (isNotFound(err))
+        throw new WebhookRegistrationError(
+          `CRD ${v.crdName} does not exist, so its conversion webhook cannot be registered. Fix: apply the CRDs first (bosun generate, then kubectl apply -f config/crd)`,
+        );
+      throw err;
+    }
+    const served = new Set((crd.spec?.versions ?? []).filter((x) => x.served).map((x) => x.name));
+    const missing = v.versions.map((x) => x.version).filter((x) => !served.has(x));
+    if (missing.length > 0)
+      throw new WebhookRegistrationError(
+        `CRD ${v.crdName} does not serve ${missing.join(', ')} (its spec.versions: ${[...served].join(', ') || 'none served'}), which its versions declare. Fix: apply the CRD bosun generate writes for these versions (kubectl apply --server-side -f config/crd)`,
+      );
+    const conversion = toMultiVersionCrd(v, { clientConfig: clientConfig(v.path) }).spec.conversion;
+    if (conversion) conversions.push({ crd: v.crdName, conversion });
+  }
+  const labels = { 'app.kubernetes.io/managed-by': 'bosun', [LOCAL_WEBHOOK_LABEL]: name };
+  const configs = toWebhookConfigurations(opts.webhooks ?? [], {
+    name,
+    clientConfig,
+    namespaceSelector: opts.namespaceSelector,
+    namespace: opts.namespace,
+    labels,
+  });
+  const registration: WebhookRegistration = {
+    crds: [],
+    unregister: () => unregisterWebhooks(client, name),
+  };
+  for (const [type, config, key] of [
+    [ValidatingWebhookConfiguration, configs.validating, 'validating'],
+    [MutatingWebhookConfiguration, configs.mutating, 'mutating'],
+  ] as const) {
+    if (config) {
+      await client.apply(type, config as unknown as KubeObject, { fieldManager, force: true, signal });
+      registration[key] = name;
+    } else {
+      await deleteIfPresent(client, type, name, signal);
+    }
+  }
+  for (const { crd, conversion } of conversions) {
+    // A merge patch with `service: null`: a CRD applied from config/crd points at the in-cluster Service, and a
+    // clientConfig with both a url and a service is invalid.
+    const patch = {
+      spec: {
+        conversion: {
+          strategy: conversion.strategy,
+          webhook: {
+            conversionReviewVersions: conversion.webhook.conversionReviewVersions,
+            clientConfig: { service: null, ...conversion.webhook.clientConfig },
+          },
+        },
+      },
+    };
+    await client.patch(CustomResourceDefinition, undefined, crd, patch, 'merge', { fieldManager, signal });
+    registration.crds.push(crd);
+  }
+  return registration;
+}
+
+/**
+ * Removes the admission configurations registered under `name` (absent ones are fine). CRD conversion is left
+ * as it is: with the server gone, reads at a non-storage version fail loudly, where strategy None would serve
+ * objects of one schema as another's and store what a write through the wrong version sends.
+ */
+export async function unregisterWebhooks(client: KubeClient, name: string, signal?: AbortSignal): Promise<void> {
+  await deleteIfPresent(client, ValidatingWebhookConfiguration, name, signal);
+  await deleteIfPresent(client, MutatingWebhookConfiguration, name, signal);
+}
