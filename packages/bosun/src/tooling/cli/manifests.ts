@@ -7,6 +7,7 @@ import { loadProject, ProjectModuleError } from './project.js';
 import type { CustomResource } from '../../resource/resource.js';
 import { checkCrds, crdFilePath, generateCrds } from '../generate/crd.js';
 import { checkRbac, generateRbac, writeRbac, type NamedRead, type RbacFile } from '../generate/rbac.js';
+import { checkEvolution } from '../evolve/release.js';
 
 /** The default namespace of the operator Deployment, when the project module names none. */
 export const DEFAULT_NAMESPACE = 'bosun-system';
@@ -97,6 +98,8 @@ export function generateCommand(): Command {
       .option('--from <module>', "module exporting 'controllers' and 'resources' (default: package.json's bosun.project)")
       /** Check only: exit 1 naming the files that differ from what generation gives. */
       .option('--check', 'write nothing; exit 1 naming the stale files')
+      /** With --check: the release the CRDs must stay compatible with (default: the latest v* git tag). */
+      .option('--against <ref|dir>', 'with --check: the release to compare the CRDs with, a git ref or directory (default: latest v* tag)')
       .addHelpText(
         'after',
         ['', 'Examples:', '  bosun generate', '  bosun generate --check', '  bosun generate --from src/operator.ts'].join('\n'),
@@ -107,6 +110,8 @@ export function generateCommand(): Command {
           process.stderr.write(`stale manifests (run: make manifests, or bosun generate):\n${stale.map((f) => `  ${f}`).join('\n')}\n`);
           process.exitCode = 1;
         } else if (o.check) process.stdout.write('CRD and RBAC manifests are up to date\n');
+        // The schema evolution gate (tooling/evolve): breaking CRD changes since the last release; `o` carries --against.
+        if (o.check && (await checkEvolution({ ...o, crdDir: o.out, stale })).length > 0) process.exitCode = 1;
       })
   );
 }
