@@ -54,6 +54,8 @@ export const ERROR_CODES = {
   BOSUN_WEBHOOK_DEFINITION: 'WebhookDefinitionError',
   BOSUN_WEBHOOK_REQUEST: 'WebhookRequestError',
   BOSUN_WEBHOOK_TIMEOUT: 'WebhookTimeoutError',
+  BOSUN_WEBHOOK_CERTIFICATE: 'WebhookCertificateError',
+  BOSUN_WEBHOOK_LISTEN: 'WebhookListenError',
   BOSUN_WEBHOOK_REGISTRATION: 'WebhookRegistrationError',
   BOSUN_SPEC_INVALID: 'SpecValidationError',
   BOSUN_PRINTER_COLUMN: 'PrinterColumnError',
