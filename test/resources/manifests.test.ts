@@ -1,11 +1,11 @@
 // The checked-in config/crd and config/rbac are what generation gives for this repository's project module
 // (package.json's bosun.project), and grant no more than the operators need.
-import { readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseAllDocuments } from 'yaml';
-import { generateManifests, manifestSources, rbacFor } from '../../packages/bosun/src/tooling/cli/manifests.js';
+import { generateManifests, manifestSources, rbacFor, webhookFilesFor } from '../../packages/bosun/src/tooling/cli/manifests.js';
 import { assertNoWildcards, type PolicyRule, type RbacObject } from '../../packages/bosun/src/tooling/generate/rbac.js';
 
 const root = join(import.meta.dirname, '..', '..');
@@ -41,4 +41,22 @@ void test("this repository's operators: the Message operator's grants, nothing o
     'no Secret writes cluster-wide: a controller that only reads a Secret by name must declare .reads(Secret), not .writes(Secret)',
   );
   assert.ok(!cluster.some((r) => r.resources.includes('nodes')), 'nothing on Nodes');
+});
+
+void test('config/default lists config/webhook and config/certmanager exactly when generation writes them', async () => {
+  const { webhook, certmanager } = webhookFilesFor(await manifestSources());
+  const defaults = readFileSync(join(root, 'config/default/kustomization.yaml'), 'utf8');
+  const listed = (dir: string) => new RegExp(`^components:\\n(?: {2}- .*\\n)*? {2}- \\.\\./${dir}$`, 'm').test(defaults);
+  assert.equal(
+    existsSync(join(root, 'config/webhook')),
+    webhook.size > 0,
+    'config/webhook exists only for a project with webhooks or versions',
+  );
+  assert.equal(existsSync(join(root, 'config/certmanager')), certmanager.size > 0);
+  assert.equal(listed('webhook'), webhook.size > 0, 'uncomment ../webhook under components: in config/default once it is generated');
+  assert.equal(
+    listed('certmanager'),
+    certmanager.size > 0,
+    'uncomment ../certmanager under components: in config/default once it is generated',
+  );
 });
