@@ -10,7 +10,7 @@ import { CustomResourceDefinition } from '../../client/resources.js';
 import type { KubeObject, ResourceType } from '../../client/types.js';
 import { eventually, startTestEnv } from '../envtest/testenv.js';
 import { program } from '../cli/main.js';
-import { MigrationInterruptedError, migrateStorageVersion, type MigrationProgress } from './migrate.js';
+import { MigrationInterruptedError, migrateStorageVersion, storageVersionHash, type MigrationProgress } from './migrate.js';
 
 const OBJECTS = 1000;
 
@@ -91,6 +91,16 @@ void test(
       for (const v of crd.spec!.versions) v.storage = v.name === 'v2';
       await client.update(CustomResourceDefinition, crd);
       assert.deepEqual(await storedVersions(), ['v1', 'v2']);
+      // The hash the migration waits for is the one discovery publishes (else it would wait its 30 s and give up).
+      await eventually('discovery to show the v2 storageVersionHash', async () => {
+        const list = await client.request<{ resources: { name: string; storageVersionHash?: string }[] }>({
+          method: 'GET',
+          path: `/apis/${group}/v2`,
+        });
+        return list.resources.find((r) => r.name === 'gadgets')?.storageVersionHash === storageVersionHash(group, 'v2', 'Gadget')
+          ? true
+          : undefined;
+      });
 
       // First run: stopped after two pages of 200.
       const stop = new AbortController();
