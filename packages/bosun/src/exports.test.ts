@@ -36,7 +36,7 @@ const ENTRY_POINTS: Record<string, { load: () => Promise<Record<string, unknown>
   'bosun/envtest': {
     load: () => import('bosun/envtest'),
     values: `ClusterMetricsError FAILING_IMAGE FaultProxyError TestEnvError apiserverMetrics eventually runControllers runKubectl
-      startCluster startFaultProxy startTestEnv stopCluster withFileLock writeProxyKubeconfig writeTokenKubeconfig`,
+      serveWebhooks startCluster startFaultProxy startTestEnv stopCluster withFileLock writeProxyKubeconfig writeTokenKubeconfig`,
   },
 };
 
