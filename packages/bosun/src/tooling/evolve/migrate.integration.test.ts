@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { KubeClient, type RawRequest } from '../../client/client.js';
 import { CustomResourceDefinition } from '../../client/resources.js';
+import { isNotFound } from '../../client/errors.js';
 import type { KubeObject, ResourceType } from '../../client/types.js';
 import { eventually, startTestEnv } from '../envtest/testenv.js';
 import { program } from '../cli/main.js';
@@ -175,6 +176,17 @@ void test(
       assert.equal(read, OBJECTS);
     } finally {
       await client.delete(CustomResourceDefinition, undefined, name).catch(() => undefined);
+      // The API server deletes the objects before the CRD: waited for, so the shared cluster is left as found.
+      await eventually(
+        `CRD ${name} deleted`,
+        () =>
+          client.get(CustomResourceDefinition, undefined, name).then(
+            () => undefined,
+            (e: unknown) => (isNotFound(e) ? true : undefined),
+          ),
+        120_000,
+        500,
+      );
       await env.cleanup();
       client.close();
     }
