@@ -10,21 +10,21 @@ import type { WebhookClientConfig } from './webhook.js';
 /** A printer column as it appears in the CRD, with its type resolved. */
 export type CrdPrinterColumn = PrinterColumn & { type: NonNullable<PrinterColumn['type']> };
 
-/** One entry of a CRD's `spec.versions`. */
-export interface CrdVersion {
+/** One entry of a CRD's `spec.versions` (a type alias, so it stays assignable to the built-in kind's index-signature type). */
+export type CrdVersion = {
   name: string;
   served: boolean;
   storage: boolean;
   subresources: { status: Record<string, never> };
   additionalPrinterColumns: CrdPrinterColumn[];
   schema: { openAPIV3Schema: JSONSchemaProps };
-}
+};
 
 /** A CRD's `spec.conversion` when its versions are converted by a webhook. */
-export interface CrdWebhookConversion {
+export type CrdWebhookConversion = {
   strategy: 'Webhook';
   webhook: { clientConfig: WebhookClientConfig; conversionReviewVersions: ['v1'] };
-}
+};
 
 /** An `apiextensions.k8s.io/v1` CustomResourceDefinition object. */
 export interface CustomResourceDefinition {
