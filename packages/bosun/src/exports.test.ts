@@ -25,7 +25,8 @@ const ENTRY_POINTS: Record<string, { load: () => Promise<Record<string, unknown>
       EventRecorderConfigError FakeClock IndexConflictError IndexerError Informer ItemExponentialRateLimiter LABEL_INDEX
       LeaderElectionConfigError LeaderElector MaxOfRateLimiter Metrics NAMESPACE_INDEX NotCachedError OWNER_INDEX Store
       TokenBucketRateLimiter UnknownIndexError WatchStreamError WorkQueue cacheReader clientListWatcher decide
-      defaultControllerRateLimiter labelSelectorOf parseRetryAfter realClock runWatcher silentLogger stripForCache`,
+      defaultControllerRateLimiter labelSelectorOf parseRetryAfter realClock runWatcher silentLogger stripForCache
+      startWebhookServer WebhookCertificateError WebhookListenError WebhookRequestError WebhookTimeoutError`,
   },
   'bosun/crd': {
     load: () => import('bosun/crd'),

@@ -1,7 +1,7 @@
 /**
  * bosun/runtime: the machinery under a controller, usable on its own — a list-then-watch loop, an informer
  * and its read-only store, the work queue and its rate limiters, the worker loop, leader election, events,
- * metrics and logging. `bosun` composes these; reach for them here to build something it does not.
+ * metrics, logging and the webhook server. `bosun` composes these; reach for them here to build something it does not.
  */
 
 // watch: list then watch, relist on 410, reconnect with backoff.
@@ -75,3 +75,13 @@ export { EventRecorder, EventRecorderConfigError, type EventKind, type EventReco
 export { Metrics, type MetricsOptions, type ReconcileResult } from './telemetry/metrics.js';
 export { silentLogger } from './telemetry/logger.js';
 export { parseRetryAfter } from './client/errors.js';
+
+// webhooks: the HTTPS server answering admission and conversion reviews (the Manager runs it with `webhookServer`).
+export {
+  startWebhookServer,
+  WebhookCertificateError,
+  WebhookListenError,
+  type WebhookServer,
+  type WebhookServerOptions,
+} from './webhook/server.js';
+export { WebhookRequestError, WebhookTimeoutError, type ReviewResult } from './webhook/review.js';

@@ -16,6 +16,7 @@ import { createLogger, objectLogger, type Logger } from '../telemetry/logger.js'
 import { Metrics } from '../telemetry/metrics.js';
 import { probeReachability, type ServerUnreachableError } from './reachability.js';
 import { bosunError } from '../errors.js';
+import { startWebhookServer, type WebhookServer, type WebhookServerOptions } from '../webhook/server.js';
 
 /** Leader election settings; a Lease in `namespace` named `name`. */
 export interface LeaderElectionOptions {
@@ -54,6 +55,13 @@ export interface ManagerOptions {
   shutdownTimeoutMs?: number;
   /** How long the caches may take to list every watched kind before start() fails, in ms (default 2 min, as controller-runtime). */
   cacheSyncTimeoutMs?: number;
+  /**
+   * The admission and conversion webhooks to serve over HTTPS; absent for none. Served on every replica (the
+   * API server calls any of them), from before the caches start (their lists may need the conversion) until last.
+   */
+  webhookServer?: Omit<WebhookServerOptions, 'logger' | 'metrics'>;
+  /** Called once the webhook server listens, before the caches start: where to register its URL (its port when `addr` asked for 0). */
+  onWebhookServerStarted?: (server: WebhookServer) => void | Promise<void>;
 }
 
 /** Raised when this replica loses its Lease: it must stop, as another replica may now act. */
@@ -155,6 +163,7 @@ export class Manager {
   /** The last list/watch error per resource, cleared by a successful list: why a cache has not synced. */
   private readonly watchErrors = new Map<string, unknown>();
   private readonly fieldManager: string;
+  private webhooks: WebhookServer | undefined;
 
   constructor(opts: ManagerOptions = {}) {
     this.opts = opts;
@@ -253,6 +262,11 @@ export class Manager {
     return this;
   }
 
+  /** The webhook server while start() runs it, undefined before and after. */
+  get webhookServer(): WebhookServer | undefined {
+    return this.webhooks;
+  }
+
   /** The declared controllers, for tools such as RBAC generation. */
   get controllerSpecs(): readonly ControllerSpec[] {
     return this.specs;
@@ -285,8 +299,9 @@ export class Manager {
   }
 
   /**
-   * Runs until `signal` aborts (or leadership is lost): serves metrics and probes, starts the
-   * caches, waits for leadership if configured, then runs the controllers. On abort it stops taking
+   * Runs until `signal` aborts (or leadership is lost): serves metrics and probes, then the webhooks
+   * (every replica, leader or not), starts the caches, waits for leadership if configured, then runs the
+   * controllers; the webhook server is the last thing it stops. On abort it stops taking
    * work and lets in-flight reconciles finish for up to `shutdownTimeoutMs`, then aborts their
    * signals; only then does it release the Lease, so the next leader never acts beside a reconcile
    * of this one. Losing the Lease aborts in-flight reconciles at once and rejects with
@@ -294,6 +309,7 @@ export class Manager {
    */
   async start(signal: AbortSignal): Promise<void> {
     const servers: RunningHttpServer[] = [];
+    let webhookSrv: WebhookServer | undefined;
     const cacheAbort = new AbortController();
     // drain: take no more work, let in-flight reconciles finish. kill: abort the signal reconciles got.
     const drain = new AbortController();
@@ -328,6 +344,13 @@ export class Manager {
       if (healthSrv) servers.push(healthSrv);
       if (metricsSrv) this.log.info({ port: metricsSrv.port }, 'serving /metrics');
       if (healthSrv) this.log.info({ port: healthSrv.port }, 'serving /healthz and /readyz');
+      if (this.opts.webhookServer) {
+        webhookSrv = await startWebhookServer({ ...this.opts.webhookServer, logger: this.log, metrics: this.metrics });
+        this.webhooks = webhookSrv;
+        const serving = webhookSrv;
+        this.health.addReadyCheck('webhook-server', () => serving.checkServing());
+        await this.opts.onWebhookServerStarted?.(webhookSrv);
+      }
 
       // Caches start before leadership so a standby replica takes over with a warm cache.
       const cachesDone = this.caches.start(cacheAbort.signal);
@@ -392,6 +415,9 @@ export class Manager {
       if (electorRun) await electorRun;
       await Promise.all(servers.map((s) => s.close()));
       this.client.close();
+      // Last: the API server may call it for conversions and admissions until the very end.
+      if (webhookSrv) await webhookSrv.close();
+      this.webhooks = undefined;
     }
     if (lost) throw lost;
   }
