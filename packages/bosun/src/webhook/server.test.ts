@@ -217,6 +217,40 @@ void test('a function that never answers is answered before the API server gives
   assert.equal(await counted(slow.name, 'timeout'), 1);
 });
 
+void test("a request the API server gives up on (the connection closed) aborts the function's signal", async () => {
+  let entered!: (signal: AbortSignal) => void;
+  const running = new Promise<AbortSignal>((r) => (entered = r));
+  const hanging = validatingWebhook({
+    name: 'hangs.widgets.webhooks.example.com',
+    resource: WidgetV2,
+    failurePolicy: 'Fail',
+    failurePolicyReason: 'test',
+    timeoutSeconds: 30,
+    validate: (req) => {
+      entered(req.signal);
+      return new Promise(() => {});
+    },
+  });
+  const own = await startWebhookServer({ webhooks: [hanging], addr: '127.0.0.1:0', tls: { certFile, keyFile } });
+  try {
+    const req = https.request(`${own.url}${hanging.path}`, {
+      method: 'POST',
+      ca: ca.pair.cert,
+      agent: false,
+      headers: { 'Content-Type': 'application/json' },
+    });
+    req.on('error', () => {});
+    req.end(JSON.stringify(admissionReviewOf('CREATE', widget('w', { size: { value: 1, unit: 'cm' } }))));
+    const signal = await running;
+    assert.equal(signal.aborted, false);
+    req.destroy();
+    await eventually('the signal aborted', async () => (signal.aborted ? true : undefined), 10_000);
+    assert.match((signal.reason as Error).message, /the API server closed the connection before the answer/);
+  } finally {
+    await own.close();
+  }
+});
+
 void test('a body over maxBodyBytes is refused with 413, with or without a Content-Length', async () => {
   const big = admissionReviewOf('CREATE', widget('w', { size: { value: 1, unit: 'cm' }, color: 'x'.repeat(100 * 1024) }));
   const declared = await post(sizeWebhook.path, big);
