@@ -154,7 +154,7 @@ void test('decide gives every reconcile outcome one meaning', () => {
     [
       '429 with Retry-After',
       { ok: false, error: throttled, aborted: false },
-      { result: 'error', next: { then: 'backoff', minDelayMs: 3000 } },
+      { result: 'error', next: { then: 'backoff', minDelayMs: 3000, hold: true } },
       'warn',
     ],
     [

@@ -326,7 +326,7 @@ export class Controller {
         this.queue.addAfter(key, next.delayMs);
         break;
       case 'backoff':
-        this.queue.addRateLimited(key, next.minDelayMs, { unanswered: next.unanswered === true });
+        this.queue.addRateLimited(key, next.minDelayMs, { unanswered: next.unanswered === true, hold: next.hold === true });
         break;
     }
     if (decision.log) {
@@ -349,10 +349,13 @@ export interface Decision {
    * `wait-for-change`: clear the key's backoff and wait for the next change to enqueue it;
    * `requeue-after`: clear the backoff and run again after `delayMs`;
    * `backoff`: retry after the key's next backoff step, but not sooner than `minDelayMs`; `unanswered`
-   *   when the server never answered, so the step is the queue limiter's `whenUnanswered`.
+   *   when the server never answered, so the step is the queue limiter's `whenUnanswered`; `hold` when
+   *   the server set `minDelayMs` (Retry-After), so no watch event runs the key sooner.
    */
   next:
-    { then: 'wait-for-change' } | { then: 'requeue-after'; delayMs: number } | { then: 'backoff'; minDelayMs: number; unanswered?: true };
+    | { then: 'wait-for-change' }
+    | { then: 'requeue-after'; delayMs: number }
+    | { then: 'backoff'; minDelayMs: number; unanswered?: true; hold?: true };
   /** The line to log, if the outcome deserves one. */
   log?: { level: keyof ControllerLogger; msg: string; fields: Record<string, unknown> };
 }
@@ -416,7 +419,8 @@ export function decide(outcome: ReconcileOutcome): Decision {
     const retryAfterMs = err.retryAfterSeconds * 1000;
     return {
       result: 'error',
-      next: { then: 'backoff', minDelayMs: retryAfterMs },
+      // The server's own time: a watch event for the object must not send the same request sooner.
+      next: { then: 'backoff', minDelayMs: retryAfterMs, hold: true },
       log: {
         level: 'warn',
         msg: 'the API server asked to retry later; retrying after its Retry-After',

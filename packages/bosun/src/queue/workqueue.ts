@@ -139,6 +139,8 @@ export class WorkQueue {
   /** Earliest ready time per delayed key; heap entries that disagree are stale. */
   private readonly delayedAt = new Map<string, number>();
   private readonly delayHeap = new DelayHeap();
+  /** Keys the server asked to come back later (a Retry-After): not run before this time, whatever adds them. */
+  private readonly holdUntil = new Map<string, number>();
   private delaySeq = 0;
   private delayTimer: unknown = undefined;
   private delayTimerAt = Infinity;
@@ -158,6 +160,10 @@ export class WorkQueue {
   /** Marks `key` as needing processing; a no-op if it is already pending or the queue is shut down. */
   add(key: string): void {
     if (this.shuttingDown || this.dirty.has(key)) return;
+    if (this.heldFor(key) > 0) {
+      this.addAfter(key, this.heldFor(key));
+      return;
+    }
     this.dirty.add(key);
     this.addedAt.set(key, this.clock.now());
     this.metrics.onAdd?.(key);
@@ -183,11 +189,14 @@ export class WorkQueue {
   /**
    * Re-adds `key` after its backoff; `minDelayMs` is a floor the caller knows (e.g. a 429's Retry-After),
    * so the wait is max(minDelayMs, limiter delay). `unanswered`: the failure got no answer from the
-   * server, and the limiter's `whenUnanswered` decides (see TokenBucketRateLimiter).
+   * server, and the limiter's `whenUnanswered` decides (see TokenBucketRateLimiter). `hold`: the
+   * server itself asked for `minDelayMs` (Retry-After), so no add runs the key sooner, not even a
+   * watch event's (a client-chosen backoff, without it, gives way to events as in client-go).
    */
-  addRateLimited(key: string, minDelayMs = 0, opts: { unanswered?: boolean } = {}): void {
+  addRateLimited(key: string, minDelayMs = 0, opts: { unanswered?: boolean; hold?: boolean } = {}): void {
     if (this.shuttingDown) return;
     this.metrics.onRetry?.(key);
+    if (opts.hold && minDelayMs > 0) this.holdUntil.set(key, this.clock.now() + minDelayMs);
     const delay = opts.unanswered && this.limiter.whenUnanswered ? this.limiter.whenUnanswered(key) : this.limiter.when(key);
     this.addAfter(key, Math.max(minDelayMs, delay));
   }
@@ -195,6 +204,7 @@ export class WorkQueue {
   /** Clears `key`'s backoff history; call after it was processed successfully. */
   forget(key: string): void {
     this.limiter.forget(key);
+    this.holdUntil.delete(key);
   }
 
   /** How many rate-limited retries `key` has had since it was last forgotten. */
@@ -220,7 +230,23 @@ export class WorkQueue {
       if (this.processing.size === 0) this.resolveDrain();
       return;
     }
-    if (this.dirty.has(key)) this.enqueue(key);
+    if (!this.dirty.has(key)) return;
+    if (this.heldFor(key) > 0) {
+      this.dirty.delete(key);
+      this.addedAt.delete(key);
+      this.addAfter(key, this.heldFor(key));
+      return;
+    }
+    this.enqueue(key);
+  }
+
+  /** The ms `key` must still wait for the server's Retry-After (0: none, or over). */
+  private heldFor(key: string): number {
+    const until = this.holdUntil.get(key);
+    if (until === undefined) return 0;
+    const left = until - this.clock.now();
+    if (left <= 0) this.holdUntil.delete(key);
+    return Math.max(0, left);
   }
 
   /** Number of keys ready to be taken (client-go Len: excludes keys being processed or delayed). */
@@ -252,6 +278,7 @@ export class WorkQueue {
     this.delayTimerAt = Infinity;
     this.delayHeap.clear();
     this.delayedAt.clear();
+    this.holdUntil.clear();
     this.queue.clear();
     // Dirty keys of in-flight items are dropped too; nothing will be requeued after shutdown.
     this.dirty.clear();
