@@ -230,6 +230,7 @@ export class Manager {
         observer: {
           reconcileDone: (c, r, s) => this.metrics.reconcileDone(c, r, s),
           workersActive: (c, n) => this.metrics.workersActive(c, n),
+          reconcilesHeld: (c, behind) => this.metrics.reconcilesHeld(c, behind),
         },
       },
       (req, signal) => {

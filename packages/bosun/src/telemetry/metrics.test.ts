@@ -88,3 +88,18 @@ void test('cache objects are read from their source at scrape time', async () =>
   assert.match(second, /^bosun_cache_objects\{resource="pods"\} 1$/m);
   assert.doesNotMatch(second, /messages\.myorg\.dev/, 'a resource no longer cached has no series');
 });
+
+void test('a hold shows as bosun_reconciles_held 1 until it ends, and each hold counts once', async () => {
+  const m = new Metrics({ processMetrics: false });
+  m.registerController('messages', 4);
+  const text = () => m.metricsText();
+  assert.match(await text(), /^bosun_reconciles_held\{controller="messages"\} 0$/m);
+  assert.match(await text(), /^bosun_reconcile_holds_total\{controller="messages"\} 0$/m);
+  m.reconcilesHeld('messages', ['messages.myorg.dev']);
+  assert.match(await text(), /^bosun_reconciles_held\{controller="messages"\} 1$/m);
+  m.reconcilesHeld('messages', []);
+  m.reconcilesHeld('messages', ['pods']);
+  m.reconcilesHeld('messages', []);
+  assert.match(await text(), /^bosun_reconciles_held\{controller="messages"\} 0$/m);
+  assert.match(await text(), /^bosun_reconcile_holds_total\{controller="messages"\} 2$/m);
+});

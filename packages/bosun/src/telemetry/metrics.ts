@@ -43,6 +43,8 @@ export class Metrics {
   private readonly watchRestarts: Counter<'resource' | 'reason'>;
   private readonly cacheObjectsGauge: Gauge<'resource'>;
   private readonly leaderStatus: Gauge<'name'>;
+  private readonly reconcilesHeldGauge: Gauge<'controller'>;
+  private readonly reconcileHolds: Counter<'controller'>;
   private cacheSource: (() => Iterable<{ resource: string; count: number }>) | undefined;
 
   constructor(opts: MetricsOptions = {}) {
@@ -137,6 +139,18 @@ export class Metrics {
       labelNames: ['name'],
       registers,
     });
+    this.reconcilesHeldGauge = new Gauge({
+      name: 'bosun_reconciles_held',
+      help: 'Whether the controller is holding its reconciles (1) until a cache it reads catches up after a watch gap, or not (0)',
+      labelNames: ['controller'],
+      registers,
+    });
+    this.reconcileHolds = new Counter({
+      name: 'bosun_reconcile_holds_total',
+      help: 'Times the controller began holding its reconciles for a cache that fell behind',
+      labelNames: ['controller'],
+      registers,
+    });
   }
 
   /**
@@ -148,6 +162,15 @@ export class Metrics {
     this.reconcileErrors.inc({ controller }, 0);
     this.activeWorkers.set({ controller }, 0);
     this.maxConcurrent.set({ controller }, maxConcurrentReconciles);
+    this.reconcilesHeldGauge.set({ controller }, 0);
+    this.reconcileHolds.inc({ controller }, 0);
+  }
+
+  /** Records that `controller` began (`behind` names the caches) or stopped (empty) holding its reconciles. */
+  reconcilesHeld(controller: string, behind: readonly string[]): void {
+    const held = behind.length > 0;
+    if (held) this.reconcileHolds.inc({ controller });
+    this.reconcilesHeldGauge.set({ controller }, held ? 1 : 0);
   }
 
   /** Records one finished reconcile: its outcome and how long it took; errors also count in the errors total. */
