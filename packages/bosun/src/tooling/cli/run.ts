@@ -6,6 +6,7 @@ import { LOG_FORMATS, resolveLogFormat, type LogFormat } from '../../telemetry/f
 import { createLogger } from '../../telemetry/logger.js';
 import { Manager } from '../../manager/manager.js';
 import { reportCacheSync } from './progress.js';
+import { DEFAULT_LOCAL_WEBHOOK_ADDR, localRegistrationName, localWebhooks, type LocalWebhooks } from '../webhook/local.js';
 
 const SA_NAMESPACE_FILE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
 
@@ -53,6 +54,12 @@ export interface RunOptions {
   userAgent?: string;
   /** The project module (default: package.json's bosun.project). */
   from?: string;
+  /** Where the webhook server listens, when the project declares webhooks or versions. */
+  webhookAddr?: string;
+  /** tls.crt, tls.key (and ca.crt) of the webhook server instead of local certificates. */
+  webhookCertDir?: string;
+  /** False (--no-webhooks): serve and register none. */
+  webhooks?: boolean;
 }
 
 function defaultLeaseNamespace(): string {
@@ -79,9 +86,26 @@ export async function runOperators(names: string[], o: RunOptions): Promise<void
   // Checked before anything connects, so the error names the flag rather than surfacing from the manager later.
   parseAddress(o.metricsAddr, '--metrics-addr');
   parseAddress(o.healthAddr, '--health-addr');
+  if (o.webhookAddr) parseAddress(o.webhookAddr, '--webhook-addr');
   // No logger name: 'name' is the object's name on every reconcile line.
   const logger = createLogger({ verbose: o.verbose, format: o.logFormat });
   const leaderElect = o.leaderElect === true && o.standalone !== true;
+  const declaresWebhooks = (project.webhooks?.length ?? 0) > 0 || (project.versions?.length ?? 0) > 0;
+  const webhooks: LocalWebhooks | undefined =
+    o.webhooks !== false && declaresWebhooks
+      ? await localWebhooks({
+          webhooks: project.webhooks ?? [],
+          versions: project.versions ?? [],
+          addr: o.webhookAddr,
+          certDir: o.webhookCertDir,
+          kubeconfig: o.kubeconfig,
+          context: o.context,
+          serverUrl: (): string => mgr.client.server,
+          name: localRegistrationName(project, chosen),
+          namespace: project.namespace,
+          logger,
+        })
+      : undefined;
   const mgr = new Manager({
     kubeconfig: o.kubeconfig,
     context: o.context,
@@ -103,6 +127,8 @@ export async function runOperators(names: string[], o: RunOptions): Promise<void
           retryPeriodMs: o.leaderElectRetryPeriod,
         }
       : undefined,
+    webhookServer: webhooks?.webhookServer,
+    onWebhookServerStarted: webhooks?.onWebhookServerStarted,
   });
   for (const n of chosen) for (const spec of operators[n]!.controllers()) mgr.add(spec);
   const ac = new AbortController();
@@ -113,6 +139,8 @@ export async function runOperators(names: string[], o: RunOptions): Promise<void
     }
     logger.info({ signal: sig }, 'shutting down: finishing in-flight reconciles');
     ac.abort();
+    // Before the server stops (the manager closes it last), so no write meets a registered webhook that is gone.
+    void webhooks?.unregister();
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
@@ -132,6 +160,7 @@ export async function runOperators(names: string[], o: RunOptions): Promise<void
     throw err;
   } finally {
     stopProgress();
+    await webhooks?.unregister();
   }
   logger.info('stopped');
 }
@@ -166,6 +195,19 @@ export function runCommand(): Command {
       .option('--metrics-addr <addr>', "address of /metrics ('0' to disable)", ':8080')
       /** Address for the health probes; '0' disables. */
       .option('--health-addr <addr>', "address of /healthz and /readyz ('0' to disable)", ':8081')
+      /** Address of the webhook server, served when the project declares webhooks or versions. */
+      .option(
+        '--webhook-addr <addr>',
+        'address of the webhook server, when the project declares webhooks or versions (port 0: a free one)',
+        DEFAULT_LOCAL_WEBHOOK_ADDR,
+      )
+      /** The webhook server's certificate files instead of local ones (in a cluster: the mounted cert-manager Secret). */
+      .option(
+        '--webhook-cert-dir <dir>',
+        'tls.crt, tls.key (and ca.crt) of the webhook server (default: a local CA under the cluster directory, else .bosun/webhook)',
+      )
+      /** Serve none of the project's webhooks. Against a local API server they are otherwise registered there too. */
+      .option('--no-webhooks', "do not serve the project's webhooks (served and, against a local API server, registered by default)")
       /** Fail when a watched kind cannot be listed for this long (missing RBAC or CRD). */
       .option(
         '--cache-sync-timeout <ms>',

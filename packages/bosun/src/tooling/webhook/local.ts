@@ -1,8 +1,15 @@
-// What `bosun run` does with a project's webhooks: where the certificates come from, and whether the API server
-// can reach a server on this machine (so registering it makes sense), decided before anything connects.
+// What `bosun run` does with a project's webhooks: where the certificates come from, whether the API server can
+// reach a server on this machine (so registering it makes sense), and the registration once the server listens.
 import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { isIP } from 'node:net';
+import { KubeClient } from '../../client/client.js';
+import type { ManagerOptions } from '../../manager/manager.js';
+import type { Logger } from '../../telemetry/logger.js';
+import type { AdmissionWebhook, ApiVersions } from '../../webhook/declare.js';
+import { ensureWebhookCerts, WEBHOOK_CERT_FILES } from './certs.js';
+import { registerWebhooks, unregisterWebhooks } from './register.js';
 
 /** Whether an API server URL is on this machine's loopback, so it can call a webhook server listening on 127.0.0.1. */
 export function isLoopbackServer(serverUrl: string): boolean {
@@ -41,4 +48,111 @@ export function localRegistrationName(project: { prefix?: string }, operators: r
     .replace(/[^a-z0-9-]+/g, '-')
     .replace(/^-+|-+$/g, '');
   return `bosun-local-${base || 'project'}`.slice(0, 253);
+}
+
+/** Options of `localWebhooks`. */
+export interface LocalWebhooksOptions {
+  webhooks: readonly AdmissionWebhook[];
+  versions: readonly ApiVersions[];
+  /** `--webhook-addr`; default 127.0.0.1:0. */
+  addr?: string;
+  /** `--webhook-cert-dir`: tls.crt and tls.key (and ca.crt, to register) from there instead of local ones. */
+  certDir?: string;
+  /** The kubeconfig and context the manager uses: its server decides whether to register, its file where the local CA lives. */
+  kubeconfig?: string;
+  context?: string;
+  /** The API server URL the manager talks to (asked once the server listens: the manager's client knows it). */
+  serverUrl: () => string;
+  /** Name of the registered configurations (`localRegistrationName`). */
+  name: string;
+  /** The operator's namespace, kept out of the admission webhooks as in the generated configuration. */
+  namespace?: string;
+  logger: Logger;
+}
+
+/** What `bosun run` hands the Manager, and what it calls on the way out. */
+export interface LocalWebhooks {
+  webhookServer: NonNullable<ManagerOptions['webhookServer']>;
+  onWebhookServerStarted: NonNullable<ManagerOptions['onWebhookServerStarted']>;
+  /** Removes the registration, if one was made (idempotent). */
+  unregister(): Promise<void>;
+}
+
+/**
+ * Plans the webhook server of `bosun run`: its certificates (local ones under `localCertDir`, or `certDir`'s) and,
+ * when the API server is on loopback, its registration once it listens (replacing the last run's). Against any
+ * other API server it only serves: the cluster's webhook configuration comes from the manifests `bosun generate`
+ * writes to config/webhook.
+ */
+export async function localWebhooks(opts: LocalWebhooksOptions): Promise<LocalWebhooks> {
+  const { logger } = opts;
+  let tlsFiles: { certFile: string; keyFile: string };
+  let caBundle: string | undefined;
+  if (opts.certDir) {
+    tlsFiles = { certFile: join(opts.certDir, WEBHOOK_CERT_FILES.cert), keyFile: join(opts.certDir, WEBHOOK_CERT_FILES.key) };
+    caBundle = await readFile(join(opts.certDir, WEBHOOK_CERT_FILES.ca)).then(
+      (b) => b.toString('base64'),
+      () => undefined,
+    );
+  } else {
+    const certs = await ensureWebhookCerts(localCertDir(opts.kubeconfig), { log: (line) => logger.info(line) });
+    if (certs.renewed !== 'none')
+      logger.info({ dir: certs.dir, renewed: certs.renewed, notAfter: certs.notAfter }, 'webhook certificates written');
+    tlsFiles = { certFile: certs.certFile, keyFile: certs.keyFile };
+    caBundle = certs.caBundle;
+  }
+  let client: KubeClient | undefined;
+  let registered = false;
+  let unregistering: Promise<void> | undefined;
+  return {
+    webhookServer: {
+      webhooks: opts.webhooks,
+      versions: opts.versions,
+      addr: opts.addr ?? DEFAULT_LOCAL_WEBHOOK_ADDR,
+      tls: tlsFiles,
+    },
+    async onWebhookServerStarted(server) {
+      if (!isLoopbackServer(opts.serverUrl())) {
+        logger.info(
+          { url: server.url, server: opts.serverUrl() },
+          'webhooks served but not registered: the API server is not on this machine; in a cluster, the manifests bosun generate writes to config/webhook install them',
+        );
+        return;
+      }
+      if (!caBundle) {
+        logger.warn(
+          { certDir: opts.certDir },
+          `webhooks served but not registered: ${WEBHOOK_CERT_FILES.ca} is missing from --webhook-cert-dir, so the API server could not trust the server; add it, or leave --webhook-cert-dir out for local certificates`,
+        );
+        return;
+      }
+      client = KubeClient.fromConfig({ kubeconfig: opts.kubeconfig, context: opts.context });
+      const r = await registerWebhooks({
+        client,
+        name: opts.name,
+        baseUrl: server.url,
+        caBundle,
+        webhooks: opts.webhooks,
+        versions: opts.versions,
+        namespace: opts.namespace,
+      });
+      registered = true;
+      logger.info(
+        { url: server.url, name: opts.name, validating: r.validating, mutating: r.mutating, crds: r.crds },
+        'webhooks registered',
+      );
+    },
+    unregister: () =>
+      (unregistering ??= (async () => {
+        if (!client) return;
+        try {
+          if (registered) await unregisterWebhooks(client, opts.name);
+          if (registered) logger.info({ name: opts.name }, 'webhook configurations removed');
+        } catch (err) {
+          logger.warn({ err, name: opts.name }, 'webhook configurations not removed; the next bosun run replaces them');
+        } finally {
+          client.close();
+        }
+      })()),
+  };
 }
