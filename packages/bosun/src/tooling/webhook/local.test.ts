@@ -2,8 +2,10 @@ import assert from 'node:assert/strict';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import { test } from 'node:test';
-import { isLoopbackServer, localCertDir, localRegistrationName } from './local.js';
+import { createLogger } from '../../telemetry/logger.js';
+import { isLoopbackServer, localCertDir, localRegistrationName, localWebhooks } from './local.js';
 
 void test('an API server on loopback is local; any other host is not', () => {
   for (const url of ['https://127.0.0.1:6443', 'https://127.0.0.2:1', 'https://localhost:40939', 'https://[::1]:6443'])
@@ -34,4 +36,65 @@ void test('the registration name is one per project, a valid object name', () =>
   assert.equal(localRegistrationName({ prefix: 'bosun' }, ['message']), 'bosun-local-bosun');
   assert.equal(localRegistrationName({}, ['message', 'application']), 'bosun-local-message-application');
   assert.equal(localRegistrationName({ prefix: 'My_Operator' }, []), 'bosun-local-my-operator');
+});
+
+function capture(): { logger: ReturnType<typeof createLogger>; lines: () => { msg: string; [k: string]: unknown }[] } {
+  const out: string[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      out.push(...chunk.toString('utf8').split('\n').filter(Boolean));
+      cb();
+    },
+  });
+  return { logger: createLogger({ destination: sink, level: 'debug' }), lines: () => out.map((l) => JSON.parse(l) as { msg: string }) };
+}
+
+const server = { port: 1, url: 'https://127.0.0.1:1', checkServing: async () => {}, close: async () => {} };
+
+void test('against an API server elsewhere the webhooks are served but not registered, and the log says what installs them', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'bosun-local-'));
+  try {
+    const { logger, lines } = capture();
+    const w = await localWebhooks({
+      webhooks: [],
+      versions: [],
+      certDir: dir,
+      serverUrl: () => 'https://10.1.2.3:6443',
+      name: 'bosun-local-x',
+      logger,
+    });
+    assert.deepEqual(w.webhookServer.tls, { certFile: join(dir, 'tls.crt'), keyFile: join(dir, 'tls.key') });
+    assert.equal(w.webhookServer.addr, '127.0.0.1:0');
+    // No client is made: a registration attempt against 10.1.2.3 would hang or fail here.
+    await w.onWebhookServerStarted(server);
+    await w.unregister();
+    const line = lines().find((l) => l.msg.startsWith('webhooks served but not registered'));
+    assert.equal(
+      line?.msg,
+      'webhooks served but not registered: the API server is not on this machine; in a cluster, the manifests bosun generate writes to config/webhook install them',
+    );
+    assert.equal(line?.server, 'https://10.1.2.3:6443');
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+void test('a --webhook-cert-dir without ca.crt cannot be registered locally, and the warning says how to fix it', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'bosun-local-'));
+  try {
+    const { logger, lines } = capture();
+    const w = await localWebhooks({
+      webhooks: [],
+      versions: [],
+      certDir: dir,
+      serverUrl: () => 'https://127.0.0.1:6443',
+      name: 'n',
+      logger,
+    });
+    await w.onWebhookServerStarted(server);
+    const line = lines().find((l) => l.msg.startsWith('webhooks served but not registered'));
+    assert.match(line?.msg ?? '', /ca\.crt is missing from --webhook-cert-dir.*leave --webhook-cert-dir out for local certificates/);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 });
