@@ -102,7 +102,7 @@ export async function localWebhooks(opts: LocalWebhooksOptions): Promise<LocalWe
     caBundle = certs.caBundle;
   }
   let client: KubeClient | undefined;
-  let registered = false;
+  let registeredUrl: string | undefined;
   let unregistering: Promise<void> | undefined;
   return {
     webhookServer: {
@@ -136,7 +136,7 @@ export async function localWebhooks(opts: LocalWebhooksOptions): Promise<LocalWe
         versions: opts.versions,
         namespace: opts.namespace,
       });
-      registered = true;
+      registeredUrl = server.url;
       logger.info(
         { url: server.url, name: opts.name, validating: r.validating, mutating: r.mutating, crds: r.crds },
         'webhooks registered',
@@ -146,8 +146,10 @@ export async function localWebhooks(opts: LocalWebhooksOptions): Promise<LocalWe
       (unregistering ??= (async () => {
         if (!client) return;
         try {
-          if (registered) await unregisterWebhooks(client, opts.name);
-          if (registered) logger.info({ name: opts.name }, 'webhook configurations removed');
+          if (registeredUrl === undefined) return;
+          const removed = await unregisterWebhooks(client, opts.name, { onlyUrl: registeredUrl });
+          if (removed.length > 0) logger.info({ name: opts.name, kinds: removed }, 'webhook configurations removed');
+          else logger.info({ name: opts.name }, 'webhook configurations left: they point at another server now');
         } catch (err) {
           logger.warn({ err, name: opts.name }, 'webhook configurations not removed; the next bosun run replaces them');
         } finally {

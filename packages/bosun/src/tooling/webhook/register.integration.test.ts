@@ -119,3 +119,22 @@ void test("a CRD applied with the in-cluster Service as its converter is pointed
     await env.kubectl(['delete', 'crd', api.versions.crdName, '--wait=false']);
   }
 });
+
+void test('unregister with onlyUrl removes a configuration only while it points at that server (local replicas share a name)', async () => {
+  const name = `bosun-test-replicas-${api.group.split('.')[0]}`;
+  const base = { client, name, caBundle, webhooks: [api.size], namespaceSelector: { matchLabels: { none: 'x' } } };
+  try {
+    await registerWebhooks({ ...base, baseUrl: 'https://127.0.0.1:1111' });
+    // A second replica starts and registers its own server under the same name: its URL wins.
+    await registerWebhooks({ ...base, baseUrl: 'https://127.0.0.1:2222' });
+    // The first replica stops: it must not remove what now points at the second.
+    assert.deepEqual(await unregisterWebhooks(client, name, { onlyUrl: 'https://127.0.0.1:1111' }), []);
+    await env.kubectlOk(['get', 'validatingwebhookconfiguration', name]);
+    // A port that only shares a prefix is another server.
+    assert.deepEqual(await unregisterWebhooks(client, name, { onlyUrl: 'https://127.0.0.1:222' }), []);
+    assert.deepEqual(await unregisterWebhooks(client, name, { onlyUrl: 'https://127.0.0.1:2222' }), ['ValidatingWebhookConfiguration']);
+    assert.equal((await env.kubectl(['get', 'validatingwebhookconfiguration', name])).code, 1);
+  } finally {
+    await unregisterWebhooks(client, name);
+  }
+});

@@ -2,7 +2,7 @@
 // against the local cluster, envtest): the webhook configurations `bosun generate` would write, with
 // clientConfig.url instead of the in-cluster Service, and the conversion stanza of each multi-version CRD.
 import type { KubeClient } from '../../client/client.js';
-import { isNotFound } from '../../client/errors.js';
+import { isConflict, isNotFound } from '../../client/errors.js';
 import { CustomResourceDefinition, type LabelSelector } from '../../client/resources.js';
 import type { KubeObject, ResourceType } from '../../client/types.js';
 import { bosunError } from '../../errors.js';
@@ -66,8 +66,8 @@ export interface WebhookRegistration {
   mutating?: string;
   /** The CRDs whose conversion now points at the server. */
   crds: string[];
-  /** Deletes the admission configurations; the CRDs' conversion is left pointing at the server (see `unregisterWebhooks`). */
-  unregister(): Promise<void>;
+  /** Deletes the admission configurations (returns the kinds removed); the CRDs' conversion is left pointing at the server. */
+  unregister(): Promise<string[]>;
 }
 
 /** The clientConfig of a webhook at `path` on a loopback server. */
@@ -76,11 +76,28 @@ export function localClientConfig(baseUrl: string, caBundle: string): (path: str
   return (path) => ({ url: `${base}${path}`, caBundle });
 }
 
-async function deleteIfPresent(client: KubeClient, type: ResourceType, name: string, signal?: AbortSignal): Promise<void> {
+async function deleteIfPresent(
+  client: KubeClient,
+  type: ResourceType,
+  name: string,
+  opts: { signal?: AbortSignal; onlyUrl?: string } = {},
+): Promise<boolean> {
   try {
-    await client.delete(type, undefined, name, { signal });
+    let preconditions: { resourceVersion: string } | undefined;
+    if (opts.onlyUrl !== undefined) {
+      const base = opts.onlyUrl.replace(/\/+$/, '');
+      const current = (await client.get(type, undefined, name, opts.signal)) as KubeObject & {
+        webhooks?: { clientConfig?: { url?: string } }[];
+      };
+      if (!(current.webhooks ?? []).some((w) => w.clientConfig?.url?.startsWith(`${base}/`))) return false;
+      // Deleted only as read: a replica registering in between keeps its registration.
+      preconditions = { resourceVersion: current.metadata.resourceVersion! };
+    }
+    await client.delete(type, undefined, name, { signal: opts.signal, preconditions });
+    return true;
   } catch (err) {
-    if (!isNotFound(err)) throw err;
+    if (!isNotFound(err) && !(opts.onlyUrl !== undefined && isConflict(err))) throw err;
+    return false;
   }
 }
 
@@ -137,7 +154,7 @@ export async function registerWebhooks(opts: RegisterWebhooksOptions): Promise<W
       await client.apply(type, config as unknown as KubeObject, { fieldManager, force: true, signal });
       registration[key] = name;
     } else {
-      await deleteIfPresent(client, type, name, signal);
+      await deleteIfPresent(client, type, name, { signal });
     }
   }
   for (const { crd, conversion } of conversions) {
@@ -160,12 +177,25 @@ export async function registerWebhooks(opts: RegisterWebhooksOptions): Promise<W
   return registration;
 }
 
+/** Options of `unregisterWebhooks`. */
+export interface UnregisterOptions {
+  signal?: AbortSignal;
+  /**
+   * Remove a configuration only while it points at this server (`https://127.0.0.1:<port>`): several local
+   * replicas register under one name, the last one's URL wins, and one stopping must not remove another's.
+   */
+  onlyUrl?: string;
+}
+
 /**
- * Removes the admission configurations registered under `name` (absent ones are fine). CRD conversion is left
+ * Removes the admission configurations registered under `name` (absent ones are fine) and returns the kinds it
+ * removed. CRD conversion is left
  * as it is: with the server gone, reads at a non-storage version fail loudly, where strategy None would serve
  * objects of one schema as another's and store what a write through the wrong version sends.
  */
-export async function unregisterWebhooks(client: KubeClient, name: string, signal?: AbortSignal): Promise<void> {
-  await deleteIfPresent(client, ValidatingWebhookConfiguration, name, signal);
-  await deleteIfPresent(client, MutatingWebhookConfiguration, name, signal);
+export async function unregisterWebhooks(client: KubeClient, name: string, opts: UnregisterOptions = {}): Promise<string[]> {
+  const removed: string[] = [];
+  for (const type of [ValidatingWebhookConfiguration, MutatingWebhookConfiguration])
+    if (await deleteIfPresent(client, type, name, opts)) removed.push(type.kind);
+  return removed;
 }
