@@ -146,3 +146,46 @@ void test('bosun run --no-webhooks serves and registers none of them', async () 
     if (run.child.exitCode === null) run.child.kill('SIGKILL');
   }
 });
+
+void test('bosun run of a project whose versioned CRD is not installed exits 1 naming the CRD and the fix, registering nothing', async () => {
+  const missing = gadgetApi();
+  const child = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      join(root, 'packages/bosun/src/tooling/cli/run-main.ts'),
+      'run',
+      'gadgets',
+      '--from',
+      join(import.meta.dirname, 'testdata/run-project.ts'),
+      '--kubeconfig',
+      env.kubeconfig,
+      '--standalone',
+      '--metrics-addr',
+      '0',
+      '--health-addr',
+      '0',
+      '-n',
+      ns,
+    ],
+    { cwd: root, env: { ...process.env, BOSUN_TEST_GADGET_GROUP: missing.group }, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+  try {
+    const code = await new Promise<number | null>((r) => child.once('exit', r));
+    assert.equal(code, 1, out.slice(-2000));
+    assert.match(
+      out,
+      new RegExp(
+        `WebhookRegistrationError: CRD gadgets\\.${missing.group.replace(/\./g, '\\.')} does not exist, so its conversion webhook cannot be registered\\. Fix: apply the CRDs first`,
+      ),
+    );
+    const name = `bosun-local-gadgets-${missing.group.split('.')[0]}`;
+    assert.equal((await env.kubectl(['get', 'validatingwebhookconfiguration', name])).code, 1, 'nothing registered');
+  } finally {
+    if (child.exitCode === null) child.kill('SIGKILL');
+  }
+});
