@@ -4,9 +4,10 @@
 // within client-go's 45 s, and a cut one at once; 500 ms of latency each way must slow convergence by
 // the round trips on each kind's path and restart no watch; 5% of new connections dropped must cost
 // only retries, each reconnect after the initial delay once the stream before it had been healthy.
-// After each fault one Message, one Application and one FlightTicket are created straight at the API
-// server (not through the proxy) and timed to Ready; at the end every object of the three kinds must
-// have converged, with one Pod / one Deployment and Service / one active booking each and no hot loop.
+// After each fault one Message, one Application and one FlightTicket (five of each with FAULT_LONG=1)
+// are created straight at the API server (not through the proxy) and timed to Ready; at the end every
+// object of the three kinds must have converged, with one Pod / one Deployment and Service / one
+// active booking each and no hot loop.
 // The booking service runs as a process of its own, without faults, reached directly (not proxied).
 // Each kind lives in a namespace of its own: the Message invariants count every Pod of theirs.
 // The operator runs with the client's default timings. FAULT_SEED=<n> replays the drops of another seed.
@@ -45,6 +46,14 @@ import {
 import { createMessages, describeViolations, hotLoopReport, hotLoopViolations, waitConverged } from './lib/invariants.js';
 import { operatorProcess, readOperatorLog, type LogLine, type OperatorProcess } from './lib/operator.js';
 
+const LONG = process.env.FAULT_LONG === '1';
+/**
+ * Objects of each kind created after each fault (the slowest of them is timed): one in the short
+ * form, so each time measures one object's path; five in the long form, so the reconnect and the
+ * hold are measured under a queue of work (each kind's writes still go one round trip at a time
+ * per object, in parallel across the controller's workers).
+ */
+const PER_FAULT = LONG ? 5 : 1;
 /** client-go's dead-connection bound: HTTP/2 ReadIdleTimeout 30 s + PingTimeout 15 s. */
 const DEAD_CONNECTION_BOUND_MS = 45_000;
 /** A cut connection fails at once, so only the reconnect (0.8–1.2 s), the hold's 1 s and the normal work remain. */
@@ -176,29 +185,44 @@ describe('the Message, Application and FlightTicket operators through a fault pr
 
   /** Creates a Message, an Application and a FlightTicket named `name` straight at the API server and times each to Ready. */
   async function createAndTime(name: string, bounds: Record<Kind, number>): Promise<Times> {
-    const spec = ticketSpec(tickets.size);
-    expected.set(name, `fault suite: ${name}`);
-    expectedApps.set(name, { ...APP_SPEC });
-    tickets.set(name, spec);
+    const batch = PER_FAULT === 1 ? [name] : Array.from({ length: PER_FAULT }, (_, j) => `${name}-${j}`);
+    const specs = new Map(batch.map((n) => [n, ticketSpec(tickets.size + batch.indexOf(n))]));
+    for (const n of batch) {
+      expected.set(n, `fault suite: ${n}`);
+      expectedApps.set(n, { ...APP_SPEC });
+      tickets.set(n, specs.get(n)!);
+    }
+    // The slowest of the batch, or undefined when one missed its bound.
+    const slowest = (xs: (number | undefined)[]) => (xs.some((x) => x === undefined) ? undefined : Math.max(...(xs as number[])));
     const t0 = performance.now();
     const [message, application, ticket] = await Promise.all([
-      createMessages(cluster.client, ns, [name], (n) => expected.get(n)!).then(() =>
-        readyAt<Message>(MessageResource, ns, name, isReady, t0, t0 + bounds.message),
+      createMessages(cluster.client, ns, batch, (n) => expected.get(n)!).then(async () =>
+        slowest(await Promise.all(batch.map((n) => readyAt<Message>(MessageResource, ns, n, isReady, t0, t0 + bounds.message)))),
       ),
-      createApplications(cluster.client, appNs, new Map([[name, { ...APP_SPEC }]])).then(() =>
-        readyAt<Application>(
-          ApplicationResource,
-          appNs,
-          name,
-          (a) =>
-            a.status?.observedGeneration === a.metadata.generation &&
-            a.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') === true,
-          t0,
-          t0 + bounds.application,
+      createApplications(cluster.client, appNs, new Map(batch.map((n) => [n, { ...APP_SPEC }]))).then(async () =>
+        slowest(
+          await Promise.all(
+            batch.map((n) =>
+              readyAt<Application>(
+                ApplicationResource,
+                appNs,
+                n,
+                (a) =>
+                  a.status?.observedGeneration === a.metadata.generation &&
+                  a.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') === true,
+                t0,
+                t0 + bounds.application,
+              ),
+            ),
+          ),
         ),
       ),
-      createTickets(cluster.client, ticketNs, [name], () => spec).then(() =>
-        readyAt<FlightTicket>(FlightTicketResource, ticketNs, name, isTicketBooked, t0, t0 + bounds.ticket),
+      createTickets(cluster.client, ticketNs, batch, (n) => specs.get(n)!).then(async () =>
+        slowest(
+          await Promise.all(
+            batch.map((n) => readyAt<FlightTicket>(FlightTicketResource, ticketNs, n, isTicketBooked, t0, t0 + bounds.ticket)),
+          ),
+        ),
       ),
     ]);
     return { message, application, ticket };
@@ -339,7 +363,7 @@ describe('the Message, Application and FlightTicket operators through a fault pr
           ).join('; ') +
           `; watch restarts ${JSON.stringify(restarted)}; reconcile errors ${JSON.stringify(errors)}; new connections ${proxy.stats().accepted - acceptedBefore}`,
       );
-      assert.ok(rounds.length >= 3, `${rounds.length} objects of each kind measured in the latency window`);
+      assert.ok(rounds.length >= 3, `${rounds.length} rounds of ${PER_FAULT} objects of each kind measured in the latency window`);
       // A server-side watch timeout (5-10 min) closes a stream cleanly ('closed'); anything else is latency taken for a fault.
       assert.deepEqual(
         Object.keys(restarted).filter((r) => r !== 'closed'),
@@ -353,7 +377,7 @@ describe('the Message, Application and FlightTicket operators through a fault pr
       );
       const conflicts = failures.filter((l) => l.msg === 'conflict; retrying').length;
       const others = failures.filter((l) => l.msg !== 'conflict; retrying');
-      const maxConflicts = rounds.length * KINDS.reduce((a, k) => a + STATUS_WRITES[k], 0);
+      const maxConflicts = rounds.length * PER_FAULT * KINDS.reduce((a, k) => a + STATUS_WRITES[k], 0);
       t.diagnostic(
         `reconcile failures: ${conflicts} conflicts on a stale cache (at most ${maxConflicts}), others ${JSON.stringify(others)}`,
       );
@@ -365,7 +389,7 @@ describe('the Message, Application and FlightTicket operators through a fault pr
       );
       assert.ok(
         conflicts <= maxConflicts,
-        `${conflicts} conflicts for ${rounds.length} objects of each kind: at most one per status write`,
+        `${conflicts} conflicts for ${rounds.length * PER_FAULT} objects of each kind: at most one per status write`,
       );
       assert.equal(proxy.stats().accepted, acceptedBefore, 'no connection was given up and dialled again');
     },
