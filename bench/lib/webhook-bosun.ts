@@ -6,9 +6,8 @@
 //   node webhook-bosun.mjs --cert-dir DIR [--addr 127.0.0.1:0] [--contender bosun]
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { createLogger } from '../../packages/bosun/src/telemetry/logger.js';
-import { Metrics } from '../../packages/bosun/src/telemetry/metrics.js';
-import { startWebhookServer } from '../../packages/bosun/src/webhook/server.js';
+import { createLogger } from 'bosun';
+import { Metrics, startWebhookServer } from 'bosun/runtime';
 import { widgetWebhook } from './webhook-widget.js';
 
 const { values } = parseArgs({

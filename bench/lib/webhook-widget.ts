@@ -1,8 +1,7 @@
 // The test resource of the admission benchmark (bench/webhook.ts) and its one validating webhook, shared by the
 // bench and the bosun contender's server program: latency.bench.bosun.dev/v1 Widget, spec.size an integer,
 // refused above 100. The controller-runtime peer (bench/peers/controller-runtime/cmd/webhook) has the same rule.
-import type { KubeObject, ResourceType } from '../../packages/bosun/src/client/types.js';
-import { allow, deny, validatingWebhook, type ValidatingWebhook } from '../../packages/bosun/src/webhook/declare.js';
+import { allow, deny, validatingWebhook, type KubeObject, type ResourceType, type ValidatingWebhook } from 'bosun';
 
 /** The largest spec.size admitted. */
 export const MAX_SIZE = 100;
