@@ -191,6 +191,20 @@ export function rssOf(status: string): number {
   return Number(m[1]) * 1024;
 }
 
+/**
+ * The median of the samples taken in [fromMs, toMs), or undefined when there are none. RSS sampled every 30 s swings
+ * by ±10% within a minute as the GC runs, so a leak is judged on the median of a window, not on one sample.
+ */
+export function windowMedian(samples: readonly { atMs: number; bytes: number }[], fromMs: number, toMs: number): number | undefined {
+  const xs = samples
+    .filter((s) => s.atMs >= fromMs && s.atMs < toMs)
+    .map((s) => s.bytes)
+    .sort((a, b) => a - b);
+  if (xs.length === 0) return undefined;
+  const mid = Math.floor(xs.length / 2);
+  return xs.length % 2 ? xs[mid]! : (xs[mid - 1]! + xs[mid]!) / 2;
+}
+
 /** The sum of a Prometheus metric over its series whose labels match (a string exactly, a RegExp by test); 0 when absent. */
 export function metricValue(text: string, name: string, labels: Record<string, string | RegExp> = {}): number {
   let sum = 0;
