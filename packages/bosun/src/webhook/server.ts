@@ -232,8 +232,20 @@ export async function startWebhookServer(opts: WebhookServerOptions): Promise<We
     for (const result of RESULTS[route.type]) metrics?.requests.inc({ webhook: route.name, type: route.type, result }, 0);
 
   let closing = false;
+  // Each connection and its requests in flight, so close() can end the ones with none: Node's
+  // closeIdleConnections() misses a connection that never sent a request (the API server's Go client dials
+  // ahead and keeps such connections up to 90 s) and one whose answer goes out after close().
+  const connections = new Map<tls.TLSSocket, number>();
   const server = https.createServer({ cert: pair.cert, key: pair.key, minVersion: 'TLSv1.2' }, (req, res) => {
     if (closing) res.setHeader('Connection', 'close');
+    const socket = req.socket as tls.TLSSocket;
+    connections.set(socket, (connections.get(socket) ?? 0) + 1);
+    res.once('close', () => {
+      if (!connections.has(socket)) return;
+      const inFlight = connections.get(socket)! - 1;
+      connections.set(socket, inFlight);
+      if (closing && inFlight === 0) socket.destroySoon();
+    });
     handle(req, res).catch((err: unknown) => {
       // handle() answers every failure itself; this is the last guard that keeps the process up.
       log.error({ err, path: req.url }, 'webhook request failed');
@@ -245,6 +257,12 @@ export async function startWebhookServer(opts: WebhookServerOptions): Promise<We
   server.headersTimeout = 15_000;
   server.requestTimeout = (CONVERSION_TIMEOUT_SECONDS + 5) * 1000;
   server.keepAliveTimeout = 30_000;
+  server.on('secureConnection', (socket: tls.TLSSocket) => {
+    // A handshake that was under way when close() was called.
+    if (closing) return socket.destroy();
+    connections.set(socket, 0);
+    socket.once('close', () => connections.delete(socket));
+  });
   server.on('tlsClientError', (err) => log.debug({ err: err.message }, 'webhook TLS handshake failed'));
   server.on('clientError', (err, socket) => {
     log.debug({ err: err.message }, 'webhook client error');
@@ -434,6 +452,7 @@ export async function startWebhookServer(opts: WebhookServerOptions): Promise<We
       await new Promise<void>((r) => {
         server.close(() => r());
         server.closeIdleConnections();
+        for (const [socket, inFlight] of connections) if (inFlight === 0) socket.destroy();
       });
       await reloading;
     },
