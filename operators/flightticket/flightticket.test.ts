@@ -291,6 +291,35 @@ describe('FlightTicket operator', () => {
     }
   });
 
+  test('a replica that may no longer act (its term ran out, as after a freeze) makes no booking call; once it may, it books', async () => {
+    const ns2 = await env.namespace('ft-fence');
+    await env.kubectlOk(['apply', '-n', ns2, '-f', '-'], secretYaml('booking-api', API_KEY));
+    const fenced = startOperator(env, ns2, { ...config, apiKeySecret: { namespace: ns2, name: 'booking-api' } });
+    // The gate a leader's client gets; here it refuses only the outside actions, so the status writes still show the attempt.
+    let mayAct = false;
+    fenced.manager.client.setWriteGate((t) =>
+      mayAct || !['book', 'change booking', 'cancel booking'].includes(t.verb)
+        ? undefined
+        : new Error(`refused to ${t.verb}: the term ran out`),
+    );
+    try {
+      await env.kubectlOk(['apply', '-n', ns2, '-f', '-'], ticketYaml('fenced', { from: 'ICN', to: 'NRT', number: 1 }));
+      await eventually(
+        'the booking refused by the fence',
+        async () => fenced.logs.some((l) => l.includes('refused to book: the term ran out')) || undefined,
+        30_000,
+        100,
+      );
+      const t = (await getTicket(env, ns2, 'fenced'))!;
+      assert.deepEqual(await bookingsOf(t), [], 'no booking made while the replica may not act');
+      mayAct = true;
+      const done = await booked('fenced', ns2);
+      assert.equal((await bookingsOf(done)).length, 1);
+    } finally {
+      await fenced.stop();
+    }
+  });
+
   test('restarting the operator over booked tickets makes no writes and no booking requests', async () => {
     await booked('limited');
     await op.stop();

@@ -148,10 +148,12 @@ export function flightTicketController(config: FlightTicketConfig): ControllerSp
     if (!keep) {
       const prefix = routeKeyPrefix(uid, spec.from, spec.to);
       const key = bookingKey(uid, spec.from, spec.to, all.filter((b) => b.idempotencyKey.startsWith(prefix)).length);
+      ctx.assertMayAct('book');
       keep = await bookings.book(key, { from: spec.from, to: spec.to, number: spec.number });
       ctx.log.info({ bookingId: keep.id, idempotencyKey: key }, 'booked');
       event = active.length ? ['Rebooked', `Rebooked as ${describeBooking(keep)}`] : ['Booked', `Booked ${describeBooking(keep)}`];
     } else if (keep.number !== spec.number) {
+      ctx.assertMayAct('change booking');
       keep = await bookings.change(keep.id, spec.number);
       ctx.log.info({ bookingId: keep.id, number: keep.number }, 'changed booking');
       event = ['ChangedBooking', `Changed ${describeBooking(keep)}`];
@@ -160,7 +162,7 @@ export function flightTicketController(config: FlightTicketConfig): ControllerSp
     // a crash in between leaves the status unconverged, so the next run cancels what is left.
     for (const old of active) {
       if (old.id === keep.id) continue;
-      await cancel(bookings, old);
+      await cancel(ctx, bookings, old);
       ctx.log.info({ bookingId: old.id }, 'cancelled replaced booking');
       ctx.events.normal(t, 'CancelledBooking', `Cancelled ${describeBooking(old)}, replaced by ${keep.id}`);
     }
@@ -187,13 +189,14 @@ export function flightTicketController(config: FlightTicketConfig): ControllerSp
     const active = await bookings.listByKeyPrefix(ticketKeyPrefix(t.metadata.uid ?? ''), { state: 'active' });
     outage.answered();
     for (const b of active) {
-      await cancel(bookings, b);
+      await cancel(ctx, bookings, b);
       ctx.log.info({ bookingId: b.id }, 'cancelled booking of deleted ticket');
       ctx.events.normal(t, 'CancelledBooking', `Cancelled ${describeBooking(b)}`);
     }
   }
 
-  async function cancel(bookings: BookingClient, b: Booking): Promise<void> {
+  async function cancel(ctx: ReconcileContext, bookings: BookingClient, b: Booking): Promise<void> {
+    ctx.assertMayAct('cancel booking');
     try {
       await bookings.cancel(b.id);
     } catch (err) {

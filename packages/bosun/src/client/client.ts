@@ -277,6 +277,15 @@ export class KubeClient {
     this.writeGate = gate;
   }
 
+  /**
+   * Throws what the write gate answers for `target` now, as a write would get it: for an action this
+   * client does not send (a call to an outside service) that must be fenced like the writes it does.
+   */
+  checkWrite(target: RequestTarget): void {
+    const refused = this.writeGate?.(target);
+    if (refused) throw refused;
+  }
+
   /** Closes every connection (HTTP/2 sessions and HTTP/1.1 pools); requests and watches in flight fail. */
   close(): void {
     this.transport.close();

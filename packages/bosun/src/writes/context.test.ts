@@ -204,3 +204,45 @@ test('updateStatus is conditional on the version it read, and a second write in 
     /no metadata\.resourceVersion/,
   );
 });
+
+test('assertMayAct throws what the client write gate answers for the action (a leader whose term ran out), and after an abort', async () => {
+  const { KubeClient } = await import('../client/client.js');
+  const client = KubeClient.fromClusterConfig({
+    server: 'https://127.0.0.1:1',
+    namespace: 'default',
+    context: 't',
+    authHeaders: () => Promise.resolve({}),
+  });
+  try {
+    const primary: PrimaryRef = { type: Owner, namespace: 'team-a', name: 'o' };
+    const ac = new AbortController();
+    const ctx = new ReconcileContext(
+      'test',
+      client,
+      cacheOf([]),
+      createLogger({ level: 'silent' }),
+      { normal() {}, warning() {} },
+      'bosun/test',
+      ac.signal,
+      primary,
+    );
+    ctx.assertMayAct('book');
+    const seen: unknown[] = [];
+    let leading = true;
+    client.setWriteGate(
+      (target) => (
+        seen.push(target),
+        leading ? undefined : new Error(`refused to ${target.verb} ${target.kind} ${target.namespace}/${target.name}`)
+      ),
+    );
+    ctx.assertMayAct('book');
+    leading = false;
+    assert.throws(() => ctx.assertMayAct('book'), /refused to book Owner team-a\/o/);
+    assert.deepEqual(seen[0], { verb: 'book', kind: 'Owner', namespace: 'team-a', name: 'o' });
+    leading = true;
+    ac.abort(new Error('shutting down'));
+    assert.throws(() => ctx.assertMayAct('book'), /shutting down/);
+  } finally {
+    client.close();
+  }
+});

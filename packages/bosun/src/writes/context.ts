@@ -98,6 +98,19 @@ export class ReconcileContext {
   ) {}
 
   /**
+   * Throws unless this process may act now: the reconcile was not aborted, and under leader election this
+   * replica's term has not run out by its own clock (after a freeze it may resume before it learns it lost
+   * the Lease). The API client checks that before each write by itself; call this right before each action
+   * outside the cluster (a booking, a payment, a DNS change), which no gate of the client can see. `action`
+   * names it in the error.
+   */
+  assertMayAct(action: string): void {
+    this.signal.throwIfAborted();
+    const p = this.primary;
+    this.client.checkWrite({ verb: action, kind: p?.type.kind, namespace: p?.namespace, name: p?.name });
+  }
+
+  /**
    * The field manager of one controller of a manager whose field manager is `base`: one per
    * controller, so two controllers applying one object do not remove each other's fields.
    */
