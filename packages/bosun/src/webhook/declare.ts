@@ -142,7 +142,18 @@ export class WebhookDefinitionError extends bosunError('BOSUN_WEBHOOK_DEFINITION
 const WEBHOOK_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?){2,}$/;
 const DEFAULT_TIMEOUT_SECONDS = 10;
 
-function checkPolicy(name: string, opts: WebhookPolicy & WebhookScope): { timeoutSeconds: number; operations: AdmissionOperation[] } {
+/** The fields both kinds of webhook declare, checked: what the generated configuration entry is made of. */
+function declared<R extends ResourceType>(
+  opts: WebhookPolicy & WebhookScope & { name: string; resource: R },
+): {
+  name: string;
+  resource: R;
+  failurePolicy: FailurePolicy;
+  failurePolicyReason: string;
+  timeoutSeconds: number;
+  operations: AdmissionOperation[];
+} {
+  const name = opts.name;
   const fail = (field: string, problem: string, fix: string): never => {
     throw new WebhookDefinitionError(`webhook ${name || '<unnamed>'}: ${field} ${problem}. Fix: ${fix}`);
   };
@@ -161,39 +172,18 @@ function checkPolicy(name: string, opts: WebhookPolicy & WebhookScope): { timeou
     fail('timeoutSeconds', `is ${timeoutSeconds}`, 'use a whole number of seconds from 1 to 30');
   const operations = [...(opts.operations ?? ['CREATE', 'UPDATE'])];
   if (operations.length === 0) fail('operations', 'is empty', 'list at least one of CREATE, UPDATE, DELETE, CONNECT');
-  return { timeoutSeconds, operations };
+  const { resource, failurePolicy, failurePolicyReason } = opts;
+  return { name, resource, failurePolicy, failurePolicyReason, timeoutSeconds, operations };
 }
 
 /** Declares a validating webhook for one kind and version; serve it with the Manager, generate its configuration with `bosun generate`. */
 export function validatingWebhook<R extends ResourceType>(opts: ValidatingWebhookOptions<R>): ValidatingWebhook<R> {
-  const { timeoutSeconds, operations } = checkPolicy(opts.name, opts);
-  return Object.freeze({
-    type: 'validating' as const,
-    name: opts.name,
-    resource: opts.resource,
-    failurePolicy: opts.failurePolicy,
-    failurePolicyReason: opts.failurePolicyReason,
-    timeoutSeconds,
-    operations,
-    path: `/validate/${opts.name}`,
-    validate: opts.validate,
-  });
+  return Object.freeze({ type: 'validating' as const, ...declared(opts), path: `/validate/${opts.name}`, validate: opts.validate });
 }
 
 /** Declares a mutating webhook for one kind and version; serve it with the Manager, generate its configuration with `bosun generate`. */
 export function mutatingWebhook<R extends ResourceType>(opts: MutatingWebhookOptions<R>): MutatingWebhook<R> {
-  const { timeoutSeconds, operations } = checkPolicy(opts.name, opts);
-  return Object.freeze({
-    type: 'mutating' as const,
-    name: opts.name,
-    resource: opts.resource,
-    failurePolicy: opts.failurePolicy,
-    failurePolicyReason: opts.failurePolicyReason,
-    timeoutSeconds,
-    operations,
-    path: `/mutate/${opts.name}`,
-    mutate: opts.mutate,
-  });
+  return Object.freeze({ type: 'mutating' as const, ...declared(opts), path: `/mutate/${opts.name}`, mutate: opts.mutate });
 }
 
 /**
