@@ -132,7 +132,9 @@ async function untilAdmissionInEffect(): Promise<void> {
       200,
     );
   } catch (err) {
-    throw new Error(`${(err as Error).message}; the last dry run: exit ${last?.code}, ${last?.stdout.trim()} ${last?.stderr.trim()}; server log: ${logs.slice(-5).join('\n')}`);
+    throw new Error(
+      `${(err as Error).message}; the last dry run: exit ${last?.code}, ${last?.stdout.trim()} ${last?.stderr.trim()}; server log: ${logs.slice(-5).join('\n')}`,
+    );
   }
 }
 
@@ -395,7 +397,9 @@ describe('FlightTicket v1 → v2 upgrade on a control plane of its own', () => {
     const bound = (normalize.timeoutSeconds + route.timeoutSeconds) * 1000 + baseline.ms + 2_000;
     // An unflown route: with the webhooks down nothing refuses it.
     const write = await timed(['apply', '-f', '-'], v2Doc('unchecked', 'ICN', 'XYZ'));
-    t.diagnostic(`v2 write: exit ${write.code} in ${Math.round(write.ms)} ms (bound ${Math.round(bound)} ms): ${write.stdout.trim()} ${write.stderr.trim()}`);
+    t.diagnostic(
+      `v2 write: exit ${write.code} in ${Math.round(write.ms)} ms (bound ${Math.round(bound)} ms): ${write.stdout.trim()} ${write.stderr.trim()}`,
+    );
     const writeV1 = await timed(['apply', '-f', '-'], v1Doc('unchecked-v1', { from: 'ICN', to: 'NRT', number: 1 }));
     t.diagnostic(`v1 write: exit ${writeV1.code} in ${Math.round(writeV1.ms)} ms: ${writeV1.stderr.trim()}`);
     assert.equal(write.code, 0, write.stderr);
