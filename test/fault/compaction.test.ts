@@ -120,8 +120,9 @@ const MAX_WRITES_PER_OBJECT = 8;
  * write per Application status the rolling update passes through (its generation not yet observed,
  * a surge Pod not ready, both ready, the old one gone: up to 5 were measured, 7 writes in all). A
  * status computed from a cache that had not yet seen the operator's previous status write is
- * refused (409) and sent again, at most once per status write: the retry comes after the watch has
- * delivered that write (the long form measured 3 for one Application of 50, 10 writes in all).
+ * refused (409) and sent again after the key's backoff, by which time the watch has almost always
+ * delivered that write: one per status write is allowed (the long form measured 3 for one
+ * Application of 50, 10 writes in all).
  */
 const MAX_APP_WRITES = 2 + 5 + 5;
 /**
