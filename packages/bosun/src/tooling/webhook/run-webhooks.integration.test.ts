@@ -33,33 +33,30 @@ after(async () => {
   }
 });
 
+/** The arguments of `bosun run gadgets` of testdata/run-project.ts on the test's namespace, then `flags`. */
+function runArgs(...flags: string[]): string[] {
+  const project = join(import.meta.dirname, 'testdata/run-project.ts');
+  const run = ['run', 'gadgets', '--from', project, '--kubeconfig', env.kubeconfig, '--standalone', '-n', ns];
+  return [
+    '--import',
+    'tsx',
+    join(root, 'packages/bosun/src/tooling/cli/run-main.ts'),
+    ...run,
+    '--metrics-addr',
+    '0',
+    '--health-addr',
+    '0',
+    ...flags,
+  ];
+}
+
 /** `bosun run gadgets` of testdata/run-project.ts, its log lines collected. */
 function bosunRun(...flags: string[]): { child: ChildProcess; lines: () => string[]; exited: Promise<number | null> } {
-  const child = spawn(
-    process.execPath,
-    [
-      '--import',
-      'tsx',
-      join(root, 'packages/bosun/src/tooling/cli/run-main.ts'),
-      'run',
-      'gadgets',
-      '--from',
-      join(import.meta.dirname, 'testdata/run-project.ts'),
-      '--kubeconfig',
-      env.kubeconfig,
-      '--standalone',
-      '--metrics-addr',
-      '0',
-      '--health-addr',
-      '0',
-      '--log-format',
-      'json',
-      '-n',
-      ns,
-      ...flags,
-    ],
-    { cwd: root, env: { ...process.env, BOSUN_TEST_GADGET_GROUP: api.group }, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
+  const child = spawn(process.execPath, runArgs('--log-format', 'json', ...flags), {
+    cwd: root,
+    env: { ...process.env, BOSUN_TEST_GADGET_GROUP: api.group },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let out = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr.on('data', (d: Buffer) => (out += d.toString()));
@@ -149,28 +146,11 @@ void test('bosun run --no-webhooks serves and registers none of them', async () 
 
 void test('bosun run of a project whose versioned CRD is not installed exits 1 naming the CRD and the fix, registering nothing', async () => {
   const missing = gadgetApi();
-  const child = spawn(
-    process.execPath,
-    [
-      '--import',
-      'tsx',
-      join(root, 'packages/bosun/src/tooling/cli/run-main.ts'),
-      'run',
-      'gadgets',
-      '--from',
-      join(import.meta.dirname, 'testdata/run-project.ts'),
-      '--kubeconfig',
-      env.kubeconfig,
-      '--standalone',
-      '--metrics-addr',
-      '0',
-      '--health-addr',
-      '0',
-      '-n',
-      ns,
-    ],
-    { cwd: root, env: { ...process.env, BOSUN_TEST_GADGET_GROUP: missing.group }, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
+  const child = spawn(process.execPath, runArgs(), {
+    cwd: root,
+    env: { ...process.env, BOSUN_TEST_GADGET_GROUP: missing.group },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let out = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr.on('data', (d: Buffer) => (out += d.toString()));
