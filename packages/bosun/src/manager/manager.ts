@@ -6,7 +6,7 @@ import { KubeClient } from '../client/client.js';
 import { ApiError } from '../client/errors.js';
 import { keyOf, type ResourceType } from '../client/types.js';
 import type { ControllerSpec } from '../controller/builder.js';
-import { ReconcileContext, type CacheReader, type EventSink } from '../writes/context.js';
+import { ReconcileContext, StatusWrites, type CacheReader, type EventSink } from '../writes/context.js';
 import { Controller, DEFAULT_WORKERS } from '../controller/controller.js';
 import { EventRecorder } from '../writes/events.js';
 import { enqueueMapped, enqueueObject, enqueueOwner } from '../controller/enqueue.js';
@@ -220,6 +220,7 @@ export class Manager {
     const { watches } = spec;
     let reader: CacheReader | undefined;
     let sink: EventSink | undefined;
+    const statusWrites = new StatusWrites();
     const workers = spec.workers ?? this.opts.workers;
     const ctrl = new Controller(
       {
@@ -243,11 +244,17 @@ export class Manager {
           { controller: spec.name },
         );
         const fieldManager = ReconcileContext.fieldManagerFor(this.fieldManager, spec.name);
-        const ctx = new ReconcileContext(spec.name, this.client, reader, log, sink, fieldManager, signal, {
-          type: spec.forType,
-          namespace: req.namespace,
-          name: req.name,
-        });
+        const ctx = new ReconcileContext(
+          spec.name,
+          this.client,
+          reader,
+          log,
+          sink,
+          fieldManager,
+          signal,
+          { type: spec.forType, namespace: req.namespace, name: req.name },
+          statusWrites,
+        );
         return reconcile(req, ctx);
       },
     );

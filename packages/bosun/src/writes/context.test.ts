@@ -246,3 +246,62 @@ test('assertMayAct throws what the client write gate answers for the action (a l
     client.close();
   }
 });
+
+test("a status write from a cache that has not yet seen the controller's own last write builds on that write: conditional on the version the server has, not a 409", async () => {
+  const { StatusWrites } = await import('./context.js');
+  const sent: { resourceVersion?: string; status: unknown }[] = [];
+  let rv = 1;
+  const client = {
+    patch: (_t: ResourceType, _ns: string | undefined, name: string, p: { metadata: { resourceVersion?: string }; status: unknown }) => {
+      sent.push({ resourceVersion: p.metadata.resourceVersion, status: p.status });
+      rv += 1;
+      return Promise.resolve({
+        metadata: { namespace: 'team-a', name, uid: 'uid-o', resourceVersion: String(rv), generation: 1 },
+        status: p.status,
+      });
+    },
+  } as unknown as KubeClient;
+  const shared = new StatusWrites();
+  const ctxFor = () =>
+    new ReconcileContext(
+      'test',
+      client,
+      cacheOf([]),
+      createLogger({ level: 'silent' }),
+      { normal() {}, warning() {} },
+      'bosun/test',
+      new AbortController().signal,
+      { type: Owner, namespace: 'team-a', name: 'o' },
+      shared,
+    );
+  const stale: KubeObject = { metadata: { namespace: 'team-a', name: 'o', uid: 'uid-o', resourceVersion: '1', generation: 1 }, status: {} };
+  assert.equal(await ctxFor().updateStatus(Owner, stale, { fields: { phase: 'Pending' } }), true);
+  // The next reconcile still reads version 1 from the cache: it builds on version 2, which it wrote.
+  assert.equal(
+    await ctxFor().updateStatus(Owner, stale, { fields: { phase: 'Pending' } }),
+    false,
+    'no write: version 2 already says Pending',
+  );
+  assert.equal(await ctxFor().updateStatus(Owner, stale, { fields: { phase: 'Running' } }), true);
+  assert.deepEqual(
+    sent.map((s) => s.resourceVersion),
+    ['1', '2'],
+  );
+  // Once the cache shows another version (the write's event, or someone else's), it is read as it is.
+  const fresh = { ...stale, metadata: { ...stale.metadata, resourceVersion: '7' }, status: { phase: 'Running', observedGeneration: 1 } };
+  assert.equal(await ctxFor().updateStatus(Owner, fresh, { fields: { phase: 'Done' } }), true);
+  assert.equal(sent.at(-1)?.resourceVersion, '7');
+  assert.equal(shared.size, 1);
+});
+
+test('StatusWrites keeps at most max objects, dropping the least recently written', async () => {
+  const { StatusWrites } = await import('./context.js');
+  const w = new StatusWrites(2);
+  const obj = (uid: string, rv: string): KubeObject => ({ metadata: { uid, resourceVersion: rv } });
+  w.remember(obj('a', '1'), obj('a', '2'));
+  w.remember(obj('b', '1'), obj('b', '2'));
+  w.remember(obj('c', '1'), obj('c', '2'));
+  assert.equal(w.size, 2);
+  assert.equal(w.latest(obj('a', '1')).metadata.resourceVersion, '1', 'a was dropped');
+  assert.equal(w.latest(obj('c', '1')).metadata.resourceVersion, '2');
+});
