@@ -5,6 +5,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { KubeClient, type RawRequest } from '../../client/client.js';
 import { CustomResourceDefinition } from '../../client/resources.js';
 import { isNotFound } from '../../client/errors.js';
@@ -45,16 +47,30 @@ async function inPool<T>(items: T[], limit: number, fn: (t: T) => Promise<unknow
   );
 }
 
-/** The same client, with the continue token of the first continued list sent with a revision etcd has compacted. */
-function expiringOnce(client: KubeClient): { client: KubeClient; expired: () => boolean } {
+/**
+ * The client, except that its first continue token is made to name revision 1 and etcd is compacted past it first,
+ * so that token has really expired and the API server answers 410, as for a listing that outlived the compaction
+ * interval. Both are needed: the watch cache serves continue tokens of revisions it still holds, and etcd serves
+ * revision 1 until it is compacted (a young cluster's is not yet). etcd serves plain HTTP on loopback (its gRPC
+ * gateway), as `bosun cluster up` starts it.
+ */
+function expiringOnce(client: KubeClient, clusterDir: string): { client: KubeClient; expired: () => boolean } {
   let expired = false;
   const request = client.request.bind(client);
   const wrapped = Object.create(client) as KubeClient;
-  wrapped.request = <T>(req: RawRequest): Promise<T> => {
-    const token = req.query?.continue;
-    if (!expired && typeof token === 'string') {
+  wrapped.request = async <T>(req: RawRequest): Promise<T> => {
+    if (!expired && typeof req.query?.continue === 'string') {
       expired = true;
-      const decoded = JSON.parse(Buffer.from(token, 'base64url').toString('utf8')) as { rv: number };
+      const { etcdClient } = JSON.parse(readFileSync(join(clusterDir, 'ports.json'), 'utf8')) as { etcdClient: number };
+      const etcd = (path: string, body: unknown) =>
+        fetch(`http://127.0.0.1:${etcdClient}${path}`, { method: 'POST', body: JSON.stringify(body) }).then(async (r) => {
+          const text = await r.text();
+          assert.ok(r.ok, `etcd ${path}: ${r.status} ${text}`);
+          return JSON.parse(text) as { header: { revision: string } };
+        });
+      const { header } = await etcd('/v3/kv/range', { key: Buffer.from('/bosun-none').toString('base64') });
+      await etcd('/v3/kv/compaction', { revision: header.revision, physical: true });
+      const decoded = JSON.parse(Buffer.from(req.query.continue, 'base64url').toString('utf8')) as { rv: number };
       decoded.rv = 1;
       req = { ...req, query: { ...req.query, continue: Buffer.from(JSON.stringify(decoded)).toString('base64url') } };
     }
@@ -129,7 +145,7 @@ void test(
       assert.deepEqual(await storedVersions(), ['v1', 'v2'], 'an interrupted run leaves storedVersions as it was');
 
       // Rerun, with the first continue token expired: the listing restarts and completes.
-      const expiring = expiringOnce(client);
+      const expiring = expiringOnce(client, env.dir);
       const progress: MigrationProgress[] = [];
       const result = await migrateStorageVersion({ client: expiring.client, crd: name, progress: (p) => progress.push(p) });
       assert.ok(expiring.expired());
