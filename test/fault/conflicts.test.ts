@@ -653,8 +653,15 @@ describe(`conflicts: another writer edits ${MESSAGES} Messages, ${APPS} Applicat
     await writer.stop();
     const writerStoppedMs = performance.now() - t0;
 
-    // Nothing is left to do once the other writer stops: the end state is final, and every edit it made is in it.
-    state = await readState(cluster.client, ns, ticketNs);
+    // Once the other writer stops, the end state is final and holds every edit it made. Its last edit of a
+    // Deployment may have landed just before: the Application is then truthfully DeploymentNotObserved until
+    // the Deployment controller observes the new generation (seconds), so the end state is awaited, not read once.
+    const settleBy = performance.now() + 30_000;
+    for (;;) {
+      state = await readState(cluster.client, ns, ticketNs);
+      if (allViolations(state, expectedMessages, expectedApps).length === 0 || performance.now() > settleBy) break;
+      await new Promise((r) => setTimeout(r, 250));
+    }
     const bookings = await booking.bookings();
     const broken = [
       ...allViolations(state, expectedMessages, expectedApps),
