@@ -108,3 +108,20 @@ void test('watch streams events from a resourceVersion', async () => {
   await done;
   assert.deepEqual(seen, ['ADDED w', 'DELETED w']);
 });
+
+void test('the write gate is asked again as the request is handed to a connection: a write it refuses by then is not sent', async () => {
+  const gated = KubeClient.fromConfig({ kubeconfig: env.kubeconfig });
+  try {
+    // Passes when the call starts, refuses from then on: what a process frozen while it waited for its connection sees.
+    let checks = 0;
+    gated.setWriteGate((t) => (++checks === 1 ? undefined : new Error(`refused to ${t.verb}: the term ran out`)));
+    await assert.rejects(
+      gated.create(ConfigMap, { metadata: { name: 'gated', namespace: ns }, data: { a: '1' } }),
+      /refused to create: the term ran out/,
+    );
+    assert.equal(checks, 2);
+    await assert.rejects(client.get(ConfigMap, ns, 'gated'), (e: unknown) => isNotFound(e));
+  } finally {
+    gated.close();
+  }
+});

@@ -482,11 +482,22 @@ export class KubeClient {
         // Checked at each attempt, not once per call: the process may have been frozen since the call or the last attempt.
         const refused = req.method === 'GET' ? undefined : this.writeGate?.(target);
         if (refused) throw refused;
+        // Checked again as the request is handed to a connection: getting credentials or a connection may take a
+        // freeze, and a resumed process must not send what its gate would now refuse.
+        let refusedAtSend: Error | undefined;
+        const beforeSend =
+          req.method === 'GET' || !this.writeGate
+            ? undefined
+            : () => {
+                refusedAtSend = this.writeGate?.(target);
+                if (refusedAtSend) throw refusedAtSend;
+              };
         try {
-          const res = await this.send(req, deadline.signal);
+          const res = await this.send(req, deadline.signal, undefined, beforeSend);
           ({ status, headers } = res);
           text = await readBody(res.body);
         } catch (err) {
+          if (refusedAtSend !== undefined && err === refusedAtSend) throw err;
           if (deadline.signal.aborted) throw timedOut(deadline.signal.reason);
           const te = transportError(target, err);
           const delay = retryDelay(
@@ -605,7 +616,12 @@ export class KubeClient {
     this.creds = p;
   }
 
-  private async send(req: RawRequest, signal: AbortSignal, watch?: { bookmarks: boolean }): Promise<TransportResponse> {
+  private async send(
+    req: RawRequest,
+    signal: AbortSignal,
+    watch?: { bookmarks: boolean },
+    beforeSend?: () => void,
+  ): Promise<TransportResponse> {
     const target = req.target ?? { verb: req.method, name: req.path };
     const headers: Record<string, string> = {
       Accept: 'application/json',
@@ -635,6 +651,7 @@ export class KubeClient {
       watch: watch !== undefined,
       bookmarks: watch?.bookmarks ?? false,
       target,
+      beforeSend,
     });
   }
 }

@@ -181,6 +181,7 @@ export class Http2Transport implements Transport {
       } catch (err) {
         throw transportError(target, signal.aborted ? signal.reason : err);
       }
+      req.beforeSend?.();
       let stream: ClientHttp2Stream;
       try {
         stream = sess.session.request(headers, { endStream: req.body === undefined });

@@ -43,6 +43,12 @@ export class Http1Transport implements Transport {
         reject(transportError(target, signal.reason));
         return;
       }
+      try {
+        req.beforeSend?.();
+      } catch (err) {
+        reject(err);
+        return;
+      }
       let res: http.IncomingMessage | undefined;
       let settled = false;
       const fail = (err: unknown): void => {

@@ -28,6 +28,12 @@ export interface TransportRequest {
   /** Whether a watch stream is expected to carry bookmarks (its silence then means a dead connection). */
   bookmarks?: boolean;
   target: RequestTarget;
+  /**
+   * Called synchronously right before the request is handed to a connection; what it throws refuses the request
+   * and is what the caller gets. The write gate: a process frozen since the gate was last checked (awaiting a
+   * connection or credentials) must not send once it resumes.
+   */
+  beforeSend?: () => void;
 }
 
 /** A response whose headers have arrived; the body streams (and fails with the connection). */
