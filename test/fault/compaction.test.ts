@@ -44,6 +44,7 @@ import {
 } from './lib/applications.js';
 import {
   countRequests,
+  deletedBetween,
   describeCounts,
   foreignPodDeletes,
   OPERATOR_USER_AGENT,
@@ -495,10 +496,10 @@ describe('a watch gap past etcd compaction (410 Gone, relist) for Messages, Appl
     let forced = 0;
     for (const [name, times] of podCreations) {
       for (let i = 1; i < times.length; i++) {
-        if ((foreign.get(name) ?? []).some((d) => d > times[i - 1]! && d <= times[i]!)) forced++;
+        if (deletedBetween(foreign.get(name) ?? [], times[i - 1]!, times[i]!)) forced++;
         else
           unprovoked.push(
-            `${name} created again at ${new Date(times[i]!).toISOString()} with no deletion since ${new Date(times[i - 1]!).toISOString()}`,
+            `${name} created again at ${new Date(times[i]!).toISOString()} with no deletion since ${new Date(times[i - 1]!).toISOString()}: the operator wrote the Message ${writeSequence(events, ns, name.replace(/-pod$/, ''), resumed)} and the Pod ${writeSequence(events, ns, name, resumed)}; deletions by others: ${JSON.stringify(foreign.get(name) ?? [])}`,
           );
       }
     }

@@ -42,6 +42,8 @@ export interface AuditEvent {
   objectRef?: { resource?: string; namespace?: string; name?: string; subresource?: string; apiGroup?: string };
   responseStatus?: { code?: number };
   requestReceivedTimestamp: string;
+  /** When this stage happened (for ResponseComplete: when the answer was sent). */
+  stageTimestamp?: string;
 }
 
 /** Reads every event of the audit log (a line cut short by a killed API server is skipped). */
@@ -153,31 +155,59 @@ export function describeCounts(c: RequestCounts): string {
   return `${c.total} requests (${c.writes} writes; most writes to one Message+Pod: ${c.maxWritesPerObject.writes} (${c.maxWritesPerObject.name || 'none'}); ${c.podCreations} Pod creations; ${c.gone} answered 410) — ${kinds}`;
 }
 
+/** One deletion of a Pod, from its two audit events: when it was received and when, and how, it was answered. */
+export interface PodDeletion {
+  userAgent: string;
+  receivedAt: number;
+  /** When the answer was sent; undefined when the API server died before answering. */
+  answeredAt?: number;
+  code?: number;
+}
+
 /**
  * Deletions of Pods by other clients than `userAgent` (kwok, the garbage collector) received at or
- * after `since`, by Pod name, with the time each was received.
+ * after `since`, by Pod name. A deletion is received and answered at two moments, and a create of
+ * the same name can fall between them: kwok deletes by name, so a deletion received just before a
+ * create can remove the Pod that create made. The times are audit MicroTime, kept to the microsecond.
  */
 export function foreignPodDeletes(
   events: AuditEvent[],
   opts: { since: Date; namespace: string; userAgent?: string },
-): Map<string, number[]> {
+): Map<string, PodDeletion[]> {
   const ua = opts.userAgent ?? OPERATOR_USER_AGENT;
-  const out = new Map<string, number[]>();
+  const byId = new Map<string, { name: string; d: PodDeletion }>();
   for (const e of events) {
-    if (
-      e.stage !== 'RequestReceived' ||
-      e.verb !== 'delete' ||
-      e.objectRef?.resource !== 'pods' ||
-      e.objectRef.namespace !== opts.namespace
-    )
-      continue;
+    if (e.verb !== 'delete' || e.objectRef?.resource !== 'pods' || e.objectRef.namespace !== opts.namespace) continue;
     if (e.userAgent === ua || e.userAgent === TEST_USER_AGENT) continue;
-    const at = Date.parse(e.requestReceivedTimestamp);
-    if (at < opts.since.getTime()) continue;
-    const name = e.objectRef.name ?? '';
-    out.set(name, [...(out.get(name) ?? []), at]);
+    const receivedAt = microTime(e.requestReceivedTimestamp);
+    if (receivedAt < opts.since.getTime()) continue;
+    const entry = byId.get(e.auditID) ?? { name: e.objectRef.name ?? '', d: { userAgent: e.userAgent ?? '', receivedAt } };
+    if (e.stage === 'ResponseComplete') {
+      entry.d.answeredAt = microTime(e.stageTimestamp ?? e.requestReceivedTimestamp);
+      entry.d.code = e.responseStatus?.code;
+    }
+    byId.set(e.auditID, entry);
   }
+  const out = new Map<string, PodDeletion[]>();
+  for (const { name, d } of byId.values()) out.set(name, [...(out.get(name) ?? []), d]);
   return out;
+}
+
+/**
+ * Whether one of `deletions` removed a Pod between two creations of its name received at `prev`
+ * and `next`: it succeeded, was answered after `prev` was received and was received before `next`.
+ */
+export function deletedBetween(deletions: PodDeletion[], prev: number, next: number): boolean {
+  return deletions.some(
+    (d) => (d.code === 200 || d.code === 202) && d.answeredAt !== undefined && d.answeredAt > prev && d.receivedAt < next,
+  );
+}
+
+/** Milliseconds since the epoch of an audit MicroTime (2026-12-01T18:40:33.414123Z), the microseconds kept as a fraction. */
+export function microTime(s: string): number {
+  const m = /\.(\d+)Z$/.exec(s);
+  const whole = Date.parse(s.replace(/\.\d+Z$/, 'Z'));
+  return m ? whole + Number(`0.${m[1]}`) * 1000 : whole;
 }
 
 /** The times the operator's Pod creations (answered 201) were received, by Pod name. */
@@ -196,7 +226,7 @@ export function podCreationTimes(
     )
       continue;
     if (e.verb === 'delete' || !WRITES.has(e.verb) || e.responseStatus?.code !== 201) continue;
-    const at = Date.parse(e.requestReceivedTimestamp);
+    const at = microTime(e.requestReceivedTimestamp);
     if (at < opts.since.getTime()) continue;
     const name = e.objectRef.name ?? '';
     out.set(
