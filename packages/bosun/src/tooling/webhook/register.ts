@@ -9,29 +9,14 @@ import { bosunError } from '../../errors.js';
 import type { AdmissionWebhook, ApiVersions } from '../../webhook/declare.js';
 import { toMultiVersionCrd } from '../generate/crd.js';
 import { toWebhookConfigurations, type WebhookClientConfig } from '../generate/webhook.js';
+import { MutatingWebhookConfiguration, ValidatingWebhookConfiguration } from '../../webhook/kinds.js';
 
 /** Raised when local webhooks cannot be registered: a CRD missing or lacking a declared version; names the fix. */
 export class WebhookRegistrationError extends bosunError('BOSUN_WEBHOOK_REGISTRATION') {
   override name = 'WebhookRegistrationError';
 }
 
-/** admissionregistration.k8s.io/v1 ValidatingWebhookConfigurations (cluster-scoped). */
-export const ValidatingWebhookConfiguration: ResourceType = {
-  group: 'admissionregistration.k8s.io',
-  version: 'v1',
-  kind: 'ValidatingWebhookConfiguration',
-  plural: 'validatingwebhookconfigurations',
-  namespaced: false,
-};
-
-/** admissionregistration.k8s.io/v1 MutatingWebhookConfigurations (cluster-scoped). */
-export const MutatingWebhookConfiguration: ResourceType = {
-  group: 'admissionregistration.k8s.io',
-  version: 'v1',
-  kind: 'MutatingWebhookConfiguration',
-  plural: 'mutatingwebhookconfigurations',
-  namespaced: false,
-};
+export { MutatingWebhookConfiguration, ValidatingWebhookConfiguration } from '../../webhook/kinds.js';
 
 /** The label every locally registered configuration carries, its value the registration's name. */
 export const LOCAL_WEBHOOK_LABEL = 'bosun.dev/local-webhooks';
