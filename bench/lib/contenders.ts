@@ -41,7 +41,8 @@ export interface RunningContender {
 export async function startContender(name: ContenderName, kubeconfig: string): Promise<RunningContender> {
   let cmd: { command: string; args: string[]; env: Record<string, string | undefined>; cwd: string };
   if (name === 'bosun' || name === 'bosun-base' || name === 'bosun-http1') {
-    const root = name === 'bosun-base' ? baseDir() : ROOT;
+    // BENCH_BOSUN_DIR: the bosun and bosun-http1 contenders from another built checkout (by default this one).
+    const root = name === 'bosun-base' ? baseDir() : resolve(process.env.BENCH_BOSUN_DIR || ROOT);
     // The workspace layout runs the compiled project module (no TypeScript loader in the measured process);
     // a base checkout from before it has the CLI at its root and the operators compiled into it.
     const workspace = existsSync(join(root, 'packages', 'bosun', 'bin', 'bosun.js'));

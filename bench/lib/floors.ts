@@ -4,7 +4,8 @@ import { Pod, type KubeClient, type KubeObject } from 'bosun';
 import { MessageResource, type Message } from '../../operators/message/resource.js';
 import { desiredPod } from '../../operators/message/pod.js';
 import type { ContenderName } from './contenders.js';
-import { follow, NS } from './messages.js';
+import { NS } from './messages.js';
+import { clientListWatcher, runWatcher } from 'bosun/runtime';
 import { pool } from './pool.js';
 
 /** The floors' names among the contenders. */
@@ -15,16 +16,21 @@ export function isFloor(name: ContenderName): name is FloorName {
   return name === 'floor' || name === 'floor-running';
 }
 
-/** Makes floor `name`'s writes for each Message of `created`, as each arrives, at most 64 at a time. */
-export function floorWrites(name: FloorName, client: KubeClient, created: AsyncIterable<Message>): Promise<void> {
-  return name === 'floor' ? directWrites(client, created) : runningWrites(client, created);
+/**
+ * Makes floor `name`'s writes for each Message of `created`, as each arrives, at most 64 at a time;
+ * floor-running needs its Pod watch (`pods`), opened before the clock starts.
+ */
+export function floorWrites(name: FloorName, client: KubeClient, created: AsyncIterable<Message>, pods?: RunningPods): Promise<void> {
+  if (name === 'floor') return directWrites(client, created);
+  if (!pods) throw new Error('floor-running needs its Pod watch (RunningPods), opened before the run');
+  return runningWrites(client, created, pods);
 }
 
 /**
  * Creates `msgs` (32 at a time) and makes floor `name`'s writes for each as its create answers: the
  * floors react to the responses directly, with no watch, no cache and no latency.
  */
-export async function floorConverge(name: FloorName, client: KubeClient, msgs: Message[]): Promise<void> {
+export async function floorConverge(name: FloorName, client: KubeClient, msgs: Message[], pods?: RunningPods): Promise<void> {
   const queue: Message[] = [];
   let wake: (() => void) | undefined;
   let finished = false;
@@ -43,7 +49,7 @@ export async function floorConverge(name: FloorName, client: KubeClient, msgs: M
       else await new Promise<void>((r) => (wake = r));
     }
   };
-  await Promise.all([creates, floorWrites(name, client, feed())]);
+  await Promise.all([creates, floorWrites(name, client, feed(), pods)]);
 }
 
 /** The floor: the necessary writes (create the Pod, write the status) for each Message as fast as the API server takes them. */
@@ -81,44 +87,69 @@ function readyStatus(msg: Message) {
 }
 
 /**
+ * The floor-running contender's one watch of Pods, opened before the clock starts and kept for the
+ * warm-up and the run, as an operator's watches are synced before its warm-up: opening it inside
+ * the measured window (a list, then a watch) charged the floor a start-up no contender pays.
+ */
+export class RunningPods {
+  private readonly running = new Set<string>();
+  private readonly waiters = new Map<string, () => void>();
+  private readonly ac = new AbortController();
+  private readonly watching: Promise<void>;
+  private markSynced!: () => void;
+  /** Resolves once the first list of Pods has been seen. */
+  readonly synced = new Promise<void>((r) => (this.markSynced = r));
+
+  constructor(client: KubeClient) {
+    const see = (p: KubeObject<unknown, { phase?: string }>) => {
+      if (p.status?.phase !== 'Running') return;
+      const name = p.metadata.name!;
+      this.running.add(name);
+      this.waiters.get(name)?.();
+      this.waiters.delete(name);
+    };
+    this.watching = runWatcher<KubeObject<unknown, { phase?: string }>>(
+      clientListWatcher(client, Pod, { namespace: NS }),
+      (ev) => {
+        if (ev.type === 'applied') see(ev.object);
+        else if (ev.type === 'page') {
+          for (const o of ev.objects) see(o);
+          if (ev.last) this.markSynced();
+        }
+      },
+      this.ac.signal,
+    );
+  }
+
+  /** Resolves when the Pod `name` has been seen Running. */
+  whenRunning(name: string): Promise<void> {
+    if (this.running.has(name)) return Promise.resolve();
+    return new Promise((r) => this.waiters.set(name, r));
+  }
+
+  /** Stops the watch. */
+  async stop(): Promise<void> {
+    this.ac.abort();
+    await this.watching;
+  }
+}
+
+/**
  * The floor with the cluster's share: the same writes, but each status only once its Pod is Running,
  * seen through one watch of Pods (no cache, no reconcile loop). No operator whose Ready follows the
  * Pod can beat this: it waits for the scheduler's binding and kwok's status like they do.
  */
-async function runningWrites(client: KubeClient, created: AsyncIterable<Message>): Promise<void> {
-  const waiting = new Map<string, Message>();
-  const running = new Set<string>();
+async function runningWrites(client: KubeClient, created: AsyncIterable<Message>, pods: RunningPods): Promise<void> {
   const writes: Promise<void>[] = [];
-  let createsDone = false;
-  let done!: () => void;
-  const allWritten = new Promise<void>((r) => (done = r));
-  const ac = new AbortController();
-  const writeStatus = (msg: Message) => {
-    writes.push(
-      client.patch(MessageResource, NS, msg.metadata.name!, readyStatus(msg), 'merge', { subresource: 'status' }).then(() => undefined),
-    );
-    if (createsDone && waiting.size === 0) done();
-  };
-  const settle = (podName: string) => {
-    const msg = waiting.get(podName);
-    if (!msg) return void running.add(podName);
-    waiting.delete(podName);
-    writeStatus(msg);
-  };
-  const watching = follow<KubeObject<unknown, { phase?: string }>>(client, Pod, ac.signal, (p) => {
-    if (p.status?.phase === 'Running') settle(p.metadata.name!);
-    return false;
-  });
   await pool(created, 64, async (msg) => {
     const pod = ownedPod(msg);
     await client.create(Pod, pod);
-    waiting.set(pod.metadata.name!, msg);
-    if (running.has(pod.metadata.name!)) settle(pod.metadata.name!);
+    writes.push(
+      pods
+        .whenRunning(pod.metadata.name!)
+        .then(() => client.patch(MessageResource, NS, msg.metadata.name!, readyStatus(msg), 'merge', { subresource: 'status' }))
+        .then(() => undefined),
+    );
   });
-  createsDone = true;
-  if (waiting.size === 0) done();
-  await allWritten;
   await Promise.all(writes);
-  ac.abort();
-  await watching;
 }

@@ -3,11 +3,11 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Event, KubeClient, type KubeObject } from 'bosun';
+import { Event, KubeClient, type KubeObject, type ResourceType } from 'bosun';
 import { apiserverMetrics, runKubectl, startCluster, stopCluster, type ClusterState } from 'bosun/envtest';
 import { MessageResource, type Message } from '../../operators/message/resource.js';
 import { startContender, type ContenderName, type RunningContender } from './contenders.js';
-import { floorConverge, floorWrites, isFloor } from './floors.js';
+import { floorConverge, floorWrites, isFloor, RunningPods } from './floors.js';
 import { followReady, isReady, message, NS, waitAllReady } from './messages.js';
 import { pool } from './pool.js';
 import { cpuSeconds, peakRssMiB } from './proc.js';
@@ -51,6 +51,8 @@ interface Bench {
   client: KubeClient;
   kubeconfig: string;
   contender: RunningContender;
+  /** floor-running's Pod watch, opened before its warm-up. */
+  pods?: RunningPods;
   counts(): Promise<Map<string, number>>;
   /** CPU seconds the control plane's processes have used so far. */
   clusterCpu(): number;
@@ -69,8 +71,10 @@ async function withBench<T>(contender: ContenderName, fn: (b: Bench) => Promise<
   const dir = await mkdtemp(join(tmpdir(), 'bosun-bench-'));
   const progress = () => undefined;
   let started: RunningContender | undefined;
+  let pods: RunningPods | undefined;
   const cleanup = async () => {
     await started?.stop();
+    await pods?.stop();
     await stopCluster({ dir, purge: true, progress });
     await rm(dir, { recursive: true, force: true });
   };
@@ -103,6 +107,7 @@ async function withBench<T>(contender: ContenderName, fn: (b: Bench) => Promise<
           (async function* () {
             yield created;
           })(),
+          pods,
         );
         return;
       }
@@ -115,6 +120,10 @@ async function withBench<T>(contender: ContenderName, fn: (b: Bench) => Promise<
       }
     };
     started = await startContender(contender, kubeconfig);
+    if (contender === 'floor-running') {
+      pods = new RunningPods(client);
+      await pods.synced;
+    }
     await warmUp('warmup');
     // The same settling second for every contender before the clock starts.
     await new Promise((r) => setTimeout(r, 1000));
@@ -122,6 +131,7 @@ async function withBench<T>(contender: ContenderName, fn: (b: Bench) => Promise<
       client,
       kubeconfig,
       contender: started,
+      pods,
       counts: () => requestCounts(state),
       clusterCpu: () => Object.values(state.pids).reduce((sum, pid) => sum + cpuSeconds(pid), 0),
       async restartContender() {
@@ -136,6 +146,18 @@ async function withBench<T>(contender: ContenderName, fn: (b: Bench) => Promise<
     await cleanup();
     inProgress.delete(cleanup);
   }
+}
+
+const NodeType: ResourceType = { group: '', version: 'v1', kind: 'Node', plural: 'nodes', namespaced: false };
+
+/** BENCH_TRACE: what the scheduler refused during the run, and the node's taints now. */
+async function traceScheduling(b: Bench, contender: ContenderName): Promise<void> {
+  const events = (await b.client.list<KubeObject & { reason?: string; message?: string; count?: number }>(Event, { namespace: NS })).items;
+  const failed = events.filter((e) => e.reason === 'FailedScheduling');
+  const node = await (b.client.get(NodeType, undefined, 'bosun-node-0') as Promise<KubeObject & { spec?: { taints?: unknown[] } }>).catch(() => undefined);
+  process.stderr.write(
+    `${contender} trace: ${failed.length} FailedScheduling Events (${failed.reduce((s, e) => s + (e.count ?? 1), 0)} times)${failed[0] ? `, e.g. ${failed[0].message}` : ''}; node taints now ${JSON.stringify(node?.spec?.taints ?? [])}\n`,
+  );
 }
 
 function perMessage(before: Map<string, number>, after: Map<string, number>, n: number): Record<string, number> {
@@ -158,7 +180,7 @@ async function converge(b: Bench, contender: ContenderName, n: number): Promise<
       timer = setTimeout(() => reject(new Error(`${contender} did not finish ${n} Messages within 900 s`)), 900_000);
     });
     try {
-      await Promise.race([floorConverge(contender, b.client, msgs), limit]);
+      await Promise.race([floorConverge(contender, b.client, msgs, b.pods), limit]);
     } finally {
       clearTimeout(timer);
     }
@@ -182,6 +204,7 @@ export async function runOnce(contender: ContenderName, n: number, round: number
     const cpu0 = cpuSeconds(b.contender.child?.pid);
     const clusterCpu0 = b.clusterCpu();
     const seconds = await converge(b, contender, n);
+    if (process.env.BENCH_TRACE) await traceScheduling(b, contender);
     const cpu = b.contender.child ? cpuSeconds(b.contender.child.pid) - cpu0 : undefined;
     const clusterCpuSeconds = b.clusterCpu() - clusterCpu0;
     const rss = peakRssMiB(b.contender.child?.pid);
