@@ -57,6 +57,9 @@ export const ERROR_CODES = {
   BOSUN_WEBHOOK_CERTIFICATE: 'WebhookCertificateError',
   BOSUN_WEBHOOK_LISTEN: 'WebhookListenError',
   BOSUN_WEBHOOK_REGISTRATION: 'WebhookRegistrationError',
+  BOSUN_WEBHOOK_CERTS_CONFIG: 'WebhookCertsConfigError',
+  BOSUN_WEBHOOK_CERTS_SECRET: 'WebhookCertsSecretError',
+  BOSUN_CA_INJECTION: 'CaInjectionError',
   BOSUN_SPEC_INVALID: 'SpecValidationError',
   BOSUN_PRINTER_COLUMN: 'PrinterColumnError',
   BOSUN_STRUCTURAL_SCHEMA: 'StructuralSchemaError',
@@ -65,6 +68,7 @@ export const ERROR_CODES = {
   // Tooling: CLI, scaffolding, the local cluster, the test harness.
   BOSUN_PROJECT_MODULE: 'ProjectModuleError',
   BOSUN_SCAFFOLD: 'ScaffoldError',
+  BOSUN_LEARN: 'LearnError',
   BOSUN_CLUSTER: 'ClusterError',
   BOSUN_BINARY: 'BinaryError',
   BOSUN_TESTENV: 'TestEnvError',

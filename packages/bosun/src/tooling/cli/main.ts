@@ -8,6 +8,7 @@ import { runCommand } from './run.js';
 import { generateCommand } from './manifests.js';
 import { crdCommand } from './crd.js';
 import { createApiCommand, initCommand } from './scaffold.js';
+import { learnCommand } from './learn.js';
 
 /** The bosun package version, read from package.json. */
 export function bosunVersion(): string {
@@ -35,6 +36,7 @@ export function program(): Command {
   prog.addCommand(crdCommand());
   prog.addCommand(initCommand());
   prog.addCommand(createApiCommand());
+  prog.addCommand(learnCommand());
   pointAtHelp(prog, []);
   return prog;
 }
