@@ -6,6 +6,9 @@ SHELL := /bin/bash
 CLUSTER_DIR ?= .bosun/cluster
 # The cluster `make test` starts once per run and stops at the end (KEEP_CLUSTER=1 keeps it).
 TEST_CLUSTER_DIR ?= .bosun/test-cluster
+# NODE=real gives the local cluster a real node (kubelet + containerd, as root) beside kwok's fake one; `make run`
+# then puts the Message Pods on it, so `kubectl logs` shows their text. See docs/real-node.md.
+NODE ?= kwok
 # Operators `make run` starts (add flightticket with FLIGHTTICKET_BOOKING_URL and FLIGHTTICKET_API_KEY_SECRET set; see make demo).
 OPERATORS ?= message application
 # The compiled CLI; it loads the operators (package.json's bosun.project, TypeScript) through tsx.
@@ -50,7 +53,7 @@ cluster-status: build ## show what the local control plane runs
 .PHONY: install
 install: build ## install the CRDs into the target cluster
 ifneq ($(origin KUBECONFIG),command line)
-	@$(BOSUN) cluster up --dir $(CLUSTER_DIR)
+	@$(BOSUN) cluster up --dir $(CLUSTER_DIR) --node $(NODE)
 endif
 	kubectl --kubeconfig $(TARGET_KUBECONFIG) apply -f config/crd/
 
@@ -59,7 +62,7 @@ run: install ## run the operators against the local cluster (or KUBECONFIG=... e
 	@echo "bosun: operators: $(OPERATORS). In another shell:"
 	@echo "  export KUBECONFIG=$(TARGET_KUBECONFIG)"
 	@echo "  kubectl apply -f examples/message.yaml && kubectl get messages"
-	$(BOSUN) run $(OPERATORS) --kubeconfig $(TARGET_KUBECONFIG) --standalone
+	$(if $(filter real,$(NODE)),MESSAGE_POD_NODE=real )$(BOSUN) run $(OPERATORS) --kubeconfig $(TARGET_KUBECONFIG) --standalone
 
 .PHONY: typecheck lint format test unit
 typecheck: deps ## type-check everything

@@ -10,6 +10,11 @@ function portArg(v: string): number {
   return n;
 }
 
+function nodeArg(v: string): 'kwok' | 'real' {
+  if (v !== 'kwok' && v !== 'real') throw new InvalidArgumentError('--node is kwok (the fake node only) or real (also a real node)');
+  return v;
+}
+
 /** `bosun cluster`: start, stop and inspect the local control plane. */
 export function clusterCommand(): Command {
   const cmd = new Command('cluster').description(
@@ -22,12 +27,19 @@ export function clusterCommand(): Command {
     .option('--dir <dir>', 'cluster directory (data, certs, logs, pids, kubeconfig)', DEFAULT_CLUSTER_DIR)
     /** Pins the API server port instead of choosing a free one. */
     .option('--port <port>', 'API server port (default: a free port)', portArg)
+    /** Adds one real node (kubelet + containerd; root, Linux) beside kwok's fake one, so Pods that tolerate it really run. */
+    .option(
+      '--node <kind>',
+      'kwok (default: a fake node only) or real (also a real node: kubelet, containerd; needs root)',
+      nodeArg,
+      'kwok',
+    )
     .addHelpText(
       'after',
-      '\nExamples:\n  bosun cluster up\n  bosun cluster up --dir /tmp/c1 --port 6443\n  export KUBECONFIG=$PWD/.bosun/cluster/kubeconfig',
+      '\nExamples:\n  bosun cluster up\n  bosun cluster up --dir /tmp/c1 --port 6443\n  sudo bosun cluster up --node real   (Pods tolerating bosun.dev/real-node run for real)\n  export KUBECONFIG=$PWD/.bosun/cluster/kubeconfig',
     )
-    .action(async (o: { dir: string; port?: number }) => {
-      const r = await (await controlplane()).up({ dir: o.dir, port: o.port });
+    .action(async (o: { dir: string; port?: number; node: 'kwok' | 'real' }) => {
+      const r = await (await controlplane()).up({ dir: o.dir, port: o.port, node: o.node });
       process.stdout.write(
         `${r.started ? 'started' : 'already running'}: ${r.state.apiserverUrl} (${(r.elapsedMs / 1000).toFixed(1)} s)\nexport KUBECONFIG=${r.kubeconfig}\n`,
       );

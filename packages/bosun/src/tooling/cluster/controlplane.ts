@@ -25,6 +25,8 @@ export interface ClusterState {
   ports: Ports;
   pids: Partial<Record<ProgramName, number>>;
   startedAt: string;
+  /** True when the cluster runs a real node (kubelet + containerd) beside kwok's fake one. */
+  realNode?: boolean;
 }
 
 /** Options for `up`. */
@@ -37,6 +39,8 @@ export interface UpOptions {
   progress?: Progress;
   /** How long to wait for readiness before giving up, in ms. */
   timeoutMs?: number;
+  /** `real` adds one real node (kubelet, containerd, runc, CNI) beside kwok's fake one; default kwok only. */
+  node?: 'kwok' | 'real';
 }
 
 /** The outcome of `up`. */
@@ -120,6 +124,10 @@ async function upLocked(dir: string, progress: (line: string) => void, opts: UpO
   const st = await status(dir);
   const running = st.programs.filter((x) => x.running);
   if (running.length === PROGRAMS.length && st.apiserverReady && st.state) {
+    if (opts.node === 'real' && !st.state.realNode)
+      throw new ClusterError(
+        `the cluster in ${dir} runs without a real node, and its API server lacks the flags one needs. Stop it with: bosun cluster down --dir ${dir}   then run: bosun cluster up --node real --dir ${dir}`,
+      );
     progress(`bosun: the cluster in ${dir} is already running (API server ${st.state.apiserverUrl}); nothing started`);
     return { state: st.state, kubeconfig: p.kubeconfig, started: false, elapsedMs: Date.now() - t0 };
   }
@@ -151,16 +159,24 @@ async function upLocked(dir: string, progress: (line: string) => void, opts: UpO
   const ports = await choosePorts(dir, opts.port);
   await writeConfigs(dir, pki, ports);
   const apiserverUrl = `https://127.0.0.1:${ports.apiserver}`;
+  const realNode = opts.node === 'real' ? await import('../node/realnode.js') : undefined;
+  const apiserverExtra = realNode ? await realNode.apiserverFlags(dir, pki) : [];
 
   const started: Started[] = [];
   const pids: Partial<Record<ProgramName, number>> = {};
   const launch = (name: ProgramName): void => {
-    const s = startProgram(dir, name, programs[name], argsFor(name, dir, ports));
+    let args = argsFor(name, dir, ports);
+    if (name === 'kube-apiserver' && apiserverExtra.length) {
+      const set = new Set(apiserverExtra.map((a) => a.split('=')[0]));
+      args = [...args.filter((a) => !set.has(a.split('=')[0])), ...apiserverExtra];
+    }
+    const s = startProgram(dir, name, programs[name], args);
     started.push(s);
     pids[name] = s.pid;
   };
   const saveState = async (): Promise<ClusterState> => {
     const state: ClusterState = { dir, version: KUBERNETES_VERSION, apiserverUrl, ports, pids, startedAt: new Date(t0).toISOString() };
+    if (realNode) state.realNode = true;
     await writePids(dir, pids);
     await writeFile(p.state, JSON.stringify(state, null, 2));
     return state;
@@ -223,6 +239,19 @@ async function upLocked(dir: string, progress: (line: string) => void, opts: UpO
     async () => (await adminGet(`${apiserverUrl}/api/v1/namespaces/default/serviceaccounts/default`, pki)).status === 200,
     progress,
   );
+  if (realNode) {
+    try {
+      await realNode.startRealNode({ dir, pki, apiserverUrl, progress, timeoutMs: opts.timeoutMs });
+    } catch (err) {
+      // A half-started node holds host-wide state: undo it and stop the control plane, so the next up starts clean.
+      await realNode.stopRealNode(dir, progress).catch(() => undefined);
+      await stopPids(
+        dir,
+        started.map((x) => ({ name: x.name, pid: x.pid })),
+      );
+      throw err;
+    }
+  }
   const state = await saveState();
   const elapsedMs = Date.now() - t0;
   progress(`bosun: cluster up in ${(elapsedMs / 1000).toFixed(1)} s; export KUBECONFIG=${p.kubeconfig}`);
@@ -257,13 +286,16 @@ async function downLocked(dir: string, progress: (line: string) => void, opts: D
     return [];
   }
   const list = st.programs.filter((x) => x.pid !== undefined).map((x) => ({ name: x.name, pid: x.pid! }));
-  const stopped = await stopPids(dir, list);
+  // The real node goes first: its kubelet is a client of the API server, and its host state must be undone.
+  const node = (await exists(join(dir, 'node'))) ? await import('../node/realnode.js') : undefined;
+  const nodeStopped = node && (await node.hasRealNode(dir)) ? await node.stopRealNode(dir, progress) : [];
+  const stopped = [...nodeStopped.filter((s) => / \(pid \d+\)$/.test(s)), ...(await stopPids(dir, list))];
   await rm(clusterPaths(dir).pids, { recursive: true, force: true });
   await rm(clusterPaths(dir).state, { force: true });
   progress(stopped.length ? `bosun: stopped ${stopped.join(', ')}` : `bosun: nothing was running in ${dir}`);
   if (opts.purge) {
     // Only remove what bosun writes, so a mistaken --dir cannot wipe unrelated files.
-    const ours = new Set(['state.json', 'ports.json', 'kubeconfig', 'logs', 'pids', 'data', 'config', 'pki']);
+    const ours = new Set(['state.json', 'ports.json', 'kubeconfig', 'logs', 'pids', 'data', 'config', 'pki', 'node']);
     const entries = await readdir(dir).catch(() => [] as string[]);
     await Promise.all(entries.filter((e) => ours.has(e)).map((e) => rm(join(dir, e), { recursive: true, force: true })));
     await rmdir(dir).catch(() => undefined); // left in place when it holds files of someone else's
