@@ -8,6 +8,14 @@ export const DEFAULT_IMAGE = 'busybox:1.36';
 export const POD_LABELS = { 'app.kubernetes.io/managed-by': 'bosun-message-operator' } as const;
 /** An annotation on a Message that picks another image for its Pod (default DEFAULT_IMAGE or $MESSAGE_POD_IMAGE). */
 export const IMAGE_ANNOTATION = 'myorg.dev/pod-image';
+/**
+ * `MESSAGE_POD_NODE=real` puts the Pods on the local cluster's real node (`bosun cluster up --node real`), which
+ * carries this label and taint so that only Pods asking for it land there; otherwise no placement is set.
+ */
+export const REAL_NODE_PLACEMENT = {
+  nodeSelector: { 'bosun.dev/node': 'real' },
+  tolerations: [{ key: 'bosun.dev/real-node', operator: 'Exists', effect: 'NoSchedule' }],
+} as const;
 /** The annotation recording which text a Pod prints: Pod specs are immutable, so a new text means a new Pod. */
 export const TEXT_HASH_ANNOTATION = 'myorg.dev/text-hash';
 
@@ -46,6 +54,7 @@ export function desiredPod(msg: Message): Pod {
     },
     spec: {
       restartPolicy: 'Never',
+      ...(process.env.MESSAGE_POD_NODE === 'real' ? REAL_NODE_PLACEMENT : {}),
       automountServiceAccountToken: false,
       securityContext: { runAsNonRoot: true, runAsUser: 65532, runAsGroup: 65532, seccompProfile: { type: 'RuntimeDefault' } },
       containers: [
