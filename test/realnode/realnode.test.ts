@@ -1,0 +1,139 @@
+// The seed's first step for real: on a cluster with a real node, the example Message's Pod runs on it and
+// `kubectl logs` prints the text; a new text, a new Pod printing it. Then `cluster down` leaves the machine as it was.
+// It needs root on Linux (CI runs as root); its cluster is its own, never the shared test cluster.
+import { strict as assert } from 'node:assert';
+import { readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import type { KubeObject } from 'bosun';
+import { eventually, runControllers, startTestEnv, type RunningControllers, type TestEnv } from 'bosun/envtest';
+import { down, up } from '../../packages/bosun/src/tooling/cluster/controlplane.js';
+import { diffSnapshots, snapshotHost, type HostSnapshot } from '../../packages/bosun/src/tooling/node/host.js';
+import { REAL_NODE_NAME } from '../../packages/bosun/src/tooling/node/realnode.js';
+import { messageController } from '../../operators/message/reconciler.js';
+import { TEXT_HASH_ANNOTATION, podName } from '../../operators/message/pod.js';
+import type { Message } from '../../operators/message/resource.js';
+
+const DIR = resolve('.bosun/test-realnode');
+const OTHER_DIR = resolve('.bosun/test-realnode-second');
+const why =
+  process.platform !== 'linux' ? 'a real node needs Linux' : process.getuid?.() !== 0 ? 'a real node needs root (CI runs as root)' : false;
+
+type Pod = KubeObject<{ nodeName?: string }, { phase?: string }>;
+
+const progress = (l: string) => process.stderr.write(`${l}\n`);
+
+describe('a real node', { skip: why }, () => {
+  let env: TestEnv;
+  let ns: string;
+  let op: RunningControllers | undefined;
+  let hostBefore: HostSnapshot;
+  const savedNodeEnv = process.env.MESSAGE_POD_NODE;
+
+  async function getJson<T>(args: string[]): Promise<T | undefined> {
+    const r = await env.kubectl([...args, '-o', 'json']);
+    return r.code === 0 ? (JSON.parse(r.stdout) as T) : undefined;
+  }
+
+  /** Waits for the Message's Pod printing `text` to have finished, and returns it. */
+  async function finishedPodFor(name: string, text: string): Promise<Pod> {
+    const msg = (await getJson<Message>(['get', '-n', ns, 'message', name]))!;
+    const want = (await import('../../operators/message/pod.js')).textHash(text);
+    // 90 s: the Pod's start on the real node took 2-3 s here; the bound leaves room for a loaded 2-core machine.
+    return eventually(
+      `Pod ${podName(msg)} printing "${text}" to finish`,
+      async () => {
+        const pod = await getJson<Pod>(['get', '-n', ns, 'pod', podName(msg)]);
+        if (pod?.metadata.annotations?.[TEXT_HASH_ANNOTATION] !== want) return undefined;
+        if (pod.status?.phase === 'Failed') assert.fail(`Pod ${podName(msg)} failed: ${JSON.stringify(pod.status)}`);
+        return pod.status?.phase === 'Succeeded' ? pod : undefined;
+      },
+      90_000,
+      200,
+    );
+  }
+
+  before(async () => {
+    // A run that died before its down left this directory's cluster: stop it, which also undoes its node.
+    await down({ dir: DIR, purge: true, progress });
+    hostBefore = await snapshotHost();
+    const t0 = Date.now();
+    await up({ dir: DIR, node: 'real', progress, timeoutMs: 180_000 });
+    progress(`realnode test: cluster up --node real in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    env = await startTestEnv({ dir: DIR, crds: ['config/crd/messages.myorg.dev.yaml'] });
+    ns = await env.namespace('realnode');
+    process.env.MESSAGE_POD_NODE = 'real';
+    op = runControllers(env, [messageController], { namespaces: [ns] });
+  });
+
+  after(async () => {
+    await op?.stop();
+    if (savedNodeEnv === undefined) delete process.env.MESSAGE_POD_NODE;
+    else process.env.MESSAGE_POD_NODE = savedNodeEnv;
+    await down({ dir: OTHER_DIR, purge: true, progress });
+    await down({ dir: DIR, purge: true, progress });
+  });
+
+  test('kubectl apply -f examples/message.yaml: its Pod runs on the real node and kubectl logs prints exactly the text', async () => {
+    const example = await readFile('examples/message.yaml', 'utf8');
+    const text = /text:\s*"(.*)"/.exec(example)?.[1];
+    assert.ok(text, 'examples/message.yaml has a spec.text');
+    const t0 = Date.now();
+    await env.kubectlOk(['apply', '-n', ns, '-f', 'examples/message.yaml']);
+    const pod = await finishedPodFor('example-message', text);
+    progress(`realnode test: Message applied -> its Pod Succeeded in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    assert.equal(pod.spec?.nodeName, REAL_NODE_NAME);
+    assert.equal(await env.kubectlOk(['logs', '-n', ns, pod.metadata.name!]), `${text}\n`);
+  });
+
+  test('a text change: the new Pod prints the new text', async () => {
+    const text = 'a new text, printed by a new Pod';
+    await env.kubectlOk(['patch', '-n', ns, 'message', 'example-message', '--type=merge', '-p', JSON.stringify({ spec: { text } })]);
+    const pod = await finishedPodFor('example-message', text);
+    assert.equal(pod.spec?.nodeName, REAL_NODE_NAME);
+    assert.equal(await env.kubectlOk(['logs', '-n', ns, pod.metadata.name!]), `${text}\n`);
+  });
+
+  test('a Pod that does not tolerate the real node lands on the kwok node', async () => {
+    await env.kubectlOk(
+      ['apply', '-n', ns, '-f', '-'],
+      JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { name: 'plain' },
+        spec: { containers: [{ name: 'main', image: 'busybox:1.36', command: ['true'] }] },
+      }),
+    );
+    const node = await eventually(
+      'Pod plain to be scheduled',
+      async () => (await getJson<Pod>(['get', '-n', ns, 'pod', 'plain']))?.spec?.nodeName,
+    );
+    assert.equal(node, 'bosun-node-0');
+  });
+
+  test('a second cluster asking for a real node is refused, naming the cluster that has it', async () => {
+    await assert.rejects(up({ dir: OTHER_DIR, node: 'real', progress }), (err: Error) => {
+      assert.match(err.message, new RegExp(`real node belongs to the cluster in ${DIR.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
+      assert.match(err.message, /bosun cluster down --dir/);
+      return true;
+    });
+  });
+
+  test('cluster down leaves the machine as it was: sysctls, shared directories, links, mounts, cgroups, iptables', async () => {
+    await op?.stop();
+    op = undefined;
+    await down({ dir: OTHER_DIR, purge: true, progress });
+    await down({ dir: DIR, purge: true, progress });
+    assert.deepEqual(diffSnapshots(hostBefore, await snapshotHost()), []);
+    const left = await eventually('no process of the cluster left', async () => {
+      const { readdir } = await import('node:fs/promises');
+      for (const e of await readdir('/proc')) {
+        if (!/^\d+$/.test(e)) continue;
+        const cmd = await readFile(`/proc/${e}/cmdline`, 'utf8').catch(() => '');
+        if (cmd.includes(DIR)) return undefined;
+      }
+      return true;
+    });
+    assert.equal(left, true);
+  });
+});
