@@ -28,7 +28,7 @@ import {
 import { auditUser, serviceAccountIdentity, throttle, type OperatorIdentity } from './lib/identity.js';
 import { createMessages, describeViolations, hotLoopReport, hotLoopViolations, names, waitConverged } from './lib/invariants.js';
 import { operatorProcess, readOperatorLog, reconcileFailures, type OperatorProcess } from './lib/operator.js';
-import { describeThrottle, throttleReport, type ThrottleReport, type UserAuditEvent } from './lib/throttling.js';
+import { describeThrottle, isRetriedRequest, throttleReport, type ThrottleReport, type UserAuditEvent } from './lib/throttling.js';
 
 const LONG = process.env.FAULT_LONG === '1';
 const N = LONG ? 1000 : 200;
@@ -124,7 +124,7 @@ function earlyRetries(events: UserAuditEvent[], opts: { username: string; namesp
   const byKey = new Map<string, UserAuditEvent[]>();
   for (const e of events) {
     if (e.stage !== 'RequestReceived' || e.user?.username !== opts.username || e.objectRef?.namespace !== opts.namespace) continue;
-    if (e.verb === 'create' || !e.objectRef.name || Date.parse(e.requestReceivedTimestamp) < opts.since.getTime()) continue;
+    if (!isRetriedRequest(e) || Date.parse(e.requestReceivedTimestamp) < opts.since.getTime()) continue;
     const key = `${e.verb} ${e.requestURI}`;
     byKey.set(key, [...(byKey.get(key) ?? []), e]);
   }
@@ -157,7 +157,7 @@ function neverRetried(events: UserAuditEvent[], opts: { username: string; namesp
   const last = new Map<string, UserAuditEvent>();
   for (const e of events) {
     if (e.stage !== 'RequestReceived' || e.user?.username !== opts.username || e.objectRef?.namespace !== opts.namespace) continue;
-    if (e.verb === 'create' || !e.objectRef.name || Date.parse(e.requestReceivedTimestamp) < opts.since.getTime()) continue;
+    if (!isRetriedRequest(e) || Date.parse(e.requestReceivedTimestamp) < opts.since.getTime()) continue;
     last.set(`${e.verb} ${e.requestURI}`, e);
   }
   return [...last.values()].filter((e) => code.get(e.auditID) === 429).map((e) => `${e.objectRef!.resource}/${e.objectRef!.name}`);

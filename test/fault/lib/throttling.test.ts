@@ -75,3 +75,23 @@ test('retry gaps are grouped by how many times in a row the request had been ref
   assert.deepEqual(r.minRetryGapByRefusal, [1_100, 2_200]);
   assert.deepEqual(r.retryGapsMs, [1_100, 1_300, 2_200]);
 });
+
+test('an Event patch is best effort: one given up is not a refused request never retried, and the next occurrence is not its retry', () => {
+  const eventPatch = (at: number, code: number, answeredAt?: number) =>
+    request('patch', '/api/v1/namespaces/ns/events/m-0001.1', 'm-0001.1', at, code, answeredAt).map((e) => ({
+      ...e,
+      objectRef: { ...e.objectRef!, resource: 'events' },
+    }));
+  const events = [
+    // Refused, retried after Retry-After, refused until the recorder's 10 s deadline: dropped.
+    ...eventPatch(0, 429, 5),
+    ...eventPatch(1_010, 429, 1_015),
+    ...eventPatch(3_020, 429, 3_025),
+    // The same Event's next occurrence, 200 ms after the last refusal: a new write, not an early retry.
+    ...eventPatch(3_225, 200),
+  ];
+  const r = throttleReport(events, { username: user, namespace: 'ns', since: new Date(Date.UTC(2026, 0, 1)) });
+  assert.equal(r.refused, 3);
+  assert.deepEqual(r.retryGapsMs, []);
+  assert.equal(r.notRetried, 0);
+});

@@ -24,8 +24,7 @@ export interface ThrottleReport {
   /** Writes the server let through to one Message and its Pod (by Message name), the most of any. */
   maxAdmittedWritesPerObject: { name: string; writes: number };
   /**
-   * For each refused request that names its object (creates to a collection are left out: two Events
-   * share a URI), the ms from the 429 answer (which may come after a wait in the APF queue) to the
+   * For each refused request that `isRetriedRequest`, the ms from the 429 answer (which may come after a wait in the APF queue) to the
    * next request with the same verb and URI: its retry.
    */
   retryGapsMs: number[];
@@ -38,6 +37,16 @@ export interface ThrottleReport {
   notRetried: number;
   /** From the first to the last request received, in ms. */
   spanMs: number;
+}
+
+/**
+ * Whether a request's next one with the same verb and URI is its retry: it names its object (creates to a
+ * collection are left out: two Events share a URI) and is not an Event write. Events are best effort: the
+ * recorder drops a write its client gave up on (10 s, which APF's doubling Retry-After can outlast), and the
+ * next patch of the same Event counts a later occurrence, not the dropped one again.
+ */
+export function isRetriedRequest(e: AuditEvent): boolean {
+  return e.verb !== 'create' && Boolean(e.objectRef?.name) && e.objectRef?.resource !== 'events';
 }
 
 function kindOf(e: AuditEvent): string {
@@ -98,7 +107,7 @@ export function throttleReport(
   let notRetried = 0;
   const byKey = new Map<string, UserAuditEvent[]>();
   for (const e of received) {
-    if (e.verb === 'create' || !e.objectRef?.name) continue;
+    if (!isRetriedRequest(e)) continue;
     const key = `${e.verb} ${e.requestURI}`;
     byKey.set(key, [...(byKey.get(key) ?? []), e]);
   }
