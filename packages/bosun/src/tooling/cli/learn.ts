@@ -87,6 +87,7 @@ function text(v: unknown, where: string): LearnText {
 /** Reads and checks docs/learn/steps.yaml: steps numbered 1..n in order, each command either `run` or `start`. */
 export function loadSteps(root = learnRoot()): LearnStep[] {
   const file = join(root, STEPS_FILE);
+  if (!existsSync(file)) throw new LearnError(`${file} does not exist. Fix: run from a clone of the bosun repository`);
   const doc = parse(readFileSync(file, 'utf8')) as { steps?: unknown[] } | null;
   if (!Array.isArray(doc?.steps)) throw new LearnError(`${file}: no steps list. Fix: a top-level 'steps:' list`);
   return doc.steps.map((raw, i) => {
