@@ -1,11 +1,21 @@
 // This repository's project module (package.json's bosun.project): the operators `bosun run` knows by name, and
 // what `bosun generate` makes config/crd and config/rbac from.
-import { Secret, type ControllerSpec, type CustomResource, type NamedRead, type OperatorEntry } from 'bosun';
+import {
+  Secret,
+  type AdmissionWebhook,
+  type ApiVersions,
+  type ControllerSpec,
+  type CustomResource,
+  type NamedRead,
+  type OperatorEntry,
+} from 'bosun';
 import { ApplicationResource } from './application/resource.js';
 import { applicationController } from './application/reconciler.js';
+import { FlightTicketVersions } from './flightticket/conversion.js';
 import { FlightTicketResource } from './flightticket/resource.js';
 import { configFromEnv } from './flightticket/config.js';
 import { flightTicketController } from './flightticket/reconciler.js';
+import { flightTicketWebhooks } from './flightticket/webhooks.js';
 import { MessageResource } from './message/resource.js';
 import { messageHandlers } from './message/handlers.js';
 import { messageController } from './message/reconciler.js';
@@ -33,6 +43,18 @@ export const operators: Record<string, OperatorEntry> = {
 
 /** Every custom resource the operators define: `bosun generate` writes their CRDs to config/crd. */
 export const resources: readonly CustomResource[] = [MessageResource, ApplicationResource, FlightTicketResource];
+
+/**
+ * FlightTicket is served at v1 and v2 (the hub), stored at v1: one CRD with a conversion webhook, which
+ * `bosun run flightticket` serves (and registers with a local API server) and config/webhook deploys.
+ */
+export const versions: readonly ApiVersions[] = [FlightTicketVersions];
+
+/**
+ * The admission webhooks, served by the process that runs the operator of their kind: FlightTicket's normaliser
+ * and route check, configured from the environment at their first route lookup, as the controller is.
+ */
+export const webhooks: readonly AdmissionWebhook[] = flightTicketWebhooks(() => configFromEnv());
 
 /**
  * The environment config/manager/manager.yaml gives the operators. The FlightTicket controller is built from the

@@ -249,22 +249,24 @@ export interface FlightTicketWebhooksOptions {
 
 /**
  * FlightTicket's admission webhooks for a booking service and API-key Secret (the controller's configuration):
- * the mutating normaliser and the validating route check, both on v2.
+ * the mutating normaliser and the validating route check, both on v2. A function for `config` is called at the
+ * first route lookup, so a project module can declare the webhooks before the environment is read.
  */
 export function flightTicketWebhooks(
-  config: FlightTicketConfig,
+  config: FlightTicketConfig | (() => FlightTicketConfig),
   opts: FlightTicketWebhooksOptions = {},
 ): [MutatingWebhook<typeof FlightTicketV2>, ValidatingWebhook<typeof FlightTicketV2>] {
   let routes = opts.routes;
   const source = (): RouteSource => {
     if (routes) return routes;
-    const apiKeys = new ApiKeySource(config);
+    const resolved = typeof config === 'function' ? config() : config;
+    const apiKeys = new ApiKeySource(resolved);
     let kube = opts.kubeClient;
     routes = new CachedRoutes(async (signal) => {
       kube ??= KubeClient.fromConfig();
       const apiKey = await apiKeys.get(kube);
-      const timeoutMs = Math.min(config.requestTimeoutMs ?? DEFAULT_LOOKUP_TIMEOUT_MS, DEFAULT_LOOKUP_TIMEOUT_MS);
-      return new BookingClient({ baseUrl: config.bookingUrl, apiKey, timeoutMs }).routes({ signal });
+      const timeoutMs = Math.min(resolved.requestTimeoutMs ?? DEFAULT_LOOKUP_TIMEOUT_MS, DEFAULT_LOOKUP_TIMEOUT_MS);
+      return new BookingClient({ baseUrl: resolved.bookingUrl, apiKey, timeoutMs }).routes({ signal });
     });
     return routes;
   };

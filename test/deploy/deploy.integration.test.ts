@@ -150,6 +150,8 @@ void describe('the generated RBAC, used through a token for the generated Servic
         '0',
         '--health-addr',
         '0',
+        // In a cluster the manifests register the webhooks; this ServiceAccount may not, and need not.
+        '--no-webhooks',
       ],
       {
         cwd: root,

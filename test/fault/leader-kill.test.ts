@@ -203,6 +203,8 @@ describe(`leader election: the leader killed or frozen during the convergence of
         '--leader-elect',
         '--leader-election-namespace',
         ns,
+        // As in lib/operator.ts: the scenario faults the controllers; the webhooks are faulted in test/upgrade.
+        '--no-webhooks',
         '--user-agent',
         userAgent,
         '--metrics-addr',

@@ -143,6 +143,8 @@ describe(`leader election under a rolling restart of ${MESSAGES} Messages, ${NA}
         '--leader-elect',
         '--leader-election-namespace',
         ns,
+        // As in lib/operator.ts: the scenario faults the controllers; the webhooks are faulted in test/upgrade.
+        '--no-webhooks',
         '--user-agent',
         userAgent,
         '--metrics-addr',

@@ -9,6 +9,7 @@ import { parse } from 'yaml';
 import { MessageResource } from '../../operators/message/resource.js';
 import { ApplicationResource } from '../../operators/application/resource.js';
 import { FlightTicketResource } from '../../operators/flightticket/resource.js';
+import { versions } from '../../operators/index.js';
 import {
   checkCrds,
   generateCrds,
@@ -24,8 +25,8 @@ const crdDir = fileURLToPath(new URL('../../config/crd/', import.meta.url));
 // Fails when config/crd drifts from the TypeScript definitions. To regenerate:
 //   BOSUN_UPDATE_CRDS=1 node --import tsx --test src/crd/generate.test.ts
 void test('checked-in config/crd files match the resource definitions', async () => {
-  if (process.env.BOSUN_UPDATE_CRDS === '1') await generateCrds(resources, crdDir);
-  const stale = await checkCrds(resources, crdDir);
+  if (process.env.BOSUN_UPDATE_CRDS === '1') await generateCrds(resources, crdDir, { versions });
+  const stale = await checkCrds(resources, crdDir, { versions });
   assert.deepEqual(
     stale,
     [],

@@ -39,7 +39,7 @@ async function tree(dir: string): Promise<string[]> {
     .sort();
 }
 
-void test('versions and webhooks: one multi-version CRD, config/webhook and config/certmanager, and --check clean', async () => {
+void test('versions and webhooks: the CRD serving its storage version alone, config/webhook serving the rest with conversion, config/certmanager, and --check clean', async () => {
   await withTmp(async (dir) => {
     assert.deepEqual(await generateManifests(opts(dir, 'webhook-project.ts'), quiet), []);
     const files = await tree(join(dir, 'config'));
@@ -51,6 +51,7 @@ void test('versions and webhooks: one multi-version CRD, config/webhook and conf
         'certmanager/kustomization.yaml',
         'crd/Kustomization',
         'crd/gadgets.gadgets.example.com.yaml',
+        'webhook/gadgets.gadgets.example.com_versions_patch.yaml',
         'webhook/kustomization.yaml',
         'webhook/manager_webhook_patch.yaml',
         'webhook/manifests.yaml',
@@ -61,25 +62,35 @@ void test('versions and webhooks: one multi-version CRD, config/webhook and conf
       await readFile(join(dir, 'config/crd/Kustomization'), 'utf8'),
       /resources:\n {2}- gadgets\.gadgets\.example\.com\.yaml\n$/,
     );
-    const crd = parse(await readFile(join(dir, 'config/crd/gadgets.gadgets.example.com.yaml'), 'utf8')) as {
-      spec: { versions: { name: string; storage: boolean }[]; conversion: unknown };
-    };
+    type Crd = { kind: string; spec: { versions: { name: string; served: boolean; storage: boolean }[]; conversion?: unknown } };
+    // Alone, the CRD serves its storage version and converts nothing: it needs no webhook server.
+    const base = parse(await readFile(join(dir, 'config/crd/gadgets.gadgets.example.com.yaml'), 'utf8')) as Crd;
     assert.deepEqual(
-      crd.spec.versions.map((v) => [v.name, v.storage]),
+      base.spec.versions.map((v) => [v.name, v.served, v.storage]),
       [
-        ['v2', false],
-        ['v1', true],
+        ['v1', true, true],
+        ['v2', false, false],
       ],
     );
-    assert.deepEqual(crd.spec.conversion, {
-      strategy: 'Webhook',
-      webhook: {
-        clientConfig: {
-          service: { name: 'bosun-webhook-service', namespace: 'bosun-system', path: '/convert/gadgets.gadgets.example.com', port: 443 },
-        },
-        conversionReviewVersions: ['v1'],
-      },
-    });
+    assert.equal(base.spec.conversion, undefined);
+    // With config/webhook (as config/default lists it), kustomize serves every version, converted by the webhook Service.
+    await mkdir(join(dir, 'config/default'));
+    await cp(join(repoConfig, 'manager'), join(dir, 'config/manager'), { recursive: true });
+    await writeFile(
+      join(dir, 'config/default/kustomization.yaml'),
+      'apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [../crd, ../manager]\ncomponents: [../webhook, ../certmanager]\n',
+    );
+    const built = await promisify(execFile)('kubectl', ['kustomize', join(dir, 'config/default')]);
+    const crd = parseAllDocuments(built.stdout)
+      .map((d) => d.toJS() as Crd)
+      .find((d) => d.kind === 'CustomResourceDefinition')!;
+    assert.deepEqual(
+      crd.spec.versions.map((v) => [v.name, v.served, v.storage]),
+      [
+        ['v1', true, true],
+        ['v2', true, false],
+      ],
+    );
     const manifests = await readFile(join(dir, 'config/webhook/manifests.yaml'), 'utf8');
     assert.match(manifests, /failurePolicy: Fail # a gadget wider than the shelf cannot be stored\n/);
     assert.match(manifests, /failurePolicy: Ignore # the controller applies the same defaults\n/);

@@ -6,7 +6,7 @@ import { LOG_FORMATS, resolveLogFormat, type LogFormat } from '../../telemetry/f
 import { createLogger } from '../../telemetry/logger.js';
 import { Manager } from '../../manager/manager.js';
 import { reportCacheSync } from './progress.js';
-import { DEFAULT_LOCAL_WEBHOOK_ADDR, localRegistrationName, localWebhooks, type LocalWebhooks } from '../webhook/local.js';
+import { DEFAULT_LOCAL_WEBHOOK_ADDR, localRegistrationName, localWebhooks, webhooksOf, type LocalWebhooks } from '../webhook/local.js';
 
 const SA_NAMESPACE_FILE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
 
@@ -90,12 +90,12 @@ export async function runOperators(names: string[], o: RunOptions): Promise<void
   // No logger name: 'name' is the object's name on every reconcile line.
   const logger = createLogger({ verbose: o.verbose, format: o.logFormat });
   const leaderElect = o.leaderElect === true && o.standalone !== true;
-  const declaresWebhooks = (project.webhooks?.length ?? 0) > 0 || (project.versions?.length ?? 0) > 0;
+  const specs = chosen.flatMap((n) => operators[n]!.controllers());
+  const served = webhooksOf(specs, project);
   const webhooks: LocalWebhooks | undefined =
-    o.webhooks !== false && declaresWebhooks
+    o.webhooks !== false && (served.webhooks.length > 0 || served.versions.length > 0)
       ? await localWebhooks({
-          webhooks: project.webhooks ?? [],
-          versions: project.versions ?? [],
+          ...served,
           addr: o.webhookAddr,
           certDir: o.webhookCertDir,
           kubeconfig: o.kubeconfig,
@@ -130,7 +130,7 @@ export async function runOperators(names: string[], o: RunOptions): Promise<void
     webhookServer: webhooks?.webhookServer,
     onWebhookServerStarted: webhooks?.onWebhookServerStarted,
   });
-  for (const n of chosen) for (const spec of operators[n]!.controllers()) mgr.add(spec);
+  for (const spec of specs) mgr.add(spec);
   const ac = new AbortController();
   const stop = (sig: string) => {
     if (ac.signal.aborted) {

@@ -41,7 +41,7 @@ const versions = defineVersions(V2, {
   storage: V1,
 });
 
-void test('every version is served with its own schema and columns; only the storage version stores', () => {
+void test('every version is served with its own schema and columns, the storage version first; only it stores', () => {
   const crd = toMultiVersionCrd(versions, { clientConfig });
   assert.equal(crd.metadata.name, 'gadgets.example.com');
   assert.deepEqual(crd.spec.names, toCustomResourceDefinition(V2).spec.names);
@@ -49,11 +49,11 @@ void test('every version is served with its own schema and columns; only the sto
   assert.deepEqual(
     crd.spec.versions.map((v) => [v.name, v.served, v.storage]),
     [
-      ['v2', true, false],
       ['v1', true, true],
+      ['v2', true, false],
     ],
   );
-  const [v2, v1] = crd.spec.versions;
+  const [v1, v2] = crd.spec.versions;
   assert.deepEqual(v1?.schema, toCustomResourceDefinition(V1).spec.versions[0]?.schema);
   assert.deepEqual(v2?.schema, toCustomResourceDefinition(V2).spec.versions[0]?.schema);
   assert.deepEqual(

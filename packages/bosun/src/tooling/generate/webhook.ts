@@ -4,7 +4,8 @@
 // selectors a test exercises are the ones deployed.
 import { Document, isPair, isScalar, stringify, visit } from 'yaml';
 import type { LabelSelector } from '../../client/resources.js';
-import type { AdmissionOperation, AdmissionWebhook, FailurePolicy } from '../../webhook/declare.js';
+import type { AdmissionOperation, AdmissionWebhook, ApiVersions, FailurePolicy } from '../../webhook/declare.js';
+import { versionsPatch } from './crd.js';
 
 /** Where the API server sends a review: a URL (local serving) or an in-cluster Service, with the CA that signed its certificate. */
 export type WebhookClientConfig =
@@ -195,8 +196,8 @@ export interface WebhookDeploymentOptions {
   prefix: string;
   namespace: string;
   webhooks: readonly AdmissionWebhook[];
-  /** The names of the CRDs with a conversion webhook (`<plural>.<group>`): cert-manager injects their caBundle. */
-  conversionCrds: readonly string[];
+  /** The CRDs served at several versions: the component serves their other versions through the conversion webhook. */
+  versions: readonly ApiVersions[];
 }
 
 /** The first line of every file `bosun generate` writes into config/webhook and config/certmanager: what marks a file as its own. */
@@ -213,7 +214,8 @@ const LABELS = { 'app.kubernetes.io/managed-by': 'bosun', 'app.kubernetes.io/com
 export function webhookDeploymentFiles(opts: WebhookDeploymentOptions): { webhook: Map<string, string>; certmanager: Map<string, string> } {
   const webhook = new Map<string, string>();
   const certmanager = new Map<string, string>();
-  if (opts.webhooks.length === 0 && opts.conversionCrds.length === 0) return { webhook, certmanager };
+  const conversionCrds = opts.versions.map((v) => v.crdName);
+  if (opts.webhooks.length === 0 && conversionCrds.length === 0) return { webhook, certmanager };
   const { prefix, namespace } = opts;
   const n = webhookNames(prefix);
   const injectCa = { 'cert-manager.io/inject-ca-from': `${namespace}/${n.certificate}` };
@@ -275,6 +277,20 @@ export function webhookDeploymentFiles(opts: WebhookDeploymentOptions): { webhoo
         },
       }),
   );
+  const service = serviceClientConfig(prefix, namespace);
+  const versionPatches = opts.versions.map((v) => ({ crd: v.crdName, file: `${v.crdName}_versions_patch.yaml` }));
+  for (const v of opts.versions)
+    webhook.set(
+      `${v.crdName}_versions_patch.yaml`,
+      header(
+        doNotEdit,
+        `Serves ${v.versions
+          .filter((x) => x !== v.storage)
+          .map((x) => x.version)
+          .join(', ')} beside ${v.storage.version} (the CRD in config/crd serves ${v.storage.version} alone)`,
+        `and has the API server convert through the webhook Service. For a CRD installed already: kubectl patch crd ${v.crdName} --type=json --patch-file <this file>`,
+      ) + yaml(versionsPatch(v, service(v.path))),
+    );
   const args = [`--webhook-addr=:${WEBHOOK_PORT}`, `--webhook-cert-dir=${WEBHOOK_CERT_DIR}`];
   const deployment = { group: 'apps', version: 'v1', kind: 'Deployment', name: n.deployment };
   webhook.set(
@@ -290,6 +306,10 @@ export function webhookDeploymentFiles(opts: WebhookDeploymentOptions): { webhoo
         resources: [...(opts.webhooks.length > 0 ? ['manifests.yaml'] : []), 'service.yaml'],
         // By target, not by the patch's own name: the Deployment's namespace is the overlay's business.
         patches: [
+          ...versionPatches.map(({ crd, file }) => ({
+            path: file,
+            target: { group: 'apiextensions.k8s.io', version: 'v1', kind: 'CustomResourceDefinition', name: crd },
+          })),
           { path: 'manager_webhook_patch.yaml', target: deployment },
           { target: deployment, patch: yaml(args.map((value) => ({ op: 'add', path: '/spec/template/spec/containers/0/args/-', value }))) },
         ],
@@ -338,9 +358,9 @@ export function webhookDeploymentFiles(opts: WebhookDeploymentOptions): { webhoo
         apiVersion: 'kustomize.config.k8s.io/v1alpha1',
         kind: 'Component',
         resources: ['issuer.yaml', 'certificate.yaml'],
-        ...(opts.conversionCrds.length > 0
+        ...(conversionCrds.length > 0
           ? {
-              patches: opts.conversionCrds.map((name) => ({
+              patches: conversionCrds.map((name) => ({
                 target: { group: 'apiextensions.k8s.io', version: 'v1', kind: 'CustomResourceDefinition', name },
                 patch: yaml({
                   apiVersion: 'apiextensions.k8s.io/v1',

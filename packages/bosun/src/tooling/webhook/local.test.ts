@@ -5,7 +5,9 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { test } from 'node:test';
 import { createLogger } from '../../telemetry/logger.js';
-import { isLoopbackServer, localCertDir, localRegistrationName, localWebhooks } from './local.js';
+import type { ControllerSpec } from '../../controller/builder.js';
+import type { AdmissionWebhook, ApiVersions } from '../../webhook/declare.js';
+import { isLoopbackServer, localCertDir, localRegistrationName, localWebhooks, webhooksOf } from './local.js';
 
 void test('an API server on loopback is local; any other host is not', () => {
   for (const url of ['https://127.0.0.1:6443', 'https://127.0.0.2:1', 'https://localhost:40939', 'https://[::1]:6443'])
@@ -36,6 +38,19 @@ void test('the registration name is one per project, a valid object name', () =>
   assert.equal(localRegistrationName({ prefix: 'bosun' }, ['message']), 'bosun-local-bosun');
   assert.equal(localRegistrationName({}, ['message', 'application']), 'bosun-local-message-application');
   assert.equal(localRegistrationName({ prefix: 'My_Operator' }, []), 'bosun-local-my-operator');
+});
+
+void test("an operator run serves the webhooks and conversions of the kinds its controllers reconcile, no other operator's", () => {
+  const kind = (plural: string, group: string) => ({ plural, group, version: 'v1', kind: plural, namespaced: true });
+  const tickets = kind('flighttickets', 'flights.com');
+  const messages = kind('messages', 'myorg.dev');
+  const controller = (forType: ReturnType<typeof kind>) => ({ name: forType.plural, forType }) as unknown as ControllerSpec;
+  const webhook = { name: 'route.flighttickets.flights.com', resource: tickets } as unknown as AdmissionWebhook;
+  const versions = { crdName: 'flighttickets.flights.com' } as unknown as ApiVersions;
+  const project = { webhooks: [webhook], versions: [versions] };
+  assert.deepEqual(webhooksOf([controller(messages)], project), { webhooks: [], versions: [] });
+  assert.deepEqual(webhooksOf([controller(messages), controller(tickets)], project), { webhooks: [webhook], versions: [versions] });
+  assert.deepEqual(webhooksOf([controller(tickets)], {}), { webhooks: [], versions: [] });
 });
 
 function capture(): { logger: ReturnType<typeof createLogger>; lines: () => { msg: string; [k: string]: unknown }[] } {

@@ -5,11 +5,13 @@ import { readFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { isIP } from 'node:net';
 import { KubeClient } from '../../client/client.js';
+import type { ControllerSpec } from '../../controller/builder.js';
 import type { ManagerOptions } from '../../manager/manager.js';
 import type { Logger } from '../../telemetry/logger.js';
 import type { AdmissionWebhook, ApiVersions } from '../../webhook/declare.js';
 import { ensureWebhookCerts, WEBHOOK_CERT_FILES } from './certs.js';
-import { registerWebhooks, unregisterWebhooks } from './register.js';
+import { registerWebhooks, unregisterWebhooks, WebhookRegistrationError } from './register.js';
+import { statusOf } from '../../client/errors.js';
 
 /** Whether an API server URL is on this machine's loopback, so it can call a webhook server listening on 127.0.0.1. */
 export function isLoopbackServer(serverUrl: string): boolean {
@@ -48,6 +50,21 @@ export function localRegistrationName(project: { prefix?: string }, operators: r
     .replace(/[^a-z0-9-]+/g, '-')
     .replace(/^-+|-+$/g, '');
   return `bosun-local-${base || 'project'}`.slice(0, 253);
+}
+
+/**
+ * The project's webhooks and versions that belong to the kinds `controllers` reconcile: `bosun run message` serves
+ * none of another operator's webhooks, and never registers a conversion for a CRD whose controller is not running.
+ */
+export function webhooksOf(
+  controllers: readonly ControllerSpec[],
+  project: { webhooks?: readonly AdmissionWebhook[]; versions?: readonly ApiVersions[] },
+): { webhooks: AdmissionWebhook[]; versions: ApiVersions[] } {
+  const kinds = new Set(controllers.map((c) => `${c.forType.plural}.${c.forType.group}`));
+  return {
+    webhooks: (project.webhooks ?? []).filter((w) => kinds.has(`${w.resource.plural}.${w.resource.group}`)),
+    versions: (project.versions ?? []).filter((v) => kinds.has(v.crdName)),
+  };
 }
 
 /** Options of `localWebhooks`. */
@@ -135,8 +152,17 @@ export async function localWebhooks(opts: LocalWebhooksOptions): Promise<LocalWe
         webhooks: opts.webhooks,
         versions: opts.versions,
         namespace: opts.namespace,
+      }).catch((err: unknown) => {
+        if (statusOf(err) !== 403) throw err;
+        // A least-privilege identity (the deployed ServiceAccount's token) may not register webhooks, and in a
+        // cluster it need not: the manifests do.
+        throw new WebhookRegistrationError(
+          `webhooks served but not registered with the local API server: this identity may not write their configuration (${(err as Error).message}). ` +
+            'Fix: run with a kubeconfig that may (the cluster admin one bosun cluster up writes), or pass --no-webhooks',
+        );
       });
       registeredUrl = server.url;
+      for (const line of r.unserved) logger.warn({ name: opts.name }, line);
       logger.info(
         { url: server.url, name: opts.name, validating: r.validating, mutating: r.mutating, crds: r.crds },
         'webhooks registered',

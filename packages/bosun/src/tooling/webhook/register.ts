@@ -51,6 +51,11 @@ export interface WebhookRegistration {
   mutating?: string;
   /** The CRDs whose conversion now points at the server. */
   crds: string[];
+  /**
+   * The CRDs that serve their storage version alone (as config/crd installs them), so neither their conversion
+   * nor their other versions' admission is in use: one line each saying so and how to serve the rest.
+   */
+  unserved: string[];
   /** Deletes the admission configurations (returns the kinds removed); the CRDs' conversion is left pointing at the server. */
   unregister(): Promise<string[]>;
 }
@@ -91,7 +96,8 @@ async function deleteIfPresent(
  * is this tool's own) the Validating/MutatingWebhookConfiguration `name` built as `bosun generate` builds them,
  * with `clientConfig.url` on `baseUrl`, deletes the kind that has no webhook any more, and sets each versioned
  * CRD's `spec.conversion` to the server's conversion path. A registration left by an earlier run of the same
- * name is replaced. Each CRD must exist with every declared version (apply the generated CRDs first).
+ * name is replaced. Each CRD must exist with every declared version (apply the generated CRDs first); one that
+ * serves its storage version alone, as config/crd installs it, is left so and named in `unserved`.
  */
 export async function registerWebhooks(opts: RegisterWebhooksOptions): Promise<WebhookRegistration> {
   const { client, name, signal } = opts;
@@ -99,6 +105,7 @@ export async function registerWebhooks(opts: RegisterWebhooksOptions): Promise<W
   const clientConfig = localClientConfig(opts.baseUrl, opts.caBundle);
   // The CRDs are checked first, so a missing one fails before any admission webhook starts refusing writes.
   const conversions: { crd: string; conversion: NonNullable<ReturnType<typeof toMultiVersionCrd>['spec']['conversion']> }[] = [];
+  const unserved: string[] = [];
   for (const v of opts.versions ?? []) {
     let crd: CustomResourceDefinition;
     try {
@@ -111,11 +118,20 @@ export async function registerWebhooks(opts: RegisterWebhooksOptions): Promise<W
       throw err;
     }
     const served = new Set((crd.spec?.versions ?? []).filter((x) => x.served).map((x) => x.name));
-    const missing = v.versions.map((x) => x.version).filter((x) => !served.has(x));
-    if (missing.length > 0)
+    const known = new Set((crd.spec?.versions ?? []).map((x) => x.name));
+    const absent = v.versions.map((x) => x.version).filter((x) => !known.has(x));
+    if (absent.length > 0)
       throw new WebhookRegistrationError(
-        `CRD ${v.crdName} does not serve ${missing.join(', ')} (its spec.versions: ${[...served].join(', ') || 'none served'}), which its versions declare. Fix: apply the CRD bosun generate writes for these versions (kubectl apply --server-side -f config/crd)`,
+        `CRD ${v.crdName} has no version ${absent.join(', ')} (its spec.versions: ${[...known].join(', ') || 'none'}), which its versions declare. Fix: apply the CRD bosun generate writes for these versions (kubectl apply --server-side -f config/crd)`,
       );
+    const unservedVersions = v.versions.map((x) => x.version).filter((x) => !served.has(x));
+    if (unservedVersions.length > 0) {
+      unserved.push(
+        `CRD ${v.crdName} serves ${[...served].join(', ')} alone: ${unservedVersions.join(', ')} and the conversion webhook are off, so it is left as it is. ` +
+          `Fix, to serve them from this server: kubectl patch crd ${v.crdName} --type=json --patch-file config/webhook/${v.crdName}_versions_patch.yaml, then run again`,
+      );
+      continue;
+    }
     const conversion = toMultiVersionCrd(v, { clientConfig: clientConfig(v.path) }).spec.conversion;
     if (conversion) conversions.push({ crd: v.crdName, conversion });
   }
@@ -129,6 +145,7 @@ export async function registerWebhooks(opts: RegisterWebhooksOptions): Promise<W
   });
   const registration: WebhookRegistration = {
     crds: [],
+    unserved,
     unregister: () => unregisterWebhooks(client, name),
   };
   for (const [type, config, key] of [
