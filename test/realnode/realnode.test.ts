@@ -3,13 +3,13 @@
 // It needs root on Linux (CI runs as root); its cluster is its own, never the shared test cluster.
 import { strict as assert } from 'node:assert';
 import { readFile } from 'node:fs/promises';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { KubeObject } from 'bosun';
 import { eventually, runControllers, startTestEnv, type RunningControllers, type TestEnv } from 'bosun/envtest';
 import { down, up } from '../../packages/bosun/src/tooling/cluster/controlplane.js';
 import { diffSnapshots, snapshotHost, type HostSnapshot } from '../../packages/bosun/src/tooling/node/host.js';
-import { REAL_NODE_NAME } from '../../packages/bosun/src/tooling/node/realnode.js';
+import { REAL_NODE_NAME, realNodeStatus } from '../../packages/bosun/src/tooling/node/realnode.js';
 import { messageController } from '../../operators/message/reconciler.js';
 import { TEXT_HASH_ANNOTATION, podName } from '../../operators/message/pod.js';
 import type { Message } from '../../operators/message/resource.js';
@@ -117,6 +117,22 @@ describe('a real node', { skip: why }, () => {
       assert.match(err.message, /bosun cluster down --dir/);
       return true;
     });
+  });
+
+  test('after the node crashes (kubelet and containerd killed), up starts it again and Pods run', async () => {
+    const pids = JSON.parse(await readFile(join(DIR, 'node', 'pids.json'), 'utf8')) as { kubelet: number; containerd: number };
+    process.kill(pids.kubelet, 'SIGKILL');
+    process.kill(pids.containerd, 'SIGKILL');
+    await eventually('kubelet and containerd gone', async () => ((await realNodeStatus(DIR)).some((p) => p.running) ? undefined : true));
+    await up({ dir: DIR, node: 'real', progress, timeoutMs: 180_000 });
+    assert.deepEqual(
+      (await realNodeStatus(DIR)).map((p) => `${p.name} ${p.running}`),
+      ['containerd true', 'kubelet true'],
+    );
+    const text = 'printed after a crash';
+    await env.kubectlOk(['patch', '-n', ns, 'message', 'example-message', '--type=merge', '-p', JSON.stringify({ spec: { text } })]);
+    const pod = await finishedPodFor('example-message', text);
+    assert.equal(await env.kubectlOk(['logs', '-n', ns, pod.metadata.name!]), `${text}\n`);
   });
 
   test('cluster down leaves the machine as it was: sysctls, shared directories, links, mounts, cgroups, iptables', async () => {

@@ -77,7 +77,16 @@ export function clusterCommand(): Command {
       );
       for (const p of s.programs)
         process.stdout.write(`  ${p.name.padEnd(24)} ${p.running ? `running  pid ${p.pid}` : 'stopped'}  log ${p.log}\n`);
-      if (!s.programs.every((p) => p.running)) process.exitCode = 1;
+      let nodeRunning = true;
+      if (s.state.realNode) {
+        const node = await import('../node/realnode.js');
+        process.stdout.write(`  real node ${node.REAL_NODE_NAME}\n`);
+        for (const p of await node.realNodeStatus(s.dir)) {
+          process.stdout.write(`  ${p.name.padEnd(24)} ${p.running ? `running  pid ${p.pid}` : 'stopped'}  log ${p.log}\n`);
+          nodeRunning &&= p.running;
+        }
+      }
+      if (!s.programs.every((p) => p.running) || !nodeRunning) process.exitCode = 1;
     });
   return cmd;
 }

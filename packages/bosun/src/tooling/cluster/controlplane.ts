@@ -128,6 +128,16 @@ async function upLocked(dir: string, progress: (line: string) => void, opts: UpO
       throw new ClusterError(
         `the cluster in ${dir} runs without a real node, and its API server lacks the flags one needs. Stop it with: bosun cluster down --dir ${dir}   then run: bosun cluster up --node real --dir ${dir}`,
       );
+    if (st.state.realNode) {
+      // A control plane that outlived its real node (a crash, a kill): start the node again, undoing what the dead one left.
+      const node = await import('../node/realnode.js');
+      const pki = await loadPki(dir);
+      if (pki && !(await node.realNodeStatus(dir)).every((x) => x.running)) {
+        progress(`bosun: the cluster in ${dir} runs, but its real node does not; starting the real node again`);
+        await node.startRealNode({ dir, pki, apiserverUrl: st.state.apiserverUrl, progress, timeoutMs: opts.timeoutMs });
+        return { state: st.state, kubeconfig: p.kubeconfig, started: true, elapsedMs: Date.now() - t0 };
+      }
+    }
     progress(`bosun: the cluster in ${dir} is already running (API server ${st.state.apiserverUrl}); nothing started`);
     return { state: st.state, kubeconfig: p.kubeconfig, started: false, elapsedMs: Date.now() - t0 };
   }

@@ -408,11 +408,29 @@ export async function startRealNode(opts: RealNodeOptions): Promise<void> {
   await until(`node ${REAL_NODE_NAME} to be Ready`, ms, kl.exited, kubeletLog, async () => {
     const r = await adminGet(`${opts.apiserverUrl}/api/v1/nodes/${REAL_NODE_NAME}`, pki);
     if (r.status !== 200) return false;
-    const node = JSON.parse(r.body) as { status?: { conditions?: { type: string; status: string }[] } };
-    return node.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
+    const node = JSON.parse(r.body) as { status?: { conditions?: { type: string; status: string; lastHeartbeatTime?: string }[] } };
+    // A Node left by an earlier kubelet still reads Ready for a while: only a heartbeat of this kubelet counts.
+    const since = Math.floor(tk / 1000) * 1000;
+    return (
+      node.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True' && Date.parse(c.lastHeartbeatTime ?? '') >= since) ??
+      false
+    );
   });
   progress(
     `bosun: real node ${REAL_NODE_NAME} Ready ${((Date.now() - tk) / 1000).toFixed(1)} s after the kubelet started (${((Date.now() - t0) / 1000).toFixed(1)} s with containerd and the images)`,
+  );
+}
+
+/** Whether the real node's kubelet and containerd of the cluster in `dir` run, with their pids and logs. */
+export async function realNodeStatus(
+  dir: string,
+): Promise<{ name: 'kubelet' | 'containerd'; pid?: number; running: boolean; log: string }[]> {
+  const pids = (await readJson<NodePids>(nodePaths(dir).pids)) ?? {};
+  return Promise.all(
+    (['containerd', 'kubelet'] as const).map(async (name) => {
+      const pid = pids[name];
+      return { name, pid, running: pid !== undefined && (await ownsPid(dir, pid)), log: join(clusterPaths(dir).logs, `${name}.log`) };
+    }),
   );
 }
 
