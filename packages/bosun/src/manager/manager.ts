@@ -17,6 +17,7 @@ import { Metrics } from '../telemetry/metrics.js';
 import { probeReachability, type ServerUnreachableError } from './reachability.js';
 import { bosunError } from '../errors.js';
 import { startWebhookServer, type WebhookServer, type WebhookServerOptions } from '../webhook/server.js';
+import { WebhookCertRotator, WebhookCertsConfigError, type WebhookCertsOptions } from '../webhook/rotator.js';
 
 /** Leader election settings; a Lease in `namespace` named `name`. */
 export interface LeaderElectionOptions {
@@ -62,6 +63,12 @@ export interface ManagerOptions {
   webhookServer?: Omit<WebhookServerOptions, 'logger' | 'metrics'>;
   /** Called once the webhook server listens, before the caches start: where to register its URL (its port when `addr` asked for 0). */
   onWebhookServerStarted?: (server: WebhookServer) => void | Promise<void>;
+  /**
+   * Certificates without cert-manager: the webhook server's certificate kept in a Secret (the leader creates and
+   * rotates it and injects its CA; every replica writes it to `webhookServer.tls` and serves it). The server then
+   * starts once the first certificate is written, not before the caches, and `webhook-server` is not ready until then.
+   */
+  webhookCerts?: WebhookCertsOptions;
 }
 
 /** Raised when this replica loses its Lease: it must stop, as another replica may now act. */
@@ -164,6 +171,7 @@ export class Manager {
   private readonly watchErrors = new Map<string, unknown>();
   private readonly fieldManager: string;
   private webhooks: WebhookServer | undefined;
+  private readonly certRotator: WebhookCertRotator | undefined;
 
   constructor(opts: ManagerOptions = {}) {
     this.opts = opts;
@@ -173,6 +181,18 @@ export class Manager {
     this.metrics = new Metrics();
     this.health = new HealthChecks();
     this.fieldManager = opts.fieldManager ?? 'bosun';
+    if (opts.webhookCerts) {
+      if (!opts.webhookServer)
+        throw new WebhookCertsConfigError(
+          'webhookCerts is set without webhookServer: there is no server whose certificate to keep. Fix: set webhookServer (its tls files are where the certificate is written), or drop webhookCerts',
+        );
+      this.certRotator = new WebhookCertRotator(this.client, {
+        ...opts.webhookCerts,
+        files: opts.webhookServer.tls,
+        logger: this.log,
+        fieldManager: `${this.fieldManager}-cert-rotator`,
+      });
+    }
     this.caches = new CacheSet(this.client, {
       defaultNamespaces: opts.namespaces,
       watcherFor: (type) => {
@@ -337,6 +357,13 @@ export class Manager {
     if (signal.aborted) onStop();
     else signal.addEventListener('abort', onStop, { once: true });
     let lost: LeaderElectionLostError | undefined;
+    // The certificate rotator: `serve` on every replica until the end, `lead` while this replica leads.
+    const rotatorStop = new AbortController();
+    const rotatorLeadStop = new AbortController();
+    let rotatorServing: Promise<void> | undefined;
+    let rotatorLeading: Promise<void> | undefined;
+    let webhookStarting: Promise<void> | undefined;
+    let webhookFailure: unknown;
     let elector: LeaderElector | undefined;
     let electorRun: Promise<unknown> | undefined;
     try {
@@ -352,7 +379,31 @@ export class Manager {
       if (healthSrv) servers.push(healthSrv);
       if (metricsSrv) this.log.info({ port: metricsSrv.port }, 'serving /metrics');
       if (healthSrv) this.log.info({ port: healthSrv.port }, 'serving /healthz and /readyz');
-      if (this.opts.webhookServer) {
+      const rotator = this.certRotator;
+      if (this.opts.webhookServer && rotator) {
+        const webhookOpts = this.opts.webhookServer;
+        const secret = `${this.opts.webhookCerts!.secret.namespace}/${this.opts.webhookCerts!.secret.name}`;
+        rotatorServing = rotator.serve(rotatorStop.signal);
+        this.health.addReadyCheck('webhook-server', () => {
+          if (!webhookSrv) throw new Error(`no serving certificate yet: waiting for the Secret ${secret} (written by the leader)`);
+          return webhookSrv.checkServing();
+        });
+        // The first certificate may come from another replica, after this one's caches sync: not awaited here.
+        webhookStarting = rotator
+          .certificateWritten(rotatorStop.signal)
+          .then(async () => {
+            webhookSrv = await startWebhookServer({ ...webhookOpts, logger: this.log, metrics: this.metrics });
+            this.webhooks = webhookSrv;
+            await this.opts.onWebhookServerStarted?.(webhookSrv);
+          })
+          .catch((err: unknown) => {
+            if (rotatorStop.signal.aborted) return;
+            webhookFailure = err;
+            this.log.error({ err: (err as Error).message }, 'webhook server failed to start');
+            onStop();
+          });
+        if (!this.opts.leaderElection) rotatorLeading = rotator.lead(rotatorLeadStop.signal);
+      } else if (this.opts.webhookServer) {
         webhookSrv = await startWebhookServer({ ...this.opts.webhookServer, logger: this.log, metrics: this.metrics });
         this.webhooks = webhookSrv;
         const serving = webhookSrv;
@@ -402,6 +453,7 @@ export class Manager {
         electorRun = elector.run(electorStop.signal);
         this.log.info({ lease: `${le.namespace}/${le.name}`, identity }, 'waiting for leadership');
         await Promise.race([becameLeader, new Promise<void>((r) => drain.signal.addEventListener('abort', () => r(), { once: true }))]);
+        if (rotator && !drain.signal.aborted) rotatorLeading = rotator.lead(AbortSignal.any([rotatorLeadStop.signal, kill.signal]));
       }
 
       if (!drain.signal.aborted) {
@@ -414,6 +466,9 @@ export class Manager {
       if (killTimer) clearTimeout(killTimer);
       cacheAbort.abort();
       signal.removeEventListener('abort', onStop);
+      // The rotator's writes are the leader's too: done before the Lease goes.
+      rotatorLeadStop.abort();
+      await rotatorLeading;
       // Events of the last reconciles are writes too: out before the Lease goes.
       await this.flushEvents();
       // Released only now, after the last reconcile: the next leader never overlaps our writes.
@@ -422,12 +477,15 @@ export class Manager {
         await elector.release().catch((err: unknown) => this.log.warn({ err: (err as Error).message }, 'could not release the Lease'));
       if (electorRun) await electorRun;
       await Promise.all(servers.map((s) => s.close()));
+      rotatorStop.abort();
+      await Promise.all([rotatorServing, webhookStarting]);
       this.client.close();
       // Last: the API server may call it for conversions and admissions until the very end.
       if (webhookSrv) await webhookSrv.close();
       this.webhooks = undefined;
     }
     if (lost) throw lost;
+    if (webhookFailure) throw webhookFailure;
   }
 
   /** Waits for every cache to sync; throws CacheSyncTimeoutError naming the kinds that did not in time. */

@@ -135,8 +135,10 @@ export function judgeServing(certPem: string | undefined, keyPem: string | undef
   if (!matches) return { usable: false, problem: 'tls.key is not the key of tls.crt' };
   const missing = check.dnsNames.filter((n) => cert.checkHost(n, { subject: 'never' }) === undefined);
   if (missing.length) return { usable: false, problem: `the serving certificate does not name ${missing.join(', ')}` };
-  if (!validAt(cert, check.now)) return { usable: false, problem: `the serving certificate is not valid now (valid ${cert.validFrom} to ${cert.validTo})` };
-  if (!check.bundle.some((ca) => issuedBy(cert, ca))) return { usable: false, problem: 'the serving certificate is signed by no CA of ca.crt' };
+  if (!validAt(cert, check.now))
+    return { usable: false, problem: `the serving certificate is not valid now (valid ${cert.validFrom} to ${cert.validTo})` };
+  if (!check.bundle.some((ca) => issuedBy(cert, ca)))
+    return { usable: false, problem: 'the serving certificate is signed by no CA of ca.crt' };
   if (!issuedBy(cert, check.signing)) return { usable: true, problem: 'the serving certificate is signed by the previous CA' };
   if (check.now >= renewAt(cert, check.renewBeforeMs))
     return { usable: true, problem: `the serving certificate expires at ${cert.validTo}, within its renewal margin` };
