@@ -87,3 +87,13 @@ export {
   type WebhookServerOptions,
 } from './webhook/server.js';
 export { WebhookRequestError, WebhookTimeoutError, type ReviewResult } from './webhook/review.js';
+// Certificates without cert-manager (the Manager runs the rotator with `webhookCerts`).
+export {
+  WebhookCertRotator,
+  WebhookCertsConfigError,
+  WebhookCertsSecretError,
+  CaInjectionError,
+  type WebhookCertsOptions,
+  type WebhookCertRotatorOptions,
+  type ObjectName,
+} from './webhook/rotator.js';

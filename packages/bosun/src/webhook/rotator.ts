@@ -25,6 +25,7 @@ import {
   servingValidityMs,
   signingCaOf,
   validAt,
+  validityOf,
   type ServingAction,
 } from './rotation.js';
 import { createCa, issue, loadCa } from './x509.js';
@@ -378,6 +379,8 @@ export class WebhookCertRotator {
     const serving = parseBundle(next[KEYS.cert])[0];
     const due = [renewAt(ca, renewBeforeMs), now + MAX_CHECK_MS];
     if (serving) due.push(renewAt(serving, renewBeforeMs));
+    // The previous CA leaves the caBundle when it expires.
+    for (const c of bundle.slice(1)) due.push(validityOf(c).notAfter);
     if (action.action === 'wait' && action.at !== undefined) due.push(action.at);
     // Without a confirmed injection there is nothing to wait for but a change of the targets, or a retry.
     if (action.action === 'wait' && action.at === undefined) due.push(now + Math.max(RETRY_MIN_MS, overlapMs));
