@@ -64,6 +64,13 @@ run: install ## run the operators against the local cluster (or KUBECONFIG=... e
 	@echo "  kubectl apply -f examples/message.yaml && kubectl get messages"
 	$(if $(filter real,$(NODE)),MESSAGE_POD_NODE=real )$(BOSUN) run $(OPERATORS) --kubeconfig $(TARGET_KUBECONFIG) --standalone
 
+# The step of the learning path `make learn` runs (docs/learn): STEP=1 … 10; without it, the list of steps.
+STEP ?=
+
+.PHONY: learn
+learn: install ## run one step of the learning path and check its output: make learn STEP=1 (docs/learn)
+	$(BOSUN) learn $(STEP) $(if $(filter command line,$(origin KUBECONFIG)),--kubeconfig $(KUBECONFIG),--dir $(CLUSTER_DIR))
+
 .PHONY: typecheck lint format test unit
 typecheck: deps ## type-check everything
 	npx tsc -p tsconfig.json --noEmit
