@@ -12,6 +12,10 @@ let env: TestEnv;
 
 before(async () => {
   env = await startTestEnv({ crds: ['config/crd'] });
+  // Left by an earlier run (with KEEP_CLUSTER=1): their deletion proceeds while the first steps run, instead of
+  // each step waiting for its own in turn.
+  const namespaces = steps.flatMap((s) => (s.namespace ? [s.namespace] : []));
+  await env.kubectl(['delete', 'namespace', '--ignore-not-found', '--wait=false', ...namespaces]);
 });
 
 after(async () => {

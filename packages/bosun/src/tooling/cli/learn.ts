@@ -132,7 +132,7 @@ const WORDS: Record<LearnLang, Record<'start' | 'logs' | 'shows' | 'fails' | 'ab
     logs: 'By the end of the step its log holds',
     shows: 'Shows',
     fails: 'Must fail, with',
-    absent: 'and not',
+    absent: 'never',
     cleanup: 'To remove what the step left behind:',
   },
   ko: {
@@ -154,6 +154,14 @@ function intro(step: LearnStep, lang: LearnLang): string {
   return `${cmd} 명령은(${alt}도 같습니다) ${ns ? `${ns} 네임스페이스를 지우고 새로 만든 다음 ` : ''}아래 명령을 차례로 실행합니다. 약속한 출력이 나오지 않으면 그 명령에서 멈춥니다.`;
 }
 
+// How a reader types the same commands: the local cluster's kubeconfig, and bosun through npx.
+function byHand(step: LearnStep, lang: LearnLang): string {
+  const usesBosun = step.commands.some((c) => /(^|\s)bosun\s/.test(c.run ?? c.start ?? ''));
+  const kc = '`export KUBECONFIG=$PWD/.bosun/cluster/kubeconfig`';
+  if (lang === 'en') return `To type them yourself, first ${kc}${usesBosun ? '; `bosun` is `npx bosun`' : ''}.`;
+  return `직접 입력하려면 먼저 ${kc}를 실행하세요.${usesBosun ? ' `bosun`은 `npx bosun`입니다.' : ''}`;
+}
+
 /** The "Run it" block of a step's page: the one command, then every command it runs and what each must show. */
 export function renderRunBlock(step: LearnStep, lang: LearnLang): string {
   const w = WORDS[lang];
@@ -162,6 +170,8 @@ export function renderRunBlock(step: LearnStep, lang: LearnLang): string {
     '```bash',
     `make learn STEP=${step.step}`,
     '```',
+    '',
+    byHand(step, lang),
     '',
     intro(step, lang),
     '',
@@ -173,9 +183,11 @@ export function renderRunBlock(step: LearnStep, lang: LearnLang): string {
       notes.push(`${w.start} \`${c.ready}\`.`);
       if (c.logs?.length) notes.push(`${w.logs} ${c.logs.map((e) => shown(e, lang)).join(', ')}.`);
     } else {
+      const parts: string[] = [];
       const e = (c.expect ?? []).map((x) => shown(x, lang)).join(', ');
-      if (e) notes.push(`${c.fails ? w.fails : w.shows} ${e}.`);
-      if (c.absent?.length) notes.push(`${w.absent} ${c.absent.map((a) => `\`${a}\``).join(', ')}.`);
+      if (e) parts.push(`${c.fails ? w.fails : w.shows} ${e}`);
+      if (c.absent?.length) parts.push(`${w.absent} ${c.absent.map((a) => `\`${a}\``).join(', ')}`);
+      if (parts.length) notes.push(`${parts.join(lang === 'en' ? '; ' : '. ')}.`);
     }
     if (notes.length) lines.push(`   ${notes.join(' ')}`);
   });
