@@ -71,6 +71,19 @@ export function desiredPod(msg: Message): Pod {
   };
 }
 
+/**
+ * What the operator caches of a Pod (`owns(Pod, { transform })`): metadata and spec as the API has
+ * them (applyChild compares the spec it applies), and of the status only what `statusFromPod` reads.
+ */
+export function cachedPod(obj: KubeObject): KubeObject {
+  const pod = obj as Pod;
+  const status = pod.status;
+  if (!status) return obj;
+  const kept: NonNullable<Pod['status']> = { phase: status.phase };
+  if (status.containerStatuses) kept.containerStatuses = status.containerStatuses.map((c) => ({ state: c.state }));
+  return { apiVersion: pod.apiVersion, kind: pod.kind, metadata: pod.metadata, spec: pod.spec, status: kept } as KubeObject;
+}
+
 /** Whether an existing Pod prints the Message's current text. */
 export function printsCurrentText(pod: Pod, msg: Message): boolean {
   return pod.metadata.annotations?.[TEXT_HASH_ANNOTATION] === textHash(msg.spec?.text ?? '');

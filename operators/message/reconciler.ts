@@ -1,7 +1,7 @@
 // The Message operator in the controller-runtime style: one level-based reconcile function.
 import { Pod as PodType, controller, type ReconcileContext } from 'bosun';
 import { MessageResource, type Message } from './resource.js';
-import { POD_LABELS, desiredPod, podName, printsCurrentText, statusFromPod, type Pod } from './pod.js';
+import { POD_LABELS, cachedPod, desiredPod, podName, printsCurrentText, statusFromPod, type Pod } from './pod.js';
 
 /** Makes the world match one Message: exactly one Pod printing its text, and a status mirroring that Pod. */
 export async function reconcileMessage(msg: Message, ctx: ReconcileContext): Promise<void> {
@@ -37,7 +37,7 @@ export async function reconcileMessage(msg: Message, ctx: ReconcileContext): Pro
 /** The Message controller: watches Messages and the Pods they own. */
 export const messageController = controller('message')
   .for(MessageResource)
-  .owns(PodType, { labels: POD_LABELS })
+  .owns(PodType, { labels: POD_LABELS, transform: cachedPod })
   .reconcile(async (req, ctx) => {
     const msg = ctx.cache.get<Message>(MessageResource, req.namespace, req.name);
     // Gone or going: garbage collection removes the Pod it owns.

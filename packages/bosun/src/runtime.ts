@@ -30,6 +30,7 @@ export {
   type ListWatcherFactory,
   type CacheSetOptions,
   type CacheScope,
+  type CacheTransform,
   type WatchScope,
 } from './cache/informer.js';
 export {

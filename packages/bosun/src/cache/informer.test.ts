@@ -194,6 +194,39 @@ void test('CacheSet shares one informer per type and scope and starts late infor
   await run;
 });
 
+void test('CacheSet: a scope with a transform stores what it returns (after managedFields are stripped), and gets an informer per transform', async (t) => {
+  const Pod: ResourceType = { group: '', version: 'v1', kind: 'Pod', plural: 'pods', namespaced: true };
+  const sources: FakeListWatcher[] = [];
+  const set = new CacheSet(() => {
+    const s = new FakeListWatcher();
+    s.pages = [
+      { items: [{ ...pod('a', 'p1', '1'), status: { phase: 'Running', hostIP: '10.0.0.1' } } as KubeObject], resourceVersion: '1' },
+    ];
+    sources.push(s);
+    return s;
+  });
+  const seen: KubeObject[] = [];
+  const phaseOnly = (o: KubeObject): KubeObject => {
+    seen.push(o);
+    return { ...o, status: { phase: (o.status as { phase?: string }).phase } };
+  };
+  const plain = set.informerFor(Pod, { namespaces: ['a'] });
+  const pruned = set.informerFor(Pod, { namespaces: ['a'], transform: phaseOnly });
+  assert.equal(set.informerFor(Pod, { namespaces: ['a'], transform: phaseOnly }), pruned, 'the same transform shares the informer');
+  assert.notEqual(pruned, plain, 'a transform never changes what a watch without it caches');
+  assert.notEqual(set.informerFor(Pod, { namespaces: ['a'], transform: (o) => o }), pruned);
+  const ctrl = new AbortController();
+  t.after(() => ctrl.abort());
+  const run = set.start(ctrl.signal);
+  assert.equal(await set.waitForSync(), true);
+  assert.deepEqual(pruned.store.get('a/p1')?.status, { phase: 'Running' });
+  assert.equal(seen[0]?.metadata.managedFields, undefined, 'the transform gets the object with managedFields stripped');
+  assert.deepEqual(plain.store.get('a/p1')?.status, { phase: 'Running', hostIP: '10.0.0.1' });
+  assert.ok(Object.isFrozen(pruned.store.get('a/p1')), 'what the transform returned is frozen like any stored object');
+  ctrl.abort();
+  await run;
+});
+
 void test('a subscriber that mutates the object it was given gets a TypeError, and the cache and its indexes stay right', async (t) => {
   const src = new FakeListWatcher();
   src.pages = [{ items: [pod('a', 'p1', '1', { app: 'x' })], resourceVersion: '1' }];

@@ -290,11 +290,21 @@ export class Informer<T extends KubeObject = KubeObject> {
   }
 }
 
+/**
+ * What a controller keeps of each object it caches: called on every object as received (after
+ * `stripForCache`), it returns the object to store, for example with the fields the controller never
+ * reads dropped. It must keep what the reconcile reads and, for owned children, every field
+ * `applyChild` sets (the converged check compares them), or the child is applied again on every reconcile.
+ */
+export type CacheTransform = (obj: KubeObject) => KubeObject;
+
 /** Which objects a shared informer covers; two requests with equal scopes share one informer. */
 export interface CacheScope {
   namespaces?: string[];
   labelSelector?: string;
   fieldSelector?: string;
+  /** Applied to every object before it is stored; watches with another transform (or none) get an informer of their own. */
+  transform?: CacheTransform;
 }
 
 /** One watched kind and the scope it is watched in, as a controller declares it. */
@@ -335,6 +345,8 @@ export class CacheSet {
   private readonly sourceFor: TypedSourceFactory;
   private signal: AbortSignal | undefined;
   private readonly runs: Promise<void>[] = [];
+  /** A number per transform function, for the informer key: one informer per (type, scope, transform). */
+  private readonly transformIds = new Map<CacheTransform, number>();
 
   constructor(
     clientOrFactory: KubeClient | TypedSourceFactory,
@@ -358,10 +370,20 @@ export class CacheSet {
   ): Informer<T> {
     const namespaces = type.namespaced ? [...new Set(scope.namespaces ?? this.opts.defaultNamespaces ?? [])].sort() : [];
     const norm: CacheScope = { namespaces, labelSelector: scope.labelSelector ?? '', fieldSelector: scope.fieldSelector ?? '' };
-    const key = [type.group, type.version, type.plural, namespaces.join(','), norm.labelSelector, norm.fieldSelector].join('|');
+    const transform = scope.transform;
+    let transformId = '';
+    if (transform) {
+      if (!this.transformIds.has(transform)) this.transformIds.set(transform, this.transformIds.size + 1);
+      transformId = `t${this.transformIds.get(transform)}`;
+      norm.transform = transform;
+    }
+    const key = [type.group, type.version, type.plural, namespaces.join(','), norm.labelSelector, norm.fieldSelector, transformId].join(
+      '|',
+    );
     let inf = this.informers.get(key);
     if (!inf) {
       inf = new Informer<KubeObject>((ns) => this.sourceFor(type, ns, norm), {
+        ...(transform ? { transform: (obj: KubeObject) => transform(stripForCache(obj)) } : {}),
         namespaces,
         watcher: this.opts.watcherFor?.(type) ?? this.opts.watcher,
         name: type.group ? `${type.plural}.${type.group}` : type.plural,

@@ -1,4 +1,5 @@
 import type { KubeObject, ResourceType } from '../client/types.js';
+import type { CacheTransform } from '../cache/informer.js';
 import type { Predicate } from './predicate.js';
 import type { Request, Result } from './request.js';
 import type { ReconcileContext } from '../writes/context.js';
@@ -15,6 +16,8 @@ export interface SecondaryWatch {
   predicates: Predicate[];
   /** Only objects with these labels are cached (a label selector on the watch). */
   labels?: Record<string, string>;
+  /** What is kept of each cached object (see `OwnsOptions.transform`). */
+  transform?: CacheTransform;
 }
 
 /**
@@ -46,6 +49,15 @@ export interface OwnsOptions {
   predicates?: Predicate[];
   /** Cache only objects with these labels: less memory when the cluster has many objects of the type. */
   labels?: Record<string, string>;
+  /**
+   * What to keep of each cached object, for less memory (and less garbage collection) per object:
+   * a function of the object as received that returns what to store, e.g. without status fields the
+   * reconcile never reads. Keep every field the reconcile reads, and for owned children every field
+   * `applyChild` sets: its converged check compares them with the cache, so a child whose applied
+   * fields were dropped is applied again on every reconcile. Pass one function (not a new closure per
+   * call) so watches of one kind share a cache.
+   */
+  transform?(obj: KubeObject): KubeObject;
 }
 
 /** Options of `watches`: the same as those of `owns`. */
@@ -75,7 +87,7 @@ export class ControllerBuilder {
 
   /** A type this controller creates and controller-owns: its changes enqueue the owner. */
   owns(type: ResourceType, opts: OwnsOptions = {}): this {
-    this.ownsList.push({ type, predicates: opts.predicates ?? [], labels: opts.labels });
+    this.ownsList.push({ type, predicates: opts.predicates ?? [], labels: opts.labels, transform: opts.transform });
     return this;
   }
 
@@ -90,6 +102,7 @@ export class ControllerBuilder {
       map: map as (obj: KubeObject) => { namespace?: string; name: string }[],
       predicates: opts.predicates ?? [],
       labels: opts.labels,
+      transform: opts.transform,
     });
     return this;
   }

@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
-import { CacheSet, type Informer, type WatchScope, labelSelectorOf } from '../cache/informer.js';
+import { CacheSet, type CacheTransform, type Informer, type WatchScope, labelSelectorOf } from '../cache/informer.js';
 import { CONTROLLER_INDEX } from '../cache/store.js';
 import { KubeClient } from '../client/client.js';
 import { ApiError } from '../client/errors.js';
@@ -281,10 +281,10 @@ export class Manager {
     this.metrics.registerController(spec.name, Math.max(1, workers ?? DEFAULT_WORKERS));
     ctrl.watch(this.informer(spec.name, spec.forType), enqueueObject(), spec.forPredicates);
     for (const o of spec.owns) {
-      ctrl.watch(this.informer(spec.name, o.type, o.labels, true), enqueueOwner(spec.forType), o.predicates);
+      ctrl.watch(this.informer(spec.name, o.type, o.labels, true, o.transform), enqueueOwner(spec.forType), o.predicates);
     }
     for (const w of watches) {
-      ctrl.watch(this.informer(spec.name, w.type, w.labels), enqueueMapped(w.map ?? (() => [])), w.predicates);
+      ctrl.watch(this.informer(spec.name, w.type, w.labels, false, w.transform), enqueueMapped(w.map ?? (() => [])), w.predicates);
     }
     this.controllers.push(ctrl);
     return this;
@@ -301,8 +301,14 @@ export class Manager {
   }
 
   /** The shared informer of a watch, recorded as one of `controller`'s reads; owned types get the controller index its ownedBy needs. */
-  private informer(controller: string, type: ResourceType, labels?: Record<string, string>, owned = false): Informer {
-    const scope = { labelSelector: labelSelectorOf(labels) };
+  private informer(
+    controller: string,
+    type: ResourceType,
+    labels?: Record<string, string>,
+    owned = false,
+    transform?: CacheTransform,
+  ): Informer {
+    const scope = { labelSelector: labelSelectorOf(labels), transform };
     const declared = this.readers.get(controller) ?? [];
     declared.push({ type, scope });
     this.readers.set(controller, declared);
