@@ -203,13 +203,16 @@ describe('FlightTicket v1 → v2 upgrade on a control plane of its own', () => {
     metrics = new Metrics({ processMetrics: false });
     await cluster.namespace(NS);
     await cluster.namespace(STORED_NS);
-    // The release before the upgrade: config/crd's FlightTicket, v1 only.
+    // The release before the upgrade: config/crd's FlightTicket, serving v1 alone (v2's schema in it, not served).
     await installFlightTickets(cluster, NS);
     const crd = await cluster.client.get(CustomResourceDefinition, undefined, CRD);
     assert.deepEqual(
-      crd.spec?.versions.map((v) => v.name),
-      ['v1'],
-      'config/crd keeps FlightTicket at v1 alone this round',
+      crd.spec?.versions.map((v) => [v.name, v.served]),
+      [
+        ['v1', true],
+        ['v2', false],
+      ],
+      'config/crd serves FlightTicket at v1 alone',
     );
     await cluster.kubectlOk(['apply', '-f', '-'], v1Doc('before', { from: 'ICN', to: 'NRT', number: 3 }));
     beforeSpec = await specText(v1, 'before');
