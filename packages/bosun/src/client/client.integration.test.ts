@@ -125,3 +125,29 @@ void test('the write gate is asked again as the request is handed to a connectio
     gated.close();
   }
 });
+
+void test('metadataOnly: create, patch and apply answer with the written object metadata only', async () => {
+  const big = 'x'.repeat(4000);
+  const created = await client.create<CM>(
+    ConfigMap,
+    { metadata: { namespace: ns, name: 'meta-only' }, data: { k: big } },
+    { metadataOnly: true },
+  );
+  assert.equal(created.kind, 'PartialObjectMetadata');
+  assert.equal(created.metadata.name, 'meta-only');
+  assert.ok(created.metadata.uid && created.metadata.resourceVersion);
+  assert.equal(created.data, undefined, 'no data in the answer');
+  const patched = await client.patch<CM>(ConfigMap, ns, 'meta-only', { data: { k: 'small' } }, 'merge', { metadataOnly: true });
+  assert.equal(patched.kind, 'PartialObjectMetadata');
+  assert.notEqual(patched.metadata.resourceVersion, created.metadata.resourceVersion);
+  const applied = await client.apply<CM>(
+    ConfigMap,
+    { metadata: { namespace: ns, name: 'meta-only' }, data: { k: 'applied' } },
+    { fieldManager: 'meta-test', force: true, metadataOnly: true },
+  );
+  assert.equal(applied.kind, 'PartialObjectMetadata');
+  assert.equal(applied.data, undefined);
+  assert.equal((await client.get<CM>(ConfigMap, ns, 'meta-only')).data?.k, 'applied', 'the write itself is whole');
+  const full = await client.patch<CM>(ConfigMap, ns, 'meta-only', { data: { k: 'again' } }, 'merge');
+  assert.equal(full.data?.k, 'again', 'without the option the answer is the whole object');
+});

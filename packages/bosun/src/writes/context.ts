@@ -219,7 +219,8 @@ export class ReconcileContext {
       return false;
     }
     try {
-      await this.client.apply(childType, body, { fieldManager: this.fieldManager, force: true, signal: this.signal });
+      // The answer is not read: its metadata is all the API server has to encode.
+      await this.client.apply(childType, body, { fieldManager: this.fieldManager, force: true, signal: this.signal, metadataOnly: true });
     } catch (err) {
       if (err instanceof ApiError && err.status === 422) throw await this.childRefused(childType, body, owner, err);
       throw err;

@@ -210,7 +210,10 @@ export class EventRecorder {
     try {
       if (e.name !== undefined) {
         try {
-          await this.client.patch(EventType, e.namespace, e.name, { count: e.count + 1, lastTimestamp: ts }, 'merge', { signal });
+          await this.client.patch(EventType, e.namespace, e.name, { count: e.count + 1, lastTimestamp: ts }, 'merge', {
+            signal,
+            metadataOnly: true,
+          });
           e.count++;
           return;
         } catch (err) {
@@ -234,7 +237,8 @@ export class EventRecorder {
         lastTimestamp: ts,
         count: 1,
       };
-      await this.client.create(EventType as ResourceType<CoreEvent>, ev, { signal });
+      // Nothing of the answer is read.
+      await this.client.create(EventType as ResourceType<CoreEvent>, ev, { signal, metadataOnly: true });
       e.name = name;
       e.count = 1;
     } catch (err) {
