@@ -31,11 +31,27 @@ export interface RunResult {
 
 const ROOT = join(import.meta.dirname, '..', '..');
 
-/** apiserver_request_total by "VERB resource[/subresource]" for the resources the work touches. */
+/**
+ * apiserver_request_total by "VERB resource[/subresource]" for the resources the work touches, and the KiB the
+ * API server sent for them ("KiB answered": responses; "KiB of watch events": to all watchers, the cluster's own included).
+ */
 async function requestCounts(state: ClusterState): Promise<Map<string, number>> {
   const text = await apiserverMetrics(state);
   const counts = new Map<string, number>();
+  const add = (key: string, v: number) => counts.set(key, (counts.get(key) ?? 0) + v);
   for (const line of text.split('\n')) {
+    // Bytes the API server sent for the same resources: answers to requests, and watch events to every watcher.
+    const bytes = /^(apiserver_response_sizes_sum|apiserver_watch_events_sizes_sum)\{/.exec(line)?.[1];
+    if (bytes) {
+      const labels = Object.fromEntries([...line.matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1], m[2]]));
+      const resource = (labels.resource ?? labels.kind ?? '').toLowerCase();
+      if (!['messages', 'pods', 'events', 'message', 'pod', 'event'].includes(resource)) continue;
+      add(
+        bytes === 'apiserver_response_sizes_sum' ? 'KiB answered' : 'KiB of watch events',
+        Number(line.slice(line.lastIndexOf(' ') + 1)) / 1024,
+      );
+      continue;
+    }
     if (!line.startsWith('apiserver_request_total{')) continue;
     const labels = Object.fromEntries([...line.matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1], m[2]]));
     // Messages, their Pods and Events: what the contenders touch (kwok's node leases would never go idle).
@@ -154,7 +170,9 @@ const NodeType: ResourceType = { group: '', version: 'v1', kind: 'Node', plural:
 async function traceScheduling(b: Bench, contender: ContenderName): Promise<void> {
   const events = (await b.client.list<KubeObject & { reason?: string; message?: string; count?: number }>(Event, { namespace: NS })).items;
   const failed = events.filter((e) => e.reason === 'FailedScheduling');
-  const node = await (b.client.get(NodeType, undefined, 'bosun-node-0') as Promise<KubeObject & { spec?: { taints?: unknown[] } }>).catch(() => undefined);
+  const node = await (b.client.get(NodeType, undefined, 'bosun-node-0') as Promise<KubeObject & { spec?: { taints?: unknown[] } }>).catch(
+    () => undefined,
+  );
   process.stderr.write(
     `${contender} trace: ${failed.length} FailedScheduling Events (${failed.reduce((s, e) => s + (e.count ?? 1), 0)} times)${failed[0] ? `, e.g. ${failed[0].message}` : ''}; node taints now ${JSON.stringify(node?.spec?.taints ?? [])}\n`,
   );
@@ -243,7 +261,7 @@ async function waitQuiet(b: Bench, quietMs: number, limitMs: number): Promise<{ 
     await new Promise((r) => setTimeout(r, 250));
     const now = await b.counts();
     // Watches stay open and count once; any other request, a read included, means still busy.
-    if ([...now].some(([k, v]) => !k.startsWith('WATCH') && v !== (last.get(k) ?? 0))) lastChange = performance.now();
+    if ([...now].some(([k, v]) => !k.startsWith('WATCH') && !k.startsWith('KiB') && v !== (last.get(k) ?? 0))) lastChange = performance.now();
     last = now;
   }
   return { counts: last, at: lastChange };
