@@ -117,14 +117,27 @@ const COLORS: Record<ContenderName, string> = {
   'controller-runtime': '#2ca02c',
 };
 
-/** An SVG line chart of median convergence time against N, one line per contender (log-log when N spans decades). */
-export function chartSvg(scenarios: ConvergeScenario[]): string {
+/** What a chart plots against N: a per-contender figure of the summaries, its title and its unit. */
+export interface ChartMetric {
+  /** The summary field after the contender's name: `_s` (time) or `_rss_mib` (peak RSS). */
+  suffix: '_s' | '_rss_mib';
+  title: string;
+  unit: string;
+}
+
+/** Convergence time against N. */
+export const TIME_CHART: ChartMetric = { suffix: '_s', title: 'Time until all Messages are Ready', unit: 's' };
+/** Peak RSS against N (the floors have no process, so no line). */
+export const RSS_CHART: ChartMetric = { suffix: '_rss_mib', title: 'Peak RSS of the contender process', unit: 'MiB' };
+
+/** An SVG line chart of a median figure (time by default) against N, one line per contender, log-log. */
+export function chartSvg(scenarios: ConvergeScenario[], metric: ChartMetric = TIME_CHART): string {
   const W = 720;
   const H = 420;
   const m = { l: 70, r: 180, t: 40, b: 60 };
   const ns = scenarios.map((s) => s.n);
   const ys = scenarios.flatMap((s) =>
-    CONTENDERS.map((c) => (s as unknown as Record<string, number | undefined>)[`${field(c)}_s`]).filter(
+    CONTENDERS.map((c) => (s as unknown as Record<string, number | undefined>)[`${field(c)}${metric.suffix}`]).filter(
       (v): v is number => v !== undefined,
     ),
   );
@@ -137,7 +150,7 @@ export function chartSvg(scenarios: ConvergeScenario[]): string {
     `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="DejaVu Sans, sans-serif" font-size="13">`,
     `<rect width="100%" height="100%" fill="white"/>`,
   ];
-  parts.push(`<text x="${W / 2 - 80}" y="24" font-size="15">Time until all Messages are Ready</text>`);
+  parts.push(`<text x="${W / 2 - 120}" y="24" font-size="15">${metric.title}</text>`);
   parts.push(
     `<line x1="${m.l}" y1="${H - m.b}" x2="${W - m.r}" y2="${H - m.b}" stroke="black"/><line x1="${m.l}" y1="${m.t}" x2="${m.l}" y2="${H - m.b}" stroke="black"/>`,
   );
@@ -148,13 +161,13 @@ export function chartSvg(scenarios: ConvergeScenario[]): string {
       const v = k * 10 ** e;
       if (Math.log10(v) < y0 || Math.log10(v) > y1) continue;
       parts.push(
-        `<line x1="${m.l - 4}" y1="${py(v)}" x2="${W - m.r}" y2="${py(v)}" stroke="#eeeeee"/><text x="${m.l - 50}" y="${py(v) + 4}">${v < 1 ? v.toFixed(2) : v} s</text>`,
+        `<line x1="${m.l - 4}" y1="${py(v)}" x2="${W - m.r}" y2="${py(v)}" stroke="#eeeeee"/><text x="${m.l - 50}" y="${py(v) + 4}">${v < 1 ? v.toFixed(2) : v} ${metric.unit}</text>`,
       );
     }
   }
   CONTENDERS.forEach((c, i) => {
     const pts = scenarios
-      .map((s) => [s.n, (s as unknown as Record<string, number | undefined>)[`${field(c)}_s`]] as const)
+      .map((s) => [s.n, (s as unknown as Record<string, number | undefined>)[`${field(c)}${metric.suffix}`]] as const)
       .filter((p): p is readonly [number, number] => p[1] !== undefined);
     if (pts.length === 0) return;
     parts.push(
@@ -211,8 +224,13 @@ export async function writeReport(
   // Named by when the invocation started, so the saves after each stage of one run replace each other.
   await writeFile(join(dir, `${startedAt.toISOString().slice(0, 19).replace(/[:T]/g, '-')}.json`), `${JSON.stringify(result, null, 2)}\n`);
   if (scenarios.length > 0) {
-    const png = new Resvg(chartSvg(scenarios), { font: { loadSystemFonts: true } }).render().asPng();
-    await writeFile(join(ROOT, 'docs', 'benchmarks-converge.png'), png);
+    for (const [metric, file] of [
+      [TIME_CHART, 'benchmarks-converge.png'],
+      [RSS_CHART, 'benchmarks-rss.png'],
+    ] as const) {
+      const png = new Resvg(chartSvg(scenarios, metric), { font: { loadSystemFonts: true } }).render().asPng();
+      await writeFile(join(ROOT, 'docs', file), png);
+    }
   }
 
   const fmt = (v: number | undefined, unit = '') => (v === undefined ? '—' : `${v}${unit}`);
@@ -272,6 +290,8 @@ export async function writeReport(
   lines.push(
     '',
     '![convergence time against N](benchmarks-converge.png)',
+    '',
+    '![peak RSS against N](benchmarks-rss.png)',
     '',
     'API requests per Message during the run (apiserver_request_total, median over rounds):',
     '',
