@@ -53,7 +53,13 @@ export async function startContender(name: ContenderName, kubeconfig: string): P
       command: process.execPath,
       // BENCH_BOSUN_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") profiles the contender, not the bench.
       args: [
-        ...(process.env.BENCH_BOSUN_NODE_ARGS?.split(' ').filter(Boolean) ?? []),
+        // BENCH_BOSUN_BASE_NODE_ARGS, when set, replaces them for bosun-base alone (an A/B of Node flags in one run).
+        ...((name === 'bosun-base'
+          ? (process.env.BENCH_BOSUN_BASE_NODE_ARGS ?? process.env.BENCH_BOSUN_NODE_ARGS)
+          : process.env.BENCH_BOSUN_NODE_ARGS
+        )
+          ?.split(' ')
+          .filter(Boolean) ?? []),
         ...cli,
         'message',
         '--kubeconfig',
