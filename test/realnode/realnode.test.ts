@@ -6,15 +6,36 @@ import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { KubeObject } from 'bosun';
-import { eventually, runControllers, startTestEnv, type RunningControllers, type TestEnv } from 'bosun/envtest';
+import {
+  eventually,
+  runControllers,
+  runKubectl,
+  startTestEnv,
+  writeTokenKubeconfig,
+  type RunningControllers,
+  type TestEnv,
+} from 'bosun/envtest';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { operatorImage, OPERATOR_REF } from '../../packages/bosun/src/tooling/image/operator.js';
 import { down, up } from '../../packages/bosun/src/tooling/cluster/controlplane.js';
 import { diffSnapshots, snapshotHost, type HostSnapshot } from '../../packages/bosun/src/tooling/node/host.js';
-import { REAL_NODE_NAME, realNodeStatus } from '../../packages/bosun/src/tooling/node/realnode.js';
+import {
+  ctr,
+  importImage,
+  REAL_NODE_LABEL,
+  REAL_NODE_NAME,
+  REAL_NODE_TAINT,
+  realNodeStatus,
+} from '../../packages/bosun/src/tooling/node/realnode.js';
 import { messageController } from '../../operators/message/reconciler.js';
-import { TEXT_HASH_ANNOTATION, podName } from '../../operators/message/pod.js';
+import { REAL_NODE_PLACEMENT, TEXT_HASH_ANNOTATION, podName } from '../../operators/message/pod.js';
 import type { Message } from '../../operators/message/resource.js';
 
+const execFileP = promisify(execFile);
+const REPO = resolve(import.meta.dirname, '../..');
 const DIR = resolve('.bosun/test-realnode');
+const REAL_NODE_TOLERATION = REAL_NODE_PLACEMENT.tolerations[0];
 const OTHER_DIR = resolve('.bosun/test-realnode-second');
 const why =
   process.platform !== 'linux' ? 'a real node needs Linux' : process.getuid?.() !== 0 ? 'a real node needs root (CI runs as root)' : false;
@@ -119,20 +140,79 @@ describe('a real node', { skip: why }, () => {
     });
   });
 
-  test('after the node crashes (kubelet and containerd killed), up starts it again and Pods run', async () => {
-    const pids = JSON.parse(await readFile(join(DIR, 'node', 'pids.json'), 'utf8')) as { kubelet: number; containerd: number };
-    process.kill(pids.kubelet, 'SIGKILL');
-    process.kill(pids.containerd, 'SIGKILL');
-    await eventually('kubelet and containerd gone', async () => ((await realNodeStatus(DIR)).some((p) => p.running) ? undefined : true));
+  test('after the node crashes (kubelet, containerd, kube-proxy killed), up starts it again and Pods run', async () => {
+    const pids = JSON.parse(await readFile(join(DIR, 'node', 'pids.json'), 'utf8')) as Record<string, number>;
+    for (const pid of Object.values(pids)) process.kill(pid, 'SIGKILL');
+    await eventually('the node programs gone', async () => ((await realNodeStatus(DIR)).some((p) => p.running) ? undefined : true));
     await up({ dir: DIR, node: 'real', progress, timeoutMs: 180_000 });
     assert.deepEqual(
       (await realNodeStatus(DIR)).map((p) => `${p.name} ${p.running}`),
-      ['containerd true', 'kubelet true'],
+      ['containerd true', 'kubelet true', 'kube-proxy true'],
     );
     const text = 'printed after a crash';
     await env.kubectlOk(['patch', '-n', ns, 'message', 'example-message', '--type=merge', '-p', JSON.stringify({ spec: { text } })]);
     const pod = await finishedPodFor('example-message', text);
     assert.equal(await env.kubectlOk(['logs', '-n', ns, pod.metadata.name!]), `${text}\n`);
+  });
+
+  test('make deploy onto the real node: the operator runs as a real Pod, in-cluster, probed, restricted, non-root, read-only, and reconciles', async () => {
+    // The deployed operator watches every namespace: the in-process one stops so only one reconciles.
+    await op?.stop();
+    op = undefined;
+    await importImage(DIR, await operatorImage(REPO));
+    await execFileP('make', ['deploy', `IMG=${OPERATOR_REF}`, `KUBECONFIG=${env.kubeconfig}`], { cwd: REPO, maxBuffer: 16 << 20 });
+    assert.match(
+      await env.kubectlOk(['get', 'namespace', 'bosun-system', '-o', 'jsonpath={.metadata.labels.pod-security\\.kubernetes\\.io/enforce}']),
+      /^restricted$/,
+    );
+    // config/manager places no Pod on the tainted node; the test asks for it as a user of the real node would.
+    await env.kubectlOk([
+      'patch',
+      '-n',
+      'bosun-system',
+      'deployment',
+      'bosun-controller-manager',
+      '--type=strategic',
+      '-p',
+      JSON.stringify({ spec: { template: { spec: { nodeSelector: { 'bosun.dev/node': 'real' }, tolerations: [REAL_NODE_TOLERATION] } } } }),
+    ]);
+    // 180 s: two Pods each start in about 3 s here and pass the readiness probe once the caches sync.
+    await env.kubectlOk(['rollout', 'status', '-n', 'bosun-system', 'deployment/bosun-controller-manager', '--timeout=180s']);
+    type OpPod = KubeObject<
+      { nodeName?: string },
+      { conditions?: { type: string; status: string }[]; containerStatuses?: { containerID?: string; restartCount: number }[] }
+    >;
+    const pods = (await getJson<{ items: OpPod[] }>([
+      'get',
+      'pods',
+      '-n',
+      'bosun-system',
+      '-l',
+      'app.kubernetes.io/name=bosun',
+    ]))!.items.filter((p) => !p.metadata.deletionTimestamp && p.spec?.nodeName === REAL_NODE_NAME);
+    assert.equal(pods.length, 2, 'both replicas on the real node');
+    const tasks = await ctr(DIR, ['-n', 'k8s.io', 'tasks', 'ls']);
+    for (const pod of pods) {
+      assert.ok(
+        pod.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'),
+        `${pod.metadata.name} Ready`,
+      );
+      const id = pod.status?.containerStatuses?.[0]?.containerID?.replace('containerd://', '') ?? '';
+      const pid = Number(new RegExp(`^${id}\\s+(\\d+)\\s+RUNNING`, 'm').exec(tasks)?.[1]);
+      assert.ok(pid > 0, `the container of ${pod.metadata.name} runs (ctr tasks ls):\n${tasks}`);
+      // What the kernel says of the process, not what the Pod spec asked for.
+      assert.match(await readFile(`/proc/${pid}/status`, 'utf8'), /^Uid:\s+65532\s+65532\s+65532\s+65532$/m);
+      const rootMount = (await readFile(`/proc/${pid}/mountinfo`, 'utf8')).split('\n').find((l) => l.split(' ')[4] === '/');
+      assert.match(rootMount?.split(' ')[5] ?? '', /^ro(,|$)/, `root file system of ${pod.metadata.name}: ${rootMount}`);
+    }
+    const ns2 = await env.namespace('realnode-deployed');
+    await env.kubectlOk(['apply', '-n', ns2, '-f', 'examples/message.yaml']);
+    await env.kubectlOk(['wait', '-n', ns2, '--for=condition=Ready', 'message/example-message', '--timeout=60s']);
+    const token = (await env.kubectlOk(['create', 'token', '-n', 'bosun-system', 'bosun-controller-manager'])).trim();
+    const tokenKc = await writeTokenKubeconfig({ adminKubeconfig: env.kubeconfig, token, file: join(DIR, 'operator-token.kubeconfig') });
+    const write = await runKubectl(tokenKc, ['create', 'secret', 'generic', 'not-allowed', '-n', 'bosun-system', '--from-literal=a=b']);
+    assert.notEqual(write.code, 0);
+    assert.match(write.stderr, /secrets is forbidden: User "system:serviceaccount:bosun-system:bosun-controller-manager" cannot create/);
   });
 
   test('cluster down leaves the machine as it was: sysctls, shared directories, links, mounts, cgroups, iptables', async () => {
@@ -152,4 +232,9 @@ describe('a real node', { skip: why }, () => {
     });
     assert.equal(left, true);
   });
+});
+
+test("the Message operator's real-node placement matches the real node's label and taint", () => {
+  assert.deepEqual(REAL_NODE_PLACEMENT.nodeSelector, { [REAL_NODE_LABEL.key]: REAL_NODE_LABEL.value });
+  assert.deepEqual(REAL_NODE_PLACEMENT.tolerations, [{ key: REAL_NODE_TAINT.key, operator: 'Exists', effect: REAL_NODE_TAINT.effect }]);
 });

@@ -1,5 +1,5 @@
 // The host-wide state a real node changes (sysctls, mounts, network links, cgroups, directories outside
-// the cluster directory, iptables): a snapshot taken before the node starts, and the undo back to it.
+// the cluster directory, iptables, nftables): a snapshot taken before the node starts, and the undo back to it.
 import { execFile } from 'node:child_process';
 import { readdir, readFile, rm, rmdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -25,7 +25,15 @@ export const TOUCHED_SYSCTLS = [
   'net/ipv6/conf/all/forwarding',
   'net/ipv4/conf/all/forwarding',
   'net/ipv4/conf/default/forwarding',
+  // kube-proxy's: left alone by its configuration (conntrack settings 0, no localhost NodePorts), recorded all the same.
+  'net/ipv4/conf/all/route_localnet',
+  'net/netfilter/nf_conntrack_max',
+  'net/netfilter/nf_conntrack_tcp_timeout_established',
+  'net/netfilter/nf_conntrack_tcp_timeout_close_wait',
+  'net/bridge/bridge-nf-call-iptables',
 ] as const;
+/** The nftables table kube-proxy writes (in the ip and ip6 families); the name is its own, so always ours to remove. */
+export const KUBE_PROXY_TABLE = 'kube-proxy';
 
 /**
  * Directories outside the cluster directory that containerd, the CNI plugins and the kubelet write to even
@@ -53,6 +61,8 @@ export interface HostSnapshot {
   kubepods: string[];
   /** `iptables-save` / `ip6tables-save` chain declarations per table, where those programs exist. */
   iptables: string[];
+  /** nftables tables (`family name`), where nft exists. */
+  nftables: string[];
 }
 
 async function readSysctl(key: string): Promise<string | null> {
@@ -91,6 +101,16 @@ async function chains(): Promise<string[]> {
   return out.sort();
 }
 
+async function nftTables(): Promise<string[]> {
+  const r = await execFileP('nft', ['list', 'tables'], { timeout: 20_000 }).catch(() => undefined);
+  if (!r) return [];
+  return r.stdout
+    .split('\n')
+    .map((l) => l.trim().replace(/^table /, ''))
+    .filter(Boolean)
+    .sort();
+}
+
 /** Reads the host state a real node may change. */
 export async function snapshotHost(): Promise<HostSnapshot> {
   const sysctls: Record<string, string | null> = {};
@@ -112,7 +132,7 @@ export async function snapshotHost(): Promise<HostSnapshot> {
     )
       kubepods.push(c);
   }
-  return { sysctls, dirs, links, mounts: await mountPoints(), kubepods, iptables: await chains() };
+  return { sysctls, dirs, links, mounts: await mountPoints(), kubepods, iptables: await chains(), nftables: await nftTables() };
 }
 
 /** Writes the snapshot the undo works back to. */
@@ -232,6 +252,10 @@ export async function restoreHost(before: HostSnapshot, nodeDir: string): Promis
   }
   if (newChains.length) undone.push(`removed iptables chains ${newChains.join(', ')}`);
 
+  const newTables = (await nftTables()).filter((t) => !(before.nftables ?? []).includes(t) && t.endsWith(` ${KUBE_PROXY_TABLE}`));
+  for (const t of newTables) await execFileP('nft', ['delete', 'table', ...t.split(' ')]).catch(() => undefined);
+  if (newTables.length) undone.push(`deleted nftables tables ${newTables.join(', ')}`);
+
   for (const [k, v] of Object.entries(before.sysctls)) {
     if (v === null) continue;
     if ((await readSysctl(k)) !== v) {
@@ -261,5 +285,6 @@ export function diffSnapshots(a: HostSnapshot, b: HostSnapshot): string[] {
   sets('mounts', a.mounts, b.mounts);
   sets('kubepods cgroups', a.kubepods, b.kubepods);
   sets('iptables chains', a.iptables, b.iptables);
+  sets('nftables tables', a.nftables ?? [], b.nftables ?? []);
   return out;
 }

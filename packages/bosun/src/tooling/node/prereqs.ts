@@ -1,5 +1,5 @@
 // What a real node needs from the host that bosun does not build: the container runtime (containerd,
-// runc), the CNI plugins and a static busybox for the images. On Debian as root they are installed
+// runc), the CNI plugins, nft for kube-proxy and a static busybox for the images. On Debian as root they are installed
 // with apt-get; anywhere else the error says what to install.
 import { execFile } from 'node:child_process';
 import { constants as fsc } from 'node:fs';
@@ -19,6 +19,8 @@ export interface HostPrograms {
   cniBinDir: string;
   /** A statically linked busybox, copied into the busybox image. */
   busybox: string;
+  /** nft, which kube-proxy (nftables mode) writes its own tables with. */
+  nft: string;
 }
 
 /** Each program, the paths Debian's packages put it at, and the package that brings it. */
@@ -30,6 +32,7 @@ const NEEDS = [
   { what: 'CNI bridge plugin', paths: ['/usr/lib/cni/bridge', '/opt/cni/bin/bridge'], pkg: 'containernetworking-plugins' },
   { what: 'CNI host-local plugin', paths: ['/usr/lib/cni/host-local', '/opt/cni/bin/host-local'], pkg: 'containernetworking-plugins' },
   { what: 'CNI loopback plugin', paths: ['/usr/lib/cni/loopback', '/opt/cni/bin/loopback'], pkg: 'containernetworking-plugins' },
+  { what: 'nft', paths: ['/usr/sbin/nft'], pkg: 'nftables' },
   { what: 'static busybox', paths: ['/bin/busybox', '/usr/bin/busybox'], pkg: 'busybox-static', static: true },
 ] as const;
 
@@ -133,5 +136,6 @@ export async function ensureHostPrograms(progress: Progress): Promise<HostProgra
     runc: found.runc!,
     cniBinDir: cni.slice(0, cni.lastIndexOf('/')),
     busybox: found['static busybox']!,
+    nft: found.nft!,
   };
 }

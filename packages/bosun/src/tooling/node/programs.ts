@@ -1,5 +1,5 @@
-// The programs of the real node that bosun builds itself from Go modules (the kubelet, the pause
-// program), cached beside the control plane's in the versioned cache and rebuilt when missing or broken.
+// The programs of the real node that bosun builds itself from Go modules (the kubelet, kube-proxy,
+// the pause program), cached beside the control plane's in the versioned cache and rebuilt when missing or broken.
 import { execFile, spawn } from 'node:child_process';
 import { chmod, mkdir, mkdtemp, rename, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -14,7 +14,7 @@ const execFileP = promisify(execFile);
 export const PAUSE_VERSION = '1';
 
 /** A program of the real node that bosun builds. */
-export type NodeProgram = 'kubelet' | 'pause';
+export type NodeProgram = 'kubelet' | 'kube-proxy' | 'pause';
 
 interface Target {
   module: string;
@@ -41,10 +41,10 @@ function kubeLdflags(): string {
 }
 
 function target(name: NodeProgram): Target {
-  return name === 'kubelet'
+  return name !== 'pause'
     ? {
         module: 'controlplane',
-        pkg: 'k8s.io/kubernetes/cmd/kubelet',
+        pkg: `k8s.io/kubernetes/cmd/${name}`,
         version: KUBERNETES_VERSION,
         reports: `Kubernetes ${KUBERNETES_VERSION}`,
         ldflags: kubeLdflags(),
@@ -66,9 +66,9 @@ async function works(name: NodeProgram, path: string): Promise<boolean> {
   }
 }
 
-/** Finds the kubelet and the pause program in the cache, building what is missing (the kubelet takes minutes the first time). */
+/** Finds the kubelet, kube-proxy and the pause program in the cache, building what is missing (the kubelet takes minutes the first time). */
 export async function resolveNodePrograms(progress: Progress): Promise<Record<NodeProgram, string>> {
-  const names: NodeProgram[] = ['pause', 'kubelet'];
+  const names: NodeProgram[] = ['pause', 'kubelet', 'kube-proxy'];
   const todo: NodeProgram[] = [];
   for (const n of names) if (!(await works(n, nodeProgramPath(n)))) todo.push(n);
   if (todo.length > 0) {
@@ -82,7 +82,7 @@ export async function resolveNodePrograms(progress: Progress): Promise<Record<No
       for (const n of todo) if (!(await works(n, nodeProgramPath(n)))) await build(n, progress);
     });
   }
-  return { kubelet: nodeProgramPath('kubelet'), pause: nodeProgramPath('pause') };
+  return { kubelet: nodeProgramPath('kubelet'), 'kube-proxy': nodeProgramPath('kube-proxy'), pause: nodeProgramPath('pause') };
 }
 
 async function build(name: NodeProgram, progress: Progress): Promise<void> {
@@ -92,9 +92,7 @@ async function build(name: NodeProgram, progress: Progress): Promise<void> {
   await mkdir(binRoot, { recursive: true });
   const tmp = await mkdtemp(join(binRoot, `.build-${name}-`));
   const started = Date.now();
-  progress(
-    `bosun: building ${name} ${t.version} from Go modules (first time only${name === 'kubelet' ? '; several minutes on 2 cores' : ''})`,
-  );
+  progress(`bosun: building ${name} ${t.version} from Go modules (first time only${name === 'pause' ? '' : '; minutes on 2 cores'})`);
   const child = spawn('go', ['build', '-trimpath', '-ldflags', t.ldflags, '-o', join(tmp, name), t.pkg], {
     cwd: moduleDir,
     env: { ...process.env, CGO_ENABLED: '0', GOTOOLCHAIN: 'local', GOFLAGS: '-mod=readonly' },

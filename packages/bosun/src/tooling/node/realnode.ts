@@ -3,7 +3,7 @@
 // host-wide state they change is recorded first and undone by stop (see host.ts).
 import { execFile, spawn } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -14,7 +14,7 @@ import { adminGet } from '../cluster/http.js';
 import { clusterPaths } from '../cluster/layout.js';
 import { issue, loadCa, PKI_FILES, type CertPair, type ClusterPki } from '../cluster/pki.js';
 import { ownsPid, stopPids } from '../cluster/supervise.js';
-import { imageArchive, busyboxImage, pauseImage, PAUSE_REF } from '../image/archive.js';
+import { imageArchive, busyboxImage, pauseImage, PAUSE_REF, type ImageSpec } from '../image/archive.js';
 import { BRIDGE, killPodProcesses, loadSnapshot, restoreHost, saveSnapshot, snapshotHost } from './host.js';
 import { ensureHostPrograms, type HostPrograms } from './prereqs.js';
 import { resolveNodePrograms } from './programs.js';
@@ -31,6 +31,8 @@ export const REAL_NODE_TAINT = { key: 'bosun.dev/real-node', value: 'true', effe
 export const REAL_POD_CIDR = '10.200.0.0/24';
 /** The kubelet's fixed ports (its API and its healthz): one real node per machine. */
 export const KUBELET_PORTS = { api: 10250, healthz: 10248 } as const;
+/** kube-proxy's healthz port, on loopback. */
+const KUBE_PROXY_HEALTHZ_PORT = 10256;
 /** Which cluster directory holds this machine's one real node. */
 const CLAIM_FILE = '/run/bosun-real-node.json';
 
@@ -50,6 +52,10 @@ export function nodePaths(dir: string) {
     kubeletRoot: join(root, 'kubelet'),
     kubeletConfig: join(root, 'kubelet.yaml'),
     kubeletKubeconfig: join(root, 'kubelet.kubeconfig'),
+    proxyConfig: join(root, 'kube-proxy.yaml'),
+    proxyKubeconfig: join(root, 'kube-proxy.kubeconfig'),
+    /** The only programs on kube-proxy's PATH besides /usr/bin: nft, so it never writes iptables rules. */
+    proxyBin: join(root, 'bin'),
     podLogs: join(root, 'pod-logs'),
     images: join(root, 'images'),
     pki: join(root, 'pki'),
@@ -59,6 +65,7 @@ export function nodePaths(dir: string) {
 interface NodePids {
   containerd?: number;
   kubelet?: number;
+  'kube-proxy'?: number;
 }
 
 /** The IPv4 address of the interface the default route leaves by: the node's InternalIP, where the API server reaches the kubelet. */
@@ -125,7 +132,12 @@ export async function apiserverFlags(dir: string, pki: ClusterPki): Promise<stri
     await writeFile(keyFile, pair.key, { mode: 0o600 });
     await writeFile(certFile, pair.cert, { mode: 0o600 });
   }
+  const ip = await hostIp();
   return [
+    // Pods reach the API server through the kubernetes Service, which kube-proxy routes to the advertised address:
+    // loopback cannot be reached from a Pod's network namespace.
+    '--bind-address=0.0.0.0',
+    `--advertise-address=${ip}`,
     '--authorization-mode=Node,RBAC',
     '--kubelet-preferred-address-types=InternalIP,Hostname,InternalDNS,ExternalDNS,ExternalIP',
     `--kubelet-client-certificate=${certFile}`,
@@ -205,6 +217,7 @@ function cniConflist(dir: string): string {
           type: 'bridge',
           bridge: BRIDGE,
           isGateway: true,
+          isDefaultGateway: true,
           // No masquerading: Pods talk to this machine only, and no iptables rule is written.
           ipMasq: false,
           hairpinMode: true,
@@ -255,6 +268,24 @@ function kubeletConfig(dir: string, ip: string): string {
   });
 }
 
+function kubeProxyConfig(dir: string): string {
+  const p = nodePaths(dir);
+  return stringify({
+    apiVersion: 'kubeproxy.config.k8s.io/v1alpha1',
+    kind: 'KubeProxyConfiguration',
+    // Its own nftables table, removed whole by cluster down; iptables mode would add chains to the host's shared tables.
+    mode: 'nftables',
+    clientConnection: { kubeconfig: p.proxyKubeconfig },
+    hostnameOverride: REAL_NODE_NAME,
+    clusterCIDR: REAL_POD_CIDR,
+    detectLocalMode: 'ClusterCIDR',
+    healthzBindAddress: `127.0.0.1:${KUBE_PROXY_HEALTHZ_PORT}`,
+    metricsBindAddress: '127.0.0.1:10249',
+    // 0 everywhere: leave the host's conntrack sysctls as they are.
+    conntrack: { maxPerCore: 0, min: 0, tcpEstablishedTimeout: '0s', tcpCloseWaitTimeout: '0s', udpTimeout: '0s', udpStreamTimeout: '0s' },
+  });
+}
+
 function spawnLogged(
   logFile: string,
   bin: string,
@@ -302,18 +333,20 @@ export async function ctr(dir: string, args: string[]): Promise<string> {
   return stdout;
 }
 
-/** Writes the images the real node's Pods run (busybox, pause) and imports them into its containerd under the names manifests use. */
-export async function importImages(dir: string, host: HostPrograms, pausePath: string, progress: Progress): Promise<string[]> {
+/** Writes one image and imports it into the real node's containerd (namespace k8s.io, where the kubelet finds it). */
+export async function importImage(dir: string, spec: ImageSpec): Promise<string> {
   const p = nodePaths(dir);
   await mkdir(p.images, { recursive: true });
+  const file = join(p.images, `${spec.ref.replace(/[^\w.-]+/g, '_')}.tar`);
+  await writeFile(file, imageArchive(spec).archive);
+  await ctr(dir, ['-n', 'k8s.io', 'images', 'import', file]);
+  return spec.ref;
+}
+
+/** Writes the images the real node's Pods run (busybox, pause) and imports them into its containerd under the names manifests use. */
+export async function importImages(dir: string, host: HostPrograms, pausePath: string, progress: Progress): Promise<string[]> {
   const refs: string[] = [];
-  for (const spec of [await pauseImage(pausePath), await busyboxImage(host.busybox)]) {
-    const img = imageArchive(spec);
-    const file = join(p.images, `${spec.ref.replace(/[^\w.-]+/g, '_')}.tar`);
-    await writeFile(file, img.archive);
-    await ctr(dir, ['-n', 'k8s.io', 'images', 'import', file]);
-    refs.push(spec.ref);
-  }
+  for (const spec of [await pauseImage(pausePath), await busyboxImage(host.busybox)]) refs.push(await importImage(dir, spec));
   progress(`bosun: imported ${refs.join(', ')} into the real node's containerd`);
   return refs;
 }
@@ -354,15 +387,22 @@ export async function startRealNode(opts: RealNodeOptions): Promise<void> {
     await mkdir(d, { recursive: true });
 
   const ca = await loadCa(pki.ca);
-  const [client, serving] = await Promise.all([
+  const [client, serving, proxyClient] = await Promise.all([
     issue(ca, `CN=system:node:${REAL_NODE_NAME}, O=system:nodes`, { client: true }),
     issue(ca, `CN=${REAL_NODE_NAME}`, { server: { dns: [REAL_NODE_NAME, 'localhost'], ips: [ip, '127.0.0.1'] } }),
+    // The bootstrap binding system:node-proxier names this user.
+    issue(ca, 'CN=system:kube-proxy', { client: true }),
   ]);
+  await mkdir(p.proxyBin, { recursive: true });
+  await rm(join(p.proxyBin, 'nft'), { force: true });
+  await symlink(host.nft, join(p.proxyBin, 'nft'));
   await Promise.all([
     writeFile(join(p.pki, 'kubelet.crt'), serving.cert, { mode: 0o600 }),
     writeFile(join(p.pki, 'kubelet.key'), serving.key, { mode: 0o600 }),
     writeFile(p.kubeletKubeconfig, kubeconfig(opts.apiserverUrl, pki.ca.cert, client), { mode: 0o600 }),
     writeFile(p.kubeletConfig, kubeletConfig(dir, ip)),
+    writeFile(p.proxyKubeconfig, kubeconfig(opts.apiserverUrl, pki.ca.cert, proxyClient), { mode: 0o600 }),
+    writeFile(p.proxyConfig, kubeProxyConfig(dir)),
     writeFile(p.containerdConfig, containerdToml(dir, host)),
     writeFile(join(p.cniConf, '10-bosun.conflist'), cniConflist(dir)),
   ]);
@@ -416,6 +456,18 @@ export async function startRealNode(opts: RealNodeOptions): Promise<void> {
       false
     );
   });
+  progress('bosun: starting kube-proxy (nftables)');
+  const proxyLog = join(logs, 'kube-proxy.log');
+  const kp = spawnLogged(proxyLog, built['kube-proxy'], [`--config=${p.proxyConfig}`, '--v=1'], {
+    ...process.env,
+    PATH: `${p.proxyBin}:/usr/bin:/bin`,
+  });
+  pids['kube-proxy'] = kp.pid;
+  await savePids();
+  await until('kube-proxy to be healthy', ms, kp.exited, proxyLog, async () => {
+    const r = await fetch(`http://127.0.0.1:${KUBE_PROXY_HEALTHZ_PORT}/healthz`, { signal: AbortSignal.timeout(2_000) });
+    return r.status === 200;
+  });
   progress(
     `bosun: real node ${REAL_NODE_NAME} Ready ${((Date.now() - tk) / 1000).toFixed(1)} s after the kubelet started (${((Date.now() - t0) / 1000).toFixed(1)} s with containerd and the images)`,
   );
@@ -424,10 +476,10 @@ export async function startRealNode(opts: RealNodeOptions): Promise<void> {
 /** Whether the real node's kubelet and containerd of the cluster in `dir` run, with their pids and logs. */
 export async function realNodeStatus(
   dir: string,
-): Promise<{ name: 'kubelet' | 'containerd'; pid?: number; running: boolean; log: string }[]> {
+): Promise<{ name: 'kubelet' | 'containerd' | 'kube-proxy'; pid?: number; running: boolean; log: string }[]> {
   const pids = (await readJson<NodePids>(nodePaths(dir).pids)) ?? {};
   return Promise.all(
-    (['containerd', 'kubelet'] as const).map(async (name) => {
+    (['containerd', 'kubelet', 'kube-proxy'] as const).map(async (name) => {
       const pid = pids[name];
       return { name, pid, running: pid !== undefined && (await ownsPid(dir, pid)), log: join(clusterPaths(dir).logs, `${name}.log`) };
     }),
@@ -446,6 +498,7 @@ async function undo(dir: string, progress: Progress): Promise<string[]> {
   const p = nodePaths(dir);
   const pids = (await readJson<NodePids>(p.pids)) ?? {};
   const stopped: string[] = [];
+  if (pids['kube-proxy'] !== undefined) stopped.push(...(await stopPids(dir, [{ name: 'kube-proxy', pid: pids['kube-proxy'] }])));
   if (pids.kubelet !== undefined) stopped.push(...(await stopPids(dir, [{ name: 'kubelet', pid: pids.kubelet }])));
   const killed = await killPodProcesses();
   // The shims outlive containerd; each names this node's socket on its command line.
