@@ -21,7 +21,8 @@ import { Manager, type ManagerOptions } from '../manager/manager.js';
 import { createLogger, silentLogger } from '../telemetry/logger.js';
 import { toMultiVersionCrd } from '../tooling/generate/crd.js';
 import { toWebhookConfigurations } from '../tooling/generate/webhook.js';
-import { eventually, startTestEnv, type TestEnv } from '../tooling/envtest/testenv.js';
+import { eventually, startTestEnv, writeTokenKubeconfig, type TestEnv } from '../tooling/envtest/testenv.js';
+import { certRotationRules } from '../tooling/generate/rbac.js';
 import { gadgetApi } from '../tooling/webhook/testdata/gadgets.js';
 import { ValidatingWebhookConfiguration } from './kinds.js';
 import { parseBundle } from './rotation.js';
@@ -88,7 +89,7 @@ function certsOptions(secret: string, extra: Partial<WebhookCertsOptions> = {}):
   return {
     secret: { namespace: ns, name: secret },
     service: { namespace: ns, name: SERVICE },
-    webhookConfigurations: [configName],
+    validatingWebhookConfigurations: [configName],
     crds: [api.versions.crdName],
     overlapMs: 1_000,
     ...extra,
@@ -100,9 +101,9 @@ interface Running {
   stop(): Promise<void>;
 }
 
-function run(opts: Partial<ManagerOptions> & { certDir: string; addr?: string }): Running {
+function run(opts: Partial<ManagerOptions> & { certDir: string; addr?: string; kubeconfig?: string }): Running {
   const mgr = new Manager({
-    client: KubeClient.fromConfig({ kubeconfig: env.kubeconfig }),
+    client: KubeClient.fromConfig({ kubeconfig: opts.kubeconfig ?? env.kubeconfig }),
     namespaces: [ns],
     logger: silentLogger(),
     webhookServer: {
@@ -386,5 +387,94 @@ void test('with two replicas and leader election only the leader writes the Secr
   } finally {
     await b.stop();
     await a.stop();
+  }
+});
+
+void test('the rotator works with exactly the RBAC bosun generate grants it (config/certs-self): its Secret and the named objects, by name', async () => {
+  const secret = 'hooks-cert-rbac';
+  const sa = 'rotator';
+  const role = `bosun-test-certs-${ns}`;
+  const rules = certRotationRules({ secret, validating: configName, crds: [api.versions.crdName] });
+  const subjects = [{ kind: 'ServiceAccount', name: sa, namespace: ns }];
+  const rbac = [
+    { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: sa, namespace: ns } },
+    { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: { name: role, namespace: ns }, rules: rules.namespaced },
+    // The test's own controller (a Manager with none returns at once) watches ConfigMaps: granted apart.
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'Role',
+      metadata: { name: `${role}-controller`, namespace: ns },
+      rules: [{ apiGroups: [''], resources: ['configmaps'], verbs: ['get', 'list', 'watch'] }],
+    },
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'RoleBinding',
+      metadata: { name: `${role}-controller`, namespace: ns },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: `${role}-controller` },
+      subjects,
+    },
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'RoleBinding',
+      metadata: { name: role, namespace: ns },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: role },
+      subjects,
+    },
+    { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', metadata: { name: role }, rules: rules.cluster },
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'ClusterRoleBinding',
+      metadata: { name: role },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: role },
+      subjects,
+    },
+  ];
+  await env.kubectlOk(['apply', '-f', '-'], rbac.map((o) => JSON.stringify(o)).join('\n'));
+  const token = (await env.kubectlOk(['create', 'token', sa, '-n', ns, '--duration=10m'])).trim();
+  const kubeconfig = await writeTokenKubeconfig({ adminKubeconfig: env.kubeconfig, token, file: join(dir, 'rotator.kubeconfig') });
+  const lines: string[] = [];
+  const capture = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      lines.push(chunk.toString());
+      cb();
+    },
+  });
+  const certDir = join(dir, 'rbac');
+  const r = run({
+    certDir,
+    kubeconfig,
+    webhookCerts: certsOptions(secret),
+    logger: createLogger({ level: 'debug', destination: capture, format: 'json' }),
+  });
+  try {
+    const data = await eventually('the Secret created with the granted rights', async () => {
+      const d = await secretData(secret).catch(() => undefined);
+      return d?.['ca.crt'] && d['tls.crt'] ? d : undefined;
+    });
+    await eventually('the caBundle injected with the granted rights', async () => {
+      const i = await injected();
+      return i.config === data['ca.crt'] && i.crd === data['ca.crt'] ? true : undefined;
+    });
+    await ensureStored();
+    await eventually('admission through the certificate', async () => ((await probe()).length === 0 ? true : undefined));
+    // The watch by name (fieldSelector metadata.name) is what resourceNames allow: a change is seen and undone.
+    await admin.patch(
+      ValidatingWebhookConfiguration,
+      undefined,
+      configName,
+      [{ op: 'remove', path: '/webhooks/0/clientConfig/caBundle' }],
+      'json',
+    );
+    await eventually('the caBundle restored with the granted rights', async () =>
+      (await injected()).config === data['ca.crt'] ? true : undefined,
+    );
+    assert.deepEqual(
+      lines.filter((l) => /forbidden|403/i.test(l)),
+      [],
+      'nothing the rotator did was forbidden',
+    );
+  } finally {
+    await r.stop();
+    await env.kubectl(['delete', 'clusterrole,clusterrolebinding', role, '--ignore-not-found']);
   }
 });

@@ -42,8 +42,10 @@ export interface WebhookCertsOptions {
   secret: ObjectName;
   /** The webhook Service: the serving certificate names `<name>.<namespace>.svc` and `….svc.cluster.local`. */
   service: ObjectName;
-  /** Names of the Validating and Mutating WebhookConfigurations whose webhooks get the caBundle (either kind, or both, by that name). */
-  webhookConfigurations?: readonly string[];
+  /** Names of the ValidatingWebhookConfigurations whose webhooks get the caBundle. */
+  validatingWebhookConfigurations?: readonly string[];
+  /** Names of the MutatingWebhookConfigurations whose webhooks get the caBundle. */
+  mutatingWebhookConfigurations?: readonly string[];
   /** Names of the CRDs (`<plural>.<group>`) whose conversion webhook gets the caBundle. */
   crds?: readonly string[];
   /** Lifetime of a new serving certificate (default 1 year; never past its CA's expiry). */
@@ -104,7 +106,7 @@ export function webhookCertsSettings(opts: WebhookCertsOptions): Settings {
     const ref = opts[field] as ObjectName | undefined;
     if (!ref?.namespace || !ref.name) throw bad(field, 'needs a namespace and a name', `give webhookCerts.${field} as { namespace, name }`);
   }
-  for (const field of ['webhookConfigurations', 'crds'] as const)
+  for (const field of ['validatingWebhookConfigurations', 'mutatingWebhookConfigurations', 'crds'] as const)
     if ((opts[field] ?? []).some((n) => !n || n.includes('*')))
       throw bad(field, `has an empty or wildcard name (${JSON.stringify(opts[field])})`, 'list the exact object names');
   const s: Settings = {
@@ -262,13 +264,11 @@ export class WebhookCertRotator {
     await Promise.allSettled(watches);
   }
 
-  /** The objects whose caBundle is kept: each configuration name as both kinds (either may be absent), then the CRDs. */
+  /** The objects whose caBundle is kept, each of the one kind it was named as (what the RBAC grants, by name). */
   private targets(): { type: ResourceType; name: string }[] {
     return [
-      ...(this.opts.webhookConfigurations ?? []).flatMap((name) => [
-        { type: ValidatingWebhookConfiguration, name },
-        { type: MutatingWebhookConfiguration, name },
-      ]),
+      ...(this.opts.validatingWebhookConfigurations ?? []).map((name) => ({ type: ValidatingWebhookConfiguration, name })),
+      ...(this.opts.mutatingWebhookConfigurations ?? []).map((name) => ({ type: MutatingWebhookConfiguration, name })),
       ...(this.opts.crds ?? []).map((name) => ({ type: CustomResourceDefinition as ResourceType, name })),
     ];
   }
@@ -454,14 +454,19 @@ export class WebhookCertRotator {
    */
   private async inject(bundle: string, signal: AbortSignal): Promise<void> {
     const want = Buffer.from(bundle, 'utf8').toString('base64');
-    const configNames = new Map<string, number>();
     for (const { type, name } of this.targets()) {
       let obj: KubeObject;
       try {
         obj = await this.client.get(type, undefined, name, signal);
       } catch (err) {
         if (!isNotFound(err)) throw this.injectionError(type, name, err);
-        if (type !== CustomResourceDefinition) configNames.set(name, (configNames.get(name) ?? 0) + 1);
+        // Set once it is created: the watch of it sees the creation.
+        this.log.warn(
+          { kind: type.kind, name },
+          new CaInjectionError(
+            `webhookCerts: ${type.kind} ${name} does not exist; its caBundle is set once it is created. Fix: apply config/webhook and config/crd, or correct the name in webhookCerts`,
+          ).message,
+        );
         continue;
       }
       const patch = [{ op: 'test', path: '/metadata/resourceVersion', value: obj.metadata.resourceVersion }] as unknown[];
@@ -496,14 +501,6 @@ export class WebhookCertRotator {
         this.log.info({ kind: type.kind, name, restored: current.some((c) => c !== undefined && c !== '') }, 'webhook caBundle injected');
       }
     }
-    for (const [name, absent] of configNames)
-      if (absent === 2)
-        this.log.warn(
-          { name },
-          new CaInjectionError(
-            `webhookCerts.webhookConfigurations: neither a ValidatingWebhookConfiguration nor a MutatingWebhookConfiguration named ${name} exists; its caBundle is set once it is created. Fix: apply config/webhook, or correct the name`,
-          ).message,
-        );
   }
 
   private injectionError(type: ResourceType, name: string, err: unknown): CaInjectionError {

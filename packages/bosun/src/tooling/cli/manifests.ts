@@ -7,7 +7,7 @@ import { loadProject, ProjectModuleError } from './project.js';
 import type { CustomResource } from '../../resource/resource.js';
 import { checkCrds, crdFiles, generateCrds, type CrdGenerationOptions } from '../generate/crd.js';
 import { checkRbac, generateRbac, writeRbac, type NamedRead, type RbacFile } from '../generate/rbac.js';
-import { WEBHOOK_FILES_HEADER, webhookDeploymentFiles } from '../generate/webhook.js';
+import { certsSelfFiles, WEBHOOK_FILES_HEADER, webhookDeploymentFiles } from '../generate/webhook.js';
 import type { AdmissionWebhook, ApiVersions } from '../../webhook/declare.js';
 import { checkEvolution } from '../evolve/release.js';
 
@@ -65,14 +65,14 @@ export function crdOptionsFor(src: ManifestSources): CrdGenerationOptions {
   return { versions: src.versions };
 }
 
-/** The files of config/webhook and config/certmanager for a project's sources (none without webhooks or versions). */
-export function webhookFilesFor(src: ManifestSources): { webhook: Map<string, string>; certmanager: Map<string, string> } {
-  return webhookDeploymentFiles({
-    prefix: src.prefix,
-    namespace: src.namespace,
-    webhooks: src.webhooks,
-    versions: src.versions,
-  });
+/** The files of config/webhook, config/certmanager and config/certs-self for a project's sources (none without webhooks or versions). */
+export function webhookFilesFor(src: ManifestSources): {
+  webhook: Map<string, string>;
+  certmanager: Map<string, string>;
+  certsSelf: Map<string, string>;
+} {
+  const opts = { prefix: src.prefix, namespace: src.namespace, webhooks: src.webhooks, versions: src.versions };
+  return { ...webhookDeploymentFiles(opts), certsSelf: certsSelfFiles(opts) };
 }
 
 /** Options of `bosun generate`. */
@@ -132,11 +132,12 @@ export async function generateManifests(
   const rbacOut = resolve(o.rbacOut);
   const webhookOut = resolve(o.webhookOut ?? join(dirname(crdOut), 'webhook'));
   const certmanagerOut = resolve(o.certmanagerOut ?? join(dirname(crdOut), 'certmanager'));
+  const certsSelfOut = join(dirname(certmanagerOut), 'certs-self');
   const rbac = rbacFor(src);
   const crdOpts = crdOptionsFor(src);
   // Before any write: a CRD of several resources and no versions fails here, leaving every file as it was.
   crdFiles(src.resources, crdOpts);
-  const { webhook, certmanager } = webhookFilesFor(src);
+  const { webhook, certmanager, certsSelf } = webhookFilesFor(src);
   const kustomization = join(crdOut, 'Kustomization');
   const kustomizationText = crdKustomization(src.resources, crdOut, src.versions);
   if (o.check) {
@@ -147,6 +148,7 @@ export async function generateManifests(
       ...(await checkRbac(rbac, rbacOut)),
       ...(await checkDir(webhookOut, webhook)),
       ...(await checkDir(certmanagerOut, certmanager)),
+      ...(await checkDir(certsSelfOut, certsSelf)),
     ];
   }
   for (const f of await generateCrds(src.resources, crdOut, crdOpts)) log(`wrote ${f}`);
@@ -155,12 +157,13 @@ export async function generateManifests(
   for (const f of await writeRbac(rbac, rbacOut)) log(`wrote ${f}`);
   await writeDir(webhookOut, webhook, log);
   await writeDir(certmanagerOut, certmanager, log);
+  await writeDir(certsSelfOut, certsSelf, log);
   if (webhook.size > 0) {
     const defaults = join(dirname(crdOut), 'default', 'kustomization.yaml');
     const text = await readFile(defaults, 'utf8').catch(() => undefined);
     if (text !== undefined && !/^\s*-\s*\.\.\/webhook\s*$/m.test(text))
       log(
-        `note: ${defaults} does not list ../webhook: add \`components: [../webhook, ../certmanager]\` (cert-manager must run in the cluster)`,
+        `note: ${defaults} does not list ../webhook: add \`components: [../webhook, ../certmanager]\` (cert-manager must run in the cluster) or \`[../webhook, ../certs-self]\` (the manager keeps the certificate)`,
       );
   }
   return [];

@@ -4,7 +4,8 @@ import { loadProject, ProjectModuleError } from './project.js';
 import { parseAddress } from '../../manager/health.js';
 import { LOG_FORMATS, resolveLogFormat, type LogFormat } from '../../telemetry/format.js';
 import { createLogger } from '../../telemetry/logger.js';
-import { Manager } from '../../manager/manager.js';
+import { Manager, type ManagerOptions } from '../../manager/manager.js';
+import { webhookNames } from '../generate/webhook.js';
 import { reportCacheSync } from './progress.js';
 import { DEFAULT_LOCAL_WEBHOOK_ADDR, localRegistrationName, localWebhooks, webhooksOf, type LocalWebhooks } from '../webhook/local.js';
 
@@ -60,6 +61,8 @@ export interface RunOptions {
   webhookCertDir?: string;
   /** False (--no-webhooks): serve and register none. */
   webhooks?: boolean;
+  /** `[namespace/]name` of the Secret the manager keeps the webhook certificate in (config/certs-self), written to --webhook-cert-dir. */
+  webhookCertsSecret?: string;
 }
 
 function defaultLeaseNamespace(): string {
@@ -68,6 +71,31 @@ function defaultLeaseNamespace(): string {
   } catch {
     return 'default';
   }
+}
+
+/**
+ * The Manager's webhookCerts for --webhook-certs-secret: the Secret, in the Pod's namespace unless named, for the
+ * Service `bosun generate` writes, injected into the configurations and CRDs of the webhooks this process serves.
+ */
+function webhookCertsFor(
+  o: RunOptions,
+  project: { prefix?: string; namespace?: string },
+  served: { webhooks: readonly { type: string }[]; versions: readonly { crdName: string }[] },
+): NonNullable<ManagerOptions['webhookCerts']> {
+  if (!o.webhookCertDir)
+    throw new InvalidArgumentError(
+      '--webhook-certs-secret needs --webhook-cert-dir: the directory the certificate from the Secret is written to and served from (config/certs-self sets both)',
+    );
+  const [first, second] = o.webhookCertsSecret!.split('/');
+  const namespace = (second ? first : undefined) || process.env.POD_NAMESPACE || project.namespace || defaultLeaseNamespace();
+  const names = webhookNames(project.prefix ?? 'bosun');
+  return {
+    secret: { namespace, name: (second ?? first)! },
+    service: { namespace, name: names.service },
+    validatingWebhookConfigurations: served.webhooks.some((w) => w.type === 'validating') ? [names.configuration] : [],
+    mutatingWebhookConfigurations: served.webhooks.some((w) => w.type === 'mutating') ? [names.configuration] : [],
+    crds: served.versions.map((v) => v.crdName),
+  };
 }
 
 /** Runs the named operators in one manager until SIGINT/SIGTERM, then shuts down gracefully. */
@@ -129,6 +157,7 @@ export async function runOperators(names: string[], o: RunOptions): Promise<void
       : undefined,
     webhookServer: webhooks?.webhookServer,
     onWebhookServerStarted: webhooks?.onWebhookServerStarted,
+    webhookCerts: webhooks && o.webhookCertsSecret ? webhookCertsFor(o, project, served) : undefined,
   });
   for (const spec of specs) mgr.add(spec);
   const ac = new AbortController();
@@ -205,6 +234,11 @@ export function runCommand(): Command {
       .option(
         '--webhook-cert-dir <dir>',
         'tls.crt, tls.key (and ca.crt) of the webhook server (default: a local CA under the cluster directory, else .bosun/webhook)',
+      )
+      /** The manager keeps the webhook certificate itself in this Secret (config/certs-self): no cert-manager. */
+      .option(
+        '--webhook-certs-secret <[namespace/]name>',
+        "keep the webhook certificate in this Secret (created, rotated, its CA injected), written to --webhook-cert-dir (namespace: $POD_NAMESPACE, else the project's)",
       )
       /** Serve none of the project's webhooks. Against a local API server they are otherwise registered there too. */
       .option('--no-webhooks', "do not serve the project's webhooks (served and, against a local API server, registered by default)")

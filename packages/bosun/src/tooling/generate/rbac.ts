@@ -162,6 +162,38 @@ export function namedReadRules(reads: readonly NamedRead[]): PolicyRule[] {
   return set.rules();
 }
 
+/** What the webhook certificate rotator (the Manager's `webhookCerts`) reads and writes, by name. */
+export interface CertRotationGrants {
+  /** The Secret holding the CA and serving certificate, in the operator namespace. */
+  secret: string;
+  /** The ValidatingWebhookConfiguration whose caBundle it keeps, if the project has one. */
+  validating?: string;
+  /** The MutatingWebhookConfiguration whose caBundle it keeps, if the project has one. */
+  mutating?: string;
+  /** The CRDs whose conversion caBundle it keeps. */
+  crds: readonly string[];
+}
+
+// The rotator watches each object by name (fieldSelector metadata.name), which resourceNames authorize.
+const NAMED_WATCH: Verb[] = ['get', 'list', 'watch'];
+
+/**
+ * The rules of the rotator: in the operator namespace, its Secret by name (read, watched, updated with the
+ * resourceVersion read) and `create` on Secrets, which resourceNames cannot narrow (the authorizer sees no name
+ * before the object exists); cluster-wide, read, watch and patch of exactly the named webhook configurations and CRDs.
+ */
+export function certRotationRules(g: CertRotationGrants): { namespaced: PolicyRule[]; cluster: PolicyRule[] } {
+  const ns = new RuleSet();
+  ns.add('', 'secrets', [...NAMED_WATCH, 'update'], [g.secret]);
+  ns.add('', 'secrets', ['create']);
+  const cluster = new RuleSet();
+  const injected: Verb[] = [...NAMED_WATCH, 'patch'];
+  if (g.validating) cluster.add('admissionregistration.k8s.io', 'validatingwebhookconfigurations', injected, [g.validating]);
+  if (g.mutating) cluster.add('admissionregistration.k8s.io', 'mutatingwebhookconfigurations', injected, [g.mutating]);
+  if (g.crds.length) cluster.add('apiextensions.k8s.io', 'customresourcedefinitions', injected, [...g.crds]);
+  return { namespaced: ns.rules(), cluster: cluster.rules() };
+}
+
 /** Throws RbacWildcardError naming the object and field when any rule grants '*'. */
 export function assertNoWildcards(objects: readonly RbacObject[]): void {
   for (const o of objects) {

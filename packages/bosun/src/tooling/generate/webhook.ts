@@ -6,6 +6,7 @@ import { Document, isPair, isScalar, stringify, visit } from 'yaml';
 import type { LabelSelector } from '../../client/resources.js';
 import type { AdmissionOperation, AdmissionWebhook, ApiVersions, FailurePolicy } from '../../webhook/declare.js';
 import { versionsPatch } from './crd.js';
+import { assertNoWildcards, certRotationRules, serviceAccountName, type RbacObject } from './rbac.js';
 
 /** Where the API server sends a review: a URL (local serving) or an in-cluster Service, with the CA that signed its certificate. */
 export type WebhookClientConfig =
@@ -373,4 +374,125 @@ export function webhookDeploymentFiles(opts: WebhookDeploymentOptions): { webhoo
       }),
   );
   return { webhook, certmanager };
+}
+
+/** The flag of `bosun run` that turns on the certificate rotator (the Manager's `webhookCerts`) for a Secret name. */
+export const WEBHOOK_CERTS_SECRET_FLAG = '--webhook-certs-secret';
+
+/**
+ * The files of config/certs-self, the alternative to config/certmanager: a kustomize Component that has the manager
+ * keep the serving certificate itself (`bosun run --webhook-certs-secret`: a CA and certificate in the Secret
+ * `<prefix>-webhook-server-cert`, the CA injected into the project's webhook configurations and conversion CRDs),
+ * the least-privilege Role and ClusterRole that takes, and the certificate directory as a writable emptyDir in place
+ * of the mounted Secret. Empty when the project has neither webhooks nor conversions.
+ */
+export function certsSelfFiles(opts: WebhookDeploymentOptions): Map<string, string> {
+  const files = new Map<string, string>();
+  const crds = opts.versions.map((v) => v.crdName);
+  if (opts.webhooks.length === 0 && crds.length === 0) return files;
+  const { prefix, namespace } = opts;
+  const n = webhookNames(prefix);
+  const header = (...lines: string[]) => [WEBHOOK_FILES_HEADER, ...lines.map((l) => `# ${l}`)].join('\n') + '\n';
+  const yaml = (o: unknown) => stringify(o, { lineWidth: 0 });
+  const docs = (objects: readonly unknown[]) => objects.map(yaml).join('---\n');
+  const doNotEdit = 'Do not edit by hand: change the webhook declarations or the versions and run `bosun generate` again.';
+  const rules = certRotationRules({
+    secret: n.secret,
+    validating: opts.webhooks.some((w) => w.type === 'validating') ? n.configuration : undefined,
+    mutating: opts.webhooks.some((w) => w.type === 'mutating') ? n.configuration : undefined,
+    crds,
+  });
+  const role = `${prefix}-webhook-certs-role`;
+  const binding = `${prefix}-webhook-certs-rolebinding`;
+  const labels = { 'app.kubernetes.io/managed-by': 'bosun', 'app.kubernetes.io/component': 'rbac' };
+  const subjects = [{ kind: 'ServiceAccount', name: serviceAccountName(prefix), namespace }];
+  const roleRef = (kind: string) => ({ apiGroup: 'rbac.authorization.k8s.io', kind, name: role });
+  const roles: RbacObject[] = [
+    { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: { name: role, namespace, labels }, rules: rules.namespaced },
+    ...(rules.cluster.length
+      ? [
+          {
+            apiVersion: 'rbac.authorization.k8s.io/v1',
+            kind: 'ClusterRole' as const,
+            metadata: { name: role, labels },
+            rules: rules.cluster,
+          },
+        ]
+      : []),
+  ];
+  const bindings: RbacObject[] = [
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'RoleBinding',
+      metadata: { name: binding, namespace, labels },
+      roleRef: roleRef('Role'),
+      subjects,
+    },
+    ...(rules.cluster.length
+      ? [
+          {
+            apiVersion: 'rbac.authorization.k8s.io/v1',
+            kind: 'ClusterRoleBinding' as const,
+            metadata: { name: binding, labels },
+            roleRef: roleRef('ClusterRole'),
+            subjects,
+          },
+        ]
+      : []),
+  ];
+  assertNoWildcards([...roles, ...bindings]);
+  files.set(
+    'role.yaml',
+    header(
+      doNotEdit,
+      `What the manager's certificate rotator needs: its Secret ${n.secret} by name, create on Secrets (resourceNames`,
+      'cannot narrow a create), and read, watch and patch of exactly the webhook configurations and CRDs it injects the CA into.',
+    ) + docs(roles),
+  );
+  files.set('role_binding.yaml', header(doNotEdit, `The rotator's roles, bound to the manager's ServiceAccount.`) + docs(bindings));
+  files.set(
+    'manager_certs_patch.yaml',
+    header(
+      doNotEdit,
+      `The certificate directory as a writable emptyDir in place of the Secret ${n.secret}: each replica writes the`,
+      "Secret's certificate there itself (no wait for the kubelet's volume sync), and the webhook server re-reads it on change.",
+    ) +
+      yaml({
+        apiVersion: 'apps/v1',
+        kind: 'Deployment',
+        metadata: { name: n.deployment },
+        spec: {
+          template: {
+            spec: {
+              containers: [{ name: 'manager', volumeMounts: [{ name: 'webhook-certs', mountPath: WEBHOOK_CERT_DIR, readOnly: false }] }],
+              volumes: [{ name: 'webhook-certs', secret: null, emptyDir: {} }],
+            },
+          },
+        },
+      }),
+  );
+  const deployment = { group: 'apps', version: 'v1', kind: 'Deployment', name: n.deployment };
+  files.set(
+    'kustomization.yaml',
+    header(
+      doNotEdit,
+      'A kustomize Component, the alternative to ../certmanager: list it under `components:` in config/default after',
+      `../webhook. The manager keeps the webhook certificate itself (${WEBHOOK_CERTS_SECRET_FLAG}): no cert-manager needed.`,
+    ) +
+      yaml({
+        apiVersion: 'kustomize.config.k8s.io/v1alpha1',
+        kind: 'Component',
+        resources: ['role.yaml', 'role_binding.yaml'],
+        patches: [
+          { path: 'manager_certs_patch.yaml', target: deployment },
+          {
+            target: deployment,
+            patch: yaml([
+              { op: 'add', path: '/spec/template/spec/containers/0/args/-', value: `${WEBHOOK_CERTS_SECRET_FLAG}=${n.secret}` },
+            ]),
+          },
+        ],
+      }),
+  );
+  return files;
 }
