@@ -27,10 +27,18 @@ export function floorWrites(name: FloorName, client: KubeClient, created: AsyncI
 }
 
 /**
- * Creates `msgs` (32 at a time) and makes floor `name`'s writes for each as its create answers: the
- * floors react to the responses directly, with no watch, no cache and no latency.
+ * Creates `msgs` (32 at a time, through `client`, as the bench creates them for every contender) and
+ * makes floor `name`'s writes for each as its create answers, through `writer`, a client of its own as
+ * an operator has its own connection: the floors react to the responses directly, with no watch, no
+ * cache and no latency.
  */
-export async function floorConverge(name: FloorName, client: KubeClient, msgs: Message[], pods?: RunningPods): Promise<void> {
+export async function floorConverge(
+  name: FloorName,
+  client: KubeClient,
+  writer: KubeClient,
+  msgs: Message[],
+  pods?: RunningPods,
+): Promise<void> {
   const queue: Message[] = [];
   let wake: (() => void) | undefined;
   let finished = false;
@@ -49,7 +57,7 @@ export async function floorConverge(name: FloorName, client: KubeClient, msgs: M
       else await new Promise<void>((r) => (wake = r));
     }
   };
-  await Promise.all([creates, floorWrites(name, client, feed(), pods)]);
+  await Promise.all([creates, floorWrites(name, writer, feed(), pods)]);
 }
 
 /** The floor: the necessary writes (create the Pod, write the status) for each Message as fast as the API server takes them. */

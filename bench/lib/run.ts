@@ -69,6 +69,8 @@ interface Bench {
   contender: RunningContender;
   /** floor-running's Pod watch, opened before its warm-up. */
   pods?: RunningPods;
+  /** The floors' client for their writes and watch: a connection of their own, as an operator has. */
+  floorClient?: KubeClient;
   counts(): Promise<Map<string, number>>;
   /** CPU seconds the control plane's processes have used so far. */
   clusterCpu(): number;
@@ -88,9 +90,11 @@ async function withBench<T>(contender: ContenderName, fn: (b: Bench) => Promise<
   const progress = () => undefined;
   let started: RunningContender | undefined;
   let pods: RunningPods | undefined;
+  let floorClient: KubeClient | undefined;
   const cleanup = async () => {
     await started?.stop();
     await pods?.stop();
+    floorClient?.close();
     await stopCluster({ dir, purge: true, progress });
     await rm(dir, { recursive: true, force: true });
   };
@@ -103,7 +107,13 @@ async function withBench<T>(contender: ContenderName, fn: (b: Bench) => Promise<
       if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')}: ${r.stderr}`);
     };
     await k(['apply', '-f', join(ROOT, 'config/crd/messages.myorg.dev.yaml')]);
-    await k(['wait', '--for=condition=Established', 'crd/messages.myorg.dev']);
+    // kubectl wait fails at once ("accessor error") when the CRD has no status yet rather than waiting: ask again.
+    for (let i = 0; ; i++) {
+      const r = await runKubectl(kubeconfig, ['wait', '--for=condition=Established', 'crd/messages.myorg.dev', '--timeout=60s']);
+      if (r.code === 0) break;
+      if (i >= 50 || !/accessor error|not found/.test(r.stderr)) throw new Error(`kubectl wait for the Message CRD: ${r.stderr}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
     await k(['create', 'namespace', NS]);
     for (let i = 0; i < 200 && (await runKubectl(kubeconfig, ['get', 'sa', 'default', '-n', NS])).code !== 0; i++)
       await new Promise((r) => setTimeout(r, 100));
@@ -119,7 +129,7 @@ async function withBench<T>(contender: ContenderName, fn: (b: Bench) => Promise<
       if (isFloor(contender)) {
         await floorWrites(
           contender,
-          client,
+          floorClient!,
           (async function* () {
             yield created;
           })(),
@@ -136,8 +146,9 @@ async function withBench<T>(contender: ContenderName, fn: (b: Bench) => Promise<
       }
     };
     started = await startContender(contender, kubeconfig);
+    if (isFloor(contender)) floorClient = KubeClient.fromConfig({ kubeconfig });
     if (contender === 'floor-running') {
-      pods = new RunningPods(client);
+      pods = new RunningPods(floorClient!);
       await pods.synced;
     }
     await warmUp('warmup');
@@ -148,6 +159,7 @@ async function withBench<T>(contender: ContenderName, fn: (b: Bench) => Promise<
       kubeconfig,
       contender: started,
       pods,
+      floorClient,
       counts: () => requestCounts(state),
       clusterCpu: () => Object.values(state.pids).reduce((sum, pid) => sum + cpuSeconds(pid), 0),
       async restartContender() {
@@ -198,7 +210,7 @@ async function converge(b: Bench, contender: ContenderName, n: number): Promise<
       timer = setTimeout(() => reject(new Error(`${contender} did not finish ${n} Messages within 900 s`)), 900_000);
     });
     try {
-      await Promise.race([floorConverge(contender, b.client, msgs, b.pods), limit]);
+      await Promise.race([floorConverge(contender, b.client, b.floorClient!, msgs, b.pods), limit]);
     } finally {
       clearTimeout(timer);
     }
@@ -261,7 +273,8 @@ async function waitQuiet(b: Bench, quietMs: number, limitMs: number): Promise<{ 
     await new Promise((r) => setTimeout(r, 250));
     const now = await b.counts();
     // Watches stay open and count once; any other request, a read included, means still busy.
-    if ([...now].some(([k, v]) => !k.startsWith('WATCH') && !k.startsWith('KiB') && v !== (last.get(k) ?? 0))) lastChange = performance.now();
+    if ([...now].some(([k, v]) => !k.startsWith('WATCH') && !k.startsWith('KiB') && v !== (last.get(k) ?? 0)))
+      lastChange = performance.now();
     last = now;
   }
   return { counts: last, at: lastChange };
