@@ -18,6 +18,8 @@ import {
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { operatorImage, OPERATOR_REF } from '../../packages/bosun/src/tooling/image/operator.js';
+import { httpdImage, HTTPD_INDEX, HTTPD_REF } from '../../packages/bosun/src/tooling/image/archive.js';
+import { ensureHostPrograms } from '../../packages/bosun/src/tooling/node/prereqs.js';
 import { down, up } from '../../packages/bosun/src/tooling/cluster/controlplane.js';
 import { diffSnapshots, snapshotHost, type HostSnapshot } from '../../packages/bosun/src/tooling/node/host.js';
 import {
@@ -213,6 +215,74 @@ describe('a real node', { skip: why }, () => {
     const write = await runKubectl(tokenKc, ['create', 'secret', 'generic', 'not-allowed', '-n', 'bosun-system', '--from-literal=a=b']);
     assert.notEqual(write.code, 0);
     assert.match(write.stderr, /secrets is forbidden: User "system:serviceaccount:bosun-system:bosun-controller-manager" cannot create/);
+  });
+
+  test('an Application on the real node: its Service answers HTTP from a Pod, through kube-proxy', async () => {
+    // The operator deployed by the test before reconciles Applications; its CRD came with make deploy.
+    await importImage(DIR, await httpdImage((await ensureHostPrograms(progress)).busybox));
+    const ns3 = await env.namespace('realnode-app');
+    await env.kubectlOk(
+      ['apply', '-n', ns3, '-f', '-'],
+      JSON.stringify({
+        apiVersion: 'shclub.github.io/v1',
+        kind: 'Application',
+        metadata: { name: 'web' },
+        spec: { image: HTTPD_REF, replicas: 1, port: 8080 },
+      }),
+    );
+    await eventually(
+      "the Application's Deployment",
+      async () => ((await env.kubectl(['get', 'deployment', '-n', ns3, 'web'])).code === 0 ? true : undefined),
+      60_000,
+    );
+    await env.kubectlOk([
+      'patch',
+      '-n',
+      ns3,
+      'deployment',
+      'web',
+      '--type=strategic',
+      '-p',
+      JSON.stringify({ spec: { template: { spec: { nodeSelector: { 'bosun.dev/node': 'real' }, tolerations: [REAL_NODE_TOLERATION] } } } }),
+    ]);
+    await env.kubectlOk(['rollout', 'status', '-n', ns3, 'deployment/web', '--timeout=120s']);
+    const ip = (await env.kubectlOk(['get', 'service', '-n', ns3, 'web', '-o', 'jsonpath={.spec.clusterIP}'])).trim();
+    await env.kubectlOk(
+      ['apply', '-n', ns3, '-f', '-'],
+      JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { name: 'client' },
+        spec: {
+          restartPolicy: 'Never',
+          automountServiceAccountToken: false,
+          ...REAL_NODE_PLACEMENT,
+          // nc, not busybox wget: the static busybox's wget crashes (glibc's resolver in a static binary).
+          containers: [
+            { name: 'main', image: 'busybox:1.36', command: ['sh', '-c', `printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 10 ${ip} 8080`] },
+          ],
+        },
+      }),
+    );
+    const phase = await eventually(
+      'the client Pod to finish',
+      async () => {
+        const p = (await getJson<Pod>(['get', '-n', ns3, 'pod', 'client']))?.status?.phase;
+        return p === 'Succeeded' || p === 'Failed' ? p : undefined;
+      },
+      90_000,
+      200,
+    );
+    const logs = await env.kubectlOk(['logs', '-n', ns3, 'client']);
+    assert.equal(phase, 'Succeeded', `client: ${logs}`);
+    assert.match(logs, /^HTTP\/1\.[01] 200 OK\r?\n/);
+    assert.equal(
+      logs
+        .split(/\r?\n\r?\n/)
+        .slice(1)
+        .join('\n\n'),
+      HTTPD_INDEX,
+    );
   });
 
   test('cluster down leaves the machine as it was: sysctls, shared directories, links, mounts, cgroups, iptables', async () => {

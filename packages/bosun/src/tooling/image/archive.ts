@@ -119,3 +119,18 @@ export async function pauseImage(pausePath: string): Promise<ImageSpec> {
     config: { Entrypoint: ['/pause'], User: '65535:65535' },
   };
 }
+
+/** The name of the image the Application tests serve HTTP with. */
+export const HTTPD_REF = 'bosun.local/httpd:1';
+/** What the httpd image serves at `/`. */
+export const HTTPD_INDEX = 'hello from bosun httpd\n';
+
+/** The httpd image: the busybox image serving /www on port 8080 as user 65532 (an image's default command, as an Application runs it). */
+export async function httpdImage(busyboxPath: string): Promise<ImageSpec> {
+  const busybox = await busyboxImage(busyboxPath);
+  return {
+    ref: HTTPD_REF,
+    files: [...busybox.files, { type: 'dir', name: 'www' }, { type: 'file', name: 'www/index.html', data: Buffer.from(HTTPD_INDEX) }],
+    config: { ...busybox.config, Cmd: ['httpd', '-f', '-v', '-p', '8080', '-h', '/www'], User: '65532:65532' },
+  };
+}
