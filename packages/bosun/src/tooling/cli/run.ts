@@ -77,7 +77,7 @@ function defaultLeaseNamespace(): string {
  * The Manager's webhookCerts for --webhook-certs-secret: the Secret, in the Pod's namespace unless named, for the
  * Service `bosun generate` writes, injected into the configurations and CRDs of the webhooks this process serves.
  */
-function webhookCertsFor(
+export function webhookCertsFor(
   o: RunOptions,
   project: { prefix?: string; namespace?: string },
   served: { webhooks: readonly { type: string }[]; versions: readonly { crdName: string }[] },
@@ -87,10 +87,11 @@ function webhookCertsFor(
       '--webhook-certs-secret needs --webhook-cert-dir: the directory the certificate from the Secret is written to and served from (config/certs-self sets both)',
     );
   const [first, second] = o.webhookCertsSecret!.split('/');
-  const namespace = (second ? first : undefined) || process.env.POD_NAMESPACE || project.namespace || defaultLeaseNamespace();
+  // The Service is the Pod's (the generated manifests put both in one namespace); the Secret there unless named.
+  const namespace = process.env.POD_NAMESPACE || project.namespace || defaultLeaseNamespace();
   const names = webhookNames(project.prefix ?? 'bosun');
   return {
-    secret: { namespace, name: (second ?? first)! },
+    secret: { namespace: (second ? first : undefined) || namespace, name: (second ?? first)! },
     service: { namespace, name: names.service },
     validatingWebhookConfigurations: served.webhooks.some((w) => w.type === 'validating') ? [names.configuration] : [],
     mutatingWebhookConfigurations: served.webhooks.some((w) => w.type === 'mutating') ? [names.configuration] : [],
