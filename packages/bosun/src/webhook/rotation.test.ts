@@ -9,7 +9,9 @@ import {
   caProblem,
   judgeServing,
   MAX_BUNDLE_CAS,
+  MAX_CHECK_MS,
   mergeBundle,
+  nextCheckAt,
   parseBundle,
   renewalMarginMs,
   renewAt,
@@ -129,4 +131,28 @@ void test('a new serving certificate never outlives the CA that signs it', async
   assert.equal(servingValidityMs(c.x509, 60_000, T0), 60_000);
   assert.equal(servingValidityMs(c.x509, 60_000, T0 + 70_000), 30_000);
   assert.equal(servingValidityMs(c.x509, 60_000, T0 + 200_000), 0);
+});
+
+void test('the next check: the earliest renewal or expiry, the end of an overlap, never a time already past', async () => {
+  const old = await ca(T0, 40_000);
+  const cur = await ca(T0, 100_000);
+  const leaf = new X509Certificate((await serving(cur, T0, 60_000)).cert);
+  const base = { ca: cur.x509, serving: leaf, bundle: [cur.x509], now: T0, renewBeforeMs: 10_000, overlapMs: 1_000 };
+  assert.equal(nextCheckAt({ ...base, action: { action: 'keep' } }), T0 + 50_000, 'the serving certificate is due first');
+  assert.equal(nextCheckAt({ ...base, bundle: [cur.x509, old.x509], action: { action: 'keep' } }), T0 + 40_000, 'the old CA expires first');
+  assert.equal(nextCheckAt({ ...base, serving: undefined, action: { action: 'keep' } }), T0 + 90_000);
+  // Waiting out the overlap while the certificate is already due: the wait's end, not the past renewal time.
+  const late = T0 + 55_000;
+  const wait = { action: 'wait' as const, at: late + 1_000, reason: 'signed by the previous CA' };
+  assert.equal(nextCheckAt({ ...base, now: late, action: wait }), late + 1_000);
+  assert.equal(
+    nextCheckAt({ ...base, now: late, action: { ...wait, at: undefined } }),
+    late + 1_000,
+    'an unconfirmed injection: retried after the overlap',
+  );
+  assert.ok(nextCheckAt({ ...base, now: T0 + 10 * 3600_000, action: { action: 'keep' } }) > T0 + 10 * 3600_000, 'never in the past');
+  assert.equal(
+    nextCheckAt({ ...base, ca: (await ca(T0, 1000 * DAY)).x509, serving: undefined, action: { action: 'keep' } }),
+    T0 + MAX_CHECK_MS,
+  );
 });

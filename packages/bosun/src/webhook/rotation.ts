@@ -169,3 +169,28 @@ export function servingAction(verdict: ServingVerdict, trustedSince: number | un
 export function servingValidityMs(signing: X509Certificate, validityMs: number, now: number): number {
   return Math.max(0, Math.min(validityMs, validityOf(signing).notAfter - now));
 }
+
+/** The longest the leader sleeps between checks, whatever the expiries say (timers, a clock that jumped). */
+export const MAX_CHECK_MS = 3600_000;
+/** The shortest wait for a change the leader cannot see coming (an injection not yet confirmed). */
+export const MIN_CHECK_MS = 500;
+
+/** When the leader next looks at the certificates, having done what `action` says at `now` (epoch ms). */
+export function nextCheckAt(s: {
+  ca: X509Certificate;
+  serving: X509Certificate | undefined;
+  bundle: readonly X509Certificate[];
+  action: ServingAction;
+  now: number;
+  renewBeforeMs?: number;
+  overlapMs: number;
+}): number {
+  // While an overlap runs the serving certificate may already be due: what is due is the overlap's end.
+  if (s.action.action === 'wait') return Math.min(s.action.at ?? s.now + Math.max(MIN_CHECK_MS, s.overlapMs), s.now + MAX_CHECK_MS);
+  const due = [renewAt(s.ca, s.renewBeforeMs), s.now + MAX_CHECK_MS];
+  if (s.serving) due.push(renewAt(s.serving, s.renewBeforeMs));
+  // The previous CA leaves the caBundle when it expires.
+  for (const c of s.bundle.slice(1)) due.push(validityOf(c).notAfter);
+  // A time already past would have the leader look again at once, and again: a certificate it cannot renew yet.
+  return Math.max(Math.min(...due), s.now + MIN_CHECK_MS);
+}

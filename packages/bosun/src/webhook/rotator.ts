@@ -19,13 +19,13 @@ import {
   judgeServing,
   mergeBundle,
   parseBundle,
-  renewAt,
   serviceDnsNames,
   servingAction,
   servingValidityMs,
   signingCaOf,
   validAt,
-  validityOf,
+  MAX_CHECK_MS,
+  nextCheckAt,
   type ServingAction,
 } from './rotation.js';
 import { createCa, issue, loadCa } from './x509.js';
@@ -86,8 +86,6 @@ export class CaInjectionError extends bosunError('BOSUN_CA_INJECTION') {
 
 const YEAR_MS = 365 * 24 * 3600 * 1000;
 const DEFAULT_OVERLAP_MS = 60_000;
-/** The longest the leader sleeps between checks, whatever the expiries say (timers, a clock that jumped). */
-const MAX_CHECK_MS = 3600_000;
 const RETRY_MIN_MS = 500;
 const RETRY_MAX_MS = 60_000;
 const KEYS = { ca: 'ca.crt', caKey: 'ca.key', cert: 'tls.crt', key: 'tls.key' } as const;
@@ -376,15 +374,7 @@ export class WebhookCertRotator {
         await this.writeSecret(secret, next, signal);
       }
     }
-    const serving = parseBundle(next[KEYS.cert])[0];
-    const due = [renewAt(ca, renewBeforeMs), now + MAX_CHECK_MS];
-    if (serving) due.push(renewAt(serving, renewBeforeMs));
-    // The previous CA leaves the caBundle when it expires.
-    for (const c of bundle.slice(1)) due.push(validityOf(c).notAfter);
-    if (action.action === 'wait' && action.at !== undefined) due.push(action.at);
-    // Without a confirmed injection there is nothing to wait for but a change of the targets, or a retry.
-    if (action.action === 'wait' && action.at === undefined) due.push(now + Math.max(RETRY_MIN_MS, overlapMs));
-    return Math.min(...due);
+    return nextCheckAt({ ca, serving: parseBundle(next[KEYS.cert])[0], bundle, action, now, renewBeforeMs, overlapMs });
   }
 
   private async issueInto(next: Data, ca: X509Certificate, reason: string, now: number): Promise<void> {
