@@ -4,6 +4,7 @@ import { Command } from 'commander';
 import { packageRoot } from '../cluster/binaries.js';
 import { KUBERNETES_VERSION } from '../cluster/versions.js';
 import { clusterCommand } from './cluster.js';
+import { imageCommand } from './image.js';
 import { runCommand } from './run.js';
 import { generateCommand } from './manifests.js';
 import { crdCommand } from './crd.js';
@@ -31,6 +32,7 @@ export function program(): Command {
       process.stdout.write(`bosun ${bosunVersion()} (local cluster: Kubernetes ${KUBERNETES_VERSION})\n`);
     });
   prog.addCommand(clusterCommand());
+  prog.addCommand(imageCommand());
   prog.addCommand(runCommand());
   prog.addCommand(generateCommand());
   prog.addCommand(crdCommand());

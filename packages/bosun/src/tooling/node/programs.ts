@@ -67,8 +67,10 @@ async function works(name: NodeProgram, path: string): Promise<boolean> {
 }
 
 /** Finds the kubelet, kube-proxy and the pause program in the cache, building what is missing (the kubelet takes minutes the first time). */
-export async function resolveNodePrograms(progress: Progress): Promise<Record<NodeProgram, string>> {
-  const names: NodeProgram[] = ['pause', 'kubelet', 'kube-proxy'];
+export async function resolveNodePrograms(
+  progress: Progress,
+  names: readonly NodeProgram[] = ['pause', 'kubelet', 'kube-proxy'],
+): Promise<Record<NodeProgram, string>> {
   const todo: NodeProgram[] = [];
   for (const n of names) if (!(await works(n, nodeProgramPath(n)))) todo.push(n);
   if (todo.length > 0) {
