@@ -396,7 +396,7 @@ export class WebhookCertRotator {
     const status = err instanceof ApiError ? err.status : undefined;
     const fix =
       status === 403
-        ? `grant get, update and patch on secrets named ${name} and create on secrets in ${namespace} to the operator's ServiceAccount (config/certs-self)`
+        ? `grant get, list, watch and update on secrets named ${name} and create on secrets in ${namespace} to the operator's ServiceAccount (config/certs-self)`
         : status === 409
           ? 'another writer changed it at the same time; the rotator retries'
           : status === 422
