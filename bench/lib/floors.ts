@@ -6,7 +6,7 @@ import { desiredPod } from '../../operators/message/pod.js';
 import type { ContenderName } from './contenders.js';
 import { NS } from './messages.js';
 import { clientListWatcher, runWatcher } from 'bosun/runtime';
-import { pool } from './pool.js';
+import { limiter, pool } from './pool.js';
 
 /** The floors' names among the contenders. */
 export type FloorName = Extract<ContenderName, 'floor' | 'floor-running'>;
@@ -149,13 +149,18 @@ export class RunningPods {
  */
 async function runningWrites(client: KubeClient, created: AsyncIterable<Message>, pods: RunningPods): Promise<void> {
   const writes: Promise<void>[] = [];
+  // At most 64 status writes in flight too, as for the creates (an operator is bounded by its workers):
+  // unbounded, a burst of Pods turning Running sent hundreds at once beside the scheduler's and kwok's writes.
+  const write = limiter(64);
   await pool(created, 64, async (msg) => {
     const pod = ownedPod(msg);
     await client.create(Pod, pod);
     writes.push(
       pods
         .whenRunning(pod.metadata.name!)
-        .then(() => client.patch(MessageResource, NS, msg.metadata.name!, readyStatus(msg), 'merge', { subresource: 'status' }))
+        .then(() =>
+          write(() => client.patch(MessageResource, NS, msg.metadata.name!, readyStatus(msg), 'merge', { subresource: 'status' })),
+        )
         .then(() => undefined),
     );
   });

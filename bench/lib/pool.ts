@@ -13,3 +13,20 @@ export async function pool<T>(items: Iterable<T> | AsyncIterable<T>, limit: numb
     }),
   );
 }
+
+/** A bound of `limit` tasks in flight, for work that arrives as events rather than as a list (see `pool`). */
+export function limiter(limit: number): <T>(fn: () => Promise<T>) => Promise<T> {
+  let active = 0;
+  const waiting: (() => void)[] = [];
+  return async <T>(fn: () => Promise<T>): Promise<T> => {
+    if (active >= limit) await new Promise<void>((r) => waiting.push(r));
+    else active++;
+    try {
+      return await fn();
+    } finally {
+      const next = waiting.shift();
+      if (next) next();
+      else active--;
+    }
+  };
+}
