@@ -227,7 +227,8 @@ describe('a real node', { skip: why }, () => {
         apiVersion: 'shclub.github.io/v1',
         kind: 'Application',
         metadata: { name: 'web' },
-        spec: { image: HTTPD_REF, replicas: 1, port: 8080 },
+        // No replica until the Deployment is placed: a Pod on the kwok node would be a Service endpoint that does not exist.
+        spec: { image: HTTPD_REF, replicas: 0, port: 8080 },
       }),
     );
     await eventually(
@@ -245,7 +246,8 @@ describe('a real node', { skip: why }, () => {
       '-p',
       JSON.stringify({ spec: { template: { spec: { nodeSelector: { 'bosun.dev/node': 'real' }, tolerations: [REAL_NODE_TOLERATION] } } } }),
     ]);
-    await env.kubectlOk(['rollout', 'status', '-n', ns3, 'deployment/web', '--timeout=120s']);
+    await env.kubectlOk(['patch', '-n', ns3, 'application', 'web', '--type=merge', '-p', '{"spec":{"replicas":1}}']);
+    await env.kubectlOk(['wait', '-n', ns3, '--for=jsonpath={.status.readyReplicas}=1', 'deployment/web', '--timeout=120s']);
     const ip = (await env.kubectlOk(['get', 'service', '-n', ns3, 'web', '-o', 'jsonpath={.spec.clusterIP}'])).trim();
     await env.kubectlOk(
       ['apply', '-n', ns3, '-f', '-'],
@@ -258,8 +260,17 @@ describe('a real node', { skip: why }, () => {
           automountServiceAccountToken: false,
           ...REAL_NODE_PLACEMENT,
           // nc, not busybox wget: the static busybox's wget crashes (glibc's resolver in a static binary).
+          // Retried (20 times, 0.5 s apart): kube-proxy programs the new endpoint a moment after the Pod is ready.
           containers: [
-            { name: 'main', image: 'busybox:1.36', command: ['sh', '-c', `printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 10 ${ip} 8080`] },
+            {
+              name: 'main',
+              image: 'busybox:1.36',
+              command: [
+                'sh',
+                '-c',
+                `for i in $(seq 20); do printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 5 ${ip} 8080 && exit 0; sleep 0.5; done; exit 1`,
+              ],
+            },
           ],
         },
       }),

@@ -34,6 +34,8 @@ export const TOUCHED_SYSCTLS = [
 ] as const;
 /** The nftables table kube-proxy writes (in the ip and ip6 families); the name is its own, so always ours to remove. */
 export const KUBE_PROXY_TABLE = 'kube-proxy';
+/** The nftables table (inet) that keeps the real node's Pod traffic on this machine; bosun's name. */
+export const FENCE_TABLE = 'bosun-node';
 
 /**
  * Directories outside the cluster directory that containerd, the CNI plugins and the kubelet write to even
@@ -252,7 +254,9 @@ export async function restoreHost(before: HostSnapshot, nodeDir: string): Promis
   }
   if (newChains.length) undone.push(`removed iptables chains ${newChains.join(', ')}`);
 
-  const newTables = (await nftTables()).filter((t) => !(before.nftables ?? []).includes(t) && t.endsWith(` ${KUBE_PROXY_TABLE}`));
+  const newTables = (await nftTables()).filter(
+    (t) => !(before.nftables ?? []).includes(t) && (t.endsWith(` ${KUBE_PROXY_TABLE}`) || t === `inet ${FENCE_TABLE}`),
+  );
   for (const t of newTables) await execFileP('nft', ['delete', 'table', ...t.split(' ')]).catch(() => undefined);
   if (newTables.length) undone.push(`deleted nftables tables ${newTables.join(', ')}`);
 

@@ -15,7 +15,7 @@ import { clusterPaths } from '../cluster/layout.js';
 import { issue, loadCa, PKI_FILES, type CertPair, type ClusterPki } from '../cluster/pki.js';
 import { ownsPid, stopPids } from '../cluster/supervise.js';
 import { imageArchive, busyboxImage, pauseImage, PAUSE_REF, type ImageSpec } from '../image/archive.js';
-import { BRIDGE, killPodProcesses, loadSnapshot, restoreHost, saveSnapshot, snapshotHost } from './host.js';
+import { BRIDGE, FENCE_TABLE, killPodProcesses, loadSnapshot, restoreHost, saveSnapshot, snapshotHost } from './host.js';
 import { ensureHostPrograms, type HostPrograms } from './prereqs.js';
 import { resolveNodePrograms } from './programs.js';
 
@@ -412,6 +412,18 @@ export async function startRealNode(opts: RealNodeOptions): Promise<void> {
   const pids: NodePids = {};
   const savePids = () => writeFile(p.pids, JSON.stringify(pids));
   const t0 = Date.now();
+  // Pods may reach this machine and each other, never beyond it: without masquerading their packets would leave
+  // with Pod addresses (to kwok's fake Pod IPs, to the resolver in resolv.conf). Its own table, removed by down.
+  const fence = join(p.root, 'fence.nft');
+  await writeFile(
+    fence,
+    `table inet ${FENCE_TABLE} {\n  chain forward {\n    type filter hook forward priority 0; policy accept;\n    iifname "${BRIDGE}" oifname != "${BRIDGE}" drop\n  }\n}\n`,
+  );
+  await execFileP(host.nft, ['-f', fence]).catch((err: { stderr?: string; message: string }) => {
+    throw new ClusterError(
+      `could not add the nftables table ${FENCE_TABLE} that keeps Pod traffic on this machine: ${(err.stderr ?? err.message).trim()}`,
+    );
+  });
   progress('bosun: starting the real node: containerd');
   const containerdLog = join(logs, 'containerd.log');
   const cd = spawnLogged(containerdLog, host.containerd, ['--config', p.containerdConfig], process.env);
