@@ -47,6 +47,37 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) {
   });
 }
 
+/**
+ * Seconds per Message each contender took (2026-11-22 medians on 2 cores: at N=1000 for N up to 1000,
+ * at N=5000 above), and what a run costs besides (a fresh control plane, the warm-up, the settling
+ * second, teardown: 11 s in the 2026-12-01 quick profile): the estimate printed up front.
+ */
+const SECONDS_PER_MESSAGE: Record<string, [number, number]> = {
+  floor: [0.01, 0.012],
+  'floor-running': [0.017, 0.019],
+  bosun: [0.02, 0.026],
+  'bosun-base': [0.02, 0.026],
+  'bosun-http1': [0.02, 0.026],
+  kopf: [0.045, 0.061],
+  'controller-runtime': [0.019, 0.022],
+};
+const PER_RUN_S = 11;
+const perMessage = (c: string, n: number) => (SECONDS_PER_MESSAGE[c] ?? [0.03, 0.03])[n <= 1000 ? 0 : 1];
+const operators = contenders.filter((c) => !c.startsWith('floor'));
+let estimate = 0;
+if (scenarios.includes('converge')) for (const n of ns) for (const c of contenders) estimate += rounds * (PER_RUN_S + perMessage(c, n) * n);
+if (scenarios.includes('restart')) {
+  const n = Number(values['restart-n']);
+  // Converge, settle, restart, then 3 quiet seconds (and up to a few more while the cluster settles).
+  for (const c of operators) estimate += Number(values['restart-rounds']) * (PER_RUN_S + perMessage(c, n) * n + 10);
+}
+if (scenarios.includes('stream')) estimate += rounds * operators.length * (PER_RUN_S + Number(values['stream-seconds']) + 5);
+log(
+  `about ${Math.round(estimate / 60)} minutes on 2 cores (${contenders.length} contenders, N=${ns.join(',')}, ${rounds} rounds${
+    scenarios.length > 1 ? `, ${scenarios.join(' + ')}` : ''
+  }; estimated from earlier medians, more on a loaded machine)`,
+);
+
 const runs: RunResult[] = [];
 const restarts: RestartResult[] = [];
 const streams: StreamResult[] = [];
