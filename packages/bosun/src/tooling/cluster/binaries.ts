@@ -257,16 +257,50 @@ async function findGo(): Promise<string> {
 
 async function buildOne(go: string, name: ProgramName, progress: Progress): Promise<void> {
   const t = goTarget(name);
-  const moduleDir = join(packageRoot(), 'tools', t.module);
+  await goBuild({
+    go,
+    name,
+    module: t.module,
+    pkg: t.pkg,
+    ldflags: t.ldflags,
+    dest: cachedPath(name),
+    progress,
+    announce: `bosun: building ${name} ${versionOf(name)} from Go modules (first time only; kube-apiserver takes several minutes on 2 cores)`,
+  });
+}
+
+/** What `goBuild` builds: one program of a wrapper module under packages/bosun/tools, into the cache. */
+export interface GoBuild {
+  /** The go command. */
+  go: string;
+  name: string;
+  /** The wrapper module's directory under packages/bosun/tools. */
+  module: string;
+  pkg: string;
+  ldflags: string;
+  /** The cached path; its directory is replaced as a whole. */
+  dest: string;
+  progress: Progress;
+  /** The line said before the build starts. */
+  announce: string;
+}
+
+/**
+ * Builds one program from Go modules into the cache: into a temp dir first and renamed, so an interrupted build
+ * leaves only a .build-* dir, which the next call removes; progress every 30 s; the compiler's last words in
+ * the error when it fails.
+ */
+export async function goBuild(b: GoBuild): Promise<void> {
+  const { name, progress } = b;
+  const moduleDir = join(packageRoot(), 'tools', b.module);
   const binRoot = join(cacheDir(), 'bin');
   await mkdir(binRoot, { recursive: true });
-  // Build into a temp dir and rename: an interrupted build leaves only a .build-* dir, which the next call removes.
   const tmp = await mkdtemp(join(binRoot, `.build-${name}-`));
   const started = Date.now();
-  progress(`bosun: building ${name} ${versionOf(name)} from Go modules (first time only; kube-apiserver takes several minutes on 2 cores)`);
+  progress(b.announce);
   let compiled = 0;
   let last = '';
-  const child = spawn(go, ['build', '-v', '-trimpath', '-ldflags', t.ldflags, '-o', join(tmp, name), t.pkg], {
+  const child = spawn(b.go, ['build', '-v', '-trimpath', '-ldflags', b.ldflags, '-o', join(tmp, name), b.pkg], {
     cwd: moduleDir,
     env: { ...process.env, CGO_ENABLED: '0', GOTOOLCHAIN: 'local', GOFLAGS: '-mod=readonly' },
     stdio: ['ignore', 'ignore', 'pipe'],
@@ -290,9 +324,8 @@ async function buildOne(go: string, name: ProgramName, progress: Progress): Prom
     await rm(tmp, { recursive: true, force: true });
     throw new BinaryError(`building ${name} failed (go build exit ${code}) in ${moduleDir}:\n${stderrTail}`);
   }
-  const dest = cachedPath(name);
-  await rm(dirname(dest), { recursive: true, force: true });
-  await rename(tmp, dirname(dest));
-  await chmod(dest, 0o755);
-  progress(`bosun: built ${name} in ${Math.round((Date.now() - started) / 1000)} s -> ${dest}`);
+  await rm(dirname(b.dest), { recursive: true, force: true });
+  await rename(tmp, dirname(b.dest));
+  await chmod(b.dest, 0o755);
+  progress(`bosun: built ${name} in ${Math.round((Date.now() - started) / 1000)} s -> ${b.dest}`);
 }

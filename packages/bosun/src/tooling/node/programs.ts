@@ -1,10 +1,9 @@
 // The programs of the real node that bosun builds itself from Go modules (the kubelet, kube-proxy,
 // the pause program), cached beside the control plane's in the versioned cache and rebuilt when missing or broken.
-import { execFile, spawn } from 'node:child_process';
-import { chmod, mkdir, mkdtemp, rename, rm } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
-import { BinaryError, cacheDir, packageRoot, type Progress } from '../cluster/binaries.js';
+import { BinaryError, cacheDir, goBuild, type Progress } from '../cluster/binaries.js';
 import { withFileLock } from '../cluster/lock.js';
 import { KUBERNETES_VERSION } from '../cluster/versions.js';
 
@@ -89,34 +88,17 @@ export async function resolveNodePrograms(
 
 async function build(name: NodeProgram, progress: Progress): Promise<void> {
   const t = target(name);
-  const moduleDir = join(packageRoot(), 'tools', t.module);
-  const binRoot = join(cacheDir(), 'bin');
-  await mkdir(binRoot, { recursive: true });
-  const tmp = await mkdtemp(join(binRoot, `.build-${name}-`));
-  const started = Date.now();
-  progress(`bosun: building ${name} ${t.version} from Go modules (first time only${name === 'pause' ? '' : '; minutes on 2 cores'})`);
-  const child = spawn('go', ['build', '-trimpath', '-ldflags', t.ldflags, '-o', join(tmp, name), t.pkg], {
-    cwd: moduleDir,
-    env: { ...process.env, CGO_ENABLED: '0', GOTOOLCHAIN: 'local', GOFLAGS: '-mod=readonly' },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  let stderrTail = '';
-  child.stderr.setEncoding('utf8');
-  child.stderr.on('data', (chunk: string) => {
-    stderrTail = (stderrTail + chunk).slice(-4000);
-  });
-  const timer = setInterval(() => progress(`bosun:   ${name}: building, ${Math.round((Date.now() - started) / 1000)} s`), 30_000);
-  const code: number = await new Promise((res) => child.on('close', (c) => res(c ?? 1)));
-  clearInterval(timer);
-  if (code !== 0) {
-    await rm(tmp, { recursive: true, force: true });
-    throw new BinaryError(`building ${name} failed (go build exit ${code}) in ${moduleDir}:\n${stderrTail}`);
-  }
   const dest = nodeProgramPath(name);
-  await rm(dirname(dest), { recursive: true, force: true });
-  await rename(tmp, dirname(dest));
-  await chmod(dest, 0o755);
+  await goBuild({
+    go: 'go',
+    name,
+    module: t.module,
+    pkg: t.pkg,
+    ldflags: t.ldflags,
+    dest,
+    progress,
+    announce: `bosun: building ${name} ${t.version} from Go modules (first time only${name === 'pause' ? '' : '; minutes on 2 cores'})`,
+  });
   if (!(await works(name, dest)))
     throw new BinaryError(`built ${name} at ${dest} does not report ${t.reports}; delete ${dirname(dest)} and try again`);
-  progress(`bosun: built ${name} in ${Math.round((Date.now() - started) / 1000)} s -> ${dest}`);
 }
