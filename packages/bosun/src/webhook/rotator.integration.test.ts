@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import tls from 'node:tls';
 import { Writable } from 'node:stream';
 import { KubeClient } from '../client/client.js';
-import { ConfigMap, Lease, Secret, Service } from '../client/resources.js';
+import { ConfigMap, CustomResourceDefinition, Lease, Secret, Service } from '../client/resources.js';
 import type { ResourceType } from '../client/types.js';
 import { controller } from '../controller/builder.js';
 import { Manager, type ManagerOptions } from '../manager/manager.js';
@@ -149,17 +149,7 @@ async function injected(): Promise<{ config: string | undefined; crd: string | u
   const cfg = (await admin.get(ValidatingWebhookConfiguration, undefined, configName)) as unknown as {
     webhooks: { clientConfig: { caBundle?: string } }[];
   };
-  const crd = await admin.get(
-    {
-      group: 'apiextensions.k8s.io',
-      version: 'v1',
-      kind: 'CustomResourceDefinition',
-      plural: 'customresourcedefinitions',
-      namespaced: false,
-    },
-    undefined,
-    api.versions.crdName,
-  );
+  const crd = await admin.get(CustomResourceDefinition, undefined, api.versions.crdName);
   const conv = (crd.spec as { conversion?: { webhook?: { clientConfig?: { caBundle?: string } } } }).conversion;
   const b64 = (v: string | undefined) => (v ? Buffer.from(v, 'base64').toString('utf8') : undefined);
   return { config: b64(cfg.webhooks[0]?.clientConfig.caBundle), crd: b64(conv?.webhook?.clientConfig?.caBundle) };
@@ -240,13 +230,7 @@ void test('the rotator creates the Secret, injects the CA into the webhook confi
       'json',
     );
     await admin.patch(
-      {
-        group: 'apiextensions.k8s.io',
-        version: 'v1',
-        kind: 'CustomResourceDefinition',
-        plural: 'customresourcedefinitions',
-        namespaced: false,
-      },
+      CustomResourceDefinition,
       undefined,
       api.versions.crdName,
       [{ op: 'replace', path: '/spec/conversion/webhook/clientConfig/caBundle', value: other }],
