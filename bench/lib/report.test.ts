@@ -33,6 +33,21 @@ test('ratios to the floors are taken within each round, then the median', () => 
   assert.equal(s.bosun_rss_mib, 110);
 });
 
+test("the peers' ratios to bosun are taken within each round too, then the median", () => {
+  const runs = [
+    run('bosun', 1, 10),
+    run('controller-runtime', 1, 25),
+    run('bosun', 2, 40),
+    run('controller-runtime', 2, 30),
+    run('bosun', 3, 20),
+    run('controller-runtime', 3, 50),
+  ];
+  const s = summarise(1000, runs);
+  // Per round 2.5, 0.75, 2.5: the median 2.5; the medians' ratio would be 30 / 20 = 1.5.
+  assert.equal(s.ratio_to_bosun?.['controller-runtime'], 2.5);
+  assert.equal(s.ratio_to_bosun?.bosun, undefined);
+});
+
 test('a stream percentile that falls on a never-Ready Message is null, not the latency of the ones that made it', () => {
   assert.equal(percentile([10, 20, 30, Infinity], 50), 30);
   assert.equal(percentile([10, 20, Infinity, Infinity], 50), null);

@@ -41,6 +41,8 @@ export interface ConvergeScenario {
   ratio_to_floor: Partial<Record<ContenderName, number>>;
   /** Medians over rounds of the per-round ratio contender/floor-running. */
   ratio_to_floor_running: Partial<Record<ContenderName, number>>;
+  /** Medians over rounds of the per-round ratio contender/bosun (how many times bosun's time a peer took). */
+  ratio_to_bosun?: Partial<Record<ContenderName, number>>;
   /** API requests per Message by verb and resource, median over rounds. */
   requests: Partial<Record<ContenderName, Record<string, number>>>;
   /** Set when this N was measured by an earlier invocation and carried over with --merge. */
@@ -60,6 +62,7 @@ export function summarise(n: number, runs: RunResult[]): ConvergeScenario {
     cluster_cpu_s: {},
     ratio_to_floor: {},
     ratio_to_floor_running: {},
+    ratio_to_bosun: {},
     requests: {},
   };
   const ratiosTo = (base: ContenderName, rs: RunResult[]) =>
@@ -83,6 +86,8 @@ export function summarise(n: number, runs: RunResult[]): ConvergeScenario {
     if (toFloor.length && c !== 'floor') s.ratio_to_floor[c] = round(median(toFloor));
     const toRunning = ratiosTo('floor-running', rs);
     if (toRunning.length && !c.startsWith('floor')) s.ratio_to_floor_running[c] = round(median(toRunning));
+    const toBosun = ratiosTo('bosun', rs);
+    if (toBosun.length && c !== 'bosun' && !c.startsWith('floor')) s.ratio_to_bosun![c] = round(median(toBosun));
     const keys = new Set(rs.flatMap((r) => Object.keys(r.requestsPerMessage)));
     s.requests[c] = Object.fromEntries([...keys].sort().map((k) => [k, round(median(rs.map((r) => r.requestsPerMessage[k] ?? 0)))!]));
   }
@@ -264,8 +269,11 @@ export async function writeReport(
     );
   }
   for (const s of scenarios) {
-    const kb = s.kopf_s && s.bosun_s ? round(s.kopf_s / s.bosun_s) : undefined;
-    const cb = s.controller_runtime_s && s.bosun_s ? round(s.controller_runtime_s / s.bosun_s) : undefined;
+    // Within each round, then the median, as for the floors; a carried-over result from before has only the medians.
+    const kb = s.ratio_to_bosun?.kopf ?? (s.kopf_s && s.bosun_s ? round(s.kopf_s / s.bosun_s) : undefined);
+    const cb =
+      s.ratio_to_bosun?.['controller-runtime'] ??
+      (s.controller_runtime_s && s.bosun_s ? round(s.controller_runtime_s / s.bosun_s) : undefined);
     lines.push(
       `| ${s.n} | ${s.rounds} | ${fmt(s.floor_s, ' s')} | ${fmt(s.floor_running_s, ' s')} | ${fmt(s.bosun_s, ' s')} | ${fmt(s.kopf_s, ' s')} | ${fmt(s.controller_runtime_s, ' s')} | ${fmt(s.ratio_to_floor.bosun, '×')} | ${fmt(s.ratio_to_floor_running.bosun, '×')} | ${fmt(kb, '×')} | ${fmt(cb, '×')} |`,
     );
