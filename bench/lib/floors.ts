@@ -8,6 +8,9 @@ import { NS } from './messages.js';
 import { clientListWatcher, runWatcher } from 'bosun/runtime';
 import { limiter, pool } from './pool.js';
 
+/** The floors' creates (and floor-running's status writes) in flight at most: 64, or $BENCH_FLOOR_IN_FLIGHT. */
+const FLOOR_IN_FLIGHT = Number(process.env.BENCH_FLOOR_IN_FLIGHT) || 64;
+
 /** The floors' names among the contenders. */
 export type FloorName = Extract<ContenderName, 'floor' | 'floor-running'>;
 
@@ -62,7 +65,7 @@ export async function floorConverge(
 
 /** The floor: the necessary writes (create the Pod, write the status) for each Message as fast as the API server takes them. */
 async function directWrites(client: KubeClient, created: AsyncIterable<Message>): Promise<void> {
-  await pool(created, 64, async (msg) => {
+  await pool(created, FLOOR_IN_FLIGHT, async (msg) => {
     await client.create(Pod, ownedPod(msg));
     await client.patch(MessageResource, NS, msg.metadata.name!, readyStatus(msg), 'merge', { subresource: 'status' });
   });
@@ -151,8 +154,8 @@ async function runningWrites(client: KubeClient, created: AsyncIterable<Message>
   const writes: Promise<void>[] = [];
   // At most 64 status writes in flight too, as for the creates (an operator is bounded by its workers):
   // unbounded, a burst of Pods turning Running sent hundreds at once beside the scheduler's and kwok's writes.
-  const write = limiter(64);
-  await pool(created, 64, async (msg) => {
+  const write = limiter(FLOOR_IN_FLIGHT);
+  await pool(created, FLOOR_IN_FLIGHT, async (msg) => {
     const pod = ownedPod(msg);
     await client.create(Pod, pod);
     writes.push(
