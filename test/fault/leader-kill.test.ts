@@ -13,6 +13,7 @@
 import { strict as assert } from 'node:assert';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, before, describe, test, type TestContext } from 'node:test';
@@ -48,6 +49,7 @@ import {
   type TappedCall,
 } from './lib/flighttickets.js';
 import { createMessages, describeViolations, names, violations, waitConverged, watchPods } from './lib/invariants.js';
+import type { GateRecord, WriteRecord } from './write-log.js';
 
 const REPO = resolve(fileURLToPath(import.meta.url), '..', '..', '..');
 const LONG = process.env.FAULT_LONG === '1';
@@ -114,12 +116,29 @@ interface Replica {
   child: ChildProcess;
   /** Its way to the booking service: every call it made. */
   tap: BookingTap;
+  /** Its writes as it saw them, and its write gate's answers (write-log.ts). */
+  writeLog: string;
+  gateLog: string;
   identity?: string;
   /** The JSON log lines it wrote. */
   lines: { msg?: string; time?: string; level?: string; [k: string]: unknown }[];
   exitedAt?: number;
   exit?: string;
   exited: Promise<void>;
+}
+
+/** The JSON lines of a file write-log.ts wrote (none when it does not exist yet). */
+async function readJsonLines<T>(file: string): Promise<T[]> {
+  const text = await readFile(file, 'utf8').catch(() => '');
+  const out: T[] = [];
+  for (const line of text.split('\n')) {
+    try {
+      if (line) out.push(JSON.parse(line) as T);
+    } catch {
+      /* the last line of a SIGKILLed process */
+    }
+  }
+  return out;
 }
 
 function iso(ms: number | undefined): string {
@@ -189,11 +208,15 @@ describe(`leader election: the leader killed or frozen during the convergence of
     const userAgent = `bosun-${ns}-${name}`;
     const tap = await bookingTap(booking);
     const log = createWriteStream(join(cluster.dir, 'logs', `${ns}-${name}.log`), { flags: 'a' });
+    const writeLog = join(cluster.dir, 'logs', `${ns}-${name}.writes.jsonl`);
+    const gateLog = join(cluster.dir, 'logs', `${ns}-${name}.gate.jsonl`);
     const child = spawn(
       process.execPath,
       [
         '--import',
         'tsx',
+        '--import',
+        './test/fault/write-log.ts',
         join(REPO, 'packages/bosun/src/tooling/cli/run-main.ts'),
         'run',
         ...OPERATORS,
@@ -215,10 +238,16 @@ describe(`leader election: the leader killed or frozen during the convergence of
       {
         cwd: REPO,
         stdio: ['ignore', 'pipe', 'pipe'],
-        env: { ...process.env, ...flightTicketEnv(booking, ticketNs), FLIGHTTICKET_BOOKING_URL: tap.url },
+        env: {
+          ...process.env,
+          ...flightTicketEnv(booking, ticketNs),
+          FLIGHTTICKET_BOOKING_URL: tap.url,
+          BOSUN_FAULT_WRITE_LOG: writeLog,
+          BOSUN_FAULT_GATE_LOG: gateLog,
+        },
       },
     );
-    const r: Replica = { name, userAgent, child, tap, lines: [], exited: Promise.resolve() };
+    const r: Replica = { name, userAgent, child, tap, writeLog, gateLog, lines: [], exited: Promise.resolve() };
     r.exited = new Promise((res) =>
       child.once('exit', (code, sig) => {
         r.exitedAt = Date.now();
@@ -593,7 +622,35 @@ describe(`leader election: the leader killed or frozen during the convergence of
         acquired - oldLastRenew >= LEASE_MS,
         `the standby took the Lease ${acquired - oldLastRenew} ms after the old leader's last renewal, before the lease duration ran out`,
       );
-      assert.deepEqual(afterResume.map(describeWrite), [], 'the old leader sent writes after it resumed without the Lease');
+      // What the process decided after it resumed: no write may pass its gate then. A write that passed the gate
+      // before the freeze can still reach the API server after SIGCONT: Node hands an HTTP/2 request to its
+      // session, which writes the frames to the socket on a later turn of the event loop, and a SIGSTOP between
+      // the two keeps them in the process until it runs again (CI: 6 Event creates 31 ms after SIGCONT). Such a
+      // write was in flight across the freeze (sent before it, settled after it), and each one received after
+      // SIGCONT must be one of those.
+      const gate = await readJsonLines<GateRecord>(s.leader.gateLog);
+      const passedAfterResume = gate.filter((g) => g.passed && g.at >= tCont);
+      const refusedAfterResume = gate.filter((g) => !g.passed && g.at >= tCont);
+      const acrossFreeze = (await readJsonLines<WriteRecord>(s.leader.writeLog)).filter((w) => w.start < tStop && w.end >= tCont);
+      t.diagnostic(
+        `old leader's write gate: ${gate.length} answers, the last pass at ${iso(Math.max(...gate.filter((g) => g.passed && g.at < tCont).map((g) => g.at)))}; after SIGCONT ${passedAfterResume.length} passed, ${refusedAfterResume.length} refused; writes in flight across the freeze: ${acrossFreeze.length} ${JSON.stringify(acrossFreeze.map((w) => `${w.method} ${w.path} ${w.outcome}`))}`,
+      );
+      assert.ok(gate.length > 0, "the gate log records the old leader's write gate");
+      assert.deepEqual(
+        passedAfterResume.map((g) => `${g.verb} ${g.kind} ${g.name ?? ''}`),
+        [],
+        'the old leader decided no write after it resumed without the Lease',
+      );
+      assert.ok(
+        afterResume.length <= acrossFreeze.length,
+        `every write received after SIGCONT was in flight across the freeze: ${afterResume.length} received (${JSON.stringify(afterResume.map(describeWrite))}), ${acrossFreeze.length} in flight`,
+      );
+      assert.ok(
+        afterResume.every(
+          (e) => e.objectRef?.resource === 'events' || acrossFreeze.some((w) => w.path.split('?')[0] === e.requestURI.split('?')[0]),
+        ),
+        `each write to an object received after SIGCONT was one in flight across the freeze: ${JSON.stringify(afterResume.map(describeWrite))}`,
+      );
       assert.deepEqual(
         callsAfterResume.map(describeCall),
         [],
