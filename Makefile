@@ -106,10 +106,13 @@ BASE_IMG := $(shell awk '/newName:/ {n=$$2} /newTag:/ {t=$$2} END {print n ":" t
 manifests: build ## write config/crd and config/rbac (least-privilege RBAC) from the code
 	$(BOSUN) generate
 
-deploy: ## deploy CRDs, RBAC and the operator: make deploy IMG=<registry>/bosun:<tag> [KUBECONFIG=...]
+# What make deploy applies: config/default, or with NODE=real the same placed on the real node (config/realnode).
+DEPLOY_CONFIG := $(if $(filter real,$(NODE)),config/realnode,config/default)
+
+deploy: ## deploy CRDs, RBAC and the operator: make deploy IMG=<registry>/bosun:<tag> [KUBECONFIG=...] [NODE=real]
 	@if [ -z "$(IMG)" ]; then echo "bosun: make deploy needs the operator image: make deploy IMG=<registry>/bosun:<tag> (build it with: docker build -t <registry>/bosun:<tag> .)" >&2; exit 2; fi
-	@set -o pipefail; out=$$(kubectl kustomize config/default | sed -E 's#^([[:space:]]+image: )$(BASE_IMG)$$#\1$(IMG)#') && \
-	  grep -q "image: $(IMG)$$" <<<"$$out" || { echo "bosun: could not set the image: no 'image: $(BASE_IMG)' in kubectl kustomize config/default" >&2; exit 1; }; \
+	@set -o pipefail; out=$$(kubectl kustomize $(DEPLOY_CONFIG) | sed -E 's#^([[:space:]]+image: )$(BASE_IMG)$$#\1$(IMG)#') && \
+	  grep -q "image: $(IMG)$$" <<<"$$out" || { echo "bosun: could not set the image: no 'image: $(BASE_IMG)' in kubectl kustomize $(DEPLOY_CONFIG)" >&2; exit 1; }; \
 	  kubectl --kubeconfig $(TARGET_KUBECONFIG) apply $(DEPLOY_FLAGS) -f - <<<"$$out"
 
 undeploy: ## delete what make deploy created (CRDs too, so every custom resource goes with them)

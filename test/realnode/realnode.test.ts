@@ -59,14 +59,14 @@ describe('a real node', { skip: why }, () => {
   }
 
   /** Waits for the Message's Pod printing `text` to have finished, and returns it. */
-  async function finishedPodFor(name: string, text: string): Promise<Pod> {
-    const msg = (await getJson<Message>(['get', '-n', ns, 'message', name]))!;
+  async function finishedPodFor(name: string, text: string, namespace = ns): Promise<Pod> {
+    const msg = (await getJson<Message>(['get', '-n', namespace, 'message', name]))!;
     const want = (await import('../../operators/message/pod.js')).textHash(text);
     // 90 s: the Pod's start on the real node took 2-3 s here; the bound leaves room for a loaded 2-core machine.
     return eventually(
       `Pod ${podName(msg)} printing "${text}" to finish`,
       async () => {
-        const pod = await getJson<Pod>(['get', '-n', ns, 'pod', podName(msg)]);
+        const pod = await getJson<Pod>(['get', '-n', namespace, 'pod', podName(msg)]);
         if (pod?.metadata.annotations?.[TEXT_HASH_ANNOTATION] !== want) return undefined;
         if (pod.status?.phase === 'Failed') assert.fail(`Pod ${podName(msg)} failed: ${JSON.stringify(pod.status)}`);
         return pod.status?.phase === 'Succeeded' ? pod : undefined;
@@ -162,22 +162,15 @@ describe('a real node', { skip: why }, () => {
     await op?.stop();
     op = undefined;
     await importImage(DIR, await operatorImage(REPO));
-    await execFileP('make', ['deploy', `IMG=${OPERATOR_REF}`, `KUBECONFIG=${env.kubeconfig}`], { cwd: REPO, maxBuffer: 16 << 20 });
+    // NODE=real applies config/realnode: config/default placed on the tainted real node.
+    await execFileP('make', ['deploy', 'NODE=real', `IMG=${OPERATOR_REF}`, `KUBECONFIG=${env.kubeconfig}`], {
+      cwd: REPO,
+      maxBuffer: 16 << 20,
+    });
     assert.match(
       await env.kubectlOk(['get', 'namespace', 'bosun-system', '-o', 'jsonpath={.metadata.labels.pod-security\\.kubernetes\\.io/enforce}']),
       /^restricted$/,
     );
-    // config/manager places no Pod on the tainted node; the test asks for it as a user of the real node would.
-    await env.kubectlOk([
-      'patch',
-      '-n',
-      'bosun-system',
-      'deployment',
-      'bosun-controller-manager',
-      '--type=strategic',
-      '-p',
-      JSON.stringify({ spec: { template: { spec: { nodeSelector: { 'bosun.dev/node': 'real' }, tolerations: [REAL_NODE_TOLERATION] } } } }),
-    ]);
     // 180 s: two Pods each start in about 3 s here and pass the readiness probe once the caches sync.
     await env.kubectlOk(['rollout', 'status', '-n', 'bosun-system', 'deployment/bosun-controller-manager', '--timeout=180s']);
     type OpPod = KubeObject<
@@ -210,6 +203,11 @@ describe('a real node', { skip: why }, () => {
     const ns2 = await env.namespace('realnode-deployed');
     await env.kubectlOk(['apply', '-n', ns2, '-f', 'examples/message.yaml']);
     await env.kubectlOk(['wait', '-n', ns2, '--for=condition=Ready', 'message/example-message', '--timeout=60s']);
+    // config/realnode gives the deployed operator MESSAGE_POD_NODE=real: the Pod it makes runs on the real node too.
+    const text = /text:\s*"(.*)"/.exec(await readFile(join(REPO, 'examples/message.yaml'), 'utf8'))?.[1] ?? '';
+    const deployedPod = await finishedPodFor('example-message', text, ns2);
+    assert.equal(deployedPod.spec?.nodeName, REAL_NODE_NAME, "the deployed operator's Message Pod runs on the real node");
+    assert.equal(await env.kubectlOk(['logs', '-n', ns2, deployedPod.metadata.name!]), `${text}\n`);
     const token = (await env.kubectlOk(['create', 'token', '-n', 'bosun-system', 'bosun-controller-manager'])).trim();
     const tokenKc = await writeTokenKubeconfig({ adminKubeconfig: env.kubeconfig, token, file: join(DIR, 'operator-token.kubeconfig') });
     const write = await runKubectl(tokenKc, ['create', 'secret', 'generic', 'not-allowed', '-n', 'bosun-system', '--from-literal=a=b']);
