@@ -797,10 +797,16 @@ describe(`conflicts: another writer edits ${MESSAGES} Messages, ${APPS} Applicat
       "an existing child was applied again only from a cache that had not seen its creation yet, never for the other writer's edits of fields the operator does not own",
     );
     assert.equal(quiet.writes, 0, `no write by the operator after convergence (${JSON.stringify(quiet.byKind)})`);
+    // A ticket reconcile requeued after a 409 (with the key's backoff) may still run once in the window: it reads
+    // the booking and finds nothing to do. A write, or more than one read per ticket, would be work done again.
     assert.deepEqual(
-      quietCalls.map((c) => `${c.method} ${c.path} → ${c.status}`),
+      quietCalls.filter((c) => c.method !== 'GET').map((c) => `${c.method} ${c.path} → ${c.status}`),
       [],
-      'no booking-service call after convergence',
+      'no booking-service write after convergence',
+    );
+    assert.ok(
+      quietCalls.length <= expectedTickets.size,
+      `at most one booking read per ticket after convergence: ${quietCalls.length} calls (${quietCalls.map((c) => `${c.method} ${c.path}`).join(', ')}) for ${expectedTickets.size} tickets`,
     );
     assert.equal(op.exitedUnexpectedly(), undefined, 'the operator process is alive');
   });
