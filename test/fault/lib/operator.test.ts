@@ -1,7 +1,7 @@
 // The pure parts of the operator-process handle: which operators a process runs, and its RSS.
 import { strict as assert } from 'node:assert';
 import { test } from 'node:test';
-import { OperatorProcessError, operatorNames, rssOf, windowMedian } from './operator.js';
+import { OperatorProcessError, lastLines, operatorNames, rssOf, servingPorts, windowMedian } from './operator.js';
 
 test('operatorNames: the default, one name, several names; an empty list is refused', () => {
   assert.deepEqual(operatorNames(undefined), ['message']);
@@ -21,4 +21,24 @@ test('windowMedian: the median of the samples in [from, to); none in the window 
   assert.equal(windowMedian(s, 1000, 5000), 35);
   assert.equal(windowMedian(s, 0, 5000), 30);
   assert.equal(windowMedian(s, 5000, 9000), undefined);
+});
+
+test('servingPorts: the ports of the serving lines, JSON lines only; none yet is undefined', () => {
+  const log = [
+    '(node:1) ExperimentalWarning: something',
+    '{"level":"info","msg":"starting","operators":["message"]}',
+    '{"level":"info","msg":"serving /metrics","port":40123}',
+    '{"level":"info","msg":"serving /healthz and /readyz","port":40124}',
+    '{"level":"info","msg":"serving /metr', // cut short by a SIGKILL
+  ].join('\n');
+  assert.deepEqual(servingPorts(log), { metrics: 40123, health: 40124 });
+  assert.deepEqual(servingPorts('{"level":"info","msg":"serving /metrics","port":1}\n'), { metrics: 1 });
+  assert.deepEqual(servingPorts(''), {});
+});
+
+test('lastLines: the last n lines, indented, a very long one cut', () => {
+  const text = Array.from({ length: 30 }, (_, i) => `line ${i}`).join('\n') + '\n';
+  const tail = lastLines(text, 3).split('\n');
+  assert.deepEqual(tail, ['    line 27', '    line 28', '    line 29']);
+  assert.equal(lastLines('x'.repeat(1000), 1).length, 4 + 400 + 1);
 });

@@ -2,9 +2,8 @@
 // one process: `bosun run message application flightticket`), so a scenario can SIGKILL it,
 // SIGSTOP it, and start it again, as a crash or a node freeze would.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, openSync } from 'node:fs';
+import { closeSync, existsSync, openSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -55,15 +54,31 @@ export interface OperatorProcess {
   stop(): Promise<void>;
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const srv = createServer();
-    srv.once('error', rej);
-    srv.listen(0, '127.0.0.1', () => {
-      const a = srv.address();
-      srv.close(() => res(typeof a === 'object' && a ? a.port : 0));
-    });
-  });
+/** The ports a process said it serves on (its `serving /metrics` and `serving /healthz and /readyz` log lines). */
+export function servingPorts(log: string): { metrics?: number; health?: number } {
+  const out: { metrics?: number; health?: number } = {};
+  for (const line of log.split('\n')) {
+    if (!line.startsWith('{')) continue;
+    let l: { msg?: unknown; port?: unknown };
+    try {
+      l = JSON.parse(line) as { msg?: unknown; port?: unknown };
+    } catch {
+      continue;
+    }
+    if (typeof l.port !== 'number') continue;
+    if (l.msg === 'serving /metrics') out.metrics = l.port;
+    if (l.msg === 'serving /healthz and /readyz') out.health = l.port;
+  }
+  return out;
+}
+
+/** The last `n` lines of a process's output, indented for an error message. */
+export function lastLines(text: string, n = 20): string {
+  const lines = text.trimEnd().split('\n');
+  return lines
+    .slice(-n)
+    .map((l) => `    ${l.length > 400 ? `${l.slice(0, 400)}…` : l}`)
+    .join('\n');
 }
 
 /** The operator names of `bosun run` for an `operator` option: one, several, or the default `message`. */
@@ -100,8 +115,11 @@ export function operatorProcess(opts: OperatorProcessOptions): OperatorProcess {
     async start() {
       if (alive()) throw new OperatorProcessError(`operator pid ${child?.pid} still runs; signal it first`);
       const t0 = performance.now();
-      metricsPort = await freePort();
-      healthPort = await freePort();
+      metricsPort = 0;
+      healthPort = 0;
+      // Only this process's lines count: the file holds every earlier process's too.
+      const offset = existsSync(opts.logFile) ? statSync(opts.logFile).size : 0;
+      const ownLog = async () => (await readFile(opts.logFile)).subarray(offset).toString('utf8');
       const fd = openSync(opts.logFile, 'a');
       const args = [
         '--import',
@@ -113,10 +131,11 @@ export function operatorProcess(opts: OperatorProcessOptions): OperatorProcess {
         opts.kubeconfig,
         '--standalone',
         ...(typeof opts.namespace === 'string' ? [opts.namespace] : opts.namespace).flatMap((n) => ['-n', n]),
+        // Ports the process binds itself and logs: a port picked here and bound there could be taken in between.
         '--metrics-addr',
-        `127.0.0.1:${metricsPort}`,
+        '127.0.0.1:0',
         '--health-addr',
-        `127.0.0.1:${healthPort}`,
+        '127.0.0.1:0',
         // The scenarios fault the controllers. The webhooks are faulted in test/upgrade, and with config/crd's
         // CRDs (FlightTicket serves v1 alone) they would be inert here, while registering them needs a right
         // the throttled ServiceAccount of scenario 6 does not have.
@@ -135,14 +154,23 @@ export function operatorProcess(opts: OperatorProcessOptions): OperatorProcess {
         });
       });
       for (;;) {
-        if (exit !== undefined) throw new OperatorProcessError(`the operator exited (${exit}) while starting; see ${opts.logFile}`);
-        const ready = await fetch(`http://127.0.0.1:${healthPort}/readyz`).then(
-          (r) => r.status === 200,
-          () => false,
-        );
+        if (exit !== undefined)
+          throw new OperatorProcessError(
+            `the operator exited (${exit}) while starting; the end of ${opts.logFile}:\n${lastLines(await ownLog())}`,
+          );
+        if (healthPort === 0 || metricsPort === 0) ({ metrics: metricsPort = 0, health: healthPort = 0 } = servingPorts(await ownLog()));
+        const ready =
+          healthPort !== 0 &&
+          metricsPort !== 0 &&
+          (await fetch(`http://127.0.0.1:${healthPort}/readyz`).then(
+            (r) => r.status === 200,
+            () => false,
+          ));
         if (ready) return performance.now() - t0;
         if (performance.now() - t0 > 60_000)
-          throw new OperatorProcessError(`the operator was not ready 60 s after its start; see ${opts.logFile}`);
+          throw new OperatorProcessError(
+            `the operator was not ready 60 s after its start; the end of ${opts.logFile}:\n${lastLines(await ownLog())}`,
+          );
         await new Promise((r) => setTimeout(r, 50));
       }
     },
