@@ -4,8 +4,11 @@
 import { createPrivateKey, X509Certificate as NodeX509 } from 'node:crypto';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createCa, issue, loadCa, type CertPair, type SigningCa } from '../cluster/pki.js';
+import type { CertPair, SigningCa } from '../cluster/pki.js';
 import { withFileLock } from '../cluster/lock.js';
+
+/** The certificate issuer, loaded when a certificate is read or made: @peculiar/x509 costs an operator process about 9 MiB. */
+const pki = () => import('../cluster/pki.js');
 
 /** The files under the certificate directory, named as a Kubernetes TLS Secret names its keys. */
 export const WEBHOOK_CERT_FILES = { cert: 'tls.crt', key: 'tls.key', ca: 'ca.crt', caKey: 'ca.key' } as const;
@@ -67,6 +70,7 @@ async function usableCa(pair: CertPair | undefined, now: number, opts: WebhookCe
   try {
     const cert = new NodeX509(pair.cert);
     if (!cert.ca || !fresh(cert, now, opts) || !cert.checkPrivateKey(createPrivateKey(pair.key))) return undefined;
+    const { loadCa } = await pki();
     return await loadCa(pair);
   } catch {
     return undefined;
@@ -121,6 +125,7 @@ export async function ensureWebhookCerts(dir: string, opts: WebhookCertOptions =
     let renewed: WebhookCerts['renewed'] = 'none';
     let ca = await usableCa(await readPair(files.caFile, files.caKeyFile), now, opts);
     if (!ca) {
+      const { createCa } = await pki();
       const created = await createCa('CN=bosun-webhook-ca', { now, ms: opts.caValidityMs });
       await writeAtomic(files.caKeyFile, created.pair.key);
       await writeAtomic(files.caFile, created.pair.cert);
@@ -129,6 +134,7 @@ export async function ensureWebhookCerts(dir: string, opts: WebhookCertOptions =
     }
     let serving = renewed === 'all' ? undefined : await usableServing(await readPair(files.certFile, files.keyFile), ca, now, opts);
     if (!serving) {
+      const { issue } = await pki();
       const pair = await issue(ca, 'CN=bosun-webhook', { server: SERVING_NAMES, validity: { now, ms: opts.servingValidityMs } });
       // The key first: a server reloading on the certificate's change then finds the matching key already there.
       await writeAtomic(files.keyFile, pair.key);
