@@ -143,7 +143,18 @@ export function messageSuite(style: string, spec: ControllerSpec): void {
       // Give any (wrong) write time to happen.
       await new Promise((r) => setTimeout(r, 1500));
       const s2 = await snapshot();
-      assert.deepEqual(s2, s1, 'no Message, Pod or Event changed');
+      if (JSON.stringify(s2) !== JSON.stringify(s1)) {
+        // Who wrote what, and when: the managers of the changed objects and the new Events.
+        const changed = [...s2.objects, ...s2.events].filter((x) => !s1.objects.includes(x) && !s1.events.includes(x));
+        const pods = (await getJson<{ items: Pod[] }>(env, ['get', 'pods', '-n', ns, '--show-managed-fields']))!.items;
+        const events = (await getJson<{ items: KubeObject[] }>(env, ['get', 'events', '-n', ns]))!.items;
+        const detail = [...pods, ...events]
+          .filter((o) => changed.includes(`${o.metadata.name}@${o.metadata.resourceVersion}`))
+          .map((o) => JSON.stringify(o));
+        assert.fail(
+          `a Message, Pod or Event changed after the restart:\n${JSON.stringify({ before: s1, after: s2 })}\n${detail.join('\n')}`,
+        );
+      }
     });
 
     test('a Pod that cannot pull its image makes the Message Ready=False with a reason and an Event, without a retry loop', async () => {
