@@ -40,4 +40,5 @@ EXPOSE 8080 8081
 # For `docker run`; Kubernetes ignores HEALTHCHECK and uses the probes in config/manager/manager.yaml.
 HEALTHCHECK --interval=20s --timeout=3s CMD ["node", "-e", "fetch('http://127.0.0.1:8081/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 # The compiled project module: no TypeScript loader in the image.
-ENTRYPOINT ["node", "packages/bosun/bin/bosun.js", "run", "--from", "dist/operators/index.js"]
+# --max-semi-space-size: see OPERATOR_NODE_FLAGS in packages/bosun/src/tooling/image/operator.ts.
+ENTRYPOINT ["node", "--max-semi-space-size=4", "packages/bosun/bin/bosun.js", "run", "--from", "dist/operators/index.js"]

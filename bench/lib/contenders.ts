@@ -3,6 +3,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { OPERATOR_NODE_FLAGS } from '../../packages/bosun/src/tooling/image/operator.js';
 import { ensurePeers } from '../peers.js';
 import { NS } from './messages.js';
 
@@ -53,6 +54,8 @@ export async function startContender(name: ContenderName, kubeconfig: string): P
       command: process.execPath,
       // BENCH_BOSUN_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") profiles the contender, not the bench.
       args: [
+        // As the operator image runs it; a flag repeated in the variables below overrides it (V8 keeps the last).
+        ...OPERATOR_NODE_FLAGS,
         // BENCH_BOSUN_BASE_NODE_ARGS, when set, replaces them for bosun-base alone (an A/B of Node flags in one run).
         ...((name === 'bosun-base'
           ? (process.env.BENCH_BOSUN_BASE_NODE_ARGS ?? process.env.BENCH_BOSUN_NODE_ARGS)
