@@ -1,5 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import v8 from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { ApiError } from '../client/errors.js';
 import type { KubeObject } from '../client/types.js';
 import { FakeClock, settle } from '../queue/clock.js';
@@ -548,4 +550,34 @@ void test('a 410 after a healthy stream relists at once even when the previous f
   );
   h.ctrl.abort();
   await h.done;
+});
+
+void test('a long watch stream holds none of the objects it already delivered (no reaction per event on a stream-long promise)', async () => {
+  v8.setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  const source = new FakeListWatcher();
+  const ctrl = new AbortController();
+  let delivered = 0;
+  const done = runWatcher(source, (ev) => void (ev.type === 'applied' && delivered++), ctrl.signal, {
+    clock: new FakeClock(1_000_000),
+    random: () => 0,
+  });
+  await settle();
+  const refs: WeakRef<KubeObject>[] = [];
+  const stream = source.watchCalls[0]!.stream;
+  for (let i = 0; i < 200; i++) {
+    const o = { ...obj(`p-${i}`, String(10 + i)), spec: { payload: 'x'.repeat(1000) } };
+    refs.push(new WeakRef(o));
+    stream.push('MODIFIED', o);
+    await settle(1);
+  }
+  await settle();
+  assert.equal(delivered, 200);
+  gc();
+  await settle();
+  gc();
+  const alive = refs.slice(0, 199).filter((r) => r.deref() !== undefined).length;
+  ctrl.abort();
+  await done;
+  assert.equal(alive, 0, `${alive} of the 199 earlier events' objects are still reachable while the stream stays open`);
 });

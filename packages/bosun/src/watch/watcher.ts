@@ -365,13 +365,24 @@ async function watchOnce<T extends KubeObject>(
   const ctrl = new AbortController();
   const started = clock.now();
   // The idle watchdog and the caller's abort race each next(): a dead TCP stream may never settle on its own.
-  let wake: (() => void) | undefined;
-  const stopped = new Promise<'stop'>((resolve) => {
-    wake = () => resolve('stop');
-  });
+  // Each next() gets a promise of its own, settled by whichever comes first. Racing one promise that lives as
+  // long as the stream (Promise.race) would add a reaction to it per event, each holding that event's object
+  // until the stream ends: minutes of every watched object's raw JSON, megabytes at a few thousand objects.
+  let stopped = false;
+  let wakeNext: ((v: 'stop') => void) | undefined;
+  const wake = (): void => {
+    stopped = true;
+    wakeNext?.('stop');
+  };
+  const next = (): Promise<IteratorResult<WatchEvent<T>> | 'stop'> =>
+    new Promise((resolve, reject) => {
+      if (stopped) return resolve('stop');
+      wakeNext = resolve;
+      iter.next().then(resolve, reject);
+    });
   const onAbort = (): void => {
     ctrl.abort(signal.reason);
-    wake?.();
+    wake();
   };
   // An abort that fired before this point (e.g. while the sink ran) sends no event; check it now.
   if (signal.aborted) return 'closed';
@@ -383,7 +394,7 @@ async function watchOnce<T extends KubeObject>(
     timer = clock.setTimeout(() => {
       silent = true;
       ctrl.abort(new Error(`no watch event for ${idleTimeoutMs} ms`));
-      wake?.();
+      wake();
     }, idleTimeoutMs);
   };
   const disarm = (): void => {
@@ -407,11 +418,12 @@ async function watchOnce<T extends KubeObject>(
   try {
     arm();
     for (;;) {
-      const next = await Promise.race([iter.next(), stopped]);
-      if (next === 'stop') return silent ? 'silent' : 'closed';
-      if (next.done) return clock.now() - started < minHealthyStreamMs ? 'short' : 'closed';
+      const got = await next();
+      wakeNext = undefined;
+      if (got === 'stop') return silent ? 'silent' : 'closed';
+      if (got.done) return clock.now() - started < minHealthyStreamMs ? 'short' : 'closed';
       disarm();
-      const ev = next.value;
+      const ev = got.value;
       const evRv = ev.object?.metadata?.resourceVersion;
       switch (ev.type) {
         case 'ERROR': {
