@@ -1,5 +1,5 @@
 // The Message operator's behaviour, as one suite run against each style (reconcile and handlers):
-// the seed's kopf-vs-kubebuilder comparison, in one language, on a real control plane.
+// the kopf-vs-kubebuilder comparison, in one language, on a real control plane.
 import { strict as assert } from 'node:assert';
 import { after, before, describe, test } from 'node:test';
 import type { ControllerSpec, KubeObject } from 'bosun';
