@@ -1,4 +1,4 @@
-// The seed's first step for real: on a cluster with a real node, the example Message's Pod runs on it and
+// The Message operator's first promise for real: on a cluster with a real node, the example Message's Pod runs on it and
 // `kubectl logs` prints the text; a new text, a new Pod printing it. Then `cluster down` leaves the machine as it was.
 // It needs root on Linux (CI runs as root); its cluster is its own, never the shared test cluster.
 import { strict as assert } from 'node:assert';
