@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { OPERATOR_NODE_FLAGS } from '../image/operator.js';
 import { dockerfileProblems } from './dockerfile.js';
 import { ScaffoldError, apiNames, createApi, initProject, pluralOf } from './scaffold.js';
 import { dockerfile } from './templates.js';
@@ -96,5 +97,5 @@ void test('init refuses a non-empty directory and a bad project name; create api
 });
 
 void test("the project's Dockerfile passes the same image rules as bosun's", () => {
-  assert.deepEqual(dockerfileProblems(dockerfile(), { entrypoint: ['node', 'dist/main.js'] }), []);
+  assert.deepEqual(dockerfileProblems(dockerfile(), { entrypoint: ['node', ...OPERATOR_NODE_FLAGS, 'dist/main.js'] }), []);
 });

@@ -341,7 +341,8 @@ USER 65532:65532
 EXPOSE 8080 8081
 # Kubernetes uses the liveness/readiness probes in config/manager/manager.yaml; this is for docker run.
 HEALTHCHECK --interval=20s --timeout=3s CMD ["node", "-e", "fetch('http://127.0.0.1:8081/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
-ENTRYPOINT ["node", "dist/main.js"]
+# --max-semi-space-size=4: a smaller young generation, 15–20 MiB less memory at no measured cost (bosun's docs/benchmarks.md).
+ENTRYPOINT ["node", "--max-semi-space-size=4", "dist/main.js"]
 `;
 }
 
