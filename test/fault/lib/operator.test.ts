@@ -1,7 +1,7 @@
 // The pure parts of the operator-process handle: which operators a process runs, and its RSS.
 import { strict as assert } from 'node:assert';
 import { test } from 'node:test';
-import { OperatorProcessError, lastLines, operatorNames, rssOf, servingPorts, windowMedian } from './operator.js';
+import { OperatorProcessError, lastLines, operatorNames, operatorProcess, rssOf, servingPorts, windowMedian } from './operator.js';
 
 test('operatorNames: the default, one name, several names; an empty list is refused', () => {
   assert.deepEqual(operatorNames(undefined), ['message']);
@@ -41,4 +41,15 @@ test('lastLines: the last n lines, indented, a very long one cut', () => {
   const tail = lastLines(text, 3).split('\n');
   assert.deepEqual(tail, ['    line 27', '    line 28', '    line 29']);
   assert.equal(lastLines('x'.repeat(1000), 1).length, 4 + 400 + 1);
+});
+
+test('a log level that hides the serving lines is refused before any process starts', async () => {
+  const op = operatorProcess({
+    kubeconfig: '/nonexistent',
+    namespace: 'x',
+    logFile: '/nonexistent/op.log',
+    env: { BOSUN_LOG_LEVEL: 'warn' },
+  });
+  await assert.rejects(op.start(), /BOSUN_LOG_LEVEL=warn hides the operator's 'serving' lines/);
+  assert.equal(op.starts, 0);
 });

@@ -114,6 +114,11 @@ export function operatorProcess(opts: OperatorProcessOptions): OperatorProcess {
     logFile: opts.logFile,
     async start() {
       if (alive()) throw new OperatorProcessError(`operator pid ${child?.pid} still runs; signal it first`);
+      const level = opts.env?.BOSUN_LOG_LEVEL ?? process.env.BOSUN_LOG_LEVEL;
+      if (level !== undefined && !['info', 'debug', 'trace'].includes(level))
+        throw new OperatorProcessError(
+          `BOSUN_LOG_LEVEL=${level} hides the operator's 'serving' lines, which name the ports it bound; use info, debug or trace`,
+        );
       const t0 = performance.now();
       metricsPort = 0;
       healthPort = 0;
