@@ -11,6 +11,7 @@ import { floorConverge, floorWrites, isFloor, RunningPods } from './floors.js';
 import { followReady, isReady, message, NS, waitAllReady } from './messages.js';
 import { pool } from './pool.js';
 import { cpuSeconds, peakRssMiB } from './proc.js';
+import { convergeLimitMs, countersMoved } from './quiet.js';
 
 /** What one run measured. */
 export interface RunResult {
@@ -207,7 +208,10 @@ async function converge(b: Bench, contender: ContenderName, n: number): Promise<
   if (isFloor(contender)) {
     let timer: NodeJS.Timeout | undefined;
     const limit = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`${contender} did not finish ${n} Messages within 900 s`)), 900_000);
+      timer = setTimeout(
+        () => reject(new Error(`${contender} did not finish ${n} Messages within ${convergeLimitMs(n) / 1000} s`)),
+        convergeLimitMs(n),
+      );
     });
     try {
       await Promise.race([floorConverge(contender, b.client, b.floorClient!, msgs, b.pods), limit]);
@@ -219,7 +223,7 @@ async function converge(b: Bench, contender: ContenderName, n: number): Promise<
     await pool(msgs, 32, async (m) => {
       await b.client.create(MessageResource, m);
     });
-    const timeout = setTimeout(() => ac.abort(), 900_000);
+    const timeout = setTimeout(() => ac.abort(), convergeLimitMs(n));
     await readyP;
     clearTimeout(timeout);
   }
@@ -257,7 +261,7 @@ export interface RestartResult {
   round: number;
   /** Writes (create, update, patch, delete) to Messages, Pods and Events after the restart. */
   writes: number;
-  /** Seconds from the restart until the API server saw no request from the operator for 3 s. */
+  /** Seconds from the restart until, for 3 s, the API server answered no request on Messages, Pods or Events and sent no watch event for them. */
   secondsUntilIdle: number;
   requests: Record<string, number>;
   /** Events recorded after the restart, by "component: reason", so writes can be traced to who made them. */
@@ -272,9 +276,7 @@ async function waitQuiet(b: Bench, quietMs: number, limitMs: number): Promise<{ 
   while (performance.now() - lastChange < quietMs && performance.now() - t0 < limitMs) {
     await new Promise((r) => setTimeout(r, 250));
     const now = await b.counts();
-    // Watches stay open and count once; any other request, a read included, means still busy.
-    if ([...now].some(([k, v]) => !k.startsWith('WATCH') && !k.startsWith('KiB') && v !== (last.get(k) ?? 0)))
-      lastChange = performance.now();
+    if (countersMoved(last, now)) lastChange = performance.now();
     last = now;
   }
   return { counts: last, at: lastChange };

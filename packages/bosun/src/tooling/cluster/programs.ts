@@ -150,9 +150,9 @@ export function nodeObject() {
     },
     spec: {},
     status: {
-      // Room for the benchmarks' 10,000 Pods on one fake node.
-      allocatable: { cpu: '1000', memory: '4Ti', pods: '20000' },
-      capacity: { cpu: '1000', memory: '4Ti', pods: '20000' },
+      // Room for the benchmarks' 50,000 Pods on one fake node.
+      allocatable: { cpu: '1000', memory: '4Ti', pods: '60000' },
+      capacity: { cpu: '1000', memory: '4Ti', pods: '60000' },
     },
   };
 }
