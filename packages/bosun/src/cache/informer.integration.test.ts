@@ -4,6 +4,7 @@ import { KubeClient } from '../client/client.js';
 import { ConfigMap } from '../client/resources.js';
 import { type TestEnv, eventually, startTestEnv } from '../tooling/envtest/testenv.js';
 import { Informer } from './informer.js';
+import { clientListWatcher } from '../watch/watcher.js';
 import { LABEL_INDEX } from './store.js';
 
 let env: TestEnv;
@@ -53,6 +54,24 @@ void test('an informer over two namespaces tracks kubectl changes across watch r
   inf.store.ensureIndex(LABEL_INDEX);
   assert.deepEqual(inf.store.byIndex(LABEL_INDEX, 'app=x'), []);
   assert.ok(restarts.includes('closed'), `expected clean reconnects, got ${restarts.join(',')}`);
+  ctrl.abort();
+  await run;
+});
+
+void test('an informer takes its state from the watch itself (WatchList), with no list request, and follows changes after it', async (t) => {
+  const ns = await env.namespace('wl');
+  for (const name of ['w1', 'w2', 'w3']) await env.kubectlOk(['-n', ns, 'create', 'configmap', name]);
+  const lists: unknown[] = [];
+  const source = clientListWatcher(client, ConfigMap, { namespace: ns });
+  const inf = new Informer(() => ({ ...source, list: (o) => (lists.push(o), source.list(o)) }), { namespaces: [ns] });
+  const ctrl = new AbortController();
+  t.after(() => ctrl.abort());
+  const run = inf.start(ctrl.signal);
+  assert.equal(await inf.waitForSync(), true);
+  assert.equal(lists.length, 0, 'the API server streamed the state: no list, no fallback');
+  assert.deepEqual(inf.store.keys().sort(), [`${ns}/kube-root-ca.crt`, `${ns}/w1`, `${ns}/w2`, `${ns}/w3`]);
+  await env.kubectlOk(['-n', ns, 'delete', 'configmap', 'w2']);
+  await eventually('the delete after the state', async () => (inf.store.get(`${ns}/w2`) ? undefined : true), 10_000);
   ctrl.abort();
   await run;
 });

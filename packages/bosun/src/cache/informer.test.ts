@@ -87,6 +87,42 @@ void test('a relist synthesizes deletes for vanished objects, updates for change
   await run;
 });
 
+void test('a state streamed by the watch (WatchList) syncs the store, and after a 410 replaces it as a relist does', async (t) => {
+  const src = new FakeListWatcher();
+  src.initialEvents = true;
+  const end = (rv: string) => ({ metadata: { resourceVersion: rv, annotations: { 'k8s.io/initial-events-end': 'true' } } }) as KubeObject;
+  const inf = new Informer(() => src);
+  const { log, handler } = recorder();
+  inf.subscribe(handler);
+  const ctrl = new AbortController();
+  t.after(() => ctrl.abort());
+  const run = inf.start(ctrl.signal);
+  await settle();
+  src.lastStream().push('ADDED', pod('a', 'keep', '1'));
+  src.lastStream().push('ADDED', pod('a', 'change', '1'));
+  src.lastStream().push('ADDED', pod('a', 'gone', '1'));
+  await settle();
+  assert.equal(inf.hasSynced(), false, 'not synced before the bookmark that ends the state');
+  src.lastStream().push('BOOKMARK', end('1'));
+  assert.equal(await inf.waitForSync(), true);
+  assert.equal(src.listCalls.length, 0);
+  assert.equal(inf.store.get('a/keep')?.metadata.managedFields, undefined, 'the transform applies as to a list');
+  log.length = 0;
+  src.lastStream().push('ERROR', { code: 410 } as unknown as KubeObject);
+  await settle();
+  src.lastStream().push('ADDED', pod('a', 'keep', '1'));
+  src.lastStream().push('ADDED', pod('a', 'change', '7'));
+  src.lastStream().push('ADDED', pod('a', 'new', '8'));
+  await settle();
+  assert.ok(inf.store.get('a/gone'), 'nothing is deleted before the state is complete');
+  src.lastStream().push('BOOKMARK', end('9'));
+  await settle();
+  assert.deepEqual(log.sort(), ['add new', 'delete gone', 'update change 1->7']);
+  assert.deepEqual(inf.store.keys().sort(), ['a/change', 'a/keep', 'a/new']);
+  ctrl.abort();
+  await run;
+});
+
 void test('one watcher per namespace; a relist in one namespace does not delete objects of another', async (t) => {
   const sources = new Map<string | undefined, FakeListWatcher>();
   for (const ns of ['a', 'b']) {

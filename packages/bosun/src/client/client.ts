@@ -92,6 +92,12 @@ export interface WatchOptions {
   fieldSelector?: string;
   /** Called once the server has accepted the watch (answered 2xx), before any event is read. */
   onOpen?: () => void;
+  /**
+   * Start with the current state (WatchList): ADDED events for every object, then a BOOKMARK annotated
+   * `k8s.io/initial-events-end` at the state's resourceVersion. Sent with `resourceVersionMatch=NotOlderThan`
+   * and bookmarks, as the API requires.
+   */
+  sendInitialEvents?: boolean;
 }
 
 /** The event types a watch stream carries. */
@@ -359,14 +365,16 @@ export class KubeClient {
         query: {
           watch: 1,
           resourceVersion: opts.resourceVersion,
-          allowWatchBookmarks: opts.allowWatchBookmarks ? true : undefined,
+          allowWatchBookmarks: opts.allowWatchBookmarks || opts.sendInitialEvents ? true : undefined,
+          sendInitialEvents: opts.sendInitialEvents ? true : undefined,
+          resourceVersionMatch: opts.sendInitialEvents ? 'NotOlderThan' : undefined,
           timeoutSeconds: opts.timeoutSeconds,
           labelSelector: opts.labelSelector,
           fieldSelector: opts.fieldSelector,
         },
         target,
       };
-      const watch = { bookmarks: opts.allowWatchBookmarks === true };
+      const watch = { bookmarks: opts.allowWatchBookmarks === true || opts.sendInitialEvents === true };
       const gen = this.credsGeneration;
       res = await this.send(req, ctrl.signal, watch);
       if (res.status === 401) {

@@ -57,6 +57,11 @@ export interface ManagerOptions {
   /** How long the caches may take to list every watched kind before start() fails, in ms (default 2 min, as controller-runtime). */
   cacheSyncTimeoutMs?: number;
   /**
+   * Whether the caches take their state from the watch (WatchList; see `WatcherOptions.watchList`) rather than
+   * from a list (default true). False for an API server that ignores `sendInitialEvents` (before Kubernetes 1.27).
+   */
+  watchList?: boolean;
+  /**
    * The admission and conversion webhooks to serve over HTTPS; absent for none. Served on every replica (the
    * API server calls any of them), from before the caches start (their lists may need the conversion) until last.
    */
@@ -198,6 +203,7 @@ export class Manager {
       watcherFor: (type) => {
         const resource = resourceName(type);
         return {
+          watchList: opts.watchList ?? true,
           hooks: {
             onRestart: (reason, info) => {
               this.metrics.watchRestarted(resource, reason);

@@ -1,7 +1,7 @@
 // Test doubles of the list/watch source function (not of the API server), shared by watcher and cache tests.
 import type { WatchEvent } from '../client/client.js';
 import type { KubeObject } from '../client/types.js';
-import type { ListWatcher, SourcePage } from './watcher.js';
+import type { ListWatcher, SourcePage, WatchRequest } from './watcher.js';
 
 /** A watch stream the test feeds by hand; it ends when the watcher aborts it, like a real request. */
 export class FakeStream implements AsyncIterable<WatchEvent> {
@@ -77,6 +77,7 @@ export interface WatchCall {
   resourceVersion: string;
   timeoutSeconds: number;
   allowWatchBookmarks: boolean;
+  sendInitialEvents?: boolean;
   stream: FakeStream;
 }
 
@@ -88,6 +89,8 @@ export class FakeListWatcher implements ListWatcher {
   listError: unknown;
   watchError: unknown;
   honourAbort = true;
+  /** Whether the watcher may ask this source for initial events (WatchList); the test then pushes them and the closing bookmark. */
+  initialEvents = false;
 
   list(opts: { limit: number; continue?: string | undefined }): Promise<SourcePage> {
     this.listCalls.push({ limit: opts.limit, continue: opts.continue });
@@ -99,10 +102,7 @@ export class FakeListWatcher implements ListWatcher {
     return Promise.resolve(this.pages[idx]!);
   }
 
-  watch(
-    opts: { resourceVersion: string; allowWatchBookmarks: boolean; timeoutSeconds: number; onOpen?: () => void },
-    signal: AbortSignal,
-  ): AsyncIterable<WatchEvent> {
+  watch(opts: WatchRequest, signal: AbortSignal): AsyncIterable<WatchEvent> {
     if (this.watchError !== undefined) {
       const e = this.watchError;
       this.watchError = undefined;

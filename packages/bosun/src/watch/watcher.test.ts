@@ -581,3 +581,122 @@ void test('a long watch stream holds none of the objects it already delivered (n
   await done;
   assert.equal(alive, 0, `${alive} of the 199 earlier events' objects are still reachable while the stream stays open`);
 });
+
+/** A source that streams its state (WatchList), and the bookmark that ends the initial events at `rv`. */
+function streamingSource(): FakeListWatcher {
+  const source = new FakeListWatcher();
+  source.initialEvents = true;
+  return source;
+}
+function endOfState(rv: string): KubeObject {
+  return { kind: 'Pod', metadata: { resourceVersion: rv, annotations: { 'k8s.io/initial-events-end': 'true' } } } as KubeObject;
+}
+const shape = (e: WatcherEvent) =>
+  e.type === 'page' ? { names: e.objects.map((o) => o.metadata.name), first: e.first, last: e.last, initial: e.initial } : e.type;
+
+void test('WatchList: the state comes from the watch (one page per object, closed by the bookmark); no list, then a plain watch', async () => {
+  const source = streamingSource();
+  const listed: number[] = [];
+  const events: WatcherEvent[] = [];
+  const ctrl = new AbortController();
+  const clock = new FakeClock(1_000_000);
+  const done = runWatcher(source, (ev) => void events.push(ev), ctrl.signal, {
+    clock,
+    random: () => 0,
+    hooks: { onList: (count) => listed.push(count) },
+  });
+  await settle();
+  assert.equal(source.listCalls.length, 0, 'no list request');
+  assert.equal(source.watchCalls[0]!.sendInitialEvents, true);
+  assert.equal(source.watchCalls[0]!.resourceVersion, '', 'the current state, not a window');
+  const s = source.lastStream();
+  s.push('ADDED', obj('a', '7'));
+  s.push('ADDED', obj('b', '5'));
+  s.push('BOOKMARK', endOfState('10'));
+  s.push('MODIFIED', obj('a', '11'));
+  await settle();
+  assert.deepEqual(events.map(shape), [
+    { names: ['a'], first: true, last: false, initial: true },
+    { names: ['b'], first: false, last: false, initial: true },
+    { names: [], first: false, last: true, initial: true },
+    'applied',
+  ]);
+  assert.deepEqual(listed, [2]);
+  // A server timeout of a healthy stream: the watch resumes from the last event, without asking for the state again.
+  await clock.advanceAsync(1000);
+  s.end();
+  await settle();
+  assert.equal(source.watchCalls.length, 2);
+  assert.equal(source.watchCalls[1]!.resourceVersion, '11');
+  assert.equal(source.watchCalls[1]!.sendInitialEvents, undefined);
+  ctrl.abort();
+  await done;
+});
+
+void test('WatchList: a stream broken before the bookmark starts the state over (first page again), never resuming from an object of it', async () => {
+  const h = await start(streamingSource());
+  h.source.lastStream().push('ADDED', obj('a', '9'));
+  await settle();
+  h.source.lastStream().fail(new Error('connection reset'));
+  await settle();
+  await h.clock.advanceAsync(800);
+  assert.equal(h.source.watchCalls.length, 2);
+  assert.equal(h.source.watchCalls[1]!.resourceVersion, '', "the object's resourceVersion 9 is no point to resume from");
+  assert.equal(h.source.watchCalls[1]!.sendInitialEvents, true);
+  h.source.lastStream().push('ADDED', obj('b', '3'));
+  h.source.lastStream().push('BOOKMARK', endOfState('12'));
+  await settle();
+  assert.deepEqual(h.events.map(shape), [
+    { names: ['a'], first: true, last: false, initial: true },
+    { names: ['b'], first: true, last: false, initial: true },
+    { names: [], first: false, last: true, initial: true },
+  ]);
+  assert.equal(h.source.listCalls.length, 0);
+  h.ctrl.abort();
+  await h.done;
+});
+
+void test('WatchList: a 410 after the state streams the state again (pages not initial), from no resourceVersion', async () => {
+  const h = await start(streamingSource());
+  h.source.lastStream().push('BOOKMARK', endOfState('10'));
+  await settle();
+  h.source.lastStream().push('ERROR', { kind: 'Status', code: 410, reason: 'Expired' } as unknown as KubeObject);
+  await settle();
+  assert.equal(h.source.watchCalls.length, 2);
+  assert.deepEqual(
+    { rv: h.source.watchCalls[1]!.resourceVersion, send: h.source.watchCalls[1]!.sendInitialEvents },
+    { rv: '', send: true },
+  );
+  h.source.lastStream().push('BOOKMARK', endOfState('20'));
+  await settle();
+  assert.deepEqual(h.events.map(shape).at(-1), { names: [], first: true, last: true, initial: false });
+  h.ctrl.abort();
+  await h.done;
+});
+
+void test('WatchList: a server that refuses sendInitialEvents as invalid (422) is listed at once, and from then on', async () => {
+  const source = streamingSource();
+  source.watchError = new ApiError({ verb: 'watch', kind: 'Pod' }, 422, { reason: 'Invalid', code: 422 });
+  const h = await start(source);
+  assert.equal(h.restarts[0]?.reason, 'error');
+  assert.equal(h.restarts[0]?.delayMs, 0);
+  assert.equal(source.listCalls.length, 1, 'listed instead');
+  assert.equal(source.watchCalls.at(-1)!.sendInitialEvents, undefined);
+  assert.equal(source.watchCalls.at(-1)!.resourceVersion, '1', 'then watches from the list');
+  h.source.lastStream().push('ERROR', { kind: 'Status', code: 410, reason: 'Expired' } as unknown as KubeObject);
+  await settle();
+  assert.equal(source.listCalls.length, 2, 'a 410 lists again, not a second WatchList attempt');
+  h.ctrl.abort();
+  await h.done;
+});
+
+void test('watchList: false lists even from a source that can stream its state', async () => {
+  const source = streamingSource();
+  const ctrl = new AbortController();
+  const done = runWatcher(source, () => undefined, ctrl.signal, { clock: new FakeClock(0), random: () => 0, watchList: false });
+  await settle();
+  assert.equal(source.listCalls.length, 1);
+  assert.equal(source.watchCalls[0]!.sendInitialEvents, undefined);
+  ctrl.abort();
+  await done;
+});

@@ -1,5 +1,5 @@
 import type { KubeClient, WatchEvent } from '../client/client.js';
-import { isGone, type Status } from '../client/errors.js';
+import { ApiError, isGone, type Status } from '../client/errors.js';
 import type { KubeObject, ResourceType } from '../client/types.js';
 import { type Clock, realClock } from '../queue/clock.js';
 import { bosunError } from '../errors.js';
@@ -20,11 +20,26 @@ export interface ListWatcher<T extends KubeObject = KubeObject> {
    * A source that can tell calls `onOpen` once the server has accepted the watch (answered 2xx), before
    * any event: the only sign of a healthy stream in a namespace where nothing changes.
    */
-  watch(
-    opts: { resourceVersion: string; allowWatchBookmarks: boolean; timeoutSeconds: number; onOpen?: () => void },
-    signal: AbortSignal,
-  ): AsyncIterable<WatchEvent<T>>;
+  watch(opts: WatchRequest, signal: AbortSignal): AsyncIterable<WatchEvent<T>>;
+  /**
+   * Whether `watch` honours `sendInitialEvents`: the stream starts with the current state as ADDED
+   * events and a BOOKMARK annotated `k8s.io/initial-events-end`, so the watcher needs no list.
+   */
+  readonly initialEvents?: boolean;
 }
+
+/** What the watcher asks a source's `watch` for. */
+export interface WatchRequest {
+  resourceVersion: string;
+  allowWatchBookmarks: boolean;
+  timeoutSeconds: number;
+  onOpen?: () => void;
+  /** Stream the current state first (`sendInitialEvents=true`, `resourceVersionMatch=NotOlderThan`); only asked of a source with `initialEvents`. */
+  sendInitialEvents?: boolean;
+}
+
+/** The annotation on the BOOKMARK that ends a watch's initial events. */
+export const INITIAL_EVENTS_END = 'k8s.io/initial-events-end';
 
 /** What to list and watch through a KubeClient. */
 export interface ClientListWatcherOptions {
@@ -52,6 +67,7 @@ export function clientListWatcher<T extends KubeObject = KubeObject>(
         signal: o.signal,
       }),
     watch: (o, signal) => client.watch<T>(type, { namespace, labelSelector, fieldSelector, ...o }, signal),
+    initialEvents: true,
   };
 }
 
@@ -73,7 +89,7 @@ export type RestartReason = 'gone' | 'error' | 'silent' | 'closed';
 export interface WatcherHooks {
   /** A new watch (or list) is about to start after `reason`, after waiting `delayMs`. */
   onRestart?(reason: RestartReason, info: { delayMs: number; error?: unknown }): void;
-  /** A full list completed with `count` objects in `durationMs`. */
+  /** A full list (or a watch's initial events) completed with `count` objects in `durationMs`. */
   onList?(count: number, durationMs: number): void;
   /**
    * The stream broke (`reason` is never 'closed'): from now on the consumer may be missing changes,
@@ -122,6 +138,13 @@ export interface WatcherOptions {
    * when no event or bookmark comes (default 1 s); see `onCaughtUp`.
    */
   resumeConfirmMs?: number;
+  /**
+   * Take the state from the watch itself where the source can (`ListWatcher.initialEvents`; the API
+   * server's WatchList, on by default since Kubernetes 1.32) rather than from a list (default true).
+   * The state then arrives one object at a time and no list answer is ever held whole; a server that
+   * refuses the request as invalid (400, 422) is listed from then on.
+   */
+  watchList?: boolean;
   hooks?: WatcherHooks;
   clock?: Clock;
   /** Random source for jitter and timeouts, in [0, 1). */
@@ -186,6 +209,8 @@ interface StreamProgress {
 /**
  * Runs the list-then-watch state machine until `signal` fires, feeding `sink`. It never gives up:
  * 410 Gone relists, any other failure reconnects from the last resourceVersion after a backoff.
+ * Where the source streams initial events (`watchList`), the "list" is the first part of a watch:
+ * the same `page` events, one object each, the last one when the server's bookmark ends the state.
  * `sink` may be async; the watcher waits for it, and a throwing sink counts as a stream error
  * (the event is replayed, because the resourceVersion advances only after the sink accepted it).
  *
@@ -224,6 +249,7 @@ export async function runWatcher<T extends KubeObject = KubeObject>(
   // and is replaying the gap's events in order, so the consumer is no further behind than any watch.
   const resumeConfirmMs = opts.resumeConfirmMs ?? 1000;
 
+  let watchList = (opts.watchList ?? true) && source.initialEvents === true;
   let rv: string | undefined;
   let listed = false;
   let needList = true;
@@ -240,8 +266,10 @@ export async function runWatcher<T extends KubeObject = KubeObject>(
     let reason: RestartReason;
     let error: unknown;
     let delayMs = 0;
+    // The state comes from this stream itself: the watcher is current only once its initial events end.
+    const streaming = needList && watchList;
     try {
-      if (needList) {
+      if (needList && !watchList) {
         const started = clock.now();
         const listedAt = await listPages(source, pageSize, signal, !listed, sink);
         if (signal.aborted || listedAt === undefined) return;
@@ -252,14 +280,27 @@ export async function runWatcher<T extends KubeObject = KubeObject>(
         caughtUp();
       }
       const timeoutSeconds = Math.floor(minT + random() * (maxT - minT));
-      const confirm = behind ? { afterMs: resumeConfirmMs, confirmed: caughtUp } : undefined;
+      const confirm = behind && !streaming ? { afterMs: resumeConfirmMs, confirmed: caughtUp } : undefined;
       const progress: StreamProgress = { accepted: false };
       const opened = clock.now();
+      const initial: InitialEvents | undefined = streaming
+        ? {
+            first: !listed,
+            synced: (atRv, count) => {
+              hooks.onList?.(count, clock.now() - opened);
+              listed = true;
+              needList = false;
+              rv = atRv;
+              caughtUp();
+            },
+          }
+        : undefined;
       let outcome: StreamOutcome;
       try {
         outcome = await watchOnce(
           source,
-          rv ?? '',
+          // A relist after 410 asks for the current state, as a list would, not for a window that has passed.
+          streaming ? '' : (rv ?? ''),
           timeoutSeconds,
           idleTimeoutMs,
           minHealthyStreamMs,
@@ -271,6 +312,7 @@ export async function runWatcher<T extends KubeObject = KubeObject>(
           },
           progress,
           confirm,
+          initial,
         );
       } finally {
         const lived = clock.now() - opened;
@@ -294,7 +336,12 @@ export async function runWatcher<T extends KubeObject = KubeObject>(
       }
     } catch (err) {
       if (signal.aborted) return;
-      if (isGone(err)) {
+      if (streaming && err instanceof ApiError && (err.status === 400 || err.status === 422)) {
+        // A server without WatchList refuses sendInitialEvents as invalid: list instead, at once and from now on.
+        watchList = false;
+        reason = 'error';
+        delayMs = 0;
+      } else if (isGone(err)) {
         needList = true;
         reason = 'gone';
         delayMs = lastWasGone ? backoff.next() : 0;
@@ -349,6 +396,14 @@ async function listPages<T extends KubeObject>(
   }
 }
 
+/** A stream that starts with the current state (`sendInitialEvents`), and what to do once it has all of it. */
+interface InitialEvents {
+  /** Whether this is the watcher's first state (its `page` events carry `initial`). */
+  first: boolean;
+  /** The initial events ended at resourceVersion `rv`, after `count` objects. */
+  synced(rv: string, count: number): void;
+}
+
 async function watchOnce<T extends KubeObject>(
   source: ListWatcher<T>,
   resourceVersion: string,
@@ -361,6 +416,7 @@ async function watchOnce<T extends KubeObject>(
   setRv: (rv: string) => void,
   progress: StreamProgress,
   confirm?: { afterMs: number; confirmed: () => void },
+  initial?: InitialEvents,
 ): Promise<StreamOutcome> {
   const ctrl = new AbortController();
   const started = clock.now();
@@ -414,7 +470,15 @@ async function watchOnce<T extends KubeObject>(
   const onOpen = (): void => {
     progress.accepted = true;
   };
-  const iter = source.watch({ resourceVersion, allowWatchBookmarks: true, timeoutSeconds, onOpen }, ctrl.signal)[Symbol.asyncIterator]();
+  // While the initial events come, each is one page of the state (so the store replaces what it held with
+  // exactly them) and the resourceVersion stays put: theirs are the objects' own, in no order, and a stream
+  // broken part-way starts the state over rather than resuming from one of them.
+  let streamingState = initial !== undefined;
+  let firstPage = true;
+  let stateCount = 0;
+  const request: WatchRequest = { resourceVersion, allowWatchBookmarks: true, timeoutSeconds, onOpen };
+  if (initial) request.sendInitialEvents = true;
+  const iter = source.watch(request, ctrl.signal)[Symbol.asyncIterator]();
   try {
     arm();
     for (;;) {
@@ -432,10 +496,19 @@ async function watchOnce<T extends KubeObject>(
           throw new WatchStreamError(status);
         }
         case 'BOOKMARK':
+          if (streamingState && ev.object?.metadata?.annotations?.[INITIAL_EVENTS_END] === 'true') {
+            await sink({ type: 'page', objects: [], first: firstPage, last: true, initial: initial!.first });
+            streamingState = false;
+            initial!.synced(evRv ?? '', stateCount);
+          }
           break;
         case 'ADDED':
         case 'MODIFIED':
-          await sink({ type: 'applied', object: ev.object });
+          if (streamingState) {
+            await sink({ type: 'page', objects: [ev.object], first: firstPage, last: false, initial: initial!.first });
+            firstPage = false;
+            stateCount++;
+          } else await sink({ type: 'applied', object: ev.object });
           break;
         case 'DELETED':
           await sink({ type: 'deleted', object: ev.object });
@@ -443,7 +516,7 @@ async function watchOnce<T extends KubeObject>(
         default:
           throw new WatchStreamError({ message: `unknown watch event type ${String(ev.type)}` });
       }
-      if (evRv) setRv(evRv);
+      if (evRv && !streamingState) setRv(evRv);
       progress.accepted = true;
       // After the sink: the first event of a resumed stream is in the store when the consumer hears it is current.
       confirmed();

@@ -61,6 +61,8 @@ export interface RunOptions {
   webhookCertDir?: string;
   /** False (--no-webhooks): serve and register none. */
   webhooks?: boolean;
+  /** False (--no-watch-list): the caches list, then watch. */
+  watchList?: boolean;
   /** `[namespace/]name` of the Secret the manager keeps the webhook certificate in (config/certs-self), written to --webhook-cert-dir. */
   webhookCertsSecret?: string;
 }
@@ -145,6 +147,7 @@ export async function runOperators(names: string[], o: RunOptions): Promise<void
     logger,
     fieldManager: 'bosun',
     cacheSyncTimeoutMs: o.cacheSyncTimeout,
+    watchList: o.watchList,
     shutdownTimeoutMs: o.shutdownTimeout,
     userAgent: o.userAgent,
     leaderElection: leaderElect
@@ -248,6 +251,11 @@ export function runCommand(): Command {
         '--cache-sync-timeout <ms>',
         'exit with an error when the caches have not synced after this many ms (default 120000)',
         positiveInt,
+      )
+      /** An API server before 1.27 ignores sendInitialEvents, and a cache would wait for a state that never ends. */
+      .option(
+        '--no-watch-list',
+        'fill the caches by list, then watch, instead of from the watch itself (for API servers before Kubernetes 1.27)',
       )
       /** How long a graceful stop waits for in-flight reconciles before aborting them. */
       .option('--shutdown-timeout <ms>', 'on SIGTERM, abort reconciles still running after this many ms (default 30000)', positiveInt)
