@@ -22,7 +22,7 @@ const ENTRY_POINTS: Record<string, { load: () => Promise<Record<string, unknown>
   'bosun/runtime': {
     load: () => import('bosun/runtime'),
     values: `Backoff CONTROLLER_INDEX CacheSet CacheStartedError Controller DEFAULT_WORKERS EventRecorder
-      EventRecorderConfigError FakeClock IndexConflictError IndexerError Informer ItemExponentialRateLimiter LABEL_INDEX
+      EventRecorderConfigError FakeClock INITIAL_EVENTS_END IndexConflictError IndexerError Informer ItemExponentialRateLimiter LABEL_INDEX
       LeaderElectionConfigError LeaderElector MaxOfRateLimiter Metrics NAMESPACE_INDEX NotCachedError OWNER_INDEX Store
       TokenBucketRateLimiter UnknownIndexError WatchStreamError WorkQueue cacheReader clientListWatcher decide
       defaultControllerRateLimiter labelSelectorOf parseRetryAfter realClock runWatcher silentLogger stripForCache

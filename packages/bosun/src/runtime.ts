@@ -4,13 +4,15 @@
  * metrics, logging and the webhook server. `bosun` composes these; reach for them here to build something it does not.
  */
 
-// watch: list then watch, relist on 410, reconnect with backoff.
+// watch: list (or stream the state) then watch, relist on 410, reconnect with backoff.
 export {
   runWatcher,
   clientListWatcher,
   Backoff,
   WatchStreamError,
+  INITIAL_EVENTS_END,
   type ListWatcher,
+  type WatchRequest,
   type SourcePage,
   type ClientListWatcherOptions,
   type WatcherEvent,
