@@ -203,6 +203,8 @@ export async function writeReport(
     rounds: rs.length,
     writes: median(rs.map((r) => r.writes)),
     seconds_until_idle: round(median(rs.map((r) => r.secondsUntilIdle))),
+    peak_rss_mib: round(medianOrNull(rs.map((r) => r.peakRssMiB ?? null)) ?? undefined),
+    cpu_s: round(medianOrNull(rs.map((r) => r.cpuSeconds ?? null)) ?? undefined),
     requests: rs[0]!.requests,
     events_by_source: rs[0]!.eventsBySource,
   }));
@@ -319,10 +321,10 @@ export async function writeReport(
   }
   if (restartSummary.length) {
     lines.push(
-      `Restart over ${restartSummary[0]!.n} converged Messages (writes to Messages, Pods and Events by the new process; time until no request for 3 s):`,
+      `Restart over ${restartSummary[0]!.n} converged Messages (writes to Messages, Pods and Events by the new process; time until, for 3 s, no request and no watch event; the new process's peak RSS and CPU until then):`,
       '',
-      '| contender | writes | until idle | requests | Events recorded since the restart, by component |',
-      '|---|---|---|---|---|',
+      '| contender | writes | until idle | peak RSS | CPU | requests | Events recorded since the restart, by component |',
+      '|---|---|---|---|---|---|---|',
     );
     for (const r of restartSummary) {
       const events =
@@ -330,7 +332,9 @@ export async function writeReport(
           .map(([k, v]) => `${k} ×${v}`)
           .join(', ') || 'none';
       lines.push(
-        `| ${r.contender} | ${r.writes} | ${r.seconds_until_idle} s | ${Object.entries(r.requests)
+        `| ${r.contender} | ${r.writes} | ${r.seconds_until_idle} s | ${fmt(r.peak_rss_mib, ' MiB')} | ${fmt(r.cpu_s, ' s')} | ${Object.entries(
+          r.requests,
+        )
           .map(([k, v]) => `${k}: ${v}`)
           .join(', ')} | ${events} |`,
       );

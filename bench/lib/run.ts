@@ -264,6 +264,9 @@ export interface RestartResult {
   /** Seconds from the restart until, for 3 s, the API server answered no request on Messages, Pods or Events and sent no watch event for them. */
   secondsUntilIdle: number;
   requests: Record<string, number>;
+  /** The new process's peak RSS (VmHWM) and CPU seconds until idle: what taking over N objects costs it. */
+  peakRssMiB?: number;
+  cpuSeconds?: number;
   /** Events recorded after the restart, by "component: reason", so writes can be traced to who made them. */
   eventsBySource: Record<string, number>;
 }
@@ -293,6 +296,8 @@ export async function runRestart(contender: ContenderName, n: number, round: num
     const restartedAt = Date.now();
     await b.restartContender();
     const { counts: after, at } = await waitQuiet(b, 3000, 300_000);
+    const rss = peakRssMiB(b.contender.child?.pid);
+    const cpu = b.contender.child ? cpuSeconds(b.contender.child.pid) : undefined;
     const requests: Record<string, number> = {};
     let writes = 0;
     for (const [k, v] of after) {
@@ -320,9 +325,9 @@ export async function runRestart(contender: ContenderName, n: number, round: num
       eventsBySource[key] = (eventsBySource[key] ?? 0) + 1;
     }
     log(
-      `  ${contender.padEnd(18)} restart n=${n} round ${round}: ${writes} writes, idle after ${secondsUntilIdle.toFixed(2)} s (${Object.entries(
-        requests,
-      )
+      `  ${contender.padEnd(18)} restart n=${n} round ${round}: ${writes} writes, idle after ${secondsUntilIdle.toFixed(2)} s${
+        rss ? `, peak RSS ${rss.toFixed(0)} MiB` : ''
+      }${cpu !== undefined ? `, CPU ${cpu.toFixed(1)} s` : ''} (${Object.entries(requests)
         .map(([k, v]) => `${k}: ${v}`)
         .join(', ')}); Events since: ${
         Object.entries(eventsBySource)
@@ -330,7 +335,7 @@ export async function runRestart(contender: ContenderName, n: number, round: num
           .join(', ') || 'none'
       }`,
     );
-    return { contender, n, round, writes, secondsUntilIdle, requests, eventsBySource };
+    return { contender, n, round, writes, secondsUntilIdle, requests, peakRssMiB: rss, cpuSeconds: cpu, eventsBySource };
   });
 }
 
