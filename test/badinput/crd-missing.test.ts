@@ -12,7 +12,7 @@ import { commandLine, errorLine, recordCase, runCli } from './lib/cli.js';
 
 const QUIET = ['--standalone', '--metrics-addr', '0', '--health-addr', '0', '--cache-sync-timeout', '3000'];
 const missing = (r: string) =>
-  `cannot list ${r}: 404: the CRD is not installed or does not serve this version (kubectl apply -f config/crd)`;
+  `cannot watch ${r}: 404: the CRD is not installed or does not serve this version (kubectl apply -f config/crd)`;
 
 describe('operators run on a cluster without their CRDs', { concurrency: 2 }, () => {
   let dir: string;
@@ -59,7 +59,7 @@ describe('operators run on a cluster without their CRDs', { concurrency: 2 }, ()
         const warned = r.stdout.split('\n').filter((l) => l.includes('"msg":"watch restarting"') && l.includes(`"resource":"${res}"`));
         assert.ok(warned.length > 0, `a watch warning for ${res}`);
         for (const l of warned)
-          assert.ok(l.includes(`"err":"cannot list ${res}: 404: the CRD is not installed`), `the warning names the missing CRD: ${l}`);
+          assert.ok(l.includes(`"err":"cannot watch ${res}: 404: the CRD is not installed`), `the warning names the missing CRD: ${l}`);
       }
     });
   }

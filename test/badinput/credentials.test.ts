@@ -13,7 +13,7 @@ import { closedPort, expiredClientCert, foreignClientCert, kubeconfigWith, servi
 
 const QUIET = ['--standalone', '--metrics-addr', '0', '--health-addr', '0', '--cache-sync-timeout', '3000'];
 const REFUSED = 'the credentials were refused; check the kubeconfig or the ServiceAccount token';
-const UNAUTHORIZED = `bosun: CacheSyncTimeoutError: caches did not sync within 3000 ms (cacheSyncTimeoutMs): cannot list messages.myorg.dev: 401 Unauthorized: ${REFUSED}; cannot list pods: 401 Unauthorized: ${REFUSED}`;
+const UNAUTHORIZED = `bosun: CacheSyncTimeoutError: caches did not sync within 3000 ms (cacheSyncTimeoutMs): cannot watch messages.myorg.dev: 401 Unauthorized: ${REFUSED}; cannot watch pods: 401 Unauthorized: ${REFUSED}`;
 
 describe('bosun run with credentials the cluster refuses, or no server', { concurrency: 2 }, () => {
   let env: TestEnv;
@@ -86,7 +86,7 @@ describe('bosun run with credentials the cluster refuses, or no server', { concu
   test('a ServiceAccount without any rights', async () => {
     const kc = kubeconfigWith(env, join(tmp, 'no-rights.yaml'), 'no-rights', await serviceAccountUser(env, ns, 'no-rights'));
     const grant = (r: string) =>
-      `cannot list ${r}: 403 Forbidden; grant list and watch on ${r} to the ServiceAccount the operator runs as (bosun generate writes the RBAC into config/rbac)`;
+      `cannot watch ${r}: 403 Forbidden; grant list and watch on ${r} to the ServiceAccount the operator runs as (bosun generate writes the RBAC into config/rbac)`;
     await refused(
       'a ServiceAccount without any rights',
       kc,

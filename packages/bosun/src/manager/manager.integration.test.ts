@@ -159,7 +159,7 @@ void test('a kind whose CRD is not installed fails start() at the cache-sync tim
   const took = Date.now() - t0;
   assert.ok(err instanceof CacheSyncTimeoutError, `expected CacheSyncTimeoutError, got ${String(err)}`);
   assert.match(err.message, /widgets\.nowhere\.bosun\.dev/);
-  assert.match(err.message, /cannot list widgets\.nowhere\.bosun\.dev: 404/);
+  assert.match(err.message, /cannot watch widgets\.nowhere\.bosun\.dev: 404/);
   assert.match(err.message, /the CRD is not installed/);
   assert.match(err.message, /kubectl apply -f config\/crd/);
   assert.ok(took >= 1_900 && took < 2_000 + 3_000, `failed after ${took} ms with a 2 s timeout`);

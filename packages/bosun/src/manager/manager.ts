@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { CacheSet, type CacheTransform, type Informer, type WatchScope, labelSelectorOf } from '../cache/informer.js';
 import { CONTROLLER_INDEX } from '../cache/store.js';
 import { KubeClient } from '../client/client.js';
-import { ApiError } from '../client/errors.js';
+import { ApiError, TransportError } from '../client/errors.js';
 import { keyOf, type ResourceType } from '../client/types.js';
 import type { ControllerSpec } from '../controller/builder.js';
 import { ReconcileContext, StatusWrites, type CacheReader, type EventSink } from '../writes/context.js';
@@ -115,7 +115,8 @@ export class CacheSyncTimeoutError extends bosunError('BOSUN_CACHE_SYNC_TIMEOUT'
   readonly unreachable: ServerUnreachableError | undefined;
 
   constructor(timeoutMs: number, kinds: UnsyncedKind[], unreachable?: ServerUnreachableError) {
-    const silent = unreachable ? kinds.filter((k) => k.error === undefined) : [];
+    // A watch fails its connect at once where a list retries it: either way the server is what is missing.
+    const silent = unreachable ? kinds.filter((k) => k.error === undefined || k.error instanceof TransportError) : [];
     const reasons = kinds.filter((k) => !silent.includes(k)).map(explainUnsynced);
     // One server behind every silent kind: say it once, not per kind.
     if (silent.length) reasons.unshift(`${unreachable!.message} (${silent.map((k) => k.resource).join(', ')} not listed)`);
@@ -146,8 +147,9 @@ function explainUnsynced(k: UnsyncedKind): string {
     if (err.status === 401) return `${failed}: the credentials were refused; check the kubeconfig or the ServiceAccount token`;
     return `${failed}: ${err.body?.message ?? err.message}`;
   }
-  if (err !== undefined) return `cannot list ${k.resource}: ${err instanceof Error ? err.message : String(err)}`;
-  return `the first list of ${k.resource} has not completed (no error reported: a slow API server or a very large list; raise cacheSyncTimeoutMs)`;
+  const verb = err instanceof TransportError ? err.target.verb : 'list';
+  if (err !== undefined) return `cannot ${verb} ${k.resource}: ${err instanceof Error ? err.message : String(err)}`;
+  return `the first state of ${k.resource} has not arrived (no error reported: a slow API server or a very large list; raise cacheSyncTimeoutMs)`;
 }
 
 /**

@@ -57,7 +57,7 @@ void test('bosun run without list permission exits 1 at the cache-sync timeout, 
   const code = await new Promise<number | null>((r) => child.once('exit', r));
   assert.equal(code, 1, `exit code; stderr: ${stderr.slice(-2000)}`);
   assert.match(stderr, /CacheSyncTimeoutError/);
-  assert.match(stderr, /cannot list messages\.myorg\.dev: 403 Forbidden/);
+  assert.match(stderr, /cannot watch messages\.myorg\.dev: 403 Forbidden/);
   assert.match(stderr, /grant list and watch on messages\.myorg\.dev to the ServiceAccount/);
   assert.match(stderr, /bosun generate/);
 });
