@@ -205,7 +205,7 @@ export class Manager {
       watcherFor: (type) => {
         const resource = resourceName(type);
         return {
-          watchList: opts.watchList ?? true,
+          watchList: opts.watchList,
           hooks: {
             onRestart: (reason, info) => {
               this.metrics.watchRestarted(resource, reason);

@@ -140,7 +140,7 @@ export interface WatcherOptions {
   resumeConfirmMs?: number;
   /**
    * Take the state from the watch itself where the source can (`ListWatcher.initialEvents`; the API
-   * server's WatchList, on by default since Kubernetes 1.32) rather than from a list (default true).
+   * server's WatchList, served by the pinned v1.35) rather than from a list (default true).
    * The state then arrives one object at a time and no list answer is ever held whole; a server that
    * refuses the request as invalid (400, 422) is listed from then on.
    */
