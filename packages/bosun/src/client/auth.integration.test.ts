@@ -72,6 +72,35 @@ void test('a 401 re-reads the token file at once, not after the minute it is cac
   }
 });
 
+void test('a refused token over HTTP/2: every watch and list in flight reports the 401, none the connection the API server ends after it', async () => {
+  // The API server answers a 401 on HTTP/2 with GOAWAY (its UnauthenticatedHTTP2DOSMitigation), so streams
+  // opened on the same connection just after it are refused unprocessed; they must be resent, not reported.
+  const client = KubeClient.fromConfig({
+    kubeconfig: kubeconfigWithUser('refused-h2.yaml', { token: 'not-a-token' }),
+    transport: 'h2',
+  } as KubeClientConfig);
+  try {
+    const attempts: Promise<unknown>[] = [];
+    for (let i = 0; i < 40; i++) {
+      attempts.push(
+        i % 2 === 0
+          ? (async () => {
+              for await (const _ of client.watch(ConfigMap, { namespace: ns })) return 'an event';
+              return 'ended';
+            })().catch((e: unknown) => e)
+          : client.list(ConfigMap, { namespace: ns }).catch((e: unknown) => e),
+      );
+      // Spread over the moments the GOAWAY can arrive: before, during and after each 401.
+      await new Promise((r) => setTimeout(r, i % 4));
+    }
+    const outcomes = (await Promise.all(attempts)).map((r) => (r instanceof ApiError ? `ApiError ${r.status}` : String(r)));
+    const other = outcomes.filter((o) => o !== 'ApiError 401');
+    assert.deepEqual(other, [], `${other.length} of 40 requests did not report the 401`);
+  } finally {
+    client.close();
+  }
+});
+
 void test('an exec plugin that returns a client certificate authenticates with it', async () => {
   const kc = parse(readFileSync(env.kubeconfig, 'utf8')) as Kubeconfig;
   const u = kc.users[0]!.user;

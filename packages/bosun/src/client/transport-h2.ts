@@ -2,7 +2,7 @@ import http2, { type ClientHttp2Session, type ClientHttp2Stream } from 'node:htt
 import type { IncomingHttpHeaders } from 'node:http';
 import { connect as netConnect, type Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
-import { ClientClosedError, DeadConnectionError, Http2RefusedError } from './errors.js';
+import { ClientClosedError, DeadConnectionError, Http2RefusedError, TransportError } from './errors.js';
 import {
   TlsSettings,
   type Transport,
@@ -25,6 +25,13 @@ const CONNECTION_WINDOW = 1 << 30;
 
 /** Streams a session may carry before the peer's SETTINGS arrive (the RFC's recommended minimum). */
 const DEFAULT_MAX_STREAMS = 100;
+
+/**
+ * How often a request the server did not process is sent again (Go's transport bounds it too). Each new session after a
+ * 401 serves the streams it received before its GOAWAY, so a burst of requests under refused credentials needs
+ * a few rounds; the bound keeps a server that refuses everything from spinning.
+ */
+const MAX_RESENDS = 6;
 
 /** One HTTP/2 connection and its health check. */
 class Session {
@@ -191,7 +198,18 @@ export class Http2Transport implements Transport {
         throw transportError(target, err, true);
       }
       sess.track(stream);
-      return this.exchange(sess, stream, req);
+      try {
+        return await this.exchange(sess, stream, req);
+      } catch (err) {
+        // A stream past the server's GOAWAY (the API server sends one after every 401 on HTTP/2) or refused outright
+        // was never processed: resend it on another session, as Go's transport does, so the caller sees the
+        // server's answer instead of the connection's end.
+        if (err instanceof TransportError && err.unprocessed && !signal.aborted && attempt < MAX_RESENDS) {
+          sess.drain();
+          continue;
+        }
+        throw err;
+      }
     }
   }
 
