@@ -209,6 +209,16 @@ describe(`scenario 7: ${N} FlightTickets, the booking service failing 30% and sl
       const made = [...uids.values()].map((u) => bookingsOf(onDisk, u).length);
 
       t.diagnostic(timeline.join('; '));
+      if (quietCalls.length) {
+        // What the operator did from the quiet window's start minus the service's latency: who made the late call.
+        const late = logLines.filter((l) => Date.parse(l.time) >= quietFrom - 2_500);
+        t.diagnostic(
+          `operator log from 2.5 s before the quiet window: ${late
+            .map((l) => JSON.stringify(l))
+            .join(' | ')
+            .slice(0, 4000)}`,
+        );
+      }
       t.diagnostic(
         `operator startups (to caches synced): ${startups.map((ms) => ms.toFixed(0)).join(', ')} ms; converged ${(result.ms / 1000).toFixed(1)} s after the first create, ${((t0 + result.ms - lastKill) / 1000).toFixed(1)} s after the last kill, ${((t0 + result.ms - bookingBack) / 1000).toFixed(1)} s after the booking service was back`,
       );
@@ -219,7 +229,9 @@ describe(`scenario 7: ${N} FlightTickets, the booking service failing 30% and sl
         `booking service calls answered: ${calls.length} (${[...byCall]
           .sort((a, b) => b[1] - a[1])
           .map(([k, v]) => `${k}: ${v}`)
-          .join(', ')}); in the ${QUIET_MS} ms after convergence: ${quietCalls.length}`,
+          .join(
+            ', ',
+          )}); in the ${QUIET_MS} ms after convergence: ${quietCalls.length}${quietCalls.length ? ` (${quietCalls.map((c) => `${c.method} ${c.path} ${c.status} at +${c.time - quietFrom} ms`).join(', ')})` : ''}`,
       );
       t.diagnostic(
         `operator writes to FlightTickets: ${writes.total}, most to one ticket ${writes.max.writes} (${writes.max.name}); after convergence: ${quietWrites.total}; reconciles failed: ${failures.total} with backoff, most for one ticket ${failures.maxPerObject} (${failures.name}), ${outageRetries.length} calls unanswered and requeued`,
