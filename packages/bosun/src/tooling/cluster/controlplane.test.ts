@@ -156,6 +156,23 @@ describe('the shared test cluster works as a cluster', () => {
     assert.equal(ready, 'True');
   });
 
+  test("the fake Node's Lease is renewed, so the node lifecycle controller never finds it stale", async () => {
+    // kube-controller-manager marks a Node NotReady, and every Pod on it NotReady for good, once neither its Lease
+    // nor its status was renewed within the 50 s grace period.
+    const renewed = await eventually(
+      'a Lease renewed in the last 40 s',
+      async () => {
+        const r = await runKubectl(env.kubeconfig, ['get', 'lease', 'bosun-node-0', '-n', 'kube-node-lease', '-o', 'json']);
+        if (r.code !== 0) return undefined;
+        const lease = JSON.parse(r.stdout) as { spec: { renewTime?: string; leaseDurationSeconds?: number } };
+        const age = Date.now() - Date.parse(lease.spec.renewTime ?? '');
+        return age < 40_000 ? lease.spec : undefined;
+      },
+      20_000,
+    );
+    assert.equal(renewed.leaseDurationSeconds, 40);
+  });
+
   test('a Deployment reaches 3 Running Pods, and deleting it garbage-collects its ReplicaSet and Pods', async () => {
     const ns = await env.namespace('deploy');
     await env.kubectlOk(['create', 'deployment', 'web', '--image=nginx:1.27', '--replicas=3', '-n', ns]);

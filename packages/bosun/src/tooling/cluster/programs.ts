@@ -103,6 +103,11 @@ export function argsFor(name: ProgramName, dir: string, ports: Ports): string[] 
         '--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake',
         `--cidr=${POD_CIDR}`,
         '--node-ip=10.64.0.1',
+        // Renew the Node's Lease as a kubelet does. Without a lease duration kwok 0.7 neither keeps a Lease nor
+        // refreshes the Node's status more often than every 10 minutes, so kube-controller-manager saw the Node
+        // stale after its 50 s grace period, marked every Pod on it NotReady, and kwok (whose Pod stages act only
+        // on Pods without an IP) never made them Ready again.
+        '--node-lease-duration-seconds=40',
         `--server-address=127.0.0.1:${ports.kwok}`,
       ];
   }
