@@ -26,7 +26,7 @@ const ENTRY_POINTS: Record<string, { load: () => Promise<Record<string, unknown>
       LeaderElectionConfigError LeaderElector MaxOfRateLimiter Metrics NAMESPACE_INDEX NotCachedError OWNER_INDEX Store
       TokenBucketRateLimiter UnknownIndexError WatchStreamError WorkQueue cacheReader clientListWatcher decide
       defaultControllerRateLimiter labelSelectorOf parseRetryAfter realClock runWatcher silentLogger stripForCache
-      startWebhookServer WebhookCertificateError WebhookListenError WebhookRequestError WebhookTimeoutError StatusWrites
+      startWebhookServer WebhookCertificateError WebhookListenError WebhookRequestError WebhookTimeoutError OwnWrites
       WebhookCertRotator WebhookCertsConfigError WebhookCertsSecretError CaInjectionError`,
   },
   'bosun/crd': {

@@ -75,8 +75,8 @@ export {
 // Around it: leader election, events, metrics, logs.
 export { LeaderElector, LeaderElectionConfigError, type LeaderElectorOptions, type LeaderElectionEnd } from './manager/lease.js';
 export { EventRecorder, EventRecorderConfigError, type EventKind, type EventRecorderOptions } from './writes/events.js';
-// One controller's own status writes its cache may not show yet (the Manager keeps one per controller for its contexts).
-export { StatusWrites } from './writes/context.js';
+// One controller's own writes its cache may not show yet (the Manager keeps one per controller for its contexts).
+export { OwnWrites } from './writes/own-writes.js';
 export { Metrics, type MetricsOptions, type ReconcileResult } from './telemetry/metrics.js';
 export { silentLogger } from './telemetry/logger.js';
 export { parseRetryAfter } from './client/errors.js';

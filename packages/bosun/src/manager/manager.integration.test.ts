@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { KubeClient } from '../client/client.js';
 import { ConfigMap, Event, Lease } from '../client/resources.js';
 import { controller } from '../controller/builder.js';
+import { withFinalizer } from '../writes/finalizer.js';
 import { eventually, startTestEnv, type TestEnv } from '../tooling/envtest/testenv.js';
 import { silentLogger } from '../telemetry/logger.js';
 import { CacheSyncTimeoutError, LeaderElectionLostError, Manager, type ManagerOptions } from './manager.js';
@@ -237,4 +238,56 @@ void test('Events recorded by the last reconcile are written before start() retu
   await mgr.start(ac.signal);
   const events = await admin.list(Event, { namespace: ns, fieldSelector: 'reason=Tested' });
   assert.equal(events.items.length, 100, 'every Event recorded before the stop was written');
+});
+
+void test("a reconcile run again the moment the last one returns waits until the cache shows that one's own write", async () => {
+  // Each key is added again (by the label patch) while its first reconcile runs, so the second starts the moment
+  // the first returns: right after its finalizer write, often before that write's watch event has arrived.
+  const FINALIZER = 'bosun.dev/own-write-test';
+  const names = Array.from({ length: 20 }, (_, i) => `own-write-${i}`);
+  for (const name of names)
+    await admin.create(ConfigMap, { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, namespace: ns }, data: { a: '1' } });
+  const seen = new Map<string, boolean[]>();
+  const spec = controller('own-write')
+    .for(ConfigMap)
+    .reconcile(async (req, ctx) => {
+      if (!names.includes(req.name)) return;
+      const cm = ctx.cache.get(ConfigMap, ns, req.name);
+      if (!cm) return;
+      const runs = seen.get(req.name) ?? [];
+      seen.set(req.name, runs);
+      runs.push((cm.metadata.finalizers ?? []).includes(FINALIZER));
+      if (runs.length !== 1) return;
+      await ctx.client.patch(ConfigMap, ns, req.name, { metadata: { labels: { touched: 'yes' } } }, 'merge');
+      const touched = await eventually(
+        'the label patch in the cache',
+        async () => {
+          const c = ctx.cache.get(ConfigMap, ns, req.name);
+          return c?.metadata.labels?.touched === 'yes' ? c : undefined;
+        },
+        10_000,
+        1,
+      );
+      await withFinalizer(ctx, ConfigMap, touched, FINALIZER, { apply: () => undefined, cleanup: () => undefined });
+    });
+  const mgr = manager();
+  mgr.add(spec);
+  const ac = new AbortController();
+  const done = mgr.start(ac.signal);
+  try {
+    await eventually(
+      'a second reconcile of each',
+      async () => (names.every((n) => (seen.get(n)?.length ?? 0) >= 2) ? true : undefined),
+      30_000,
+    );
+    const stale = names.filter((n) => seen.get(n)![1] !== true);
+    assert.deepEqual(stale, [], 'every second reconcile saw the finalizer its first one added');
+  } finally {
+    ac.abort();
+    await done;
+    for (const name of names) {
+      await admin.patch(ConfigMap, ns, name, { metadata: { finalizers: null } }, 'merge');
+      await admin.delete(ConfigMap, ns, name);
+    }
+  }
 });

@@ -6,7 +6,8 @@ import { KubeClient } from '../client/client.js';
 import { ApiError, TransportError } from '../client/errors.js';
 import { keyOf, type ResourceType } from '../client/types.js';
 import type { ControllerSpec } from '../controller/builder.js';
-import { ReconcileContext, StatusWrites, type CacheReader, type EventSink } from '../writes/context.js';
+import { ReconcileContext, type CacheReader, type EventSink } from '../writes/context.js';
+import { OwnWrites } from '../writes/own-writes.js';
 import { Controller, DEFAULT_WORKERS } from '../controller/controller.js';
 import { EventRecorder } from '../writes/events.js';
 import { enqueueMapped, enqueueObject, enqueueOwner } from '../controller/enqueue.js';
@@ -248,7 +249,8 @@ export class Manager {
     const { watches } = spec;
     let reader: CacheReader | undefined;
     let sink: EventSink | undefined;
-    const statusWrites = new StatusWrites();
+    const ownWrites = new OwnWrites();
+    const primary = this.informer(spec.name, spec.forType);
     const workers = spec.workers ?? this.opts.workers;
     const ctrl = new Controller(
       {
@@ -262,10 +264,12 @@ export class Manager {
           reconcilesHeld: (c, behind) => this.metrics.reconcilesHeld(c, behind),
         },
       },
-      (req, signal) => {
+      async (req, signal) => {
         // One reader and one event sink per manager; each reconcile only adds its logger and context.
-        reader ??= this.cacheReader(spec.name);
+        const cache = (reader ??= this.cacheReader(spec.name));
         sink ??= this.events();
+        const ns = spec.forType.namespaced ? req.namespace : undefined;
+        await ownWrites.untilSeen(req.key, () => cache.get(spec.forType, ns, req.name), signal);
         const log = objectLogger(
           this.log,
           { kind: spec.forType.kind, metadata: { namespace: req.namespace, name: req.name } },
@@ -281,13 +285,14 @@ export class Manager {
           fieldManager,
           signal,
           { type: spec.forType, namespace: req.namespace, name: req.name },
-          statusWrites,
+          ownWrites,
         );
         return reconcile(req, ctx);
       },
     );
     this.metrics.registerController(spec.name, Math.max(1, workers ?? DEFAULT_WORKERS));
-    ctrl.watch(this.informer(spec.name, spec.forType), enqueueObject(), spec.forPredicates);
+    primary.subscribe((c) => ownWrites.changed(keyOf(c.object)));
+    ctrl.watch(primary, enqueueObject(), spec.forPredicates);
     for (const o of spec.owns) {
       ctrl.watch(this.informer(spec.name, o.type, o.labels, true, o.transform), enqueueOwner(spec.forType), o.predicates);
     }

@@ -248,7 +248,7 @@ test('assertMayAct throws what the client write gate answers for the action (a l
 });
 
 test("a status write from a cache that has not yet seen the controller's own last write builds on that write: conditional on the version the server has, not a 409", async () => {
-  const { StatusWrites } = await import('./context.js');
+  const { OwnWrites } = await import('./own-writes.js');
   const sent: { resourceVersion?: string; status: unknown }[] = [];
   let rv = 1;
   const client = {
@@ -261,7 +261,7 @@ test("a status write from a cache that has not yet seen the controller's own las
       });
     },
   } as unknown as KubeClient;
-  const shared = new StatusWrites();
+  const shared = new OwnWrites();
   const ctxFor = () =>
     new ReconcileContext(
       'test',
@@ -294,9 +294,9 @@ test("a status write from a cache that has not yet seen the controller's own las
   assert.equal(shared.size, 1);
 });
 
-test('StatusWrites keeps at most max objects, dropping the least recently written', async () => {
-  const { StatusWrites } = await import('./context.js');
-  const w = new StatusWrites(2);
+test('OwnWrites keeps at most max objects, dropping the least recently written', async () => {
+  const { OwnWrites } = await import('./own-writes.js');
+  const w = new OwnWrites(2);
   const obj = (uid: string, rv: string): KubeObject => ({ metadata: { uid, resourceVersion: rv } });
   w.remember(obj('a', '1'), obj('a', '2'));
   w.remember(obj('b', '1'), obj('b', '2'));

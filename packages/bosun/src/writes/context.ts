@@ -9,6 +9,7 @@ import type { Condition } from '../resource/conditions.js';
 import { childNamespace, controllerRef, isControlledBy } from './owner.js';
 import type { CacheReader } from '../cache/reader.js';
 import { bosunError } from '../errors.js';
+import { OwnWrites } from './own-writes.js';
 
 /** Read access to the shared caches (the object type comes from the handle); reconcilers read here, never from the API server. */
 export type { CacheReader };
@@ -74,50 +75,6 @@ export interface StatusUpdate {
 }
 
 /**
- * One controller's own status writes whose watch events may not have reached its cache yet, by uid: a
- * reconcile that reads the version such a write replaced builds on the written object instead, so its
- * status write is conditional on the version the server has (no 409 for the operator's own write) and
- * starts from the status it wrote. An entry goes once the cache shows another version.
- */
-export class StatusWrites {
-  private readonly byUid = new Map<string, { superseded: Set<string>; latest: KubeObject }>();
-
-  constructor(
-    /** Entries kept at most (objects deleted before the cache caught up leave theirs): the oldest go first. */
-    private readonly max = 4096,
-  ) {}
-
-  /** `obj`, or what this controller's own status write made of it when `obj` is a version that write replaced. */
-  latest(obj: KubeObject): KubeObject {
-    const uid = obj.metadata.uid;
-    const w = uid ? this.byUid.get(uid) : undefined;
-    if (!uid || !w) return obj;
-    const rv = obj.metadata.resourceVersion;
-    if (rv && w.superseded.has(rv)) return w.latest;
-    this.byUid.delete(uid);
-    return obj;
-  }
-
-  /** Records that a status write based on `base` returned `written`. */
-  remember(base: KubeObject, written: KubeObject | undefined): void {
-    const uid = base.metadata.uid;
-    if (!uid || !written?.metadata?.resourceVersion) return;
-    const w = this.byUid.get(uid) ?? { superseded: new Set<string>(), latest: written };
-    w.superseded.add(base.metadata.resourceVersion ?? '');
-    w.latest = written;
-    // Re-inserted, so the Map's first key is the least recently written.
-    this.byUid.delete(uid);
-    this.byUid.set(uid, w);
-    if (this.byUid.size > this.max) this.byUid.delete(this.byUid.keys().next().value!);
-  }
-
-  /** How many objects have a write the cache may not show yet. */
-  get size(): number {
-    return this.byUid.size;
-  }
-}
-
-/**
  * What a reconcile gets: the cache to read, the client to write, a logger and an event sink
  * bound to the object, and helpers for the writes every operator makes.
  */
@@ -139,9 +96,18 @@ export class ReconcileContext {
     readonly signal: AbortSignal,
     /** The object being reconciled: the owner of the children `applyChild` writes. */
     readonly primary?: PrimaryRef,
-    /** The controller's own recent status writes (shared by its reconciles); default: this reconcile's alone. */
-    private readonly statusWrites: StatusWrites = new StatusWrites(),
+    /** The controller's own recent writes to its primary objects (shared by its reconciles); default: this reconcile's alone. */
+    private readonly ownWrites: OwnWrites = new OwnWrites(),
   ) {}
+
+  /**
+   * Records a write to the object this reconcile is about: `base` the version it was made from, `written`
+   * what the API server returned. Until the cache shows it, status writes build on `written` and the next
+   * reconcile of the object waits for it. The status and finalizer helpers call this themselves.
+   */
+  wrote(base: KubeObject, written: KubeObject | undefined): void {
+    this.ownWrites.remember(base, written);
+  }
 
   /**
    * Throws unless this process may act now: the reconcile was not aborted, and under leader election this
@@ -283,7 +249,7 @@ export class ReconcileContext {
    */
   async updateStatus(type: ResourceType, obj: KubeObject, update: StatusUpdate): Promise<boolean> {
     this.signal.throwIfAborted();
-    const base = this.statusWrites.latest(obj);
+    const base = this.ownWrites.latest(obj);
     const have = (base.status ?? {}) as Record<string, unknown> & { conditions?: Condition[] };
     const generation = base.metadata.generation;
     let conditions = have.conditions;
@@ -305,7 +271,7 @@ export class ReconcileContext {
       fieldManager: this.fieldManager,
       signal: this.signal,
     });
-    this.statusWrites.remember(base, written);
+    this.ownWrites.remember(base, written);
     return true;
   }
 }

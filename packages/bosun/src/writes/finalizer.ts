@@ -24,6 +24,8 @@ export interface FinalizerContext {
   readonly fieldManager: string;
   /** Aborts the finalizer writes (shutdown, lost leadership). */
   readonly signal?: AbortSignal;
+  /** Told of each finalizer write (the version it was made from, what it returned), so later reconciles wait until the cache shows it. */
+  wrote?(base: KubeObject, written: KubeObject | undefined): void;
 }
 
 /** What `withFinalizer` runs: `apply` for a live object, `cleanup` for one being deleted. */
@@ -83,7 +85,7 @@ async function removeFinalizer<T extends KubeObject>(ctx: FinalizerContext, type
   const after = await applyFinalizers<T>(ctx, type, obj, finalizer, []);
   if (!hasFinalizer(after, finalizer)) return after;
   const rest = (after.metadata.finalizers ?? []).filter((f) => f !== finalizer);
-  return ctx.client.patch<T>(
+  const patched = await ctx.client.patch<T>(
     type,
     after.metadata.namespace,
     after.metadata.name ?? '',
@@ -91,6 +93,8 @@ async function removeFinalizer<T extends KubeObject>(ctx: FinalizerContext, type
     'merge',
     { fieldManager: ctx.fieldManager, signal: ctx.signal },
   );
+  ctx.wrote?.(after, patched);
+  return patched;
 }
 
 async function applyFinalizers<T extends KubeObject>(
@@ -107,7 +111,12 @@ async function applyFinalizers<T extends KubeObject>(
     );
   const body: KubeObject = { metadata: { name, namespace, uid, ...(finalizers.length ? { finalizers } : {}) } };
   try {
-    return await ctx.client.apply<T>(type, body, { fieldManager: finalizerManager(ctx.fieldManager, finalizer), signal: ctx.signal });
+    const written = await ctx.client.apply<T>(type, body, {
+      fieldManager: finalizerManager(ctx.fieldManager, finalizer),
+      signal: ctx.signal,
+    });
+    ctx.wrote?.(obj, written);
+    return written;
   } catch (err) {
     throw asConflict(err, type, obj, finalizer);
   }
