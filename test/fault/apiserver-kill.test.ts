@@ -193,7 +193,7 @@ describe(`kube-apiserver SIGKILLed during the convergence of ${N} Messages and $
       `Applications: ${NA} converged ${appsMs.toFixed(0)} ms from the first create (${(t0 + appsMs - backPerf).toFixed(0)} ms after the API server was back); ${[...appWrites.values()].reduce((a, b) => a + b, 0)} writes to them and their children, at most ${maxApp.writes} (${maxApp.name || 'none'})`,
     );
     t.diagnostic(
-      `FlightTickets: ${NT} ${ticketEnd.violations.length ? 'NOT converged' : 'converged'} ${ticketEnd.ms.toFixed(0)} ms from the first create; ${ticketEnd.bookings.length} bookings in the booking database (${ticketEnd.bookings.filter((b) => b.state === 'active').length} active); ${bookingCalls.length} booking-service calls (the operator's and the suite's reads); ${tw.total} ticket writes, at most ${tw.max.writes} (${tw.max.name || 'none'})`,
+      `FlightTickets: ${NT} ${ticketEnd.violations.length ? 'NOT converged' : 'converged'} ${ticketEnd.ms.toFixed(0)} ms from the first create; ${ticketEnd.bookings.length} bookings in the booking database (${ticketEnd.bookings.filter((b) => b.state === 'active').length} active); ${bookingCalls.length} booking-service calls (the operator's); ${tw.total} ticket writes, at most ${tw.max.writes} (${tw.max.name || 'none'})`,
     );
     t.diagnostic(
       `after the restart: the operator created its last Pod at +${((lastPodCreated - back) / 1000).toFixed(0)} s (creationTimestamp, 1 s resolution), the scheduler bound the last Pod at +${((lastBound - back) / 1000).toFixed(0)} s, the operator's last write was at +${((lastWrite - back) / 1000).toFixed(1)} s`,

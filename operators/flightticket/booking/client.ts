@@ -140,6 +140,11 @@ export class BookingClient {
     return (await this.request<{ items: Route[] }>('GET', '/v1/routes', undefined, {}, opts.signal)).items;
   }
 
+  /** Every booking, via `GET /admin/bookings`: exempt from faults and latency, for tests that judge the database. */
+  async allBookings(): Promise<Booking[]> {
+    return (await this.request<{ items: Booking[] }>('GET', '/admin/bookings')).items;
+  }
+
   /** Replaces the service's fault configuration via `PUT /admin/faults` (for tests and demos). */
   async setFaults(faults: FaultConfig): Promise<FaultConfig> {
     return this.request<FaultConfig>('PUT', '/admin/faults', faults);

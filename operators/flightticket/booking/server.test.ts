@@ -300,6 +300,19 @@ void describe('booking service', () => {
     }
   });
 
+  void test('GET /admin/bookings lists every booking while every /v1 call fails, and takes no latency', async () => {
+    const made = await client.book('admin-list-1', { from: 'ICN', to: 'NRT', number: 2 });
+    await client.setFaults({ errorRate: 1, latencyMs: 3_000 });
+    try {
+      const t0 = performance.now();
+      const all = await client.allBookings();
+      assert.ok(performance.now() - t0 < 2_000, 'answered without the injected latency');
+      assert.ok(all.some((b) => b.id === made.id && b.idempotencyKey === 'admin-list-1'));
+    } finally {
+      await client.setFaults({});
+    }
+  });
+
   void test('invalid fault config via the admin endpoint is a 400', async () => {
     const res = await raw('/admin/faults', { method: 'PUT', body: JSON.stringify({ errorRate: 2 }) });
     assert.equal(res.status, 400);

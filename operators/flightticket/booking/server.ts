@@ -253,6 +253,11 @@ export async function startBookingService(opts: BookingServiceOptions): Promise<
   }
 
   async function handleAdmin(req: IncomingMessage, method: string, path: string): Promise<Reply> {
+    if (path === '/admin/bookings') {
+      // What a test judges by: without faults or latency, and apart from the /v1 calls it counts.
+      if (method === 'GET') return { status: 200, body: { items: await store.list() } };
+      throw new HttpError(405, 'method_not_allowed', `${method} ${path} is not supported; use GET`);
+    }
     if (path !== '/admin/faults') throw new HttpError(404, 'not_found', `no route ${method} ${path}`);
     if (method === 'GET') return { status: 200, body: faults.get() };
     if (method === 'PUT') {
