@@ -74,7 +74,6 @@ export class OwnWrites {
         if (!this.replaced(read())) done();
       };
       const timer = setTimeout(done, maxWaitMs);
-      timer.unref?.();
       signal.addEventListener('abort', done, { once: true });
       // One reconcile per key at a time, so one waiter per key.
       this.waiting.set(key, check);
