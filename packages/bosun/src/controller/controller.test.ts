@@ -360,6 +360,61 @@ void test('workersActive reports every change in the number of running reconcile
   assert.equal(ctrl.active, 0);
 });
 
+void test('beforeReconcile delays a reconcile, and its wait counts neither in the duration nor in the active workers', async () => {
+  const clock = new FakeClock();
+  const counts: number[] = [];
+  const durations: number[] = [];
+  const waits: { key: string; release: () => void }[] = [];
+  const reconciled: string[] = [];
+  const ctrl = new Controller(
+    {
+      name: 'waiting',
+      workers: 1,
+      logger: quiet,
+      clock,
+      observer: { workersActive: (_c, n) => counts.push(n), reconcileDone: (_c, _r, s) => durations.push(s) },
+      // The first reconcile waits until the test releases it; later ones at once.
+      beforeReconcile: (key) => (waits.length ? Promise.resolve() : new Promise<void>((release) => waits.push({ key, release }))),
+    },
+    async (req) => {
+      reconciled.push(req.key);
+    },
+  );
+  const drain = new AbortController();
+  ctrl.queue.add('ns/a');
+  const run = ctrl.start(drain.signal);
+  await until(() => waits.length === 1, 'the wait began');
+  await new Promise((r) => setTimeout(r, 60));
+  assert.deepEqual(reconciled, [], 'no reconcile before the wait ends');
+  assert.deepEqual(counts, [], 'a waiting key is not an active worker');
+  ctrl.queue.add('ns/a');
+  assert.equal(ctrl.queue.len(), 0, 'the key stays taken while it waits: added again, it waits for this reconcile');
+  waits[0]!.release();
+  await until(() => reconciled.length === 2, 'ns/a reconciled, then again for the add during the wait');
+  assert.deepEqual(reconciled, ['ns/a', 'ns/a']);
+  assert.ok(durations[0]! < 0.05, `the 60 ms wait is not in the reconcile's duration (${durations[0]} s)`);
+  assert.deepEqual(counts, [1, 0, 1, 0]);
+  drain.abort();
+  await run;
+});
+
+void test('a beforeReconcile that rejects does not stop the reconcile', async () => {
+  const reconciled: string[] = [];
+  const ctrl = new Controller(
+    { name: 'failing-wait', workers: 1, logger: quiet, beforeReconcile: () => Promise.reject(new Error('no cache')) },
+    async (req) => {
+      reconciled.push(req.key);
+    },
+  );
+  const drain = new AbortController();
+  ctrl.queue.add('ns/a');
+  const run = ctrl.start(drain.signal);
+  await until(() => reconciled.length === 1, 'reconciled');
+  drain.abort();
+  await run;
+  assert.equal(ctrl.active, 0);
+});
+
 /** A memory source whose watch the test can mark broken (behind) and recovered. */
 class LaggingSource extends MemorySource {
   private behind = false;

@@ -72,6 +72,13 @@ export interface ControllerOptions {
    * has, as they would without the hold, and a warning says which cache is behind and why.
    */
   maxHoldMs?: number;
+  /**
+   * Runs before each reconcile of `key`, once the caches are current, and delays it until it resolves:
+   * the manager passes the wait until the cache shows this controller's own last write to the object.
+   * The wait counts neither in the reconcile's duration nor in the active workers, and the key stays
+   * taken meanwhile.
+   */
+  beforeReconcile?: (key: string, signal: AbortSignal) => Promise<void>;
 }
 
 /**
@@ -90,6 +97,7 @@ export class Controller {
   private inFlight = 0;
   private readonly clock: Clock;
   private readonly maxHoldMs: number;
+  private readonly beforeReconcile: ControllerOptions['beforeReconcile'];
   /** Sources known to be behind, with the time (this controller's clock) each fell behind. */
   private readonly behindSince = new Map<ChangeSource, number>();
   /** Sources behind for longer than `maxHoldMs`: no longer held for, already warned about. */
@@ -109,6 +117,7 @@ export class Controller {
     this.observer = opts.observer;
     this.clock = opts.clock ?? realClock;
     this.maxHoldMs = opts.maxHoldMs ?? DEFAULT_MAX_HOLD_MS;
+    this.beforeReconcile = opts.beforeReconcile;
     this.queue = new WorkQueue({ rateLimiter: opts.rateLimiter, metrics: opts.queueMetrics, clock: opts.clock });
   }
 
@@ -283,6 +292,12 @@ export class Controller {
       if (!(await this.waitUntilCurrent(stopped))) {
         this.queue.done(key);
         return;
+      }
+      if (this.beforeReconcile) {
+        // A wait that fails delays nothing more: the reconcile runs on what the cache has.
+        await this.beforeReconcile(key, signal).catch((err: unknown) =>
+          this.log.warn({ controller: this.name, key, err: (err as Error).message }, 'the wait before a reconcile failed; reconciling'),
+        );
       }
       this.setActive(this.inFlight + 1);
       let finishedAt: number | undefined;

@@ -11,6 +11,7 @@ import { OwnWrites } from '../writes/own-writes.js';
 import { Controller, DEFAULT_WORKERS } from '../controller/controller.js';
 import { EventRecorder } from '../writes/events.js';
 import { enqueueMapped, enqueueObject, enqueueOwner } from '../controller/enqueue.js';
+import { requestFromKey } from '../controller/request.js';
 import { HealthChecks, metricsRoutes, startHttpServer, type RunningHttpServer } from './health.js';
 import { LeaderElector, leaseTimings } from './lease.js';
 import { createLogger, objectLogger, type Logger } from '../telemetry/logger.js';
@@ -263,13 +264,17 @@ export class Manager {
           workersActive: (c, n) => this.metrics.workersActive(c, n),
           reconcilesHeld: (c, behind) => this.metrics.reconcilesHeld(c, behind),
         },
+        beforeReconcile: (key, signal) => {
+          const req = requestFromKey(key);
+          const ns = spec.forType.namespaced ? req.namespace : undefined;
+          const cache = (reader ??= this.cacheReader(spec.name));
+          return ownWrites.untilSeen(key, () => cache.get(spec.forType, ns, req.name), signal);
+        },
       },
       async (req, signal) => {
         // One reader and one event sink per manager; each reconcile only adds its logger and context.
-        const cache = (reader ??= this.cacheReader(spec.name));
+        reader ??= this.cacheReader(spec.name);
         sink ??= this.events();
-        const ns = spec.forType.namespaced ? req.namespace : undefined;
-        await ownWrites.untilSeen(req.key, () => cache.get(spec.forType, ns, req.name), signal);
         const log = objectLogger(
           this.log,
           { kind: spec.forType.kind, metadata: { namespace: req.namespace, name: req.name } },
